@@ -1,0 +1,115 @@
+// istio.v1.auth.IstioCertificateService/CreateCertificate. Signs a workload CSR only when the CSR
+// is well formed (one SPIFFE URI SAN in our trust domain) and the caller may hold the identity:
+// a node's ztunnel may get only identities of pods scheduled on that node.
+
+import type * as grpc from "@grpc/grpc-js";
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { AmbientError, ErrorCode, errorMessage, findCode, type Logger } from "@ambient/core";
+import { type CertificateAuthority, SpiffeId, validateWorkloadCsr } from "@ambient/core";
+import { bearerFrom, type Caller, type CallerAuthenticator } from "./authenticator.js";
+
+/** Istio's default workload certificate lifetime. */
+export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
+/** Istio's default maximum (`MAX_WORKLOAD_CERT_TTL` = 90 days): longer requests are clamped. */
+export const MAX_CERT_TTL_SECONDS = 90 * 24 * 3600;
+/** The metadata key Istio's ztunnel uses to ask for a pod's identity on its behalf. */
+export const IMPERSONATED_IDENTITY_KEY = "ImpersonatedIdentity";
+
+interface StructValue {
+  stringValue?: string;
+}
+export interface CreateCertificateRequest {
+  csr: string;
+  validityDuration: number;
+  metadata?: { fields?: Record<string, StructValue> } | null;
+}
+export interface CreateCertificateResponse {
+  certChain: string[];
+}
+
+/** Which identities a node may hold: those of the pods scheduled on it. */
+export type NodeIdentities = (node: string) => ReadonlySet<string>;
+
+export interface CaServiceOptions {
+  ca: CertificateAuthority;
+  authenticator: CallerAuthenticator;
+  nodeIdentities: NodeIdentities;
+  logger: Logger;
+  onSigned?: (caller: Caller, identity: string, serial: string) => void;
+}
+
+export function createCaHandlers(opts: CaServiceOptions): grpc.UntypedServiceImplementation {
+  const log = opts.logger.child({ component: "ca" });
+  return {
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<CreateCertificateRequest, CreateCertificateResponse>,
+      callback: grpc.sendUnaryData<CreateCertificateResponse>,
+    ) => {
+      handle(opts, call)
+        .then((res) => callback(null, res))
+        .catch((err: unknown) => {
+          const { code, message } = toGrpcStatus(err);
+          log.warn({ code: findCode(err), peer: call.getPeer() }, `certificate request refused: ${message}`);
+          callback({ code, details: message, message });
+        });
+    },
+  };
+}
+
+async function handle(
+  opts: CaServiceOptions,
+  call: grpc.ServerUnaryCall<CreateCertificateRequest, CreateCertificateResponse>,
+): Promise<CreateCertificateResponse> {
+  // Phase 1: who is asking.
+  const header = call.metadata.get("authorization")[0];
+  const caller = opts.authenticator.authenticate(bearerFrom(typeof header === "string" ? header : header?.toString()));
+
+  // Phase 2: what is asked for. The CSR must be valid on its own before anything else.
+  const req = call.request;
+  if (!req.csr) throw new AmbientError(ErrorCode.CSR_INVALID, "request has no csr");
+  const { identity } = await validateWorkloadCsr(req.csr, opts.ca.trustDomain);
+  const impersonated = req.metadata?.fields?.[IMPERSONATED_IDENTITY_KEY]?.stringValue;
+  if (impersonated !== undefined && impersonated !== "") {
+    const asked = SpiffeId.tryParse(impersonated);
+    if (!asked) throw new AmbientError(ErrorCode.CSR_INVALID, `${IMPERSONATED_IDENTITY_KEY} "${impersonated}" is not a SPIFFE ID`);
+    if (!asked.equals(identity)) {
+      throw new AmbientError(
+        ErrorCode.CSR_INVALID,
+        `${IMPERSONATED_IDENTITY_KEY} ${asked} does not match the CSR's SAN ${identity}`,
+      );
+    }
+  }
+
+  // Phase 3: may this caller hold it.
+  const allowed = opts.nodeIdentities(caller.node);
+  if (!allowed.has(identity.toString())) {
+    throw new AmbientError(
+      ErrorCode.CSR_FORBIDDEN,
+      `node "${caller.node}" runs no pod with identity ${identity}; a ztunnel may only request identities of pods on its node`,
+    );
+  }
+
+  // Phase 4: sign.
+  const requested = Number(req.validityDuration) || DEFAULT_CERT_TTL_SECONDS;
+  const ttlSeconds = Math.min(Math.max(requested, 60), MAX_CERT_TTL_SECONDS);
+  const signed = await opts.ca.sign(req.csr, { ttlSeconds, identity });
+  opts.onSigned?.(caller, identity.toString(), signed.serial);
+  return { certChain: signed.certChainPem };
+}
+
+/** The one place CA errors become gRPC statuses. */
+export function toGrpcStatus(err: unknown): { code: GrpcStatus; message: string } {
+  const message = errorMessage(err);
+  switch (findCode(err)) {
+    case ErrorCode.UNAUTHENTICATED:
+      return { code: GrpcStatus.UNAUTHENTICATED, message };
+    case ErrorCode.CSR_FORBIDDEN:
+      return { code: GrpcStatus.PERMISSION_DENIED, message };
+    case ErrorCode.CSR_INVALID:
+    case ErrorCode.CERT_WRONG_TRUST_DOMAIN:
+    case ErrorCode.IDENTITY_MALFORMED:
+      return { code: GrpcStatus.INVALID_ARGUMENT, message };
+    default:
+      return { code: GrpcStatus.INTERNAL, message: `signing failed: ${message}` };
+  }
+}

@@ -1,0 +1,10 @@
+// @ambient/controlplane: manifests (or Kubernetes) → Istio workload xDS over Delta ADS, plus the CA.
+export { LocalTokenAuthenticator } from "./ca/authenticator.js";
+export { DEFAULT_CERT_TTL_SECONDS, IMPERSONATED_IDENTITY_KEY } from "./ca/ca-service.js";
+export { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig } from "./config.js";
+export { main } from "./main.js";
+export { ManifestStore } from "./manifests/store.js";
+export type { KubeObject } from "./model/index.js";
+export { ControlPlane, type ControlPlaneOptions } from "./server/controlplane.js";
+export { translate, type TranslateResult } from "./translate/index.js";
+export { validateObject } from "./validate/index.js";

@@ -1,0 +1,39 @@
+// ambient-controlplane: parse configuration, start serving, stop cleanly on SIGINT/SIGTERM.
+
+import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambient/core";
+import { CONTROLPLANE_OPTIONS, parseControlPlaneConfig } from "./config.js";
+import { ControlPlane } from "./server/controlplane.js";
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`);
+    return 0;
+  }
+  let config: ReturnType<typeof parseControlPlaneConfig>;
+  try {
+    config = parseControlPlaneConfig(argv, env);
+    if (!isLogLevel(config.logLevel)) throw new Error(`--log-level: "${config.logLevel}" is not a log level`);
+  } catch (err) {
+    process.stderr.write(`ambient-controlplane: ${errorMessage(err)}\n\n${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`);
+    return 2;
+  }
+  const logger = createLogger({ level: config.logLevel, name: "ambient-controlplane" });
+  let cp: ControlPlane;
+  try {
+    cp = await ControlPlane.start({ ...config, logger });
+  } catch (err) {
+    logger.fatal({ code: findCode(err), err }, `cannot start: ${errorMessage(err)}`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, "shutting down");
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await cp.stop();
+  logger.flush();
+  return 0;
+}

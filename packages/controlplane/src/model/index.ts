@@ -1,0 +1,6 @@
+// The control plane's object model: the Kubernetes kinds it understands, their identities, and
+// the address parsing both validation and translation need.
+
+export * from "./kinds.js";
+export * from "./net.js";
+export * from "./objects.js";

@@ -1,0 +1,116 @@
+// The kinds the control plane accepts, with their API groups and versions, and the identity of an
+// object (`objectKey`). Every other module asks "what is this object?" here, so adding a kind or
+// a version is a one-line change.
+
+import type {
+  AuthorizationPolicy,
+  DestinationRule,
+  Gateway,
+  KubeObject,
+  Namespace,
+  Node,
+  PeerAuthentication,
+  Pod,
+  RequestAuthentication,
+  Service,
+  VirtualService,
+} from "./objects.js";
+
+/** The group name used in keys for Kubernetes' core API group, whose real name is "". */
+export const CORE_GROUP = "core";
+export const DEFAULT_NAMESPACE = "default";
+
+export interface KindInfo {
+  /** "" for the core group, as in `apiVersion: v1`. */
+  group: string;
+  kind: string;
+  versions: readonly string[];
+  namespaced: boolean;
+}
+
+const ISTIO_VERSIONS = ["v1", "v1beta1"] as const;
+const NETWORKING_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
+
+export const SUPPORTED_KINDS: readonly KindInfo[] = [
+  { group: "", kind: "Namespace", versions: ["v1"], namespaced: false },
+  { group: "", kind: "Node", versions: ["v1"], namespaced: false },
+  { group: "", kind: "Pod", versions: ["v1"], namespaced: true },
+  { group: "", kind: "Service", versions: ["v1"], namespaced: true },
+  { group: "", kind: "ServiceAccount", versions: ["v1"], namespaced: true },
+  { group: "gateway.networking.k8s.io", kind: "Gateway", versions: ["v1", "v1beta1"], namespaced: true },
+  { group: "security.istio.io", kind: "AuthorizationPolicy", versions: ISTIO_VERSIONS, namespaced: true },
+  { group: "security.istio.io", kind: "PeerAuthentication", versions: ISTIO_VERSIONS, namespaced: true },
+  { group: "security.istio.io", kind: "RequestAuthentication", versions: ISTIO_VERSIONS, namespaced: true },
+  { group: "networking.istio.io", kind: "VirtualService", versions: NETWORKING_VERSIONS, namespaced: true },
+  { group: "networking.istio.io", kind: "DestinationRule", versions: NETWORKING_VERSIONS, namespaced: true },
+];
+
+const BY_GROUP_KIND = new Map(SUPPORTED_KINDS.map((k) => [`${k.group}/${k.kind}`, k]));
+
+/** Splits `group/version` (or the core group's bare `v1`). */
+export function parseApiVersion(apiVersion: string): { group: string; version: string } {
+  const slash = apiVersion.lastIndexOf("/");
+  return slash < 0
+    ? { group: "", version: apiVersion }
+    : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+}
+
+/** The registry entry for an apiVersion/kind pair, ignoring the version. */
+export function kindInfo(apiVersion: unknown, kind: unknown): KindInfo | undefined {
+  if (typeof apiVersion !== "string" || typeof kind !== "string") return undefined;
+  return BY_GROUP_KIND.get(`${parseApiVersion(apiVersion).group}/${kind}`);
+}
+
+/** "Pod (v1), AuthorizationPolicy (security.istio.io/v1, security.istio.io/v1beta1), ..." */
+export function describeSupportedKinds(): string {
+  return SUPPORTED_KINDS.map(
+    (k) => `${k.kind} (${k.versions.map((v) => (k.group ? `${k.group}/${v}` : v)).join(", ")})`,
+  ).join(", ");
+}
+
+/**
+ * The namespace an object lives in: "" for cluster-scoped kinds, `metadata.namespace` or
+ * "default" otherwise (kubectl applies manifests without a namespace to "default" too).
+ */
+export function namespaceOf(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">): string {
+  const info = kindInfo(obj.apiVersion, obj.kind);
+  if (info && !info.namespaced) return "";
+  const ns = obj.metadata?.namespace;
+  return typeof ns === "string" && ns !== "" ? ns : DEFAULT_NAMESPACE;
+}
+
+/**
+ * `<group>/<Kind>/<namespace>/<name>`, the identity of an object across versions: an
+ * AuthorizationPolicy written as v1 and as v1beta1 is one object, as in the API server. The core
+ * group is spelled "core" (Istio's own convention in status ancestors) so keys never start with
+ * a slash. Works on unvalidated input as long as kind and metadata.name are strings.
+ */
+export function objectKey(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">): string {
+  const group = typeof obj.apiVersion === "string" ? parseApiVersion(obj.apiVersion).group : "";
+  return `${group || CORE_GROUP}/${obj.kind}/${namespaceOf(obj)}/${obj.metadata.name}`;
+}
+
+/** `<namespace>/<name>`, the form xDS resource names and policy references use. */
+export function namespacedName(obj: KubeObject): string {
+  return `${namespaceOf(obj)}/${obj.metadata.name}`;
+}
+
+function is(obj: KubeObject, group: string, kind: string): boolean {
+  return obj.kind === kind && parseApiVersion(obj.apiVersion).group === group;
+}
+
+export const isNamespace = (o: KubeObject): o is Namespace => is(o, "", "Namespace");
+export const isNode = (o: KubeObject): o is Node => is(o, "", "Node");
+export const isPod = (o: KubeObject): o is Pod => is(o, "", "Pod");
+export const isService = (o: KubeObject): o is Service => is(o, "", "Service");
+export const isGateway = (o: KubeObject): o is Gateway => is(o, "gateway.networking.k8s.io", "Gateway");
+export const isAuthorizationPolicy = (o: KubeObject): o is AuthorizationPolicy =>
+  is(o, "security.istio.io", "AuthorizationPolicy");
+export const isPeerAuthentication = (o: KubeObject): o is PeerAuthentication =>
+  is(o, "security.istio.io", "PeerAuthentication");
+export const isRequestAuthentication = (o: KubeObject): o is RequestAuthentication =>
+  is(o, "security.istio.io", "RequestAuthentication");
+export const isVirtualService = (o: KubeObject): o is VirtualService =>
+  is(o, "networking.istio.io", "VirtualService");
+export const isDestinationRule = (o: KubeObject): o is DestinationRule =>
+  is(o, "networking.istio.io", "DestinationRule");

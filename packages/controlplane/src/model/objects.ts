@@ -1,0 +1,213 @@
+// The Kubernetes objects the control plane understands, as plain parsed YAML/JSON. Only the fields
+// we read are typed; everything else passes through untouched so that waypoint config keeps the
+// user's object exactly as written. Validation (../validate) is what makes these shapes true.
+
+export interface OwnerReference {
+  apiVersion?: string;
+  kind: string;
+  name: string;
+  uid?: string;
+  controller?: boolean;
+}
+
+export interface ObjectMeta {
+  name: string;
+  /** Absent on cluster-scoped kinds; on namespaced kinds absent means "default". */
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  uid?: string;
+  ownerReferences?: OwnerReference[];
+  /** RFC 3339. Istio breaks ties between PeerAuthentications by age; local manifests rarely set it. */
+  creationTimestamp?: string;
+  [field: string]: unknown;
+}
+
+export interface KubeObject<Spec = unknown, Status = unknown> {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: Spec;
+  status?: Status;
+  [field: string]: unknown;
+}
+
+// ---- core v1 ----
+
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: string;
+}
+
+export interface Container {
+  name?: string;
+  ports?: ContainerPort[];
+  [field: string]: unknown;
+}
+
+export interface PodSpec {
+  nodeName?: string;
+  hostNetwork?: boolean;
+  serviceAccountName?: string;
+  /** Deprecated alias of serviceAccountName that old manifests still carry. */
+  serviceAccount?: string;
+  containers?: Container[];
+  [field: string]: unknown;
+}
+
+export interface PodCondition {
+  type: string;
+  status: string;
+}
+
+export interface PodStatus {
+  phase?: string;
+  podIP?: string;
+  podIPs?: { ip: string }[];
+  conditions?: PodCondition[];
+  [field: string]: unknown;
+}
+
+export type Pod = KubeObject<PodSpec, PodStatus>;
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+  protocol?: string;
+  appProtocol?: string;
+}
+
+export interface ServiceSpec {
+  type?: string;
+  clusterIP?: string;
+  clusterIPs?: string[];
+  selector?: Record<string, string>;
+  ports?: ServicePort[];
+  trafficDistribution?: string;
+  [field: string]: unknown;
+}
+
+export type Service = KubeObject<ServiceSpec>;
+
+export interface NodeAddress {
+  type: string;
+  address: string;
+}
+
+export type Node = KubeObject<unknown, { addresses?: NodeAddress[]; [field: string]: unknown }>;
+export type Namespace = KubeObject;
+
+// ---- Istio ----
+
+export interface WorkloadSelector {
+  matchLabels?: Record<string, string>;
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface Source {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+}
+
+export interface Operation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export interface Condition {
+  key: string;
+  values?: string[];
+  notValues?: string[];
+}
+
+export interface AuthorizationRule {
+  from?: { source?: Source }[];
+  to?: { operation?: Operation }[];
+  when?: Condition[];
+}
+
+export type AuthorizationPolicyAction = "ALLOW" | "DENY" | "AUDIT" | "CUSTOM";
+
+export interface AuthorizationPolicySpec {
+  selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  action?: AuthorizationPolicyAction;
+  provider?: { name?: string };
+  rules?: AuthorizationRule[];
+}
+
+export type AuthorizationPolicy = KubeObject<AuthorizationPolicySpec>;
+
+export type MtlsMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
+
+export interface PeerAuthenticationSpec {
+  selector?: WorkloadSelector;
+  mtls?: { mode?: MtlsMode };
+  /** Keys are port numbers; YAML gives them to us as strings. */
+  portLevelMtls?: Record<string, { mode?: MtlsMode }>;
+}
+
+export type PeerAuthentication = KubeObject<PeerAuthenticationSpec>;
+
+export interface JwtRule {
+  issuer?: string;
+  jwks?: string;
+  jwksUri?: string;
+  [field: string]: unknown;
+}
+
+export interface RequestAuthenticationSpec {
+  selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
+  jwtRules?: JwtRule[];
+}
+
+export type RequestAuthentication = KubeObject<RequestAuthenticationSpec>;
+
+// VirtualService and DestinationRule are handed to the waypoint as written; validation walks them
+// as unknown JSON, so no spec types are declared here.
+export type VirtualService = KubeObject<Record<string, unknown>>;
+export type DestinationRule = KubeObject<Record<string, unknown>>;
+
+// ---- Gateway API ----
+
+export interface Listener {
+  name: string;
+  port: number;
+  protocol: string;
+  [field: string]: unknown;
+}
+
+export interface GatewaySpec {
+  gatewayClassName: string;
+  listeners?: Listener[];
+  [field: string]: unknown;
+}
+
+export type Gateway = KubeObject<GatewaySpec>;

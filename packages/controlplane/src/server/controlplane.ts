@@ -1,0 +1,176 @@
+// The control plane process: a manifests folder → validated objects → translation → xDS store,
+// served over one gRPC port together with the workload CA. Reloads are serialized; each reload
+// that changes anything is one translation and one push batch.
+
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import {
+  CertificateAuthority,
+  DeltaAdsServer,
+  type DeltaAdsHooks,
+  type HostPort,
+  type Logger,
+  protos,
+  ResourceStore,
+  addDeltaAdsService,
+  formatHostPort,
+} from "@ambient/core";
+import { LocalTokenAuthenticator } from "../ca/authenticator.js";
+import { createCaHandlers } from "../ca/ca-service.js";
+import { FolderWatcher } from "../manifests/watcher.js";
+import { ManifestStore } from "../manifests/store.js";
+import { translate, type TranslateResult } from "../translate/index.js";
+import { nodeIdentityIndex, publish } from "./publisher.js";
+
+export interface ControlPlaneOptions {
+  configDir: string;
+  listen: HostPort;
+  stateDir: string;
+  /** Plugged-in CA folder (Istio layout); otherwise a self-signed root is kept in stateDir/ca. */
+  caDir?: string | undefined;
+  trustDomain: string;
+  clusterId: string;
+  rootNamespace: string;
+  logger: Logger;
+  /** Follow the folder for changes (default true). Tests may call `reload()` themselves. */
+  watch?: boolean;
+  hooks?: DeltaAdsHooks;
+}
+
+const EMPTY_RESULT: TranslateResult = {
+  workloads: [],
+  services: [],
+  authorizations: [],
+  waypointConfig: { virtualServices: [], destinationRules: [], authorizationPolicies: [], requestAuthentications: [] },
+  warnings: [],
+};
+
+export class ControlPlane {
+  private result: TranslateResult = EMPTY_RESULT;
+  private identities = new Map<string, Set<string>>();
+  private reloading: Promise<void> = Promise.resolve();
+  private watcher: FolderWatcher | undefined;
+  private boundPort = 0;
+  private reportedWarnings = new Set<string>();
+
+  private constructor(
+    private readonly opts: ControlPlaneOptions,
+    readonly store: ResourceStore,
+    readonly ca: CertificateAuthority,
+    readonly tokens: LocalTokenAuthenticator,
+    private readonly manifests: ManifestStore,
+    private readonly ads: DeltaAdsServer,
+    private readonly grpcServer: grpc.Server,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads the CA and the folder, publishes, then starts serving: clients never see a half state. */
+  static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
+    const logger = opts.logger.child({ component: "controlplane" });
+    const caOpts = { trustDomain: opts.trustDomain };
+    const ca = opts.caDir
+      ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
+      : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
+    const tokens = await LocalTokenAuthenticator.open(opts.stateDir);
+    const manifests = new ManifestStore(opts.configDir, opts.logger.child({ component: "manifests" }));
+    const store = new ResourceStore();
+    const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
+    const server = new grpc.Server();
+    const cp = new ControlPlane(opts, store, ca, tokens, manifests, ads, server, logger);
+
+    await cp.reload();
+    addDeltaAdsService(server, ads);
+    server.addService(
+      protos().caService,
+      createCaHandlers({
+        ca,
+        authenticator: tokens,
+        nodeIdentities: (node) => cp.identities.get(node) ?? new Set(),
+        logger: opts.logger,
+        onSigned: (caller, identity, serial) => logger.info({ node: caller.node, identity, serial }, "certificate signed"),
+      }),
+    );
+    cp.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(formatHostPort(opts.listen), grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
+    );
+    if (opts.watch !== false) {
+      cp.watcher = new FolderWatcher(opts.configDir, () => cp.reload(), logger);
+      await cp.watcher.start();
+    }
+    logger.info(
+      { address: cp.address, configDir: opts.configDir, trustDomain: opts.trustDomain, stateDir: opts.stateDir },
+      "control plane serving Delta ADS and the CA",
+    );
+    return cp;
+  }
+
+  /** "host:port" actually bound (the port is resolved when `listen` asked for 0). */
+  get address(): string {
+    return formatHostPort({ host: this.opts.listen.host, port: this.boundPort });
+  }
+
+  get snapshot(): TranslateResult {
+    return this.result;
+  }
+
+  get problems() {
+    return this.manifests.problems();
+  }
+
+  clients() {
+    return this.ads.clients();
+  }
+
+  /** Re-reads the folder; serialized so overlapping calls never interleave. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.doReload()).catch((err) => {
+      this.logger.error({ err }, "reload failed; keeping the previous configuration");
+    });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<void> {
+    const started = performance.now();
+    const { changed } = await this.manifests.reload();
+    if (!changed && this.result !== EMPTY_RESULT) return;
+    const result = translate(this.manifests.objects(), {
+      clusterId: this.opts.clusterId,
+      trustDomain: this.opts.trustDomain,
+      rootNamespace: this.opts.rootNamespace,
+    });
+    this.reportWarnings(result);
+    // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
+    // it sees its pods in the push below.
+    await this.tokens.ensureNodes(nodeNames(this.manifests.objects(), result));
+    this.identities = nodeIdentityIndex(result);
+    this.result = result;
+    const summary = publish(this.store, result);
+    this.logger.info({ ...summary, ms: Math.round(performance.now() - started) }, "configuration published");
+  }
+
+  private reportWarnings(result: TranslateResult): void {
+    const now = new Set<string>();
+    for (const w of result.warnings) {
+      const id = `${w.object}|${w.message}`;
+      now.add(id);
+      if (!this.reportedWarnings.has(id)) this.logger.warn({ object: w.object }, w.message);
+    }
+    this.reportedWarnings = now;
+  }
+
+  async stop(): Promise<void> {
+    await this.watcher?.stop();
+    await this.reloading;
+    this.ads.close();
+    await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+  }
+}
+
+function nodeNames(objects: { kind: string; metadata: { name: string } }[], result: TranslateResult): Set<string> {
+  const names = new Set<string>();
+  for (const o of objects) if (o.kind === "Node") names.add(o.metadata.name);
+  for (const w of result.workloads) if (w.node) names.add(w.node);
+  return names;
+}

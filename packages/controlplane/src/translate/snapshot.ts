@@ -1,0 +1,76 @@
+// One translation's input, deduplicated by object key, sorted, and grouped by kind and namespace.
+// Sorting once here is what makes every output list deterministic; grouping by namespace is what
+// keeps the pod-to-service and pod-to-policy joins from scanning the whole mesh.
+
+import {
+  type AuthorizationPolicy,
+  type DestinationRule,
+  isAuthorizationPolicy,
+  isDestinationRule,
+  isNamespace,
+  isNode,
+  isPeerAuthentication,
+  isPod,
+  isRequestAuthentication,
+  isService,
+  isVirtualService,
+  type KubeObject,
+  type Namespace,
+  type Node,
+  objectKey,
+  type PeerAuthentication,
+  type Pod,
+  type RequestAuthentication,
+  type Service,
+  type VirtualService,
+} from "../model/index.js";
+import { compareStrings, type TranslateContext } from "./context.js";
+
+export interface Snapshot {
+  namespaces: Map<string, Namespace>;
+  nodes: Map<string, Node>;
+  pods: Pod[];
+  services: Service[];
+  authorizationPolicies: AuthorizationPolicy[];
+  peerAuthentications: PeerAuthentication[];
+  requestAuthentications: RequestAuthentication[];
+  virtualServices: VirtualService[];
+  destinationRules: DestinationRule[];
+}
+
+export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateContext): Snapshot {
+  const byKey = new Map<string, KubeObject>();
+  for (const obj of objects) {
+    const key = objectKey(obj);
+    // The same object in two versions (v1 and v1beta1) is one object, as in the API server.
+    if (byKey.has(key)) ctx.warn(obj, "defined more than once; the last definition is used");
+    byKey.set(key, obj);
+  }
+  const sorted = [...byKey.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, obj]) => obj);
+
+  const snapshot: Snapshot = {
+    namespaces: new Map(),
+    nodes: new Map(),
+    pods: [],
+    services: [],
+    authorizationPolicies: [],
+    peerAuthentications: [],
+    requestAuthentications: [],
+    virtualServices: [],
+    destinationRules: [],
+  };
+  for (const obj of sorted) {
+    // Checked one by one (not else-if): Namespace and Node are plain KubeObjects to the compiler,
+    // so a failed guard would narrow the rest of a chain to `never`.
+    if (isPod(obj)) snapshot.pods.push(obj);
+    if (isService(obj)) snapshot.services.push(obj);
+    if (isNamespace(obj)) snapshot.namespaces.set(obj.metadata.name, obj);
+    if (isNode(obj)) snapshot.nodes.set(obj.metadata.name, obj);
+    if (isAuthorizationPolicy(obj)) snapshot.authorizationPolicies.push(obj);
+    if (isPeerAuthentication(obj)) snapshot.peerAuthentications.push(obj);
+    if (isRequestAuthentication(obj)) snapshot.requestAuthentications.push(obj);
+    if (isVirtualService(obj)) snapshot.virtualServices.push(obj);
+    if (isDestinationRule(obj)) snapshot.destinationRules.push(obj);
+  }
+  return snapshot;
+}

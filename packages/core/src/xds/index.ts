@@ -1,0 +1,61 @@
+// The xDS layer of @ambient/core: Istio's workload types and their protobuf codec, the Delta ADS
+// server (control plane side) and client (ztunnel and waypoint side), and the loaded protos.
+
+export {
+  addressResourceName,
+  authorizationResourceName,
+  decodeAddress,
+  decodeAuthorization,
+  encodeAddress,
+  encodeAuthorization,
+  packAny,
+} from "./codec.js";
+export {
+  type CallMetadataSource,
+  DeltaAdsClient,
+  type DeltaAdsClientEvents,
+  type DeltaAdsClientOptions,
+  type XdsChanges,
+  type XdsNackInfo,
+  type XdsResourceHandler,
+} from "./delta-client.js";
+export {
+  type AckEvent,
+  addDeltaAdsService,
+  type DeltaAdsHooks,
+  DeltaAdsServer,
+  type DeltaAdsServerOptions,
+  type NackEvent,
+  type XdsClientInfo,
+  type XdsSubscriptionInfo,
+} from "./delta-server.js";
+export { ADS_SERVICE_NAME, CA_SERVICE_NAME, type LoadedProtos, protoDir, protos } from "./proto.js";
+export {
+  type ResourceBatch,
+  ResourceStore,
+  resourceVersion,
+  type StoreChange,
+  type StoreListener,
+  type VersionedResource,
+} from "./resource-store.js";
+// Test helpers are exported because other packages' tests drive Delta ADS too; production code
+// never reaches them.
+export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./testing.js";
+export * from "./types.js";
+export {
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type IstioCertificateRequest,
+  type IstioCertificateResponse,
+  nodeFromWire,
+  nodeToWire,
+  structFromJson,
+  structToJson,
+  type WireAny,
+  type WireNode,
+  type WireResource,
+  type WireStatus,
+  type WireStruct,
+  type WireValue,
+  type XdsNode,
+} from "./wire.js";
