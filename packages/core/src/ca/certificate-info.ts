@@ -30,6 +30,29 @@ export function describeCertificate(pem: string): CertificateDescription {
   return description;
 }
 
+// Parsing costs ~150 µs per certificate with the OpenSSL 3.0 that Node 20 ships (its provider-based
+// key decoding), twice an ECDSA verify. Peers present the same few chains on every connection, so
+// parsed certificates are kept, least recently used first out; huge inputs are never kept.
+const PARSE_CACHE_LIMIT = 1024;
+const PARSE_CACHE_MAX_PEM = 16 * 1024;
+const parsed = new Map<string, X509Certificate>();
+
+/** `parseCertificate` through a bounded cache; the returned object is shared, and immutable. */
+export function parseCertificateCached(pem: string, what: string): X509Certificate {
+  const hit = parsed.get(pem);
+  if (hit) {
+    parsed.delete(pem);
+    parsed.set(pem, hit);
+    return hit;
+  }
+  const cert = parseCertificate(pem, what);
+  if (pem.length <= PARSE_CACHE_MAX_PEM) {
+    parsed.set(pem, cert);
+    if (parsed.size > PARSE_CACHE_LIMIT) parsed.delete(parsed.keys().next().value!);
+  }
+  return cert;
+}
+
 export function parseCertificate(pem: string, what: string): X509Certificate {
   if (typeof pem !== "string" || !pem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new AmbientError(

@@ -9,7 +9,7 @@ import {
   formatDn,
   notAfter,
   notBefore,
-  parseCertificate,
+  parseCertificateCached,
   serialOf,
   subjectAltNames,
 } from "./certificate-info.js";
@@ -46,15 +46,16 @@ export function verifyWorkloadChain(
     );
   }
   const chain = chainPem.map((pem, i) =>
-    parseCertificate(pem, i === 0 ? "leaf certificate" : `chain certificate ${i}`),
+    parseCertificateCached(pem, i === 0 ? "leaf certificate" : `chain certificate ${i}`),
   );
-  const roots = rootsPem.map((pem, i) => parseRoot(pem, i));
+  const roots = rootsPem.map((pem, i) => parseCertificateCached(pem, `trust root ${i}`));
   const now = opts.now ?? new Date();
 
-  for (const [i, cert] of chain.entries()) checkValidity(cert, label(cert, i), now);
+  // Labels are built only on failure: formatting them costs more than the checks on the happy path.
+  for (const [i, cert] of chain.entries()) checkValidity(cert, () => label(cert, i), now);
 
   for (let i = 0; i + 1 < chain.length; i++) {
-    const problem = issuerProblem(chain[i]!, chain[i + 1]!, label(chain[i]!, i));
+    const problem = issuerProblem(chain[i]!, chain[i + 1]!, () => label(chain[i]!, i));
     if (problem) throw problem;
   }
   // A peer may append its own root. If that root is not one of ours, anchor the certificate below
@@ -63,8 +64,8 @@ export function verifyWorkloadChain(
   const top = chain[end]!;
   if (end > 0 && top.checkIssued(top) && !roots.some((r) => r.raw.equals(top.raw))) end--;
   const last = chain[end]!;
-  const root = findAnchor(last, roots, label(last, end));
-  checkValidity(root, `trust root ${quoteDn(root.subject)}`, now);
+  const root = findAnchor(last, roots, () => label(last, end));
+  checkValidity(root, () => `trust root ${quoteDn(root.subject)}`, now);
 
   for (let i = 1; i < chain.length; i++) {
     const cert = chain[i]!;
@@ -99,31 +100,44 @@ export function verifyWorkloadChain(
 export function issuerProblem(
   child: X509Certificate,
   parent: X509Certificate,
-  childLabel: string,
+  childLabel: Label,
 ): AmbientError | undefined {
+  if (verifiedLinks.get(child)?.has(parent)) return undefined;
+  const name = () => (typeof childLabel === "string" ? childLabel : childLabel());
   if (child.issuer !== parent.subject) {
     return new AmbientError(
       ErrorCode.CERT_WRONG_ISSUER,
-      `${childLabel} was issued by ${quoteDn(child.issuer)}, but the next certificate is ${quoteDn(parent.subject)}`,
+      `${name()} was issued by ${quoteDn(child.issuer)}, but the next certificate is ${quoteDn(parent.subject)}`,
       { details: { issuer: formatDn(child.issuer) } },
     );
   }
   if (!child.checkIssued(parent)) {
     return new AmbientError(
       ErrorCode.CERT_WRONG_ISSUER,
-      `${childLabel} names issuer ${quoteDn(child.issuer)}, but that certificate ${whyNotIssuer(child, parent)}`,
+      `${name()} names issuer ${quoteDn(child.issuer)}, but that certificate ${whyNotIssuer(child, parent)}`,
       { details: { issuer: formatDn(child.issuer) } },
     );
   }
   if (!child.verify(parent.publicKey)) {
     return new AmbientError(
       ErrorCode.CERT_BAD_SIGNATURE,
-      `${childLabel} has a signature that does not verify with the key of its issuer ${quoteDn(parent.subject)}`,
+      `${name()} has a signature that does not verify with the key of its issuer ${quoteDn(parent.subject)}`,
       { details: { issuer: formatDn(child.issuer) } },
     );
   }
+  const parents = verifiedLinks.get(child) ?? new WeakSet<X509Certificate>();
+  parents.add(parent);
+  verifiedLinks.set(child, parents);
   return undefined;
 }
+
+/** A message prefix naming a certificate, or a function building it only when needed. */
+type Label = string | (() => string);
+
+// A signature check is the other fixed cost (~75 µs for P-256). Parsed certificates are immutable
+// and shared through the parse cache, so a link verified once stays verified for as long as both
+// objects live; the weak maps let the cache's evictions drop the entries.
+const verifiedLinks = new WeakMap<X509Certificate, WeakSet<X509Certificate>>();
 
 function leafIdentity(leaf: X509Certificate): SpiffeId {
   const uris = subjectAltNames(leaf)
@@ -155,10 +169,13 @@ function leafIdentity(leaf: X509Certificate): SpiffeId {
 function findAnchor(
   last: X509Certificate,
   roots: readonly X509Certificate[],
-  lastLabel: string,
+  lastLabel: () => string,
 ): X509Certificate {
   if (roots.length === 0) {
-    throw new AmbientError(ErrorCode.CERT_WRONG_ISSUER, `no trusted roots configured to verify ${lastLabel}`);
+    throw new AmbientError(
+      ErrorCode.CERT_WRONG_ISSUER,
+      `no trusted roots configured to verify ${lastLabel()}`,
+    );
   }
   // A chain that ends with the trusted root itself (as Istio's CA returns it) is anchored as is.
   const identical = roots.find((r) => r.raw.equals(last.raw));
@@ -167,7 +184,7 @@ function findAnchor(
   if (named.length === 0) {
     throw new AmbientError(
       ErrorCode.CERT_WRONG_ISSUER,
-      `${lastLabel} was issued by ${quoteDn(last.issuer)}, which is not a trusted root (trusted: ${roots
+      `${lastLabel()} was issued by ${quoteDn(last.issuer)}, which is not a trusted root (trusted: ${roots
         .map((r) => quoteDn(r.subject))
         .join(", ")})`,
       { details: { issuer: formatDn(last.issuer) } },
@@ -201,13 +218,13 @@ function whyNotIssuer(child: X509Certificate, parent: X509Certificate): string {
   return "is not its issuer (key identifier or key usage mismatch)";
 }
 
-function checkValidity(cert: X509Certificate, what: string, now: Date): void {
+function checkValidity(cert: X509Certificate, what: () => string, now: Date): void {
   const from = notBefore(cert);
   const to = notAfter(cert);
   if (now.getTime() > to.getTime()) {
     throw new AmbientError(
       ErrorCode.CERT_EXPIRED,
-      `${what} expired at ${to.toISOString()} (now ${now.toISOString()})`,
+      `${what()} expired at ${to.toISOString()} (now ${now.toISOString()})`,
       {
         details: { serial: serialOf(cert), notAfter: to.toISOString() },
       },
@@ -216,7 +233,7 @@ function checkValidity(cert: X509Certificate, what: string, now: Date): void {
   if (now.getTime() < from.getTime()) {
     throw new AmbientError(
       ErrorCode.CERT_NOT_YET_VALID,
-      `${what} is not valid until ${from.toISOString()} (now ${now.toISOString()}); check clocks`,
+      `${what()} is not valid until ${from.toISOString()} (now ${now.toISOString()}); check clocks`,
       { details: { serial: serialOf(cert), notBefore: from.toISOString() } },
     );
   }
@@ -234,17 +251,4 @@ function label(cert: X509Certificate, index: number): string {
 
 function quoteDn(dn: string | undefined): string {
   return JSON.stringify(formatDn(dn));
-}
-
-// Roots are the same few PEM strings on every handshake; parsing them once saves most of a verify.
-const rootCache = new Map<string, X509Certificate>();
-const ROOT_CACHE_LIMIT = 64;
-
-function parseRoot(pem: string, index: number): X509Certificate {
-  const cached = rootCache.get(pem);
-  if (cached) return cached;
-  const cert = parseCertificate(pem, `trust root ${index}`);
-  if (rootCache.size >= ROOT_CACHE_LIMIT) rootCache.clear();
-  rootCache.set(pem, cert);
-  return cert;
 }

@@ -196,8 +196,9 @@ export class DeltaStream {
     const error = request.errorDetail;
     const client = this.info();
     if (error) {
-      // The client keeps its previous state. Resending the same resources would be rejected again,
-      // so the stream carries on and the next change brings a new version.
+      // The client kept its previous state. Resending the same resources would be rejected again,
+      // so nothing is resent: what the rejected response carried reaches the client when it next
+      // changes, or on reconnect, where initial_resource_versions says what the client really holds.
       if (subscription) subscription.lastNack = { nonce, message: error.message };
       this.logger.warn(
         {

@@ -1,0 +1,39 @@
+// ambientctl's entry: one function per subcommand; errors print as one clear line and exit 2.
+
+import { errorMessage, type EnvSource } from "@ambient/core";
+import { upCommand } from "./commands/up.js";
+import { xdsCommand } from "./commands/xds.js";
+
+const HELP = `ambientctl: the Ambient mesh command line
+
+  ambientctl up [-f DIR]                         run the local mesh on a manifests folder (default examples/)
+  ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
+  ambientctl version
+`;
+
+export async function run(argv: string[], env: EnvSource, out = (s: string) => process.stdout.write(`${s}\n`)): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "up":
+        return await upCommand(rest, env, out);
+      case "xds":
+        return await xdsCommand(rest, env, out);
+      case "version":
+        out("ambientctl 0.1.0");
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        out(HELP);
+        return 0;
+      default:
+        process.stderr.write(`ambientctl: unknown command "${command}"\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    process.stderr.write(`ambientctl ${command}: ${errorMessage(err)}\n`);
+    return 2;
+  }
+}
