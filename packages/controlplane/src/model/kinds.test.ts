@@ -8,13 +8,23 @@ describe("objectKey", () => {
   });
 
   it("defaults namespaced objects to 'default' and leaves cluster-scoped ones empty", () => {
-    expect(objectKey({ apiVersion: "v1", kind: "Service", metadata: { name: "s" } })).toBe("core/Service/default/s");
-    expect(objectKey({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } })).toBe("core/Namespace//demo");
-    expect(objectKey({ apiVersion: "v1", kind: "Node", metadata: { name: "n1", namespace: "x" } })).toBe("core/Node//n1");
+    expect(objectKey({ apiVersion: "v1", kind: "Service", metadata: { name: "s" } })).toBe(
+      "core/Service/default/s",
+    );
+    expect(objectKey({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } })).toBe(
+      "core/Namespace//demo",
+    );
+    expect(objectKey({ apiVersion: "v1", kind: "Node", metadata: { name: "n1", namespace: "x" } })).toBe(
+      "core/Node//n1",
+    );
   });
 
   it("is the same for every version of a kind", () => {
-    const v1 = { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name: "p", namespace: "a" } };
+    const v1 = {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "p", namespace: "a" },
+    };
     const v1beta1 = { ...v1, apiVersion: "security.istio.io/v1beta1" };
     expect(objectKey(v1)).toBe("security.istio.io/AuthorizationPolicy/a/p");
     expect(objectKey(v1beta1)).toBe(objectKey(v1));
@@ -29,6 +39,8 @@ describe("kindInfo", () => {
 
   it("knows which kinds are cluster-scoped", () => {
     expect(namespaceOf({ apiVersion: "v1", kind: "Node", metadata: { name: "n" } })).toBe("");
-    expect(describeSupportedKinds()).toContain("VirtualService (networking.istio.io/v1, networking.istio.io/v1beta1");
+    expect(describeSupportedKinds()).toContain(
+      "VirtualService (networking.istio.io/v1, networking.istio.io/v1beta1",
+    );
   });
 });

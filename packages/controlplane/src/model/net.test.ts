@@ -13,12 +13,19 @@ describe("parseIp", () => {
     expect(parseIp("1:2:3:4:5:6:7:8")?.length).toBe(16);
   });
 
-  it.each(["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1::2::3", "1:2:3:4:5:6:7:8:9", "fe80::1%eth0", "x"])(
-    "rejects %j",
-    (text) => {
-      expect(parseIp(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    "",
+    "1.2.3",
+    "1.2.3.4.5",
+    "256.1.1.1",
+    "01.2.3.4",
+    "1::2::3",
+    "1:2:3:4:5:6:7:8:9",
+    "fe80::1%eth0",
+    "x",
+  ])("rejects %j", (text) => {
+    expect(parseIp(text)).toBeUndefined();
+  });
 });
 
 describe("parseCidr", () => {
@@ -33,7 +40,10 @@ describe("parseCidr", () => {
     expect(parseCidr("::1")?.length).toBe(128);
   });
 
-  it.each(["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/-1", "a/8"])("rejects %j", (text) => {
-    expect(isCidrOrIp(text)).toBe(false);
-  });
+  it.each(["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/-1", "a/8"])(
+    "rejects %j",
+    (text) => {
+      expect(isCidrOrIp(text)).toBe(false);
+    },
+  );
 });

@@ -33,7 +33,10 @@ function only(spec: string): Authorization {
 }
 
 const m = (fields: Partial<Match>): Match => ({ ...emptyMatch(), ...fields });
-const v4 = (a: number, b: number, c: number, d: number, length = 32) => ({ address: new Uint8Array([a, b, c, d]), length });
+const v4 = (a: number, b: number, c: number, d: number, length = 32) => ({
+  address: new Uint8Array([a, b, c, d]),
+  length,
+});
 
 const pod = (name: string, ns: string, labels: string) => `
 ---
@@ -49,7 +52,10 @@ describe("AuthorizationPolicy → Authorization", () => {
       policy("  action: DENY\n  rules: [{}]", { name: "mesh", namespace: "istio-system" }) +
       policy("  rules: [{}]", { name: "ns-wide" }) +
       policy("  selector: { matchLabels: { app: web } }\n  rules: [{}]", { name: "web-only" }) +
-      policy("  selector: { matchLabels: { tier: db } }\n  rules: [{}]", { name: "all-db", namespace: "istio-system" }) +
+      policy("  selector: { matchLabels: { tier: db } }\n  rules: [{}]", {
+        name: "all-db",
+        namespace: "istio-system",
+      }) +
       pod("web", "demo", "{ app: web }") +
       pod("db", "demo", "{ tier: db }") +
       pod("otherdb", "other", "{ tier: db, app: web }");
@@ -63,7 +69,9 @@ describe("AuthorizationPolicy → Authorization", () => {
     });
 
     it("lists selector policies on the workloads they select, root-namespace ones in every namespace", () => {
-      const lists = Object.fromEntries(translate(load(text)).workloads.map((w) => [w.name, w.authorizationPolicies]));
+      const lists = Object.fromEntries(
+        translate(load(text)).workloads.map((w) => [w.name, w.authorizationPolicies]),
+      );
       expect(lists).toEqual({
         web: ["demo/web-only"],
         db: ["istio-system/all-db"],
@@ -72,7 +80,9 @@ describe("AuthorizationPolicy → Authorization", () => {
     });
 
     it("honours the configured root namespace", () => {
-      const [a] = translate(load(policy("  rules: [{}]", { namespace: "mesh-root" })), { rootNamespace: "mesh-root" }).authorizations;
+      const [a] = translate(load(policy("  rules: [{}]", { namespace: "mesh-root" })), {
+        rootNamespace: "mesh-root",
+      }).authorizations;
       expect(a!.scope).toBe("GLOBAL");
     });
   });
@@ -95,7 +105,12 @@ describe("AuthorizationPolicy → Authorization", () => {
     expect(a.rules).toEqual([
       {
         clauses: [
-          { matches: [m({ principals: [{ exact: "cluster.local/ns/a/sa/x" }] }), m({ namespaces: [{ exact: "b" }] })] },
+          {
+            matches: [
+              m({ principals: [{ exact: "cluster.local/ns/a/sa/x" }] }),
+              m({ namespaces: [{ exact: "b" }] }),
+            ],
+          },
           { matches: [m({ destinationPorts: [80, 443] })] },
           { matches: [m({ sourceIps: [v4(10, 0, 0, 0, 8)] })] },
           { matches: [m({ notDestinationPorts: [8080] })] },
@@ -105,7 +120,9 @@ describe("AuthorizationPolicy → Authorization", () => {
   });
 
   it("maps Istio's wildcards to presence, prefix and suffix matches", () => {
-    const a = only("  rules: [{ from: [{ source: { principals: ['*', 'cluster.local/ns/a/*', '*/sa/admin', exact] } }] }]");
+    const a = only(
+      "  rules: [{ from: [{ source: { principals: ['*', 'cluster.local/ns/a/*', '*/sa/admin', exact] } }] }]",
+    );
     expect(a.rules[0]!.clauses[0]!.matches[0]!.principals).toEqual([
       { presence: {} },
       { prefix: "cluster.local/ns/a/" },
@@ -126,7 +143,13 @@ describe("AuthorizationPolicy → Authorization", () => {
         - { key: destination.ip, notValues: [10.3.0.0/24] }
         - { key: source.serviceAccount, notValues: [ops/admin] }`);
     expect(a.rules[0]!.clauses.map((c) => c.matches)).toEqual([
-      [m({ notPrincipals: [{ exact: "p" }], notNamespaces: [{ exact: "n" }], notSourceIps: [v4(10, 1, 0, 0, 16)] })],
+      [
+        m({
+          notPrincipals: [{ exact: "p" }],
+          notNamespaces: [{ exact: "n" }],
+          notSourceIps: [v4(10, 1, 0, 0, 16)],
+        }),
+      ],
       [m({ notDestinationPorts: [22] })],
       [m({ notSourceIps: [v4(10, 2, 0, 1)] })],
       [m({ notNamespaces: [{ exact: "kube-system" }] })],
@@ -137,7 +160,9 @@ describe("AuthorizationPolicy → Authorization", () => {
   });
 
   it("keeps CIDR lengths, and makes bare addresses host routes, for IPv4 and IPv6", () => {
-    const a = only("  rules: [{ from: [{ source: { ipBlocks: [10.0.0.0/8, 10.1.2.3, 'fd00::/8', 'fd00::1'] } }] }]");
+    const a = only(
+      "  rules: [{ from: [{ source: { ipBlocks: [10.0.0.0/8, 10.1.2.3, 'fd00::/8', 'fd00::1'] } }] }]",
+    );
     const ips = a.rules[0]!.clauses[0]!.matches[0]!.sourceIps;
     expect(ips.map((ip) => [ip.address.length, ip.length])).toEqual([
       [4, 8],
@@ -149,7 +174,9 @@ describe("AuthorizationPolicy → Authorization", () => {
   });
 
   it("turns when destination.ip and source.namespace values into positive matches", () => {
-    const a = only("  rules: [{ when: [{ key: destination.ip, values: [10.9.0.1] }, { key: source.namespace, values: [a, 'b*'] }] }]");
+    const a = only(
+      "  rules: [{ when: [{ key: destination.ip, values: [10.9.0.1] }, { key: source.namespace, values: [a, 'b*'] }] }]",
+    );
     expect(a.rules[0]!.clauses.map((c) => c.matches)).toEqual([
       [m({ destinationIps: [v4(10, 9, 0, 1)] })],
       [m({ namespaces: [{ exact: "a" }, { prefix: "b" }] })],
@@ -176,11 +203,18 @@ describe("AuthorizationPolicy → Authorization", () => {
 
     it("ALLOW: a policy whose every rule uses HTTP attributes allows nothing, with a warning", () => {
       const result = translate(
-        load(policy("  rules:\n    - to: [{ operation: { paths: [/admin] } }]\n    - when: [{ key: request.auth.principal, values: [x] }]")),
+        load(
+          policy(
+            "  rules:\n    - to: [{ operation: { paths: [/admin] } }]\n    - when: [{ key: request.auth.principal, values: [x] }]",
+          ),
+        ),
       );
       expect(result.authorizations[0]!.rules).toEqual([]);
       expect(result.warnings).toEqual([
-        { object: "security.istio.io/AuthorizationPolicy/demo/p", message: expect.stringContaining("found: paths, request.auth.principal") },
+        {
+          object: "security.istio.io/AuthorizationPolicy/demo/p",
+          message: expect.stringContaining("found: paths, request.auth.principal"),
+        },
       ]);
     });
 
@@ -194,7 +228,7 @@ describe("AuthorizationPolicy → Authorization", () => {
   rules:
     - from: [{ source: { principals: [a], requestPrincipals: ["*"] } }]
       to: [{ operation: { methods: [DELETE] } }]
-      when: [{ key: request.headers[x-debug], values: ["1"] }, { key: destination.port, values: ["80"] }]`);
+      when: [{ key: "request.headers[x-debug]", values: ["1"] }, { key: destination.port, values: ["80"] }]`);
       expect(a.rules).toEqual([
         {
           clauses: [
@@ -224,10 +258,15 @@ describe("AuthorizationPolicy → Authorization", () => {
       policy("  action: CUSTOM\n  provider: { name: ext }\n  rules: [{}]", { name: "custom" }) +
       policy("  action: AUDIT\n  rules: [{}]", { name: "audit" }) +
       policy("  targetRefs: [{ kind: Service, group: '', name: web }]\n  rules: [{}]", { name: "l7" }) +
-      policy("  targetRef: { kind: Gateway, group: gateway.networking.k8s.io, name: wp }", { name: "l7-single" });
+      policy("  targetRef: { kind: Gateway, group: gateway.networking.k8s.io, name: wp }", {
+        name: "l7-single",
+      });
     const result = translate(load(text));
     expect(result.authorizations).toEqual([]);
-    expect(result.waypointConfig.authorizationPolicies.map((p) => p.metadata.name)).toEqual(["l7", "l7-single"]);
+    expect(result.waypointConfig.authorizationPolicies.map((p) => p.metadata.name)).toEqual([
+      "l7",
+      "l7-single",
+    ]);
     expect(result.warnings.map((w) => w.message)).toEqual([
       expect.stringContaining("AUDIT action"),
       expect.stringContaining("CUSTOM action"),
@@ -241,7 +280,9 @@ describe("AuthorizationPolicy → Authorization", () => {
   });
 
   it("warns about principals written with the spiffe:// scheme", () => {
-    const result = translate(load(policy("  rules: [{ from: [{ source: { principals: [spiffe://cluster.local/ns/a/sa/b] } }] }]")));
+    const result = translate(
+      load(policy("  rules: [{ from: [{ source: { principals: [spiffe://cluster.local/ns/a/sa/b] } }] }]")),
+    );
     expect(result.warnings[0]!.message).toContain("omit the scheme");
   });
 });

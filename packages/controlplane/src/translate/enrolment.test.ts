@@ -2,7 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { Namespace, Pod } from "../model/index.js";
 import { isAmbientEnrolled } from "./enrolment.js";
 
-const ns = (labels: Record<string, string> = {}): Namespace => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo", labels } });
+const ns = (labels: Record<string, string> = {}): Namespace => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name: "demo", labels },
+});
 const pod = (labels: Record<string, string> = {}, extra: Partial<Pod> = {}): Pod => ({
   apiVersion: "v1",
   kind: "Pod",

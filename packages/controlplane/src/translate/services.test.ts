@@ -49,7 +49,9 @@ describe("services", () => {
   });
 
   it("carries both families of a dual-stack service", () => {
-    const [s] = services(svc("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.10, 'fd00::10']\n  ports: [{ port: 80 }]"));
+    const [s] = services(
+      svc("  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.10, 'fd00::10']\n  ports: [{ port: 80 }]"),
+    );
     expect(s!.addresses.map((a) => a.address.length)).toEqual([4, 16]);
   });
 
@@ -60,15 +62,23 @@ describe("services", () => {
 
   it("prefers closer endpoints for PreferClose, from the field or Istio's annotation", () => {
     const preferClose = { routingPreference: ["NETWORK", "REGION", "ZONE", "SUBZONE"], mode: "FAILOVER" };
-    expect(services(svc("  trafficDistribution: PreferClose\n  ports: [{ port: 80 }]"))[0]!.loadBalancing).toEqual(preferClose);
-    const annotated = svc("  ports: [{ port: 80 }]", "  annotations: { networking.istio.io/traffic-distribution: PreferClose }");
+    expect(
+      services(svc("  trafficDistribution: PreferClose\n  ports: [{ port: 80 }]"))[0]!.loadBalancing,
+    ).toEqual(preferClose);
+    const annotated = svc(
+      "  ports: [{ port: 80 }]",
+      "  annotations: { networking.istio.io/traffic-distribution: PreferClose }",
+    );
     expect(services(annotated)[0]!.loadBalancing).toEqual(preferClose);
     expect(services(svc("  ports: [{ port: 80 }]"))[0]!.loadBalancing).toBeUndefined();
   });
 
   it("sorts services by namespace/hostname", () => {
     const text = ["b", "a"]
-      .map((ns) => `---\napiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: ${ns} }\nspec: { ports: [{ port: 80 }] }\n`)
+      .map(
+        (ns) =>
+          `---\napiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: ${ns} }\nspec: { ports: [{ port: 80 }] }\n`,
+      )
       .join("");
     expect(services(text).map((s) => s.namespace)).toEqual(["a", "b"]);
   });

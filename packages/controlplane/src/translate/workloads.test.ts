@@ -24,7 +24,9 @@ kind: Namespace
 metadata: { name: demo, labels: { istio.io/dataplane-mode: ambient } }
 `;
 
-function pod(fields: { name?: string; labels?: string; spec?: string; status?: string; meta?: string } = {}): string {
+function pod(
+  fields: { name?: string; labels?: string; spec?: string; status?: string; meta?: string } = {},
+): string {
   return `
 ---
 apiVersion: v1
@@ -67,12 +69,24 @@ describe("workloads", () => {
   });
 
   it("uses the options for cluster, trust domain and network, and the default service account", () => {
-    const [w] = translate(load(NS + pod()), { clusterId: "c1", trustDomain: "example.org", network: "net1" }).workloads;
-    expect(w).toMatchObject({ uid: "c1//Pod/demo/web", clusterId: "c1", trustDomain: "example.org", network: "net1", serviceAccount: "default" });
+    const [w] = translate(load(NS + pod()), {
+      clusterId: "c1",
+      trustDomain: "example.org",
+      network: "net1",
+    }).workloads;
+    expect(w).toMatchObject({
+      uid: "c1//Pod/demo/web",
+      clusterId: "c1",
+      trustDomain: "example.org",
+      network: "net1",
+      serviceAccount: "default",
+    });
   });
 
   it("carries every pod IP, IPv4 and IPv6", () => {
-    const w = only(NS + pod({ status: "  podIP: 10.0.0.5\n  podIPs: [{ ip: 10.0.0.5 }, { ip: 'fd00::5' }]" }));
+    const w = only(
+      NS + pod({ status: "  podIP: 10.0.0.5\n  podIPs: [{ ip: 10.0.0.5 }, { ip: 'fd00::5' }]" }),
+    );
     expect(w.addresses.map((a) => a.length)).toEqual([4, 16]);
     expect(w.addresses[1]![15]).toBe(5);
   });
@@ -98,33 +112,64 @@ describe("workloads", () => {
       const labels = `{ service.istio.io/canonical-name: c, app.kubernetes.io/name: k, app: a,
         service.istio.io/canonical-revision: r1, app.kubernetes.io/version: k1, version: v1 }`;
       expect(only(NS + pod({ labels }))).toMatchObject({ canonicalName: "c", canonicalRevision: "r1" });
-      expect(only(NS + pod({ labels: "{ app.kubernetes.io/name: k, app: a, app.kubernetes.io/version: k1, version: v1 }" }))).toMatchObject({
+      expect(
+        only(
+          NS +
+            pod({
+              labels: "{ app.kubernetes.io/name: k, app: a, app.kubernetes.io/version: k1, version: v1 }",
+            }),
+        ),
+      ).toMatchObject({
         canonicalName: "k",
         canonicalRevision: "k1",
       });
-      expect(only(NS + pod({ labels: "{ app: a, version: v1 }" }))).toMatchObject({ canonicalName: "a", canonicalRevision: "v1" });
+      expect(only(NS + pod({ labels: "{ app: a, version: v1 }" }))).toMatchObject({
+        canonicalName: "a",
+        canonicalRevision: "v1",
+      });
     });
 
     it("fall back to the workload name and 'latest'", () => {
-      const meta = "  ownerReferences: [{ apiVersion: apps/v1, kind: ReplicaSet, name: shop-7d4b9c8f6b, controller: true }]";
-      expect(only(NS + pod({ labels: "{}", meta }))).toMatchObject({ canonicalName: "shop", canonicalRevision: "latest" });
+      const meta =
+        "  ownerReferences: [{ apiVersion: apps/v1, kind: ReplicaSet, name: shop-7d4b9c8f6b, controller: true }]";
+      expect(only(NS + pod({ labels: "{}", meta }))).toMatchObject({
+        canonicalName: "shop",
+        canonicalRevision: "latest",
+      });
     });
   });
 
   describe("workload name and type from owners", () => {
     const owned = (kind: string, name: string, labels = "{}") =>
-      only(NS + pod({ labels, meta: `  ownerReferences: [{ apiVersion: x/v1, kind: ${kind}, name: ${name}, controller: true }]` }));
+      only(
+        NS +
+          pod({
+            labels,
+            meta: `  ownerReferences: [{ apiVersion: x/v1, kind: ${kind}, name: ${name}, controller: true }]`,
+          }),
+      );
 
     it("rolls a ReplicaSet up to its Deployment", () => {
-      expect(owned("ReplicaSet", "shop-7d4b9c8f6b")).toMatchObject({ workloadType: "DEPLOYMENT", workloadName: "shop" });
-      expect(owned("ReplicaSet", "shop-v2-abc12", "{ pod-template-hash: abc12 }")).toMatchObject({ workloadName: "shop-v2" });
+      expect(owned("ReplicaSet", "shop-7d4b9c8f6b")).toMatchObject({
+        workloadType: "DEPLOYMENT",
+        workloadName: "shop",
+      });
+      expect(owned("ReplicaSet", "shop-v2-abc12", "{ pod-template-hash: abc12 }")).toMatchObject({
+        workloadName: "shop-v2",
+      });
       // Kubernetes never puts vowels in a pod-template-hash, so "main" is part of the name.
-      expect(owned("ReplicaSet", "shop-rs-main")).toMatchObject({ workloadType: "DEPLOYMENT", workloadName: "shop-rs-main" });
+      expect(owned("ReplicaSet", "shop-rs-main")).toMatchObject({
+        workloadType: "DEPLOYMENT",
+        workloadName: "shop-rs-main",
+      });
     });
 
     it("recognises Jobs and the Jobs of CronJobs", () => {
       expect(owned("Job", "migrate")).toMatchObject({ workloadType: "JOB", workloadName: "migrate" });
-      expect(owned("Job", "backup-28391220")).toMatchObject({ workloadType: "CRONJOB", workloadName: "backup" });
+      expect(owned("Job", "backup-28391220")).toMatchObject({
+        workloadType: "CRONJOB",
+        workloadName: "backup",
+      });
     });
 
     it("treats other controllers as deployments and owner-less pods as pods", () => {
@@ -140,8 +185,10 @@ describe("workloads", () => {
     });
 
     it("is UNHEALTHY when Ready is False or missing from a listed set of conditions", () => {
-      const notReady = "  phase: Running\n  podIP: 10.0.0.5\n  conditions: [{ type: Ready, status: 'False' }]";
-      const noReady = "  phase: Running\n  podIP: 10.0.0.5\n  conditions: [{ type: PodScheduled, status: 'True' }]";
+      const notReady =
+        "  phase: Running\n  podIP: 10.0.0.5\n  conditions: [{ type: Ready, status: 'False' }]";
+      const noReady =
+        "  phase: Running\n  podIP: 10.0.0.5\n  conditions: [{ type: PodScheduled, status: 'True' }]";
       expect(only(NS + pod({ status: notReady })).status).toBe("UNHEALTHY");
       expect(only(NS + pod({ status: noReady })).status).toBe("UNHEALTHY");
     });
@@ -173,21 +220,41 @@ spec:
       ports: [{ name: http, containerPort: 8080 }, { name: grpc, containerPort: 9090 }]`;
 
     it("resolves named target ports against the pod's containers", () => {
-      const w = only(NS + pod({ spec: containers }) + svc("web", "[{ name: http, port: 80, targetPort: http }, { name: g, port: 90, targetPort: grpc }]"));
+      const w = only(
+        NS +
+          pod({ spec: containers }) +
+          svc("web", "[{ name: http, port: 80, targetPort: http }, { name: g, port: 90, targetPort: grpc }]"),
+      );
       expect(w.services).toEqual({
-        "demo/web.demo.svc.cluster.local": { ports: [{ servicePort: 80, targetPort: 8080 }, { servicePort: 90, targetPort: 9090 }] },
+        "demo/web.demo.svc.cluster.local": {
+          ports: [
+            { servicePort: 80, targetPort: 8080 },
+            { servicePort: 90, targetPort: 9090 },
+          ],
+        },
       });
     });
 
     it("skips a named port the pod does not have", () => {
-      const w = only(NS + pod({ spec: containers }) + svc("web", "[{ name: a, port: 80, targetPort: http }, { name: b, port: 81, targetPort: admin }]"));
-      expect(w.services["demo/web.demo.svc.cluster.local"]).toEqual({ ports: [{ servicePort: 80, targetPort: 8080 }] });
+      const w = only(
+        NS +
+          pod({ spec: containers }) +
+          svc("web", "[{ name: a, port: 80, targetPort: http }, { name: b, port: 81, targetPort: admin }]"),
+      );
+      expect(w.services["demo/web.demo.svc.cluster.local"]).toEqual({
+        ports: [{ servicePort: 80, targetPort: 8080 }],
+      });
     });
 
     it("uses numeric target ports as they are and the service port when absent", () => {
-      const w = only(NS + pod() + svc("web", "[{ name: a, port: 80, targetPort: 8080 }, { name: b, port: 9000 }]"));
+      const w = only(
+        NS + pod() + svc("web", "[{ name: a, port: 80, targetPort: 8080 }, { name: b, port: 9000 }]"),
+      );
       expect(w.services["demo/web.demo.svc.cluster.local"]).toEqual({
-        ports: [{ servicePort: 80, targetPort: 8080 }, { servicePort: 9000, targetPort: 9000 }],
+        ports: [
+          { servicePort: 80, targetPort: 8080 },
+          { servicePort: 9000, targetPort: 9000 },
+        ],
       });
     });
 
@@ -200,7 +267,10 @@ spec:
         svc("v2", "[{ port: 80 }]", "{ app: web, version: v2 }") +
         svc("none", "[{ port: 80 }]", "{}") +
         svc("elsewhere", "[{ port: 80 }]", "{ app: web }", "other");
-      expect(Object.keys(only(text).services)).toEqual(["demo/all.demo.svc.cluster.local", "demo/v1.demo.svc.cluster.local"]);
+      expect(Object.keys(only(text).services)).toEqual([
+        "demo/all.demo.svc.cluster.local",
+        "demo/v1.demo.svc.cluster.local",
+      ]);
     });
   });
 

@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { validateObject } from "./index.js";
 
 function policy(spec: unknown) {
-  return { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name: "p", namespace: "demo" }, spec };
+  return {
+    apiVersion: "security.istio.io/v1",
+    kind: "AuthorizationPolicy",
+    metadata: { name: "p", namespace: "demo" },
+    spec,
+  };
 }
 
 function problemsOf(spec: unknown) {
@@ -30,7 +35,11 @@ describe("AuthorizationPolicy validation", () => {
         selector: { matchLabels: { app: "web" } },
         rules: [
           {
-            from: [{ source: { principals: ["cluster.local/ns/a/sa/b", "*"], ipBlocks: ["10.0.0.0/8", "fd00::1"] } }],
+            from: [
+              {
+                source: { principals: ["cluster.local/ns/a/sa/b", "*"], ipBlocks: ["10.0.0.0/8", "fd00::1"] },
+              },
+            ],
             to: [{ operation: { ports: ["8080"], methods: ["GET"] } }],
             when: [
               { key: "request.headers[x-user]", values: ["a"] },
@@ -41,12 +50,23 @@ describe("AuthorizationPolicy validation", () => {
         ],
       }),
     ).toEqual([]);
-    expect(problemsOf({ targetRefs: [{ kind: "Gateway", group: "gateway.networking.k8s.io", name: "waypoint" }] })).toEqual([]);
-    expect(problemsOf({ action: "CUSTOM", provider: { name: "ext-authz" }, rules: [{ to: [{ operation: { paths: ["/admin"] } }] }] })).toEqual([]);
+    expect(
+      problemsOf({ targetRefs: [{ kind: "Gateway", group: "gateway.networking.k8s.io", name: "waypoint" }] }),
+    ).toEqual([]);
+    expect(
+      problemsOf({
+        action: "CUSTOM",
+        provider: { name: "ext-authz" },
+        rules: [{ to: [{ operation: { paths: ["/admin"] } }] }],
+      }),
+    ).toEqual([]);
   });
 
   it("action must be ALLOW, DENY, AUDIT or CUSTOM", () => {
-    expect(onlyProblem({ action: "REJECT" })).toEqual({ path: "spec.action", message: "must be one of ALLOW, DENY, AUDIT, CUSTOM" });
+    expect(onlyProblem({ action: "REJECT" })).toEqual({
+      path: "spec.action",
+      message: "must be one of ALLOW, DENY, AUDIT, CUSTOM",
+    });
   });
 
   it("CUSTOM needs a provider, and only CUSTOM may have one", () => {
@@ -59,9 +79,17 @@ describe("AuthorizationPolicy validation", () => {
     const problems = problemsOf({
       action: "CUSTOM",
       provider: { name: "x" },
-      rules: [{ from: [{ source: { namespaces: ["a"] } }], when: [{ key: "request.auth.principal", values: ["x"] }] }],
+      rules: [
+        {
+          from: [{ source: { namespaces: ["a"] } }],
+          when: [{ key: "request.auth.principal", values: ["x"] }],
+        },
+      ],
     });
-    expect(problems.map((p) => p.path)).toEqual(["spec.rules[0].from[0].source.namespaces", "spec.rules[0].when[0].key"]);
+    expect(problems.map((p) => p.path)).toEqual([
+      "spec.rules[0].from[0].source.namespaces",
+      "spec.rules[0].when[0].key",
+    ]);
   });
 
   it("selector and targetRef/targetRefs are mutually exclusive", () => {
@@ -70,11 +98,15 @@ describe("AuthorizationPolicy validation", () => {
       path: "spec.targetRefs",
       message: "cannot be combined with selector; set only one",
     });
-    expect(onlyProblem({ selector: { matchLabels: { app: "x" } }, targetRef: ref }).path).toBe("spec.targetRef");
+    expect(onlyProblem({ selector: { matchLabels: { app: "x" } }, targetRef: ref }).path).toBe(
+      "spec.targetRef",
+    );
   });
 
   it("selectors have no wildcards or empty keys", () => {
-    expect(onlyProblem({ selector: { matchLabels: { app: "web-*" } } }).path).toBe("spec.selector.matchLabels.app");
+    expect(onlyProblem({ selector: { matchLabels: { app: "web-*" } } }).path).toBe(
+      "spec.selector.matchLabels.app",
+    );
   });
 
   it("source cannot combine serviceAccounts with principals or namespaces", () => {
@@ -90,7 +122,9 @@ describe("AuthorizationPolicy validation", () => {
 
   it("service accounts are ns/name or a bare name", () => {
     const problems = problemsOf(rule({ serviceAccounts: ["a/b/c", "/sa", "ns/", "ok", "ns/ok"] }));
-    expect(problems.map((p) => p.path)).toEqual([0, 1, 2].map((i) => `spec.rules[0].from[0].source.serviceAccounts[${i}]`));
+    expect(problems.map((p) => p.path)).toEqual(
+      [0, 1, 2].map((i) => `spec.rules[0].from[0].source.serviceAccounts[${i}]`),
+    );
   });
 
   it("values must not be empty strings, with the exact index", () => {
@@ -107,7 +141,9 @@ describe("AuthorizationPolicy validation", () => {
   });
 
   it("ports are decimal strings from 1 to 65535", () => {
-    const problems = problemsOf({ rules: [{ to: [{ operation: { ports: ["80", "0", "65536", "http", " 80"], notPorts: ["-1"] } }] }] });
+    const problems = problemsOf({
+      rules: [{ to: [{ operation: { ports: ["80", "0", "65536", "http", " 80"], notPorts: ["-1"] } }] }],
+    });
     expect(problems.map((p) => p.path)).toEqual([
       "spec.rules[0].to[0].operation.ports[1]",
       "spec.rules[0].to[0].operation.ports[2]",
@@ -122,7 +158,9 @@ describe("AuthorizationPolicy validation", () => {
   });
 
   it("ipBlocks hold IPs or CIDRs", () => {
-    const problems = problemsOf(rule({ ipBlocks: ["10.0.0.0/8", "10.0.0.0/33"], notIpBlocks: ["fd00::/8", "host"] }));
+    const problems = problemsOf(
+      rule({ ipBlocks: ["10.0.0.0/8", "10.0.0.0/33"], notIpBlocks: ["fd00::/8", "host"] }),
+    );
     expect(problems.map((p) => p.path)).toEqual([
       "spec.rules[0].from[0].source.ipBlocks[1]",
       "spec.rules[0].from[0].source.notIpBlocks[1]",
@@ -133,13 +171,15 @@ describe("AuthorizationPolicy validation", () => {
   });
 
   it("when keys must be supported and have values or notValues", () => {
-    expect(onlyProblem({ rules: [{ when: [{ key: "source.user", values: ["a"] }] }] }).path).toBe("spec.rules[0].when[0].key");
+    expect(onlyProblem({ rules: [{ when: [{ key: "source.user", values: ["a"] }] }] }).path).toBe(
+      "spec.rules[0].when[0].key",
+    );
     expect(onlyProblem({ rules: [{ when: [{ key: "request.headers", values: ["a"] }] }] }).message).toContain(
       "request.headers[<name>]",
     );
-    expect(onlyProblem({ rules: [{ when: [{ key: "destination.labels[app]", values: ["a"] }] }] }).message).toContain(
-      "workload selector",
-    );
+    expect(
+      onlyProblem({ rules: [{ when: [{ key: "destination.labels[app]", values: ["a"] }] }] }).message,
+    ).toContain("workload selector");
     expect(onlyProblem({ rules: [{ when: [{ key: "source.ip" }] }] })).toEqual({
       path: "spec.rules[0].when[0]",
       message: "must set values or notValues",
@@ -152,7 +192,10 @@ describe("AuthorizationPolicy validation", () => {
   it("from/to must not be empty lists, and sources/operations must set something", () => {
     expect(onlyProblem({ rules: [{ from: [] }] }).path).toBe("spec.rules[0].from");
     expect(onlyProblem({ rules: [{ to: [] }] }).path).toBe("spec.rules[0].to");
-    expect(onlyProblem({ rules: [{ from: [{}] }] })).toEqual({ path: "spec.rules[0].from[0].source", message: "is required" });
+    expect(onlyProblem({ rules: [{ from: [{}] }] })).toEqual({
+      path: "spec.rules[0].from[0].source",
+      message: "is required",
+    });
     expect(onlyProblem({ rules: [{ from: [{ source: {} }] }] }).path).toBe("spec.rules[0].from[0].source");
     expect(onlyProblem({ rules: [{ to: [{ operation: {} }] }] }).path).toBe("spec.rules[0].to[0].operation");
   });

@@ -6,8 +6,12 @@ function problemsOf(kind: string, spec: unknown, apiVersion = "networking.istio.
   return result.ok ? [] : result.problems;
 }
 
-const vs = (http: unknown[], extra: Record<string, unknown> = {}) => problemsOf("VirtualService", { hosts: ["web"], http, ...extra });
-const dest = (host: string, weight?: number) => ({ destination: { host }, ...(weight === undefined ? {} : { weight }) });
+const vs = (http: unknown[], extra: Record<string, unknown> = {}) =>
+  problemsOf("VirtualService", { hosts: ["web"], http, ...extra });
+const dest = (host: string, weight?: number) => ({
+  destination: { host },
+  ...(weight === undefined ? {} : { weight }),
+});
 
 describe("VirtualService validation", () => {
   it("accepts routes, redirects and direct responses", () => {
@@ -25,9 +29,13 @@ describe("VirtualService validation", () => {
         },
       ]),
     ).toEqual([]);
-    expect(problemsOf("VirtualService", { hosts: ["web"], tcp: [{ route: [dest("web")] }] }, "networking.istio.io/v1alpha3")).toEqual(
-      [],
-    );
+    expect(
+      problemsOf(
+        "VirtualService",
+        { hosts: ["web"], tcp: [{ route: [dest("web")] }] },
+        "networking.istio.io/v1alpha3",
+      ),
+    ).toEqual([]);
   });
 
   it("needs at least one host", () => {
@@ -55,14 +63,25 @@ describe("VirtualService validation", () => {
 
   it("regular expressions compile", () => {
     const problems = vs([
-      { match: [{ uri: { regex: "(unclosed" } }, { queryParams: { q: { regex: "[a-" } } }], route: [dest("a")] },
+      {
+        match: [{ uri: { regex: "(unclosed" } }, { queryParams: { q: { regex: "[a-" } } }],
+        route: [dest("a")],
+      },
     ]);
-    expect(problems.map((p) => p.path)).toEqual(["spec.http[0].match[0].uri.regex", 'spec.http[0].match[1].queryParams.q.regex']);
+    expect(problems.map((p) => p.path)).toEqual([
+      "spec.http[0].match[0].uri.regex",
+      "spec.http[0].match[1].queryParams.q.regex",
+    ]);
   });
 
   it("durations parse as Go durations", () => {
     const problems = vs([
-      { route: [dest("a")], timeout: "5 seconds", retries: { perTryTimeout: "1.5" }, fault: { delay: { fixedDelay: "s" } } },
+      {
+        route: [dest("a")],
+        timeout: "5 seconds",
+        retries: { perTryTimeout: "1.5" },
+        fault: { delay: { fixedDelay: "s" } },
+      },
     ]);
     expect(problems.map((p) => p.path)).toEqual([
       "spec.http[0].timeout",
@@ -73,7 +92,9 @@ describe("VirtualService validation", () => {
 
   it("folds the schema's oneOf noise into one message", () => {
     const problems = vs([{ match: [{ uri: { exact: "/a", prefix: "/" } }], route: [dest("a")] }]);
-    expect(problems).toEqual([{ path: "spec.http[0].match[0].uri", message: expect.stringContaining("mutually exclusive") }]);
+    expect(problems).toEqual([
+      { path: "spec.http[0].match[0].uri", message: expect.stringContaining("mutually exclusive") },
+    ]);
   });
 });
 
@@ -81,8 +102,14 @@ describe("DestinationRule validation", () => {
   it("accepts subsets and traffic policies", () => {
     const spec = {
       host: "web.demo.svc.cluster.local",
-      trafficPolicy: { loadBalancer: { simple: "ROUND_ROBIN" }, outlierDetection: { maxEjectionPercent: 50, interval: "10s" } },
-      subsets: [{ name: "v1", labels: { version: "v1" } }, { name: "v2", labels: { version: "v2" } }],
+      trafficPolicy: {
+        loadBalancer: { simple: "ROUND_ROBIN" },
+        outlierDetection: { maxEjectionPercent: 50, interval: "10s" },
+      },
+      subsets: [
+        { name: "v1", labels: { version: "v1" } },
+        { name: "v2", labels: { version: "v2" } },
+      ],
     };
     expect(problemsOf("DestinationRule", spec)).toEqual([]);
   });
@@ -92,7 +119,10 @@ describe("DestinationRule validation", () => {
   });
 
   it("subset names are non-empty and unique", () => {
-    const problems = problemsOf("DestinationRule", { host: "web", subsets: [{ name: "v1" }, { name: "v1" }, { name: "" }] });
+    const problems = problemsOf("DestinationRule", {
+      host: "web",
+      subsets: [{ name: "v1" }, { name: "v1" }, { name: "" }],
+    });
     expect(problems.map((p) => p.path)).toEqual(["spec.subsets[1].name", "spec.subsets[2].name"]);
   });
 
@@ -102,7 +132,10 @@ describe("DestinationRule validation", () => {
       subsets: [{ name: "v1", trafficPolicy: { loadBalancer: { simple: "FASTEST" } } }],
     });
     expect(problems).toEqual([
-      { path: "spec.subsets[0].trafficPolicy.loadBalancer.simple", message: expect.stringContaining("ROUND_ROBIN") },
+      {
+        path: "spec.subsets[0].trafficPolicy.loadBalancer.simple",
+        message: expect.stringContaining("ROUND_ROBIN"),
+      },
     ]);
   });
 
@@ -124,22 +157,31 @@ describe("DestinationRule validation", () => {
 });
 
 describe("Gateway validation", () => {
-  const gateway = (spec: unknown, apiVersion = "gateway.networking.k8s.io/v1") => problemsOf("Gateway", spec, apiVersion);
+  const gateway = (spec: unknown, apiVersion = "gateway.networking.k8s.io/v1") =>
+    problemsOf("Gateway", spec, apiVersion);
 
   it("accepts a waypoint with its HBONE listener", () => {
-    const spec = { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] };
+    const spec = {
+      gatewayClassName: "istio-waypoint",
+      listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }],
+    };
     expect(gateway(spec)).toEqual([]);
     expect(gateway(spec, "gateway.networking.k8s.io/v1beta1")).toEqual([]);
   });
 
   it("gatewayClassName is required", () => {
-    expect(gateway({ listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }).map((p) => p.path)).toEqual([
-      "spec.gatewayClassName",
-    ]);
+    expect(gateway({ listeners: [{ name: "http", port: 80, protocol: "HTTP" }] }).map((p) => p.path)).toEqual(
+      ["spec.gatewayClassName"],
+    );
   });
 
   it("a waypoint needs an HBONE listener on 15008", () => {
-    const problems = gateway({ gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15009, protocol: "HBONE" }] });
-    expect(problems).toEqual([{ path: "spec.listeners", message: expect.stringContaining("HBONE on port 15008") }]);
+    const problems = gateway({
+      gatewayClassName: "istio-waypoint",
+      listeners: [{ name: "mesh", port: 15009, protocol: "HBONE" }],
+    });
+    expect(problems).toEqual([
+      { path: "spec.listeners", message: expect.stringContaining("HBONE on port 15008") },
+    ]);
   });
 });

@@ -38,18 +38,31 @@ describe("validateObject: structure", () => {
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ path: "kind", code: "AMB_OBJECT_UNKNOWN_KIND" });
     expect(problems[0]!.message).toContain("Deployment");
-    expect(problems[0]!.message).toContain("AuthorizationPolicy (security.istio.io/v1, security.istio.io/v1beta1)");
+    expect(problems[0]!.message).toContain(
+      "AuthorizationPolicy (security.istio.io/v1, security.istio.io/v1beta1)",
+    );
   });
 
   it("does not take Istio's networking Gateway for the Gateway API's", () => {
-    const problems = problemsOf({ apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: { name: "x" } });
+    const problems = problemsOf({
+      apiVersion: "networking.istio.io/v1",
+      kind: "Gateway",
+      metadata: { name: "x" },
+    });
     expect(problems.map((p) => p.path)).toEqual(["kind"]);
   });
 
   it("reports an unsupported version at apiVersion", () => {
-    const problems = problemsOf({ apiVersion: "security.istio.io/v2", kind: "PeerAuthentication", metadata: { name: "x" } });
+    const problems = problemsOf({
+      apiVersion: "security.istio.io/v2",
+      kind: "PeerAuthentication",
+      metadata: { name: "x" },
+    });
     expect(problems).toEqual([
-      { path: "apiVersion", message: expect.stringContaining("security.istio.io/v1, security.istio.io/v1beta1") },
+      {
+        path: "apiVersion",
+        message: expect.stringContaining("security.istio.io/v1, security.istio.io/v1beta1"),
+      },
     ]);
   });
 
@@ -63,8 +76,12 @@ describe("validateObject: structure", () => {
     expect(problemsOf(pod({ metadata: { name: "Web_1" } }))[0]?.path).toBe("metadata.name");
     expect(problemsOf(pod({ metadata: { name: "web.v1" } }))).toEqual([]);
     const svc = { apiVersion: "v1", kind: "Service", metadata: { name: "1web" } };
-    expect(problemsOf(svc)).toEqual([{ path: "metadata.name", message: expect.stringContaining("DNS-1035") }]);
-    expect(problemsOf({ apiVersion: "v1", kind: "Namespace", metadata: { name: "a.b" } })[0]?.path).toBe("metadata.name");
+    expect(problemsOf(svc)).toEqual([
+      { path: "metadata.name", message: expect.stringContaining("DNS-1035") },
+    ]);
+    expect(problemsOf({ apiVersion: "v1", kind: "Namespace", metadata: { name: "a.b" } })[0]?.path).toBe(
+      "metadata.name",
+    );
   });
 
   it("catches unquoted numeric label values and bad label keys", () => {
@@ -110,8 +127,16 @@ describe("validateObject: core kinds", () => {
   it("checks the pod fields translation reads", () => {
     const problems = problemsOf(
       pod({
-        spec: { nodeName: 7, hostNetwork: "yes", containers: [{ ports: [{ containerPort: "80", name: "HTTP" }] }] },
-        status: { podIP: "10.0.0.300", podIPs: [{ ip: "fd00::1" }, { ip: "nope" }], conditions: [{ type: "Ready", status: true }] },
+        spec: {
+          nodeName: 7,
+          hostNetwork: "yes",
+          containers: [{ ports: [{ containerPort: "80", name: "HTTP" }] }],
+        },
+        status: {
+          podIP: "10.0.0.300",
+          podIPs: [{ ip: "fd00::1" }, { ip: "nope" }],
+          conditions: [{ type: "Ready", status: true }],
+        },
       }),
     );
     expect(problems.map((p) => p.path)).toEqual([
@@ -156,7 +181,13 @@ describe("validateObject: core kinds", () => {
       apiVersion: "v1",
       kind: "Service",
       metadata: { name: "web" },
-      spec: { clusterIP: "None", ports: [{ name: "http", port: 80, targetPort: "http" }, { name: "tcp", port: 9000 }] },
+      spec: {
+        clusterIP: "None",
+        ports: [
+          { name: "http", port: 80, targetPort: "http" },
+          { name: "tcp", port: 9000 },
+        ],
+      },
     };
     expect(problemsOf(svc)).toEqual([]);
   });
@@ -166,8 +197,18 @@ describe("validateObject: core kinds", () => {
       apiVersion: "v1",
       kind: "Node",
       metadata: { name: "n1" },
-      status: { addresses: [{ type: "InternalIP", address: "127.0.0.999" }, { type: "Hostname", address: "n1" }, { address: "" }] },
+      status: {
+        addresses: [
+          { type: "InternalIP", address: "127.0.0.999" },
+          { type: "Hostname", address: "n1" },
+          { address: "" },
+        ],
+      },
     });
-    expect(problems.map((p) => p.path)).toEqual(["status.addresses[0].address", "status.addresses[2].type", "status.addresses[2].address"]);
+    expect(problems.map((p) => p.path)).toEqual([
+      "status.addresses[0].address",
+      "status.addresses[2].type",
+      "status.addresses[2].address",
+    ]);
   });
 });

@@ -1,0 +1,105 @@
+// A folder with broken content: malformed YAML, an unknown kind, an invalid AuthorizationPolicy.
+// The control plane keeps serving the valid objects, logs each problem once with file and path,
+// and keeps the last good version of an object that turns invalid.
+
+import { AUTHORIZATION_TYPE_URL } from "@ambient/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { docs, eventually, namespace, node, pod, type RunningControlPlane, startControlPlane } from "../utils/index.js";
+
+const GOOD_POLICY = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-sleep, namespace: demo }
+spec:
+  rules:
+    - from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }]
+`;
+
+const BAD_POLICY = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-sleep, namespace: demo }
+spec:
+  action: PERMIT
+  rules:
+    - from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"], serviceAccounts: ["demo/sleep"] } }]
+`;
+
+function errors(logs: Record<string, unknown>[]): Record<string, unknown>[] {
+  return logs.filter((l) => l["level"] === "error");
+}
+
+describe("bad input in the manifests folder", () => {
+  let env: RunningControlPlane | undefined;
+  afterEach(async () => {
+    await env?.stop();
+    env = undefined;
+  });
+
+  it("serves the valid objects and reports each problem with file, document and path", async () => {
+    env = await startControlPlane(
+      {
+        "00-good.yaml": docs(
+          namespace("demo", { "istio.io/dataplane-mode": "ambient" }),
+          node("node-1", "127.10.1.1"),
+          pod({ name: "sleep", namespace: "demo", node: "node-1", ip: "127.10.1.10" }),
+        ),
+        "10-malformed.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
+        "20-unknown.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w, namespace: demo }\n",
+        "30-policy.yaml": docs(GOOD_POLICY.replace("allow-sleep", "ok-policy"), BAD_POLICY),
+      },
+      { watch: false },
+    );
+    const snap = env.cp.snapshot;
+    expect(snap.workloads.map((w) => w.name)).toEqual(["sleep"]);
+    expect(snap.authorizations.map((a) => a.name)).toEqual(["ok-policy"]);
+
+    const errs = errors(env.logs);
+    const malformed = errs.find((e) => e["file"] === "10-malformed.yaml");
+    expect(malformed?.["msg"]).toMatch(/^10-malformed.yaml#0: malformed YAML \(line \d+, column \d+\): Flow sequence/);
+    const unknown = errs.find((e) => e["file"] === "20-unknown.yaml");
+    expect(unknown?.["path"]).toBe("kind");
+    expect(unknown?.["msg"]).toMatch(/Widget/);
+    const policyErrs = errs.filter((e) => e["file"] === "30-policy.yaml");
+    expect(policyErrs.every((e) => e["document"] === 1)).toBe(true);
+    const paths = policyErrs.map((e) => e["path"]);
+    expect(paths).toContain("spec.action");
+    expect(paths.some((p) => String(p).startsWith("spec.rules[0].from[0].source"))).toBe(true);
+  });
+
+  it("keeps the last good version of an object that becomes invalid, and logs the problem once", async () => {
+    env = await startControlPlane(
+      {
+        "00-good.yaml": docs(namespace("demo"), node("node-1", "127.10.1.1")),
+        "30-policy.yaml": GOOD_POLICY,
+      },
+      { watch: false },
+    );
+    const before = env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep");
+    expect(before).toBeDefined();
+
+    await env.config.write("30-policy.yaml", BAD_POLICY);
+    await env.cp.reload();
+    await env.cp.reload(); // the same problem again: no second log line
+    expect(env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")?.version).toBe(before!.version);
+    const actionErrors = errors(env.logs).filter((e) => e["path"] === "spec.action");
+    expect(actionErrors).toHaveLength(1);
+
+    // A file that stops parsing keeps all of its objects too.
+    await env.config.write("30-policy.yaml", "kind: [");
+    await env.cp.reload();
+    expect(env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")?.version).toBe(before!.version);
+
+    // Fixing the file applies the new version.
+    await env.config.write("30-policy.yaml", GOOD_POLICY.replace("sa/sleep", "sa/other"));
+    await env.cp.reload();
+    await eventually(() =>
+      expect(env!.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")?.version).not.toBe(before!.version),
+    );
+  });
+
+  it("a deleted file takes its objects away, even ones that were last good", async () => {
+    env = await startControlPlane({ "00-good.yaml": docs(namespace("demo"), node("node-1", "127.10.1.1")), "30-policy.yaml": GOOD_POLICY }, { watch: false });
+    await env.config.remove("30-policy.yaml");
+    await env.cp.reload();
+    expect(env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")).toBeUndefined();
+  });
+});
