@@ -28,6 +28,17 @@ describe("parseManifestText", () => {
     expect(load.problems[0]!.message).toMatch(/unique|duplicate/i);
   });
 
+  it("resolves aliases but refuses an alias bomb", () => {
+    const ok = parseManifestText("alias.yaml", "base: &b { app: x }\nkind: A\nlabels: *b\n");
+    expect(ok.ok).toBe(true);
+    expect((ok.documents[0]!.value as { labels: unknown }).labels).toEqual({ app: "x" });
+    const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 0; i < 8; i++) lines.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`);
+    const bomb = parseManifestText("bomb.yaml", lines.join("\n"));
+    expect(bomb.ok).toBe(false);
+    expect(bomb.problems[0]!.message).toMatch(/alias/i);
+  });
+
   it("unpacks kind: List", () => {
     const load = parseManifestText("list.yaml", "kind: List\nitems:\n  - kind: A\n  - kind: B\n");
     expect(load.documents.map((d) => (d.value as { kind: string }).kind)).toEqual(["A", "B"]);

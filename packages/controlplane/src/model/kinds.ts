@@ -90,11 +90,6 @@ export function objectKey(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadat
   return `${group || CORE_GROUP}/${obj.kind}/${namespaceOf(obj)}/${obj.metadata.name}`;
 }
 
-/** `<namespace>/<name>`, the form xDS resource names and policy references use. */
-export function namespacedName(obj: KubeObject): string {
-  return `${namespaceOf(obj)}/${obj.metadata.name}`;
-}
-
 function is(obj: KubeObject, group: string, kind: string): boolean {
   return obj.kind === kind && parseApiVersion(obj.apiVersion).group === group;
 }

@@ -4,6 +4,7 @@
 // clause are ORed. Policies with targetRefs belong to waypoints and are not translated here.
 
 import {
+  type AddressMatch,
   type Authorization,
   type AuthorizationAction,
   type Clause,
@@ -23,7 +24,7 @@ import {
 } from "../model/index.js";
 import { annotationsOf, type TranslateContext } from "./context.js";
 
-export const DRY_RUN_ANNOTATION = "istio.io/dry-run";
+const DRY_RUN_ANNOTATION = "istio.io/dry-run";
 
 const HTTP_SOURCE_FIELDS = [
   "requestPrincipals",
@@ -70,7 +71,8 @@ export function translateAuthorizationPolicy(
   const rules: Rule[] = [];
   const httpAttributes = new Set<string>();
   for (const rule of spec.rules ?? []) {
-    const translated = translateRule(rule ?? {}, action, namespace, ctx, httpAttributes);
+    if (rule == null) continue; // validation refuses null rules; never let one match everything
+    const translated = translateRule(rule, action, namespace, ctx, httpAttributes);
     if (translated) rules.push(translated);
   }
   if (httpAttributes.size > 0) {
@@ -128,13 +130,15 @@ function translateRule(
   const addClause = (matches: Match[]) => {
     // ALLOW fails closed: an empty alternative (only possible from unvalidated input) never matches.
     if (action === "ALLOW") matches = matches.filter((m) => !isEmptyMatch(m));
-    else if (matches.some(isEmptyMatch)) return; // DENY: one alternative matches everything
+    // DENY: an alternative (or an empty list, i.e. no constraint) matches everything.
+    else if (matches.length === 0 || matches.some(isEmptyMatch)) return;
     clauses.push({ matches });
   };
 
-  if (rule.from) addClause(rule.from.map((f) => sourceMatch(f.source ?? {}, namespace, ctx, http)));
-  if (rule.to) addClause(rule.to.map((t) => operationMatch(t.operation ?? {}, http)));
+  if (rule.from) addClause(rule.from.map((f) => sourceMatch(f?.source ?? {}, namespace, ctx, http)));
+  if (rule.to) addClause(rule.to.map((t) => operationMatch(t?.operation ?? {}, http)));
   for (const condition of rule.when ?? []) {
+    if (condition == null) continue;
     if (L4_WHEN_KEYS.has(condition.key)) addClause([conditionMatch(condition, namespace, ctx)]);
     else http.add(condition.key);
   }
@@ -203,7 +207,7 @@ function conditionMatch(condition: Condition, namespace: string, ctx: TranslateC
 }
 
 /** Istio's wildcard syntax: `*` any non-empty value, `prefix*`, `*suffix`, else exact. */
-export function stringMatch(value: string): StringMatch {
+function stringMatch(value: string): StringMatch {
   if (value === "*") return { presence: {} };
   if (value.startsWith("*")) return { suffix: value.slice(1) };
   if (value.endsWith("*")) return { prefix: value.slice(0, -1) };
@@ -230,8 +234,8 @@ function serviceAccountMatches(
   });
 }
 
-function addressMatches(values: readonly string[] | undefined) {
-  const out = [];
+function addressMatches(values: readonly string[] | undefined): AddressMatch[] {
+  const out: AddressMatch[] = [];
   for (const value of values ?? []) {
     const cidr = parseCidr(value);
     if (cidr) out.push(cidr);
@@ -249,17 +253,18 @@ function ports(values: readonly string[] | undefined): number[] {
   return out;
 }
 
-export function isEmptyMatch(m: Match): boolean {
+function isEmptyMatch(m: Match): boolean {
   return (Object.keys(m) as (keyof Match)[]).every((k) => m[k].length === 0);
 }
 
 function principalsOf(rules: readonly AuthorizationRule[]): string[] {
   const out: string[] = [];
   for (const rule of rules) {
-    for (const from of rule?.from ?? [])
-      out.push(...(from.source?.principals ?? []), ...(from.source?.notPrincipals ?? []));
+    for (const from of rule?.from ?? []) {
+      out.push(...(from?.source?.principals ?? []), ...(from?.source?.notPrincipals ?? []));
+    }
     for (const cond of rule?.when ?? []) {
-      if (cond.key === "source.principal") out.push(...(cond.values ?? []), ...(cond.notValues ?? []));
+      if (cond?.key === "source.principal") out.push(...(cond.values ?? []), ...(cond.notValues ?? []));
     }
   }
   return out;

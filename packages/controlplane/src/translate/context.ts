@@ -22,7 +22,7 @@ export const DEFAULT_OPTIONS: TranslateOptions = {
 };
 
 /** Kubernetes' cluster DNS domain; service hostnames use it whatever the trust domain is. */
-export const DOMAIN_SUFFIX = "svc.cluster.local";
+const DOMAIN_SUFFIX = "svc.cluster.local";
 
 export interface Warning {
   /** objectKey of the object the warning is about. */

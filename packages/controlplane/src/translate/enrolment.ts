@@ -4,9 +4,9 @@
 
 import type { Namespace, Pod } from "../model/index.js";
 
-export const DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode";
+const DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode";
 /** Set by sidecar injection; a pod with a sidecar is served by it, never by ztunnel. */
-export const SIDECAR_STATUS_ANNOTATION = "sidecar.istio.io/status";
+const SIDECAR_STATUS_ANNOTATION = "sidecar.istio.io/status";
 
 export function isAmbientEnrolled(pod: Pod, namespace: Namespace | undefined): boolean {
   // A host-network pod shares the node's network namespace: there is nothing to redirect.

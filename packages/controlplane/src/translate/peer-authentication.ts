@@ -82,6 +82,9 @@ export class PeerAuthenticationIndex {
    * are carved out: deny when no identity AND port not p1 AND not p2 (one clause each, as Istio).
    * Under PERMISSIVE, each STRICT port gets its own rule denying identity-less peers on it.
    * Ports that agree with the workload's mode need nothing, and then neither does the policy.
+   * "Effective" is the documented precedence (workload, else namespace, else mesh; UNSET
+   * inherits). Istio's Go code slips in two corners (a STRICT mesh over an UNSET namespace, and a
+   * PERMISSIVE workload under a STRICT mesh); we follow the documented rule there.
    */
   private convert(policy: PeerAuthentication): Authorization | undefined {
     const ns = namespaceOf(policy);

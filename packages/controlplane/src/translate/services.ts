@@ -6,7 +6,7 @@ import type { AppProtocol, LoadBalancing, NetworkAddress, Port, Service as XdsSe
 import { namespaceOf, parseIp, type Service, type ServicePort } from "../model/index.js";
 import { annotationsOf, compareStrings, serviceHostname, type TranslateContext } from "./context.js";
 
-export const TRAFFIC_DISTRIBUTION_ANNOTATION = "networking.istio.io/traffic-distribution";
+const TRAFFIC_DISTRIBUTION_ANNOTATION = "networking.istio.io/traffic-distribution";
 
 // Istio's mapping of Kubernetes trafficDistribution values: prefer the closest endpoints and fail
 // over outwards, network first. PreferSameZone is the newer name of PreferClose.
@@ -25,7 +25,7 @@ export function translateServices(services: readonly Service[], ctx: TranslateCo
   return out.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 }
 
-export function translateService(svc: Service, ctx: TranslateContext): XdsService {
+function translateService(svc: Service, ctx: TranslateContext): XdsService {
   const namespace = namespaceOf(svc);
   const spec = svc.spec ?? {};
   const result: XdsService = {
@@ -72,7 +72,7 @@ function servicePort(port: ServicePort): Port {
  * Istio's protocol selection: the port's appProtocol, else the prefix of its name before "-"
  * (`http-web`, `grpc`). Only the HTTP flavours matter to ztunnel; everything else is opaque TCP.
  */
-export function appProtocolOf(appProtocol: string | undefined, name: string | undefined): AppProtocol {
+function appProtocolOf(appProtocol: string | undefined, name: string | undefined): AppProtocol {
   const raw = (appProtocol ?? name?.split("-")[0] ?? "").toLowerCase();
   switch (raw) {
     case "http":

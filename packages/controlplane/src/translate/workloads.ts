@@ -8,7 +8,7 @@ import { compareStrings, labelsOf, serviceHostname, type TranslateContext } from
 import { isAmbientEnrolled } from "./enrolment.js";
 import type { Snapshot } from "./snapshot.js";
 
-export const NETWORK_LABEL = "topology.istio.io/network";
+const NETWORK_LABEL = "topology.istio.io/network";
 
 /** Looks up what applies to a pod; built once per translation (see index.ts). */
 export interface WorkloadLookups {
@@ -113,7 +113,7 @@ function podAddresses(pod: Pod): Uint8Array[] {
  * usually leave out status.conditions; a Running (or phase-less) pod that lists no conditions
  * at all is taken as ready, otherwise every hand-written mesh would have no healthy endpoints.
  */
-export function isReady(pod: Pod): boolean {
+function isReady(pod: Pod): boolean {
   const status = pod.status ?? {};
   if (status.phase !== undefined && status.phase !== "Running") return false;
   const conditions = status.conditions;
@@ -127,7 +127,7 @@ const POD_TEMPLATE_HASH = /^[bcdfghjklmnpqrstvwxz2456789]{1,10}$/;
 const CRONJOB_JOB_NAME = /^(.+)-\d{8,10}$/;
 
 /** The controlling owner, rolled up the way Istio does (ReplicaSet → Deployment, Job → CronJob). */
-export function workloadNameAndType(pod: Pod): { name: string; type: WorkloadType } {
+function workloadNameAndType(pod: Pod): { name: string; type: WorkloadType } {
   const owners = pod.metadata.ownerReferences ?? [];
   const owner: OwnerReference | undefined = owners.find((o) => o?.controller) ?? owners[0];
   if (!owner) return { name: pod.metadata.name, type: "POD" };

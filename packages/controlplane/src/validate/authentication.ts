@@ -15,7 +15,7 @@ import {
   stringsAt,
 } from "./problems.js";
 
-export const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
+const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
 
 function checkMode(value: unknown, path: string, problems: Problems): void {
   if (value === undefined) return;

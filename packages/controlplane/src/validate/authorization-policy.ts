@@ -16,7 +16,7 @@ import {
   stringsAt,
 } from "./problems.js";
 
-export const AUTHORIZATION_ACTIONS = ["ALLOW", "DENY", "AUDIT", "CUSTOM"] as const;
+const AUTHORIZATION_ACTIONS = ["ALLOW", "DENY", "AUDIT", "CUSTOM"] as const;
 
 const SOURCE_FIELDS = [
   "principals",
@@ -216,7 +216,7 @@ const RETIRED_KEYS: Record<string, string> = {
 };
 
 /** Istio's attribute names for `when`; map-like keys need the `name[entry]` form. */
-export function conditionKeyProblem(key: string): string | undefined {
+function conditionKeyProblem(key: string): string | undefined {
   if (EXACT_KEYS.has(key)) return undefined;
   const prefix = MAP_KEY_PREFIXES.find((p) => key.startsWith(p));
   if (prefix) {

@@ -16,7 +16,7 @@ import {
 } from "./problems.js";
 import { duration } from "./virtual-service.js";
 
-export const SIMPLE_LOAD_BALANCERS = [
+const SIMPLE_LOAD_BALANCERS = [
   "UNSPECIFIED",
   "LEAST_CONN",
   "RANDOM",

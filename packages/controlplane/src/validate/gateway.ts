@@ -3,9 +3,9 @@
 
 import { at, forEachRecord, type Json, type Problems, present, record } from "./problems.js";
 
-export const WAYPOINT_CLASS = "istio-waypoint";
+const WAYPOINT_CLASS = "istio-waypoint";
 // Istio's waypoint listens for HBONE on the same port as ztunnel's inbound (DESIGN.md §3).
-export const HBONE_PORT = 15008;
+const HBONE_PORT = 15008;
 
 export function checkGateway(obj: Json, problems: Problems): void {
   const spec = record(obj.spec);

@@ -36,13 +36,6 @@ export class Problems {
     this.list.push(code === undefined ? { path, message } : { path, message, code });
   }
 
-  /** True when some problem was reported at `path` or below it. */
-  hasAt(path: string): boolean {
-    return this.list.some(
-      (p) => p.path === path || p.path.startsWith(`${path}.`) || p.path.startsWith(`${path}[`),
-    );
-  }
-
   get size(): number {
     return this.list.length;
   }
@@ -57,15 +50,6 @@ export function isRecord(value: unknown): value is Json {
 /** `value` as a record, or an empty one when it is absent or the wrong type (schema reports that). */
 export function record(value: unknown): Json {
   return isRecord(value) ? value : {};
-}
-
-/** `value` as an array, or an empty one when it is absent or the wrong type. */
-export function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-export function str(value: unknown): string | undefined {
-  return typeof value === "string" ? value : undefined;
 }
 
 /** True when a field is set to something (Istio's "len(x) > 0" for lists, non-nil for messages). */

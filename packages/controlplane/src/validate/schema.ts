@@ -48,11 +48,6 @@ interface AjvError {
   params: Record<string, unknown>;
 }
 
-/** True when a CRD schema exists for this apiVersion/kind (Istio and Gateway API kinds). */
-export function hasSchema(apiVersion: string, kind: string): boolean {
-  return `${apiVersion}/${kind}` in MODELS;
-}
-
 /** Validates `obj` against its CRD schema, adding one problem per schema violation. */
 export function checkSchema(obj: Json, problems: Problems): void {
   const Model = MODELS[`${String(obj.apiVersion)}/${String(obj.kind)}`];

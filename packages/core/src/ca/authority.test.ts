@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode } from "../errors/errors.js";
 import { SpiffeId } from "../identity/spiffe.js";
 import { CertificateAuthority } from "./authority.js";
+import { describeCertificate } from "./certificate-info.js";
 import { createWorkloadCsr } from "./csr.js";
 import { createTestRoot, testIdentity } from "./testing.js";
 import { verifyWorkloadChain } from "./verify.js";
@@ -154,6 +155,29 @@ describe("CertificateAuthority.sign", () => {
     expect(Math.abs(d.notAfter.getTime() - (Date.now() + 86400_000))).toBeLessThan(5000);
     const serials = new Set([d.serial, (await fresh.issueWorkloadCertificate(ID)).serial]);
     expect(serials.size).toBe(2);
+  });
+
+  it("reports serials exactly as OpenSSL prints them, including ones with a leading zero byte", async () => {
+    const ca = await (await createTestRoot()).toAuthority();
+    const { csrPem } = await createWorkloadCsr(ID);
+    for (let i = 0; i < 300; i++) {
+      const signed = await ca.sign(csrPem);
+      expect(describeCertificate(signed.certChainPem[0]!).serial).toBe(signed.serial);
+    }
+  });
+
+  it("encodes validity after 2049 as GeneralizedTime (RFC 5280 §4.1.2.5)", async () => {
+    const now = new Date("2049-12-31T23:30:00Z");
+    const root = await createTestRoot({
+      notBefore: new Date("2049-01-01T00:00:00Z"),
+      notAfter: new Date("2051-01-01T00:00:00Z"),
+    });
+    const ca = await root.toAuthority({ now: () => now });
+    const cert = await ca.issueWorkloadCertificate(ID, 3600);
+    expect(cert.notAfter.toISOString()).toBe("2050-01-01T00:30:00.000Z");
+    const v = verifyWorkloadChain(cert.certChainPem, ca.rootCertsPem, { now });
+    expect(v.notAfter.toISOString()).toBe("2050-01-01T00:30:00.000Z");
+    expect(v.notBefore.toISOString()).toBe("2049-12-31T23:29:00.000Z");
   });
 
   it("refuses a CSR for another identity than the caller may hold", async () => {

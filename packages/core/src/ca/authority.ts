@@ -169,7 +169,7 @@ export class CertificateAuthority {
         `cannot issue: the CA chain expired at ${cap.toISOString()} (now ${now.toISOString()}); rotate the CA`,
       );
     }
-    const leaf = await issueLeafCertificate(this.#loaded.issuer, {
+    const leaf = issueLeafCertificate(this.#loaded.issuer, {
       spki: csr.spki,
       uris: [csr.identity.toString()],
       notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
@@ -177,8 +177,8 @@ export class CertificateAuthority {
       notAfter: new Date(Math.min(now.getTime() + ttlSeconds * 1000, cap.getTime())),
     });
     return {
-      certChainPem: [encodePem("CERTIFICATE", leaf.rawData), ...this.#loaded.chainTailPem],
-      serial: leaf.serialNumber.toLowerCase(),
+      certChainPem: [encodePem("CERTIFICATE", leaf.der), ...this.#loaded.chainTailPem],
+      serial: leaf.serial,
       notAfter: leaf.notAfter,
     };
   }

@@ -2,7 +2,8 @@
 // SHA-256 (what Istio and ztunnel default to); a plugged CA may bring P-384 or RSA, so import maps
 // each key type to the signature algorithm Go's crypto/x509 would pick for it.
 
-import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from "node:crypto";
+import { createPrivateKey, createPublicKey, KeyObject, webcrypto } from "node:crypto";
+import { derNull, oid, sequence } from "./der.js";
 import { encodePem } from "./pem.js";
 
 export type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -11,10 +12,21 @@ export type CryptoKey = webcrypto.CryptoKey;
 export const EC_P256_KEYGEN: webcrypto.EcKeyGenParams = { name: "ECDSA", namedCurve: "P-256" };
 export const ECDSA_SHA256: webcrypto.EcdsaParams = { name: "ECDSA", hash: "SHA-256" };
 
-/** A private key ready for @peculiar/x509, with the signature algorithm it signs with. */
+// X.509 AlgorithmIdentifiers (RFC 5758 §3.2, RFC 4055 §5): ECDSA omits parameters, RSA has NULL.
+const ECDSA_WITH_SHA256 = sequence(oid("1.2.840.10045.4.3.2"));
+const ECDSA_WITH_SHA384 = sequence(oid("1.2.840.10045.4.3.3"));
+const SHA256_WITH_RSA = sequence(oid("1.2.840.113549.1.1.11"), derNull());
+
+/** A CA private key in both forms the CA uses, with the signature algorithm it signs with. */
 export interface SigningKey {
+  /** For @peculiar/x509 (CA certificates). */
   key: CryptoKey;
   algorithm: webcrypto.EcdsaParams | webcrypto.Algorithm;
+  /** For node:crypto sign (workload leaves, the hot path). */
+  keyObject: KeyObject;
+  hash: "sha256" | "sha384";
+  /** DER AlgorithmIdentifier matching `hash` and the key type. */
+  signatureAlgorithm: Buffer;
   /** SubjectPublicKeyInfo DER of the matching public key, to compare against a certificate. */
   spki: Buffer;
   /** Short description for messages, e.g. "EC P-256". */
@@ -39,6 +51,9 @@ export async function signingKeyFromPair(pair: CryptoKeyPair): Promise<SigningKe
   return {
     key: pair.privateKey,
     algorithm: ECDSA_SHA256,
+    keyObject: KeyObject.from(pair.privateKey),
+    hash: "sha256",
+    signatureAlgorithm: ECDSA_WITH_SHA256,
     spki: await exportSpki(pair.publicKey),
     description: "EC P-256",
   };
@@ -74,15 +89,31 @@ export async function importSigningKey(pem: string): Promise<SigningKey> {
       false,
       ["sign"],
     );
-    const hash = named === "P-256" ? "SHA-256" : "SHA-384";
-    return { key, algorithm: { name: "ECDSA", hash }, spki, description: `EC ${named}` };
+    const p256 = named === "P-256";
+    return {
+      key,
+      algorithm: { name: "ECDSA", hash: p256 ? "SHA-256" : "SHA-384" },
+      keyObject: obj,
+      hash: p256 ? "sha256" : "sha384",
+      signatureAlgorithm: p256 ? ECDSA_WITH_SHA256 : ECDSA_WITH_SHA384,
+      spki,
+      description: `EC ${named}`,
+    };
   }
   if (type === "rsa") {
     const bits = obj.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < 2048) throw new Error(`RSA key of ${bits} bits is too small (at least 2048)`);
     const algorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
     const key = await webcrypto.subtle.importKey("pkcs8", pkcs8, algorithm, false, ["sign"]);
-    return { key, algorithm, spki, description: `RSA ${bits}` };
+    return {
+      key,
+      algorithm,
+      keyObject: obj,
+      hash: "sha256",
+      signatureAlgorithm: SHA256_WITH_RSA,
+      spki,
+      description: `RSA ${bits}`,
+    };
   }
   throw new Error(`${type ?? "unknown"} keys are not supported (use EC P-256, EC P-384 or RSA)`);
 }

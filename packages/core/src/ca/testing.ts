@@ -13,6 +13,7 @@ import {
 } from "./issue.js";
 import { exportPrivateKeyPem, generateP256KeyPair, signingKeyFromPair } from "./keys.js";
 import { encodePem } from "./pem.js";
+import { x509 } from "./x509.js";
 
 const HOUR_MS = 3600_000;
 
@@ -105,19 +106,19 @@ export class TestCa {
     const key = await signingKeyFromPair(pair);
     const now = Date.now();
     const identity = opts.identity ?? `spiffe://${this.trustDomain}/ns/default/sa/default`;
-    const leaf = await issueLeafCertificate(this.issuer, {
+    const leaf = issueLeafCertificate(this.issuer, {
       spki: key.spki,
       uris: opts.uris ?? [identity.toString()],
       dnsNames: opts.dnsNames ?? [],
-      subject: opts.subject ?? "",
+      subjectDer: opts.subject ? Buffer.from(new x509.Name(opts.subject).toArrayBuffer()) : undefined,
       notBefore: opts.notBefore ?? new Date(now - HOUR_MS),
       notAfter: opts.notAfter ?? new Date(now + HOUR_MS),
       isCa: opts.isCa ?? false,
     });
     return {
-      certChainPem: [encodePem("CERTIFICATE", leaf.rawData), ...this.chainPem],
+      certChainPem: [encodePem("CERTIFICATE", leaf.der), ...this.chainPem],
       privateKeyPem: await exportPrivateKeyPem(pair.privateKey),
-      serial: leaf.serialNumber.toLowerCase(),
+      serial: leaf.serial,
     };
   }
 

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Control plane scale benchmark: generates a folder with N pods, services and policies, starts
+// ambient-controlplane on it as a child process, and measures with a Delta ADS client:
+//   - time from process start to the first full push (every Address and Authorization received)
+//   - latency of one pod edit reaching the connected client (file write → resource applied)
+//   - peak RSS of the control plane (VmHWM)
+// Usage: node bench/controlplane/run.mjs [--pods 10000] [--services 1000] [--policies 500] [--edits 10]
+// Needs a build first (`pnpm build`); `pnpm bench:controlplane` does both.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  ADDRESS_TYPE_URL,
+  AUTHORIZATION_TYPE_URL,
+  createLogger,
+  DeltaAdsClient,
+} from "../../packages/core/dist/index.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const PODS = Number(args.pods ?? 10_000);
+const SERVICES = Number(args.services ?? 1_000);
+const POLICIES = Number(args.policies ?? 500);
+const EDITS = Number(args.edits ?? 10);
+const NAMESPACES = Math.max(1, Math.round(SERVICES / 10));
+const NODES = 20;
+
+const out = join(here, "out");
+const manifests = join(out, "manifests");
+const state = join(out, "state");
+rmSync(out, { recursive: true, force: true });
+mkdirSync(manifests, { recursive: true });
+
+// ---- generate ----
+const ip = (base, n) => `127.${base}.${(n >> 8) & 255}.${n & 255}`;
+function podDoc(ns, i, app, version) {
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${app}-${i}
+  namespace: ${ns}
+  labels: { app: ${app}, version: ${version} }
+  ownerReferences: [{ apiVersion: apps/v1, kind: ReplicaSet, name: ${app}-7d4f9c, uid: x, controller: true }]
+spec:
+  nodeName: node-${i % NODES}
+  serviceAccountName: ${app}
+  containers: [{ name: app, image: app, ports: [{ name: http, containerPort: 8080 }] }]
+status:
+  phase: Running
+  podIP: ${ip(20, i)}
+  conditions: [{ type: Ready, status: "True" }]
+`;
+}
+const nsFiles = new Map();
+let podIndex = 0;
+let svcIndex = 0;
+let polIndex = 0;
+const podsPerNs = Math.ceil(PODS / NAMESPACES);
+const svcsPerNs = Math.ceil(SERVICES / NAMESPACES);
+const polsPerNs = Math.ceil(POLICIES / NAMESPACES);
+const nodeDocs = [];
+for (let n = 0; n < NODES; n++)
+  nodeDocs.push(`apiVersion: v1\nkind: Node\nmetadata: { name: node-${n} }\nstatus: { addresses: [{ type: InternalIP, address: ${ip(19, n + 1)} }] }\n`);
+writeFileSync(join(manifests, "00-nodes.yaml"), nodeDocs.join("---\n"));
+for (let k = 0; k < NAMESPACES; k++) {
+  const ns = `ns-${String(k).padStart(3, "0")}`;
+  const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns}, labels: { istio.io/dataplane-mode: ambient } }\n`];
+  const pods = [];
+  for (let j = 0; j < podsPerNs && podIndex < PODS; j++, podIndex++) {
+    const app = `app-${j % svcsPerNs}`;
+    pods.push({ i: podIndex, app });
+    docs.push(podDoc(ns, podIndex, app, "v1"));
+  }
+  for (let j = 0; j < svcsPerNs && svcIndex < SERVICES; j++, svcIndex++) {
+    docs.push(`apiVersion: v1\nkind: Service\nmetadata: { name: app-${j}, namespace: ${ns} }\nspec:\n  clusterIP: ${ip(30, svcIndex)}\n  selector: { app: app-${j} }\n  ports: [{ name: http, port: 80, targetPort: http }]\n`);
+  }
+  for (let j = 0; j < polsPerNs && polIndex < POLICIES; j++, polIndex++) {
+    docs.push(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: allow-${j}, namespace: ${ns} }\nspec:\n  selector: { matchLabels: { app: app-${j} } }\n  rules:\n    - from: [{ source: { principals: ["cluster.local/ns/${ns}/sa/app-${(j + 1) % svcsPerNs}"] } }]\n      to: [{ operation: { ports: ["8080"] } }]\n`);
+  }
+  nsFiles.set(ns, { docs, pods });
+  writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
+}
+
+// ---- run ----
+const port = await freePort();
+const started = performance.now();
+const child = spawn(
+  process.execPath,
+  [join(root, "packages/controlplane/bin/ambient-controlplane.js"), "--config-dir", manifests, "--listen", `127.0.0.1:${port}`, "--state-dir", state, "--log-level", "info"],
+  { stdio: ["ignore", "pipe", "inherit"] },
+);
+let firstPublishMs;
+child.stdout.setEncoding("utf8").on("data", (chunk) => {
+  for (const line of chunk.split("\n")) {
+    if (!line.includes("configuration published") || firstPublishMs !== undefined) continue;
+    firstPublishMs = JSON.parse(line).ms;
+  }
+});
+
+const counts = { address: new Map(), authz: new Map() };
+const waiters = [];
+const notify = () => {
+  for (const w of waiters.splice(0)) w();
+};
+const client = new DeltaAdsClient({
+  address: `127.0.0.1:${port}`,
+  node: { id: "bench~127.0.0.1~bench", cluster: "bench", metadata: {} },
+  logger: createLogger({ level: "silent" }),
+  backoff: { initialMs: 50, maxMs: 200 },
+  handlers: [
+    { typeUrl: ADDRESS_TYPE_URL, decode: (_n, b) => b, apply: ({ upserts, removes }) => { for (const [n, v] of upserts) counts.address.set(n, v); for (const n of removes) counts.address.delete(n); notify(); } },
+    { typeUrl: AUTHORIZATION_TYPE_URL, decode: (_n, b) => b, apply: ({ upserts, removes }) => { for (const [n, v] of upserts) counts.authz.set(n, v); for (const n of removes) counts.authz.delete(n); notify(); } },
+  ],
+});
+client.start();
+const expectedAddresses = PODS + SERVICES;
+await until(() => counts.address.size >= expectedAddresses && counts.authz.size >= POLICIES, 120_000);
+const firstFullPushMs = performance.now() - started;
+
+// One pod edit at a time: change a label, wait until that workload's new version arrives.
+const latencies = [];
+const nsNames = [...nsFiles.keys()];
+for (let e = 0; e < EDITS; e++) {
+  const ns = nsNames[e % nsNames.length];
+  const { docs, pods } = nsFiles.get(ns);
+  const target = pods[e % pods.length];
+  const uid = `Kubernetes//Pod/${ns}/${target.app}-${target.i}`;
+  const before = counts.address.get(uid);
+  docs[1 + pods.indexOf(target)] = podDoc(ns, target.i, target.app, `v${e + 2}`);
+  const t0 = performance.now();
+  writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
+  await until(() => counts.address.get(uid) !== before, 30_000);
+  latencies.push(performance.now() - t0);
+  await new Promise((r) => setTimeout(r, 150));
+}
+latencies.sort((a, b) => a - b);
+const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+client.close();
+child.kill("SIGTERM");
+await new Promise((r) => child.once("exit", r));
+
+const median = latencies[Math.floor(latencies.length / 2)];
+const result = {
+  pods: PODS,
+  services: SERVICES,
+  policies: POLICIES,
+  translateAndPublishMs: firstPublishMs,
+  firstFullPushMs: Math.round(firstFullPushMs),
+  podEditToClientMs: { median: Math.round(median), max: Math.round(latencies.at(-1)), samples: latencies.length },
+  peakRssMiB: Math.round(hwmKb / 1024),
+};
+console.log(JSON.stringify(result, null, 2));
+console.log(
+  `| ${PODS} pods / ${SERVICES} svc / ${POLICIES} pol | ${result.firstFullPushMs} ms | ${result.translateAndPublishMs} ms | ${result.podEditToClientMs.median} ms (max ${result.podEditToClientMs.max}) | ${result.peakRssMiB} MiB |`,
+);
+if (!args.keep) rmSync(out, { recursive: true, force: true });
+
+function until(cond, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out; have ${counts.address.size} addresses, ${counts.authz.size} policies`)), timeoutMs);
+    const check = () => {
+      if (cond()) {
+        clearTimeout(timer);
+        resolve();
+      } else waiters.push(check);
+    };
+    check();
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
