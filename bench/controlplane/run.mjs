@@ -21,9 +21,11 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
-);
+const args = {};
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a.startsWith("--")) args[a.slice(2)] = process.argv[++i];
+}
 const PODS = Number(args.pods ?? 10_000);
 const SERVICES = Number(args.services ?? 1_000);
 const POLICIES = Number(args.policies ?? 500);
@@ -66,11 +68,15 @@ const svcsPerNs = Math.ceil(SERVICES / NAMESPACES);
 const polsPerNs = Math.ceil(POLICIES / NAMESPACES);
 const nodeDocs = [];
 for (let n = 0; n < NODES; n++)
-  nodeDocs.push(`apiVersion: v1\nkind: Node\nmetadata: { name: node-${n} }\nstatus: { addresses: [{ type: InternalIP, address: ${ip(19, n + 1)} }] }\n`);
+  nodeDocs.push(
+    `apiVersion: v1\nkind: Node\nmetadata: { name: node-${n} }\nstatus: { addresses: [{ type: InternalIP, address: ${ip(19, n + 1)} }] }\n`,
+  );
 writeFileSync(join(manifests, "00-nodes.yaml"), nodeDocs.join("---\n"));
 for (let k = 0; k < NAMESPACES; k++) {
   const ns = `ns-${String(k).padStart(3, "0")}`;
-  const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns}, labels: { istio.io/dataplane-mode: ambient } }\n`];
+  const docs = [
+    `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns}, labels: { istio.io/dataplane-mode: ambient } }\n`,
+  ];
   const pods = [];
   for (let j = 0; j < podsPerNs && podIndex < PODS; j++, podIndex++) {
     const app = `app-${j % svcsPerNs}`;
@@ -78,10 +84,14 @@ for (let k = 0; k < NAMESPACES; k++) {
     docs.push(podDoc(ns, podIndex, app, "v1"));
   }
   for (let j = 0; j < svcsPerNs && svcIndex < SERVICES; j++, svcIndex++) {
-    docs.push(`apiVersion: v1\nkind: Service\nmetadata: { name: app-${j}, namespace: ${ns} }\nspec:\n  clusterIP: ${ip(30, svcIndex)}\n  selector: { app: app-${j} }\n  ports: [{ name: http, port: 80, targetPort: http }]\n`);
+    docs.push(
+      `apiVersion: v1\nkind: Service\nmetadata: { name: app-${j}, namespace: ${ns} }\nspec:\n  clusterIP: ${ip(30, svcIndex)}\n  selector: { app: app-${j} }\n  ports: [{ name: http, port: 80, targetPort: http }]\n`,
+    );
   }
   for (let j = 0; j < polsPerNs && polIndex < POLICIES; j++, polIndex++) {
-    docs.push(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: allow-${j}, namespace: ${ns} }\nspec:\n  selector: { matchLabels: { app: app-${j} } }\n  rules:\n    - from: [{ source: { principals: ["cluster.local/ns/${ns}/sa/app-${(j + 1) % svcsPerNs}"] } }]\n      to: [{ operation: { ports: ["8080"] } }]\n`);
+    docs.push(
+      `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: allow-${j}, namespace: ${ns} }\nspec:\n  selector: { matchLabels: { app: app-${j} } }\n  rules:\n    - from: [{ source: { principals: ["cluster.local/ns/${ns}/sa/app-${(j + 1) % svcsPerNs}"] } }]\n      to: [{ operation: { ports: ["8080"] } }]\n`,
+    );
   }
   nsFiles.set(ns, { docs, pods });
   writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
@@ -92,7 +102,17 @@ const port = await freePort();
 const started = performance.now();
 const child = spawn(
   process.execPath,
-  [join(root, "packages/controlplane/bin/ambient-controlplane.js"), "--config-dir", manifests, "--listen", `127.0.0.1:${port}`, "--state-dir", state, "--log-level", "info"],
+  [
+    join(root, "packages/controlplane/bin/ambient-controlplane.js"),
+    "--config-dir",
+    manifests,
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--state-dir",
+    state,
+    "--log-level",
+    "info",
+  ],
   { stdio: ["ignore", "pipe", "inherit"] },
 );
 let firstPublishMs;
@@ -114,8 +134,24 @@ const client = new DeltaAdsClient({
   logger: createLogger({ level: "silent" }),
   backoff: { initialMs: 50, maxMs: 200 },
   handlers: [
-    { typeUrl: ADDRESS_TYPE_URL, decode: (_n, b) => b, apply: ({ upserts, removes }) => { for (const [n, v] of upserts) counts.address.set(n, v); for (const n of removes) counts.address.delete(n); notify(); } },
-    { typeUrl: AUTHORIZATION_TYPE_URL, decode: (_n, b) => b, apply: ({ upserts, removes }) => { for (const [n, v] of upserts) counts.authz.set(n, v); for (const n of removes) counts.authz.delete(n); notify(); } },
+    {
+      typeUrl: ADDRESS_TYPE_URL,
+      decode: (_n, b) => b,
+      apply: ({ upserts, removes }) => {
+        for (const [n, v] of upserts) counts.address.set(n, v);
+        for (const n of removes) counts.address.delete(n);
+        notify();
+      },
+    },
+    {
+      typeUrl: AUTHORIZATION_TYPE_URL,
+      decode: (_n, b) => b,
+      apply: ({ upserts, removes }) => {
+        for (const [n, v] of upserts) counts.authz.set(n, v);
+        for (const n of removes) counts.authz.delete(n);
+        notify();
+      },
+    },
   ],
 });
 client.start();
@@ -153,7 +189,11 @@ const result = {
   policies: POLICIES,
   translateAndPublishMs: firstPublishMs,
   firstFullPushMs: Math.round(firstFullPushMs),
-  podEditToClientMs: { median: Math.round(median), max: Math.round(latencies.at(-1)), samples: latencies.length },
+  podEditToClientMs: {
+    median: Math.round(median),
+    max: Math.round(latencies.at(-1)),
+    samples: latencies.length,
+  },
   peakRssMiB: Math.round(hwmKb / 1024),
 };
 console.log(JSON.stringify(result, null, 2));
@@ -164,7 +204,11 @@ if (!args.keep) rmSync(out, { recursive: true, force: true });
 
 function until(cond, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out; have ${counts.address.size} addresses, ${counts.authz.size} policies`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`timed out; have ${counts.address.size} addresses, ${counts.authz.size} policies`)),
+      timeoutMs,
+    );
     const check = () => {
       if (cond()) {
         clearTimeout(timer);

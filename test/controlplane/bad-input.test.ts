@@ -4,7 +4,15 @@
 
 import { AUTHORIZATION_TYPE_URL } from "@ambient/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { docs, eventually, namespace, node, pod, type RunningControlPlane, startControlPlane } from "../utils/index.js";
+import {
+  docs,
+  eventually,
+  namespace,
+  node,
+  pod,
+  type RunningControlPlane,
+  startControlPlane,
+} from "../utils/index.js";
 
 const GOOD_POLICY = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -43,7 +51,8 @@ describe("bad input in the manifests folder", () => {
           pod({ name: "sleep", namespace: "demo", node: "node-1", ip: "127.10.1.10" }),
         ),
         "10-malformed.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [unclosed\n",
-        "20-unknown.yaml": "apiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w, namespace: demo }\n",
+        "20-unknown.yaml":
+          "apiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w, namespace: demo }\n",
         "30-policy.yaml": docs(GOOD_POLICY.replace("allow-sleep", "ok-policy"), BAD_POLICY),
       },
       { watch: false },
@@ -54,7 +63,9 @@ describe("bad input in the manifests folder", () => {
 
     const errs = errors(env.logs);
     const malformed = errs.find((e) => e["file"] === "10-malformed.yaml");
-    expect(malformed?.["msg"]).toMatch(/^10-malformed.yaml#0: malformed YAML \(line \d+, column \d+\): Flow sequence/);
+    expect(malformed?.["msg"]).toMatch(
+      /^10-malformed.yaml#0: malformed YAML \(line \d+, column \d+\): Flow sequence/,
+    );
     const unknown = errs.find((e) => e["file"] === "20-unknown.yaml");
     expect(unknown?.["path"]).toBe("kind");
     expect(unknown?.["msg"]).toMatch(/Widget/);
@@ -92,12 +103,20 @@ describe("bad input in the manifests folder", () => {
     await env.config.write("30-policy.yaml", GOOD_POLICY.replace("sa/sleep", "sa/other"));
     await env.cp.reload();
     await eventually(() =>
-      expect(env!.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")?.version).not.toBe(before!.version),
+      expect(env!.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")?.version).not.toBe(
+        before!.version,
+      ),
     );
   });
 
   it("a deleted file takes its objects away, even ones that were last good", async () => {
-    env = await startControlPlane({ "00-good.yaml": docs(namespace("demo"), node("node-1", "127.10.1.1")), "30-policy.yaml": GOOD_POLICY }, { watch: false });
+    env = await startControlPlane(
+      {
+        "00-good.yaml": docs(namespace("demo"), node("node-1", "127.10.1.1")),
+        "30-policy.yaml": GOOD_POLICY,
+      },
+      { watch: false },
+    );
     await env.config.remove("30-policy.yaml");
     await env.cp.reload();
     expect(env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")).toBeUndefined();

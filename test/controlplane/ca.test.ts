@@ -1,9 +1,9 @@
 // The control plane's CA over gRPC, as a ztunnel calls it: bearer node token, CSR, and
 // ImpersonatedIdentity metadata. Only well-formed CSRs for pods on the caller's node are signed.
 
-import { readFile } from "node:fs/promises";
 import { webcrypto } from "node:crypto";
-import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { readFile } from "node:fs/promises";
+import { LocalTokenAuthenticator } from "@ambient/controlplane";
 import {
   createWorkloadCsr,
   type IstioCertificateRequest,
@@ -13,12 +13,12 @@ import {
   structFromJson,
   verifyWorkloadChain,
 } from "@ambient/core";
-import { LocalTokenAuthenticator } from "@ambient/controlplane";
+import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, namespace, node, pod, type RunningControlPlane, startControlPlane } from "../utils/index.js";
 
-x509.cryptoProvider.set(webcrypto as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const SLEEP = SpiffeId.parse("spiffe://cluster.local/ns/demo/sa/sleep");
 const HTTPBIN = SpiffeId.parse("spiffe://cluster.local/ns/demo/sa/httpbin");
@@ -70,7 +70,10 @@ function createCertificate(
   );
 }
 
-async function refusal(req: Partial<IstioCertificateRequest>, token: string | undefined): Promise<ServiceError> {
+async function refusal(
+  req: Partial<IstioCertificateRequest>,
+  token: string | undefined,
+): Promise<ServiceError> {
   try {
     await createCertificate(req, token);
   } catch (err) {
@@ -80,9 +83,12 @@ async function refusal(req: Partial<IstioCertificateRequest>, token: string | un
 }
 
 async function rawCsr(names: x509.JsonGeneralName[]): Promise<string> {
-  const keys = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+  const keys = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: keys as CryptoKeyPair,
+    keys: keys as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
     signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
     extensions: [new x509.SubjectAlternativeNameExtension(names, true)],
   });
@@ -101,7 +107,9 @@ describe("IstioCertificateService/CreateCertificate", () => {
     );
     expect(res.certChain).toHaveLength(2); // leaf, root
     expect(res.certChain[1]!.trim()).toBe(env.cp.ca.rootCertPem.trim());
-    const verified = verifyWorkloadChain(res.certChain, env.cp.ca.rootCertsPem, { trustDomain: "cluster.local" });
+    const verified = verifyWorkloadChain(res.certChain, env.cp.ca.rootCertsPem, {
+      trustDomain: "cluster.local",
+    });
     expect(verified.identity.toString()).toBe(SLEEP.toString());
     const ttl = verified.notAfter.getTime() - before;
     expect(ttl).toBeGreaterThan(3590_000);
@@ -122,11 +130,16 @@ describe("IstioCertificateService/CreateCertificate", () => {
     const { csrPem } = await createWorkloadCsr(HTTPBIN);
     const err = await refusal({ csr: csrPem, metadata: impersonate(HTTPBIN) }, await tokenOf("node-1"));
     expect(err.code).toBe(status.PERMISSION_DENIED);
-    expect(err.details).toMatch(/node "node-1" runs no pod with identity spiffe:\/\/cluster.local\/ns\/demo\/sa\/httpbin/);
+    expect(err.details).toMatch(
+      /node "node-1" runs no pod with identity spiffe:\/\/cluster.local\/ns\/demo\/sa\/httpbin/,
+    );
   });
 
   it("refuses a CSR with a DNS SAN", async () => {
-    const csr = await rawCsr([{ type: "url", value: SLEEP.toString() }, { type: "dns", value: "sleep.demo" }]);
+    const csr = await rawCsr([
+      { type: "url", value: SLEEP.toString() },
+      { type: "dns", value: "sleep.demo" },
+    ]);
     const err = await refusal({ csr }, await tokenOf("node-1"));
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/DNS/);
@@ -165,7 +178,10 @@ describe("IstioCertificateService/CreateCertificate", () => {
   });
 
   it("refuses garbage in the csr field", async () => {
-    const err = await refusal({ csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }, await tokenOf("node-1"));
+    const err = await refusal(
+      { csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" },
+      await tokenOf("node-1"),
+    );
     expect(err.code).toBe(status.INVALID_ARGUMENT);
   });
 });

@@ -11,16 +11,39 @@ import {
   RawDeltaStream,
 } from "@ambient/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { docs, namespace, node, pod, type RunningControlPlane, service, startControlPlane } from "../utils/index.js";
+import {
+  docs,
+  namespace,
+  node,
+  pod,
+  type RunningControlPlane,
+  service,
+  startControlPlane,
+} from "../utils/index.js";
 
 const NODE = nodeToWire({ id: "ztunnel~127.0.0.1~node-1", cluster: "Kubernetes", metadata: {} });
 const uid = (ns: string, name: string) => `Kubernetes//Pod/${ns}/${name}`;
 
 const base = {
-  "00-cluster.yaml": docs(namespace("demo", { "istio.io/dataplane-mode": "ambient" }), node("node-1", "127.10.1.1")),
-  "10-a.yaml": pod({ name: "a", namespace: "demo", node: "node-1", ip: "127.10.1.10", labels: { app: "a", version: "v1" } }),
+  "00-cluster.yaml": docs(
+    namespace("demo", { "istio.io/dataplane-mode": "ambient" }),
+    node("node-1", "127.10.1.1"),
+  ),
+  "10-a.yaml": pod({
+    name: "a",
+    namespace: "demo",
+    node: "node-1",
+    ip: "127.10.1.10",
+    labels: { app: "a", version: "v1" },
+  }),
   "11-b.yaml": pod({ name: "b", namespace: "demo", node: "node-1", ip: "127.10.1.11", labels: { app: "b" } }),
-  "20-svc.yaml": service({ name: "a", namespace: "demo", vip: "127.10.100.1", selector: { app: "a" }, ports: [{ port: 80, targetPort: 8080 }] }),
+  "20-svc.yaml": service({
+    name: "a",
+    namespace: "demo",
+    vip: "127.10.100.1",
+    selector: { app: "a" },
+    ports: [{ port: 80, targetPort: 8080 }],
+  }),
   "30-policy.yaml": `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: allow-b, namespace: demo }
@@ -64,14 +87,22 @@ describe("control plane Delta ADS on a watched folder", () => {
     s.send({ node: NODE, typeUrl: ADDRESS_TYPE_URL });
     const first = await s.next();
     expect(names(first)).toEqual([uid("demo", "a"), uid("demo", "b"), "demo/a.demo.svc.cluster.local"]);
-    const svc = decodeAddress(first.resources.find((r) => r.name === "demo/a.demo.svc.cluster.local")!.resource!.value);
+    const svc = decodeAddress(
+      first.resources.find((r) => r.name === "demo/a.demo.svc.cluster.local")!.resource!.value,
+    );
     expect(svc.service?.hostname).toBe("a.demo.svc.cluster.local");
     await ack(s, first);
 
     // Edit: pod a's version label changes its canonical revision, nothing else.
     await env.config.write(
       "10-a.yaml",
-      pod({ name: "a", namespace: "demo", node: "node-1", ip: "127.10.1.10", labels: { app: "a", version: "v2" } }),
+      pod({
+        name: "a",
+        namespace: "demo",
+        node: "node-1",
+        ip: "127.10.1.10",
+        labels: { app: "a", version: "v2" },
+      }),
     );
     const edit = await s.next();
     expect(names(edit)).toEqual([uid("demo", "a")]);
@@ -88,13 +119,19 @@ describe("control plane Delta ADS on a watched folder", () => {
     await ack(s, removal);
 
     // Add: a new file with a new pod.
-    await env.config.write("12-c.yaml", pod({ name: "c", namespace: "demo", node: "node-1", ip: "127.10.1.12" }));
+    await env.config.write(
+      "12-c.yaml",
+      pod({ name: "c", namespace: "demo", node: "node-1", ip: "127.10.1.12" }),
+    );
     const add = await s.next();
     expect(names(add)).toEqual([uid("demo", "c")]);
     await ack(s, add);
 
     // Touching a file without changing its objects sends nothing.
-    await env.config.write("12-c.yaml", `# comment\n${pod({ name: "c", namespace: "demo", node: "node-1", ip: "127.10.1.12" })}`);
+    await env.config.write(
+      "12-c.yaml",
+      `# comment\n${pod({ name: "c", namespace: "demo", node: "node-1", ip: "127.10.1.12" })}`,
+    );
     await s.expectSilence(400);
   });
 
@@ -123,7 +160,13 @@ describe("control plane Delta ADS on a watched folder", () => {
     // While the client is away: edit a, delete b. The service and everything else stay the same.
     await env.config.write(
       "10-a.yaml",
-      pod({ name: "a", namespace: "demo", node: "node-1", ip: "127.10.1.10", labels: { app: "a", version: "v9" } }),
+      pod({
+        name: "a",
+        namespace: "demo",
+        node: "node-1",
+        ip: "127.10.1.10",
+        labels: { app: "a", version: "v9" },
+      }),
     );
     await env.config.remove("11-b.yaml");
     await env.cp.reload();

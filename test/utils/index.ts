@@ -4,8 +4,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMemoryLogger, type Logger } from "@ambient/core";
 import { ControlPlane } from "@ambient/controlplane";
+import { createMemoryLogger, type Logger } from "@ambient/core";
 
 export interface TempDir {
   path: string;

@@ -15,16 +15,64 @@ export interface ControlPlaneConfig {
 }
 
 export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
-  { flag: "config-dir", env: "AMBIENT_CONFIG_DIR", kind: "string", required: true, description: "folder of Kubernetes manifests to serve" },
+  {
+    flag: "config-dir",
+    env: "AMBIENT_CONFIG_DIR",
+    kind: "string",
+    required: true,
+    description: "folder of Kubernetes manifests to serve",
+  },
   // 15010 is istiod's plaintext xDS port; cluster mode serves TLS on 15012.
-  { flag: "listen", env: "AMBIENT_LISTEN", kind: "hostport", default: "127.0.0.1:15010", description: "gRPC address for Delta ADS and the CA" },
-  { flag: "state-dir", env: "AMBIENT_STATE_DIR", kind: "string", default: ".ambient/controlplane", description: "where the mesh root CA and node bootstrap tokens are kept" },
-  { flag: "ca-dir", env: "AMBIENT_CA_DIR", kind: "string", description: "plugged-in CA folder in Istio's layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)" },
-  { flag: "trust-domain", env: "TRUST_DOMAIN", kind: "string", default: "cluster.local", description: "SPIFFE trust domain" },
+  {
+    flag: "listen",
+    env: "AMBIENT_LISTEN",
+    kind: "hostport",
+    default: "127.0.0.1:15010",
+    description: "gRPC address for Delta ADS and the CA",
+  },
+  {
+    flag: "state-dir",
+    env: "AMBIENT_STATE_DIR",
+    kind: "string",
+    default: ".ambient/controlplane",
+    description: "where the mesh root CA and node bootstrap tokens are kept",
+  },
+  {
+    flag: "ca-dir",
+    env: "AMBIENT_CA_DIR",
+    kind: "string",
+    description:
+      "plugged-in CA folder in Istio's layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)",
+  },
+  {
+    flag: "trust-domain",
+    env: "TRUST_DOMAIN",
+    kind: "string",
+    default: "cluster.local",
+    description: "SPIFFE trust domain",
+  },
   // Istio's default cluster name when none is configured.
-  { flag: "cluster-id", env: "CLUSTER_ID", kind: "string", default: "Kubernetes", description: "cluster name used in workload uids" },
-  { flag: "root-namespace", env: "ROOT_NAMESPACE", kind: "string", default: "istio-system", description: "mesh-wide policy namespace" },
-  { flag: "log-level", env: "LOG_LEVEL", kind: "string", default: "info", description: "trace|debug|info|warn|error" },
+  {
+    flag: "cluster-id",
+    env: "CLUSTER_ID",
+    kind: "string",
+    default: "Kubernetes",
+    description: "cluster name used in workload uids",
+  },
+  {
+    flag: "root-namespace",
+    env: "ROOT_NAMESPACE",
+    kind: "string",
+    default: "istio-system",
+    description: "mesh-wide policy namespace",
+  },
+  {
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    kind: "string",
+    default: "info",
+    description: "trace|debug|info|warn|error",
+  },
 ];
 
 export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource): ControlPlaneConfig {

@@ -6,5 +6,5 @@ export { main } from "./main.js";
 export { ManifestStore } from "./manifests/store.js";
 export type { KubeObject } from "./model/index.js";
 export { ControlPlane, type ControlPlaneOptions } from "./server/controlplane.js";
-export { translate, type TranslateResult } from "./translate/index.js";
+export { type TranslateResult, translate } from "./translate/index.js";
 export { validateObject } from "./validate/index.js";

@@ -14,7 +14,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     config = parseControlPlaneConfig(argv, env);
     if (!isLogLevel(config.logLevel)) throw new Error(`--log-level: "${config.logLevel}" is not a log level`);
   } catch (err) {
-    process.stderr.write(`ambient-controlplane: ${errorMessage(err)}\n\n${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`);
+    process.stderr.write(
+      `ambient-controlplane: ${errorMessage(err)}\n\n${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`,
+    );
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, name: "ambient-controlplane" });

@@ -1,6 +1,6 @@
 // ambientctl's entry: one function per subcommand; errors print as one clear line and exit 2.
 
-import { errorMessage, type EnvSource } from "@ambient/core";
+import { type EnvSource, errorMessage } from "@ambient/core";
 import { upCommand } from "./commands/up.js";
 import { xdsCommand } from "./commands/xds.js";
 
@@ -11,7 +11,11 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl version
 `;
 
-export async function run(argv: string[], env: EnvSource, out = (s: string) => process.stdout.write(`${s}\n`)): Promise<number> {
+export async function run(
+  argv: string[],
+  env: EnvSource,
+  out = (s: string) => process.stdout.write(`${s}\n`),
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {

@@ -3,8 +3,8 @@
 
 import { hostname } from "node:os";
 import {
-  type Address,
   ADDRESS_TYPE_URL,
+  type Address,
   AUTHORIZATION_TYPE_URL,
   type Authorization,
   createLogger,
@@ -102,7 +102,17 @@ export function workloadRows(ws: Workload[]): string[][] {
       w.authorizationPolicies.join(",") || "-",
     ]);
 }
-export const WORKLOAD_HEADERS = ["NAMESPACE", "NAME", "ADDRESS", "NODE", "SERVICE ACCOUNT", "PROTOCOL", "STATUS", "APP/VERSION", "POLICIES"];
+export const WORKLOAD_HEADERS = [
+  "NAMESPACE",
+  "NAME",
+  "ADDRESS",
+  "NODE",
+  "SERVICE ACCOUNT",
+  "PROTOCOL",
+  "STATUS",
+  "APP/VERSION",
+  "POLICIES",
+];
 
 export function serviceRows(ss: Service[], ws: Workload[]): string[][] {
   return ss
@@ -134,7 +144,11 @@ export const POLICY_HEADERS = ["NAMESPACE", "NAME", "SCOPE", "ACTION", "RULES", 
 function summarizeRules(p: Authorization): string {
   if (p.rules.length === 0) return p.action === "ALLOW" ? "matches nothing" : "-";
   return p.rules
-    .map((r) => (r.clauses.length === 0 ? "any" : r.clauses.map((c) => c.matches.map(summarizeMatch).join(" | ")).join(" & ")))
+    .map((r) =>
+      r.clauses.length === 0
+        ? "any"
+        : r.clauses.map((c) => c.matches.map(summarizeMatch).join(" | ")).join(" & "),
+    )
     .join("; ");
 }
 
@@ -145,7 +159,8 @@ function summarizeMatch(m: Match): string {
   if (m.notPrincipals.length) parts.push(`principal!=${strs(m.notPrincipals)}`);
   if (m.namespaces.length) parts.push(`ns=${strs(m.namespaces)}`);
   if (m.notNamespaces.length) parts.push(`ns!=${strs(m.notNamespaces)}`);
-  const cidrs = (l: { address: Uint8Array; length: number }[]) => l.map((a) => `${ipToString(a.address)}/${a.length}`).join(",");
+  const cidrs = (l: { address: Uint8Array; length: number }[]) =>
+    l.map((a) => `${ipToString(a.address)}/${a.length}`).join(",");
   if (m.sourceIps.length) parts.push(`src=${cidrs(m.sourceIps)}`);
   if (m.notSourceIps.length) parts.push(`src!=${cidrs(m.notSourceIps)}`);
   if (m.destinationIps.length) parts.push(`dst=${cidrs(m.destinationIps)}`);

@@ -59,7 +59,10 @@ export class LocalTokenAuthenticator implements CallerAuthenticator {
 
   authenticate(bearerToken: string | undefined): Caller {
     if (!bearerToken) {
-      throw new AmbientError(ErrorCode.UNAUTHENTICATED, "no bearer token: send `authorization: Bearer <node token>`");
+      throw new AmbientError(
+        ErrorCode.UNAUTHENTICATED,
+        "no bearer token: send `authorization: Bearer <node token>`",
+      );
     }
     const node = this.byHash.get(hash(bearerToken));
     if (!node) throw new AmbientError(ErrorCode.UNAUTHENTICATED, "bearer token is not a known node token");

@@ -2,10 +2,18 @@
 // is well formed (one SPIFFE URI SAN in our trust domain) and the caller may hold the identity:
 // a node's ztunnel may get only identities of pods scheduled on that node.
 
+import {
+  AmbientError,
+  type CertificateAuthority,
+  ErrorCode,
+  errorMessage,
+  findCode,
+  type Logger,
+  SpiffeId,
+  validateWorkloadCsr,
+} from "@ambient/core";
 import type * as grpc from "@grpc/grpc-js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { AmbientError, ErrorCode, errorMessage, findCode, type Logger } from "@ambient/core";
-import { type CertificateAuthority, SpiffeId, validateWorkloadCsr } from "@ambient/core";
 import { bearerFrom, type Caller, type CallerAuthenticator } from "./authenticator.js";
 
 /** Istio's default workload certificate lifetime. */
@@ -62,7 +70,9 @@ async function handle(
 ): Promise<CreateCertificateResponse> {
   // Phase 1: who is asking.
   const header = call.metadata.get("authorization")[0];
-  const caller = opts.authenticator.authenticate(bearerFrom(typeof header === "string" ? header : header?.toString()));
+  const caller = opts.authenticator.authenticate(
+    bearerFrom(typeof header === "string" ? header : header?.toString()),
+  );
 
   // Phase 2: what is asked for. The CSR must be valid on its own before anything else.
   const req = call.request;
@@ -71,7 +81,11 @@ async function handle(
   const impersonated = req.metadata?.fields?.[IMPERSONATED_IDENTITY_KEY]?.stringValue;
   if (impersonated !== undefined && impersonated !== "") {
     const asked = SpiffeId.tryParse(impersonated);
-    if (!asked) throw new AmbientError(ErrorCode.CSR_INVALID, `${IMPERSONATED_IDENTITY_KEY} "${impersonated}" is not a SPIFFE ID`);
+    if (!asked)
+      throw new AmbientError(
+        ErrorCode.CSR_INVALID,
+        `${IMPERSONATED_IDENTITY_KEY} "${impersonated}" is not a SPIFFE ID`,
+      );
     if (!asked.equals(identity)) {
       throw new AmbientError(
         ErrorCode.CSR_INVALID,

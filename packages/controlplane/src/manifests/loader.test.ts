@@ -33,7 +33,12 @@ describe("parseManifestText", () => {
     expect(ok.ok).toBe(true);
     expect((ok.documents[0]!.value as { labels: unknown }).labels).toEqual({ app: "x" });
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
-    for (let i = 0; i < 8; i++) lines.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`);
+    for (let i = 0; i < 8; i++)
+      lines.push(
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(", ")}]`,
+      );
     const bomb = parseManifestText("bomb.yaml", lines.join("\n"));
     expect(bomb.ok).toBe(false);
     expect(bomb.problems[0]!.message).toMatch(/alias/i);

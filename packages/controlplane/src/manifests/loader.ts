@@ -3,8 +3,8 @@
 // that names the file, the document index and (when YAML knows it) the line.
 
 import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
 import { createRequire } from "node:module";
+import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
 
 // js-yaml's CommonJS build parses our 10,000-pod bench folder in ~300 ms, its ESM build in ~700 ms
@@ -68,7 +68,12 @@ export async function loadFile(dir: string, file: string): Promise<FileLoad> {
       ok: false,
       documents: [],
       problems: [
-        { source: { file, index: 0 }, path: "", message: `cannot read: ${(err as Error).message}`, code: "AMB_MANIFEST_PARSE" },
+        {
+          source: { file, index: 0 },
+          path: "",
+          message: `cannot read: ${(err as Error).message}`,
+          code: "AMB_MANIFEST_PARSE",
+        },
       ],
     };
   }
@@ -97,7 +102,7 @@ export function parseManifestText(file: string, text: string): FileLoad {
 
 function toDocuments(file: string, values: unknown[]): LoadedDocument[] {
   const documents: LoadedDocument[] = [];
-  values.forEach((value, index) => pushDocument(documents, { file, index }, value));
+  for (const [index, value] of values.entries()) pushDocument(documents, { file, index }, value);
   return documents;
 }
 
@@ -119,21 +124,31 @@ function parseCarefully(file: string, text: string): FileLoad {
   // same numbering in both parsers.
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
-  list.forEach((doc, index) => {
+  for (const [index, doc] of list.entries()) {
     const source = { file, index };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const line = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : "";
-        problems.push({ source, path: "", message: `malformed YAML${line}: ${firstLine(e.message)}`, code: "AMB_MANIFEST_PARSE" });
+        problems.push({
+          source,
+          path: "",
+          message: `malformed YAML${line}: ${firstLine(e.message)}`,
+          code: "AMB_MANIFEST_PARSE",
+        });
       }
-      return;
+      continue;
     }
     try {
       pushDocument(documents, source, doc.toJS({ maxAliasCount: 100 }));
     } catch (err) {
-      problems.push({ source, path: "", message: `malformed YAML: ${(err as Error).message}`, code: "AMB_MANIFEST_PARSE" });
+      problems.push({
+        source,
+        path: "",
+        message: `malformed YAML: ${(err as Error).message}`,
+        code: "AMB_MANIFEST_PARSE",
+      });
     }
-  });
+  }
   // A syntax error anywhere makes the whole file suspect (a broken indent can swallow the next
   // document), so the file's previous objects stay in force until it parses again.
   return { file, ok: problems.length === 0, documents, problems };

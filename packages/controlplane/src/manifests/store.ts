@@ -8,7 +8,14 @@ import { join } from "node:path";
 import type { Logger } from "@ambient/core";
 import { type KubeObject, objectKey } from "../model/index.js";
 import { validateObject } from "../validate/index.js";
-import { type FileLoad, formatSource, listManifestFiles, loadFile, type ManifestProblem, type SourceRef } from "./loader.js";
+import {
+  type FileLoad,
+  formatSource,
+  listManifestFiles,
+  loadFile,
+  type ManifestProblem,
+  type SourceRef,
+} from "./loader.js";
 
 export interface StoredObject {
   key: string;
@@ -97,7 +104,11 @@ export class ManifestStore {
     return { changed, problems };
   }
 
-  private applyFile(load: FileLoad, prev: FileState | undefined, st: { mtimeMs: number; size: number }): FileState {
+  private applyFile(
+    load: FileLoad,
+    prev: FileState | undefined,
+    st: { mtimeMs: number; size: number },
+  ): FileState {
     if (!load.ok) {
       // Keep every object the file had; the problems say why nothing changed.
       return { ...st, objects: prev?.objects ?? new Map(), problems: load.problems };
@@ -121,7 +132,12 @@ export class ManifestStore {
         continue;
       }
       for (const p of result.problems) {
-        problems.push({ source: doc.source, path: p.path, message: p.message, code: p.code ?? "AMB_OBJECT_INVALID" });
+        problems.push({
+          source: doc.source,
+          path: p.path,
+          message: p.message,
+          code: p.code ?? "AMB_OBJECT_INVALID",
+        });
       }
       // Last good version stays: find the previous object with the same identity in this file.
       const key = tryKey(doc.value);

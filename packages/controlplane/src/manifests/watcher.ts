@@ -1,8 +1,8 @@
 // Follows a manifests folder: file-system events are collapsed (editors write in bursts: temp
 // file, rename, chmod) and each burst triggers one reload. Changes show up well within a second.
 
-import { type FSWatcher, watch } from "chokidar";
 import { debounce, type Logger } from "@ambient/core";
+import { type FSWatcher, watch } from "chokidar";
 
 /** Quiet time after the last event before reloading: long enough to merge an editor's save burst. */
 export const WATCH_DEBOUNCE_MS = 100;
@@ -19,7 +19,9 @@ export class FolderWatcher {
   ) {
     // Reloads are serialized: a burst during a reload schedules exactly one more.
     this.trigger = debounce(() => {
-      this.running = this.running.then(() => this.onChange()).catch((err) => this.logger.error({ err }, "reload failed"));
+      this.running = this.running
+        .then(() => this.onChange())
+        .catch((err) => this.logger.error({ err }, "reload failed"));
     }, WATCH_DEBOUNCE_MS);
   }
 

@@ -3,23 +3,23 @@
 // that changes anything is one translation and one push batch.
 
 import { join } from "node:path";
-import * as grpc from "@grpc/grpc-js";
 import {
+  addDeltaAdsService,
   CertificateAuthority,
-  DeltaAdsServer,
   type DeltaAdsHooks,
+  DeltaAdsServer,
+  formatHostPort,
   type HostPort,
   type Logger,
   protos,
   ResourceStore,
-  addDeltaAdsService,
-  formatHostPort,
 } from "@ambient/core";
+import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
 import { createCaHandlers } from "../ca/ca-service.js";
-import { FolderWatcher } from "../manifests/watcher.js";
 import { ManifestStore } from "../manifests/store.js";
-import { translate, type TranslateResult } from "../translate/index.js";
+import { FolderWatcher } from "../manifests/watcher.js";
+import { type TranslateResult, translate } from "../translate/index.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
 
 export interface ControlPlaneOptions {
@@ -41,7 +41,12 @@ const EMPTY_RESULT: TranslateResult = {
   workloads: [],
   services: [],
   authorizations: [],
-  waypointConfig: { virtualServices: [], destinationRules: [], authorizationPolicies: [], requestAuthentications: [] },
+  waypointConfig: {
+    virtualServices: [],
+    destinationRules: [],
+    authorizationPolicies: [],
+    requestAuthentications: [],
+  },
   warnings: [],
 };
 
@@ -87,7 +92,8 @@ export class ControlPlane {
         authenticator: tokens,
         nodeIdentities: (node) => cp.identities.get(node) ?? new Set(),
         logger: opts.logger,
-        onSigned: (caller, identity, serial) => logger.info({ node: caller.node, identity, serial }, "certificate signed"),
+        onSigned: (caller, identity, serial) =>
+          logger.info({ node: caller.node, identity, serial }, "certificate signed"),
       }),
     );
     cp.boundPort = await new Promise<number>((resolve, reject) =>
@@ -100,7 +106,12 @@ export class ControlPlane {
       await cp.watcher.start();
     }
     logger.info(
-      { address: cp.address, configDir: opts.configDir, trustDomain: opts.trustDomain, stateDir: opts.stateDir },
+      {
+        address: cp.address,
+        configDir: opts.configDir,
+        trustDomain: opts.trustDomain,
+        stateDir: opts.stateDir,
+      },
       "control plane serving Delta ADS and the CA",
     );
     return cp;
@@ -125,9 +136,11 @@ export class ControlPlane {
 
   /** Re-reads the folder; serialized so overlapping calls never interleave. */
   reload(): Promise<void> {
-    this.reloading = this.reloading.then(() => this.doReload()).catch((err) => {
-      this.logger.error({ err }, "reload failed; keeping the previous configuration");
-    });
+    this.reloading = this.reloading
+      .then(() => this.doReload())
+      .catch((err) => {
+        this.logger.error({ err }, "reload failed; keeping the previous configuration");
+      });
     return this.reloading;
   }
 
@@ -168,7 +181,10 @@ export class ControlPlane {
   }
 }
 
-function nodeNames(objects: { kind: string; metadata: { name: string } }[], result: TranslateResult): Set<string> {
+function nodeNames(
+  objects: { kind: string; metadata: { name: string } }[],
+  result: TranslateResult,
+): Set<string> {
   const names = new Set<string>();
   for (const o of objects) if (o.kind === "Node") names.add(o.metadata.name);
   for (const w of result.workloads) if (w.node) names.add(w.node);

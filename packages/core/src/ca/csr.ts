@@ -31,7 +31,7 @@ export interface CsrInfo {
   /** SAN entries of any other type (directory names, registered ids, other names), as "type:value". */
   otherSans: string[];
   publicKey: KeyObject;
-  /** SubjectPublicKeyInfo DER, what the CA puts in the certificate. */
+  /** SubjectPublicKeyInfo DER as sent. */
   spki: Buffer;
   signatureValid: boolean;
 }
@@ -39,6 +39,7 @@ export interface CsrInfo {
 export interface ValidatedCsr {
   identity: SpiffeId;
   publicKey: KeyObject;
+  /** Canonical SubjectPublicKeyInfo DER, what the CA puts in the certificate. */
   spki: Buffer;
 }
 
@@ -110,17 +111,14 @@ export async function validateWorkloadCsr(
     ...info.otherSans,
   ];
   if (others.length > 0) {
-    throw invalid(
-      `CSR has non-URI SANs (${others.join(", ")}); a workload CSR may only carry its SPIFFE ID`,
-      {
-        sans: others,
-      },
-    );
+    throw invalid(`CSR has non-URI SANs (${listed(others)}); a workload CSR may only carry its SPIFFE ID`, {
+      sans: others.slice(0, 16),
+    });
   }
   if (info.uriSans.length !== 1) {
-    const listed = info.uriSans.length > 0 ? ` (${info.uriSans.join(", ")})` : "";
-    throw invalid(`CSR has ${info.uriSans.length} URI SANs${listed}; a workload CSR must have exactly one`, {
-      sans: info.uriSans,
+    const which = info.uriSans.length > 0 ? ` (${listed(info.uriSans)})` : "";
+    throw invalid(`CSR has ${info.uriSans.length} URI SANs${which}; a workload CSR must have exactly one`, {
+      sans: info.uriSans.slice(0, 16),
     });
   }
   const uri = info.uriSans[0]!;
@@ -198,6 +196,12 @@ function subjectAltNames(csr: x509.Pkcs10CertificateRequest): x509.JsonGeneralNa
   } catch (err) {
     throw invalid(`CSR subjectAltName extension cannot be parsed (${(err as Error).message})`, {}, err);
   }
+}
+
+/** SANs for a message: a hostile CSR may carry thousands, or very long ones. */
+function listed(items: readonly string[]): string {
+  const shown = items.slice(0, 5).map((s) => (s.length > 120 ? `${s.slice(0, 120)}...` : s));
+  return items.length > 5 ? `${shown.join(", ")}, and ${items.length - 5} more` : shown.join(", ");
 }
 
 function invalid(message: string, details: Record<string, unknown> = {}, cause?: unknown): AmbientError {

@@ -1,6 +1,6 @@
-// Builds X.509 certificates: the self-signed mesh root, intermediates (tests, plugged-CA setups) and
-// workload leaves. The extension profile copies what Istio's CA issues, so Envoy, ztunnel and Go
-// clients accept our certificates and theirs interchangeably.
+// Builds X.509 certificates: workload leaves (hand-encoded, the CA's hot path), the self-signed mesh
+// root and intermediates (@peculiar/x509, rare). The extension profile copies what Istio's CA
+// issues, so Envoy, ztunnel and Go clients accept our certificates and theirs interchangeably.
 
 import { createHash, createPublicKey, randomBytes, sign } from "node:crypto";
 import * as der from "./der.js";
@@ -43,79 +43,6 @@ export interface CaParams {
   pathLength?: number;
 }
 
-const OID = {
-  keyUsage: "2.5.29.15",
-  extKeyUsage: "2.5.29.37",
-  basicConstraints: "2.5.29.19",
-  authorityKeyIdentifier: "2.5.29.35",
-  subjectAltName: "2.5.29.17",
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-} as const;
-
-const EMPTY_NAME = der.sequence();
-
-/** A random positive 128-bit serial, as RFC 5280 §4.1.2.2 and CA/B guidance ask (≥ 64 bits). */
-function randomSerial(): Buffer {
-  const bytes = randomBytes(16);
-  // Clear the sign bit so the INTEGER is positive without a pad byte: still 127 random bits.
-  bytes[0] = bytes[0]! & 0x7f;
-  return bytes;
-}
-
-export function randomSerialHex(): string {
-  return randomSerial().toString("hex");
-}
-
-/** Hex of the INTEGER's magnitude without leading zero bytes, which is how OpenSSL prints it. */
-function serialHex(serial: Buffer): string {
-  let start = 0;
-  while (start < serial.length - 1 && serial[start] === 0) start++;
-  return serial.subarray(start).toString("hex");
-}
-
-function wholeSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
-}
-
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  return critical
-    ? der.sequence(der.oid(id), der.booleanTrue(), der.octetString(value))
-    : der.sequence(der.oid(id), der.octetString(value));
-}
-
-/**
- * The issuer name and key id every leaf copies, computed once per CA certificate. The key id is
- * the issuer's own subject key id, verbatim: recomputing it could differ from what a foreign
- * (plugged) CA put there, and OpenSSL refuses a chain whose ids disagree.
- */
-const factsCache = new WeakMap<x509.X509Certificate, { subjectDer: Buffer; keyId: Buffer }>();
-
-function issuerFacts(cert: x509.X509Certificate): { subjectDer: Buffer; keyId: Buffer } {
-  let facts = factsCache.get(cert);
-  if (!facts) {
-    const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-    const keyId = ski ? Buffer.from(ski.keyId, "hex") : createHash("sha1").update(spkiKeyBits(cert)).digest();
-    facts = { subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()), keyId };
-    factsCache.set(cert, facts);
-  }
-  return facts;
-}
-
-/** RFC 5280 §4.2.1.2 method 1 hashes the subjectPublicKey BIT STRING contents, not the whole SPKI. */
-function spkiKeyBits(cert: x509.X509Certificate): Buffer {
-  const spki = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: "der", type: "spki" });
-  const jwk = spki.export({ format: "jwk" });
-  if (jwk.kty === "EC" && jwk.x && jwk.y) {
-    return Buffer.concat([
-      Buffer.from([4]),
-      Buffer.from(jwk.x, "base64url"),
-      Buffer.from(jwk.y, "base64url"),
-    ]);
-  }
-  return Buffer.from(spki.export({ format: "der", type: "pkcs1" }));
-}
-
 /**
  * Encodes and signs a leaf directly (see der.ts for why). The profile matches Go's crypto/x509 as
  * Istio uses it: basicConstraints and keyUsage critical, serverAuth + clientAuth, the issuer's key
@@ -137,7 +64,7 @@ export function issueLeafCertificate(issuer: Issuer, params: LeafParams): Issued
     extension(OID.basicConstraints, true, params.isCa ? der.sequence(der.booleanTrue()) : der.sequence()),
     extension(OID.authorityKeyIdentifier, false, der.sequence(der.implicitPrimitive(0, facts.keyId))),
   ];
-  const emptySubject = subject.length === EMPTY_NAME.length;
+  const emptySubject = Buffer.compare(subject, EMPTY_NAME) === 0;
   if (names.length > 0) extensions.push(extension(OID.subjectAltName, emptySubject, der.sequence(...names)));
 
   const tbs = der.sequence(
@@ -195,6 +122,79 @@ export async function issueIntermediateCertificate(
     signingAlgorithm: issuer.key.algorithm as never,
     extensions: [...(await caExtensions(spki, params.pathLength)), authorityKeyIdentifier(issuer.cert)],
   });
+}
+
+const OID = {
+  keyUsage: "2.5.29.15",
+  extKeyUsage: "2.5.29.37",
+  basicConstraints: "2.5.29.19",
+  authorityKeyIdentifier: "2.5.29.35",
+  subjectAltName: "2.5.29.17",
+  serverAuth: "1.3.6.1.5.5.7.3.1",
+  clientAuth: "1.3.6.1.5.5.7.3.2",
+} as const;
+
+const EMPTY_NAME = der.sequence();
+
+/** A random positive 128-bit serial, as RFC 5280 §4.1.2.2 and CA/B guidance ask (≥ 64 bits). */
+function randomSerial(): Buffer {
+  const bytes = randomBytes(16);
+  // Clear the sign bit so the INTEGER is positive without a pad byte: still 127 random bits.
+  bytes[0] = bytes[0]! & 0x7f;
+  return bytes;
+}
+
+function randomSerialHex(): string {
+  return randomSerial().toString("hex");
+}
+
+/** Hex of the INTEGER's magnitude without leading zero bytes, which is how OpenSSL prints it. */
+function serialHex(serial: Buffer): string {
+  let start = 0;
+  while (start < serial.length - 1 && serial[start] === 0) start++;
+  return serial.subarray(start).toString("hex");
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical
+    ? der.sequence(der.oid(id), der.booleanTrue(), der.octetString(value))
+    : der.sequence(der.oid(id), der.octetString(value));
+}
+
+/**
+ * The issuer name and key id every leaf copies, computed once per CA certificate. The key id is
+ * the issuer's own subject key id, verbatim: recomputing it could differ from what a foreign
+ * (plugged) CA put there, and OpenSSL refuses a chain whose ids disagree.
+ */
+const factsCache = new WeakMap<x509.X509Certificate, { subjectDer: Buffer; keyId: Buffer }>();
+
+function issuerFacts(cert: x509.X509Certificate): { subjectDer: Buffer; keyId: Buffer } {
+  let facts = factsCache.get(cert);
+  if (!facts) {
+    const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+    const keyId = ski ? Buffer.from(ski.keyId, "hex") : createHash("sha1").update(spkiKeyBits(cert)).digest();
+    facts = { subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()), keyId };
+    factsCache.set(cert, facts);
+  }
+  return facts;
+}
+
+/** RFC 5280 §4.2.1.2 method 1 hashes the subjectPublicKey BIT STRING contents, not the whole SPKI. */
+function spkiKeyBits(cert: x509.X509Certificate): Buffer {
+  const spki = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: "der", type: "spki" });
+  const jwk = spki.export({ format: "jwk" });
+  if (jwk.kty === "EC" && jwk.x && jwk.y) {
+    return Buffer.concat([
+      Buffer.from([4]),
+      Buffer.from(jwk.x, "base64url"),
+      Buffer.from(jwk.y, "base64url"),
+    ]);
+  }
+  return Buffer.from(spki.export({ format: "der", type: "pkcs1" }));
 }
 
 async function caExtensions(spki: ArrayBuffer, pathLength?: number): Promise<x509.Extension[]> {

@@ -7,7 +7,7 @@ import { AmbientError, ErrorCode } from "../errors/errors.js";
 import type { CaMaterial, CaSources } from "./ca-files.js";
 import { formatDn, notAfter, notBefore, serialOf } from "./certificate-info.js";
 import type { Issuer } from "./issue.js";
-import { importSigningKey } from "./keys.js";
+import { importSigningKey, type SigningKey } from "./keys.js";
 import { splitCertificatePems } from "./pem.js";
 import { issuerProblem } from "./verify.js";
 import { x509 } from "./x509.js";
@@ -36,7 +36,7 @@ export async function loadCaMaterial(material: CaMaterial, src: CaSources, now: 
   const caCert = new X509Certificate(caCertPem);
   const caLabel = describe(caCert);
 
-  let key: Awaited<ReturnType<typeof importSigningKey>>;
+  let key: SigningKey;
   try {
     key = await importSigningKey(material.caKeyPem);
   } catch (err) {

@@ -201,6 +201,13 @@ describe("verifyWorkloadChain refuses", () => {
     expect(err.message).toContain("has 2 URI SANs");
   });
 
+  it("a SPIFFE ID smuggled inside another SAN (CVE-2021-44532 style)", async () => {
+    const leaf = await root.issueLeaf({ uris: [], dnsNames: [`evil, URI:${ID}`] });
+    const err = refusal(() => verifyWorkloadChain(leaf.certChainPem, [root.certPem]));
+    expect(err.code).toBe(ErrorCode.CERT_NO_SPIFFE_SAN);
+    expect(err.message).toContain("has no URI SAN");
+  });
+
   it("a leaf in another trust domain", async () => {
     const foreign = testIdentity("default", "sleep", "other.example");
     const leaf = await root.issueLeaf({ identity: foreign });

@@ -78,8 +78,9 @@ export function verifyWorkloadChain(
   }
   const leaf = chain[0]!;
   // webpki (ztunnel) and Go refuse a CA certificate as an end entity; so do we.
-  if (leaf.ca)
+  if (leaf.ca) {
     throw new AmbientError(ErrorCode.CERT_MALFORMED, `${label(leaf, 0)} is a CA certificate, not a workload`);
+  }
 
   const identity = leafIdentity(leaf);
   if (opts.trustDomain !== undefined && identity.trustDomain !== opts.trustDomain) {
@@ -150,19 +151,14 @@ function leafIdentity(leaf: X509Certificate): SpiffeId {
   if (uris.length > 1) {
     throw new AmbientError(
       ErrorCode.CERT_NO_SPIFFE_SAN,
-      `${what} has ${uris.length} URI SANs (${uris.join(", ")}); a workload certificate must have exactly one`,
+      `${what} has ${uris.length} URI SANs (${uris.slice(0, 5).join(", ")}${uris.length > 5 ? ", ..." : ""}); a workload certificate must have exactly one`,
     );
   }
   try {
     return SpiffeId.parse(uris[0]!);
   } catch (err) {
-    throw new AmbientError(
-      ErrorCode.CERT_NO_SPIFFE_SAN,
-      `${what} URI SAN is not a SPIFFE ID: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
+    const message = `${what} URI SAN is not a SPIFFE ID: ${(err as Error).message}`;
+    throw new AmbientError(ErrorCode.CERT_NO_SPIFFE_SAN, message, { cause: err });
   }
 }
 
@@ -225,9 +221,7 @@ function checkValidity(cert: X509Certificate, what: () => string, now: Date): vo
     throw new AmbientError(
       ErrorCode.CERT_EXPIRED,
       `${what()} expired at ${to.toISOString()} (now ${now.toISOString()})`,
-      {
-        details: { serial: serialOf(cert), notAfter: to.toISOString() },
-      },
+      { details: { serial: serialOf(cert), notAfter: to.toISOString() } },
     );
   }
   if (now.getTime() < from.getTime()) {

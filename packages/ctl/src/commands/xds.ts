@@ -1,7 +1,7 @@
 // `ambientctl xds [workloads|services|policies|all] [-o table|json]`: what the control plane
 // serves, read over Delta ADS like a ztunnel reads it.
 
-import { type OptionSpec, parseOptions, type EnvSource } from "@ambient/core";
+import { type EnvSource, type OptionSpec, parseOptions } from "@ambient/core";
 import { renderTable } from "../table.js";
 import {
   fetchMeshView,
@@ -16,9 +16,20 @@ import {
 } from "../xds-view.js";
 
 export const XDS_OPTIONS: readonly OptionSpec[] = [
-  { flag: "xds-address", env: "XDS_ADDRESS", kind: "string", default: "127.0.0.1:15010", description: "control plane gRPC address" },
+  {
+    flag: "xds-address",
+    env: "XDS_ADDRESS",
+    kind: "string",
+    default: "127.0.0.1:15010",
+    description: "control plane gRPC address",
+  },
   { flag: "output", kind: "string", default: "table", description: "table|json" },
-  { flag: "timeout", kind: "duration", default: "10s", description: "how long to wait for the control plane" },
+  {
+    flag: "timeout",
+    kind: "duration",
+    default: "10s",
+    description: "how long to wait for the control plane",
+  },
 ];
 
 const SECTIONS = ["workloads", "services", "policies", "all"] as const;
@@ -27,20 +38,26 @@ type Section = (typeof SECTIONS)[number];
 export async function xdsCommand(argv: string[], env: EnvSource, out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseOptions(XDS_OPTIONS, normalizeShortFlags(argv), env);
   const section = (positionals[0] ?? "all") as Section;
-  if (!SECTIONS.includes(section)) throw new Error(`unknown section "${section}": use ${SECTIONS.join(", ")}`);
+  if (!SECTIONS.includes(section))
+    throw new Error(`unknown section "${section}": use ${SECTIONS.join(", ")}`);
   const output = values["output"] as string;
-  if (output !== "table" && output !== "json") throw new Error(`--output must be table or json, not "${output}"`);
+  if (output !== "table" && output !== "json")
+    throw new Error(`--output must be table or json, not "${output}"`);
   const view = await fetchMeshView(values["xds-address"] as string, values["timeout"] as number);
-  out(output === "json" ? JSON.stringify(viewToJson(view, section), jsonBytes, 2) : renderView(view, section));
+  out(
+    output === "json" ? JSON.stringify(viewToJson(view, section), jsonBytes, 2) : renderView(view, section),
+  );
   return 0;
 }
 
 export function renderView(view: MeshView, section: Section): string {
   const parts: string[] = [];
-  if (section === "workloads" || section === "all") parts.push(renderTable(WORKLOAD_HEADERS, workloadRows(view.workloads)));
+  if (section === "workloads" || section === "all")
+    parts.push(renderTable(WORKLOAD_HEADERS, workloadRows(view.workloads)));
   if (section === "services" || section === "all")
     parts.push(renderTable(SERVICE_HEADERS, serviceRows(view.services, view.workloads)));
-  if (section === "policies" || section === "all") parts.push(renderTable(POLICY_HEADERS, policyRows(view.policies)));
+  if (section === "policies" || section === "all")
+    parts.push(renderTable(POLICY_HEADERS, policyRows(view.policies)));
   return parts.join("\n\n");
 }
 
