@@ -1,8 +1,8 @@
 // The one place @peculiar/x509 is imported: it needs the Reflect metadata API installed before it
-// loads (tsyringe checks at import time) and a WebCrypto provider before first use. Import
-// `x509` from here, never from the package, so both are guaranteed.
+// loads (its dependency tsyringe checks at import time) and a WebCrypto provider before first use.
+// Import `x509` from here, never from the package, so both are guaranteed.
 
-import "./reflect-metadata.js";
+import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
