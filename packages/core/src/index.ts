@@ -4,6 +4,7 @@ export * from "./config/index.js";
 export * from "./drain/drain.js";
 export * from "./errors/index.js";
 export * from "./identity/index.js";
+export * from "./telemetry/grpc-logs.js";
 export * from "./telemetry/logging.js";
 export * from "./telemetry/metrics.js";
 export * from "./time/timers.js";

@@ -14,7 +14,7 @@ const HELP = `ambientctl: the Ambient mesh command line
 export async function run(
   argv: string[],
   env: EnvSource,
-  out = (s: string) => process.stdout.write(`${s}\n`),
+  out: (s: string) => void = (s) => process.stdout.write(`${s}\n`),
 ): Promise<number> {
   const [command, ...rest] = argv;
   try {

@@ -4,15 +4,18 @@
 
 import { join } from "node:path";
 import {
+  AmbientError,
   addDeltaAdsService,
   CertificateAuthority,
   type DeltaAdsHooks,
   DeltaAdsServer,
+  ErrorCode,
   formatHostPort,
   type HostPort,
   type Logger,
   protos,
   ResourceStore,
+  routeGrpcLogs,
 } from "@ambient/core";
 import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
@@ -72,6 +75,7 @@ export class ControlPlane {
   /** Loads the CA and the folder, publishes, then starts serving: clients never see a half state. */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const logger = opts.logger.child({ component: "controlplane" });
+    routeGrpcLogs(opts.logger);
     const caOpts = { trustDomain: opts.trustDomain };
     const ca = opts.caDir
       ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
@@ -97,9 +101,17 @@ export class ControlPlane {
       }),
     );
     cp.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(formatHostPort(opts.listen), grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
+      server.bindAsync(formatHostPort(opts.listen), grpc.ServerCredentials.createInsecure(), (err, port) => {
+        if (!err) return resolve(port);
+        const inUse = /EADDRINUSE/.test(err.message);
+        reject(
+          new AmbientError(
+            ErrorCode.LISTEN_FAILED,
+            `cannot listen on ${formatHostPort(opts.listen)}: ${inUse ? "address already in use (is another control plane or `ambientctl up` running?)" : err.message}`,
+            { cause: err },
+          ),
+        );
+      }),
     );
     if (opts.watch !== false) {
       cp.watcher = new FolderWatcher(opts.configDir, () => cp.reload(), logger);

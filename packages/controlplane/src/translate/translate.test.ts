@@ -78,7 +78,8 @@ describe("translate", () => {
     expect(result.warnings).toHaveLength(1);
   });
 
-  it("translates 10,000 pods, 1,000 services and 500 policies in well under a second", () => {
+  // Scale correctness only; the time it takes is measured in bench/controlplane, not asserted here.
+  it("translates 10,000 pods, 1,000 services and 500 policies completely", () => {
     const objects: KubeObject[] = [];
     const namespaces = 20;
     for (let n = 0; n < namespaces; n++) {
@@ -138,14 +139,10 @@ describe("translate", () => {
       spec: { mtls: { mode: "STRICT" } },
     });
 
-    translate(objects.slice(0, 2000)); // warm up the JIT
-    const start = performance.now();
     const result = translate(objects);
-    const elapsed = performance.now() - start;
     expect(result.workloads).toHaveLength(10_000);
     expect(result.services).toHaveLength(1000);
     expect(result.authorizations).toHaveLength(501);
     expect(Object.keys(result.workloads[0]!.services)).toHaveLength(1);
-    expect(elapsed).toBeLessThan(1000);
   });
 });

@@ -46,6 +46,7 @@ export const ErrorCode = {
   XDS_NACK: "AMB_XDS_NACK",
   XDS_STREAM: "AMB_XDS_STREAM",
   // lifecycle
+  LISTEN_FAILED: "AMB_LISTEN_FAILED",
   DRAIN_TIMEOUT: "AMB_DRAIN_TIMEOUT",
 } as const;
 
