@@ -1,0 +1,81 @@
+// The stand-in app of each local pod: on every container port, an HTTP request gets 200 with a
+// JSON body saying who answered and what it saw; any other bytes are echoed back. Protocol is
+// sniffed from the first bytes, so one port serves both.
+
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
+
+export interface EchoIdentity {
+  pod: string;
+  namespace: string;
+  serviceAccount: string;
+  node: string;
+}
+
+const HTTP_METHOD = /^(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) /;
+
+export class EchoServer {
+  private readonly servers: Server[] = [];
+  private readonly http: HttpServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly who: EchoIdentity) {
+    this.http = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = JSON.stringify(
+          {
+            ...this.who,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+            peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+            bodyBytes: Buffer.concat(chunks).length,
+          },
+          null,
+          2,
+        );
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "x-served-by": `${who.namespace}/${who.pod}`,
+        });
+        res.end(`${body}\n`);
+      });
+    });
+  }
+
+  async listen(ip: string, port: number): Promise<void> {
+    const server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: ip, port }, () => {
+        server.removeListener("error", reject);
+        resolve();
+      });
+    });
+    this.servers.push(server);
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (HTTP_METHOD.test(first.subarray(0, 8).toString("latin1"))) {
+        this.http.emit("connection", socket);
+      } else {
+        socket.pipe(socket);
+      }
+      socket.resume();
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.http.close();
+  }
+}

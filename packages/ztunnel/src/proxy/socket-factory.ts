@@ -1,0 +1,56 @@
+// Where a pod's listeners and a pod's outbound sockets live. Local mode binds on the pod's own
+// loopback address; in-pod mode (CNI) creates the sockets inside the pod's network namespace.
+// Everything above this seam is the same in both modes.
+
+import { connect, type Server, type Socket } from "node:net";
+
+export interface PodRef {
+  uid: string;
+  name: string;
+  namespace: string;
+  /** The pod's IP as text. */
+  ip: string;
+}
+
+/** Anything with Node's `listen` (net, tls and http2 servers all qualify). */
+export interface Listenable {
+  listen(options: { host?: string; port?: number }, callback?: () => void): unknown;
+  once(event: "error", listener: (err: Error) => void): unknown;
+  removeListener(event: "error", listener: (err: Error) => void): unknown;
+}
+
+export interface SocketFactory {
+  /** Starts `server` listening on `port` in the pod's network context. */
+  listen(server: Listenable, pod: PodRef, port: number): Promise<void>;
+  /** A TCP connection made on behalf of `pod` (its source address), or of the node when absent. */
+  connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket;
+}
+
+/** Local mode: every pod has its own 127.x address on the host's loopback. */
+export class LocalSocketFactory implements SocketFactory {
+  constructor(private readonly nodeIp: string) {}
+
+  listen(server: Listenable, pod: PodRef, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      server.once("error", onError);
+      server.listen({ host: pod.ip, port }, () => {
+        server.removeListener("error", onError);
+        resolve();
+      });
+    });
+  }
+
+  connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket {
+    // The source address is the pod's, as it is when ztunnel dials from inside the pod's netns:
+    // the peer's policy sees the pod IP, not the node's.
+    return connect({
+      host: target.host,
+      port: target.port,
+      localAddress: pod?.ip ?? this.nodeIp,
+      noDelay: true,
+    });
+  }
+}
+
+export type { Server };
