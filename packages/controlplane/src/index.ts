@@ -2,9 +2,10 @@
 export { LocalTokenAuthenticator } from "./ca/authenticator.js";
 export { DEFAULT_CERT_TTL_SECONDS, IMPERSONATED_IDENTITY_KEY } from "./ca/ca-service.js";
 export { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig } from "./config.js";
+export { AddressAllocator, internalIp } from "./local/address-allocator.js";
 export { main } from "./main.js";
 export { ManifestStore } from "./manifests/store.js";
-export type { KubeObject } from "./model/index.js";
-export { ControlPlane, type ControlPlaneOptions } from "./server/controlplane.js";
+export type { KubeObject, Node, Pod } from "./model/index.js";
+export { ControlPlane, type ControlPlaneOptions, type PublishedListener } from "./server/controlplane.js";
 export { type TranslateResult, translate } from "./translate/index.js";
 export { validateObject } from "./validate/index.js";

@@ -20,8 +20,10 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
 import { createCaHandlers } from "../ca/ca-service.js";
+import { AddressAllocator } from "../local/address-allocator.js";
 import { ManifestStore } from "../manifests/store.js";
 import { FolderWatcher } from "../manifests/watcher.js";
+import type { KubeObject } from "../model/index.js";
 import { type TranslateResult, translate } from "../translate/index.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
 
@@ -38,7 +40,11 @@ export interface ControlPlaneOptions {
   /** Follow the folder for changes (default true). Tests may call `reload()` themselves. */
   watch?: boolean;
   hooks?: DeltaAdsHooks;
+  /** Local mode: give Nodes and Pods without addresses their own 127.10.x.y (see local/). */
+  allocateLocalAddresses?: boolean;
 }
+
+export type PublishedListener = (objects: readonly KubeObject[], result: TranslateResult) => void;
 
 const EMPTY_RESULT: TranslateResult = {
   workloads: [],
@@ -60,6 +66,9 @@ export class ControlPlane {
   private watcher: FolderWatcher | undefined;
   private boundPort = 0;
   private reportedWarnings = new Set<string>();
+  private effective: KubeObject[] = [];
+  private readonly allocator: AddressAllocator | undefined;
+  private readonly publishedListeners = new Set<PublishedListener>();
 
   private constructor(
     private readonly opts: ControlPlaneOptions,
@@ -70,7 +79,9 @@ export class ControlPlane {
     private readonly ads: DeltaAdsServer,
     private readonly grpcServer: grpc.Server,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.allocator = opts.allocateLocalAddresses ? new AddressAllocator() : undefined;
+  }
 
   /** Loads the CA and the folder, publishes, then starts serving: clients never see a half state. */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
@@ -138,6 +149,18 @@ export class ControlPlane {
     return this.result;
   }
 
+  /** The objects in force, with local addresses filled in when allocating. */
+  objects(): readonly KubeObject[] {
+    return this.effective;
+  }
+
+  /** Called after every publish (and once at once with the current state). */
+  onPublished(listener: PublishedListener): () => void {
+    this.publishedListeners.add(listener);
+    listener(this.effective, this.result);
+    return () => this.publishedListeners.delete(listener);
+  }
+
   get problems() {
     return this.manifests.problems();
   }
@@ -160,7 +183,10 @@ export class ControlPlane {
     const started = performance.now();
     const { changed } = await this.manifests.reload();
     if (!changed && this.result !== EMPTY_RESULT) return;
-    const result = translate(this.manifests.objects(), {
+    const objects = this.allocator
+      ? this.allocator.assign(this.manifests.objects())
+      : this.manifests.objects();
+    const result = translate(objects, {
       clusterId: this.opts.clusterId,
       trustDomain: this.opts.trustDomain,
       rootNamespace: this.opts.rootNamespace,
@@ -168,11 +194,19 @@ export class ControlPlane {
     this.reportWarnings(result);
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
     // it sees its pods in the push below.
-    await this.tokens.ensureNodes(nodeNames(this.manifests.objects(), result));
+    await this.tokens.ensureNodes(nodeNames(objects, result));
     this.identities = nodeIdentityIndex(result);
     this.result = result;
+    this.effective = objects;
     const summary = publish(this.store, result);
     this.logger.info({ ...summary, ms: Math.round(performance.now() - started) }, "configuration published");
+    for (const listener of this.publishedListeners) {
+      try {
+        listener(objects, result);
+      } catch (err) {
+        this.logger.error({ err }, "publish listener failed");
+      }
+    }
   }
 
   private reportWarnings(result: TranslateResult): void {
