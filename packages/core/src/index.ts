@@ -3,6 +3,7 @@ export * from "./ca/index.js";
 export * from "./config/index.js";
 export * from "./drain/drain.js";
 export * from "./errors/index.js";
+export * from "./hbone/index.js";
 export * from "./identity/index.js";
 export * from "./telemetry/grpc-logs.js";
 export * from "./telemetry/logging.js";

@@ -1,3 +1,5 @@
 // @ambient/ctl: the ambientctl command line.
 export { run } from "./cli.js";
+export { type EchoIdentity, EchoServer } from "./local/echo-server.js";
+export { LocalMesh, type LocalMeshOptions, type PodSummary } from "./local/mesh.js";
 export { fetchMeshView, type MeshView } from "./xds-view.js";

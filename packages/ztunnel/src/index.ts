@@ -1,2 +1,5 @@
 // @ambient/ztunnel: the per-node L4 proxy.
 export { parseZtunnelConfig, ZTUNNEL_OPTIONS, type ZtunnelConfig } from "./config.js";
+export { LocalSocketFactory, type PodRef, type SocketFactory } from "./proxy/socket-factory.js";
+export * from "./rbac/index.js";
+export { Ztunnel, type ZtunnelDeps } from "./ztunnel.js";

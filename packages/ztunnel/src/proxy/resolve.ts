@@ -5,6 +5,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { GatewayAddress, Service, Workload } from "@ambient/core";
+import { ipFromBytes } from "../state/ip.js";
 import { ProxyErrorCode, proxyError } from "./errors.js";
 
 /** The lookups routing needs; ProxyState provides them. */
@@ -53,11 +54,9 @@ export function identityOf(w: Workload): string {
   return `spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 }
 
+/** Canonical text of xDS address bytes (RFC 5952 IPv6), the form sockets and indexes use. */
 export function ipText(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const parts: string[] = [];
-  for (let i = 0; i < bytes.length; i += 2) parts.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return parts.join(":");
+  return ipFromBytes(bytes) ?? "";
 }
 
 function firstIp(w: Workload): string | undefined {

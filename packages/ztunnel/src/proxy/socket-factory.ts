@@ -24,6 +24,11 @@ export interface SocketFactory {
   listen(server: Listenable, pod: PodRef, port: number): Promise<void>;
   /** A TCP connection made on behalf of `pod` (its source address), or of the node when absent. */
   connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket;
+  /**
+   * Where a captured connection (15001 outbound, 15006 inbound) was going: SO_ORIGINAL_DST in a
+   * pod's netns. Undefined when the factory cannot know (local mode has no capture).
+   */
+  originalDestination(socket: Socket): { host: string; port: number } | undefined;
 }
 
 /** Local mode: every pod has its own 127.x address on the host's loopback. */
@@ -39,6 +44,10 @@ export class LocalSocketFactory implements SocketFactory {
         resolve();
       });
     });
+  }
+
+  originalDestination(): undefined {
+    return undefined;
   }
 
   connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket {

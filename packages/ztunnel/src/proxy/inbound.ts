@@ -1,0 +1,154 @@
+// Inbound HBONE (15008): a CONNECT from a peer ztunnel or a waypoint, already mutually
+// authenticated by TLS. Phases: build the request → authorize → connect to the app → answer 200 →
+// copy both ways. Each phase fails with its own typed error; `classify` turns it into the status.
+
+import type { ServerHttp2Stream } from "node:http2";
+import type { Socket } from "node:net";
+import { errorMessage, type HboneRequest, type Logger, respondStatus, type Workload } from "@ambient/core";
+import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
+import type { ProxyState } from "../state/index.js";
+import { canonicalIp } from "../state/ip.js";
+import { connectionLabels, principalOf } from "../telemetry/labels.js";
+import { Connection, type ConnectionTelemetry } from "./connections.js";
+import { copyBidirectional } from "./copy.js";
+import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { ipText } from "./resolve.js";
+import type { PodRef, SocketFactory } from "./socket-factory.js";
+
+export interface InboundContext extends ConnectionTelemetry {
+  state: ProxyState;
+  sockets: SocketFactory;
+  logger: Logger;
+  /** Open inbound connections, re-checked when policy changes. */
+  open: Set<Connection>;
+  connectTimeoutMs: number;
+}
+
+/** Handles one CONNECT stream arriving at `pod`'s 15008. */
+export function handleInboundStream(
+  ctx: InboundContext,
+  pod: Workload,
+  podRef: PodRef,
+  stream: ServerHttp2Stream,
+  req: HboneRequest,
+): void {
+  const source = sourceWorkload(ctx.state, req);
+  const peer = req.peerIdentity.toString();
+  const conn = new Connection(
+    ctx,
+    {
+      direction: "inbound",
+      "src.addr": `${req.remoteAddress}:${req.remotePort}`,
+      "src.identity": peer,
+      ...(source ? { "src.workload": source.name, "src.namespace": source.namespace } : {}),
+      "dst.addr": req.authority,
+      "dst.hbone_addr": `${req.localAddress}:${req.localPort}`,
+      "dst.workload": pod.name,
+      "dst.namespace": pod.namespace,
+      "dst.identity": principalOf(pod),
+    },
+    (reason) => stream.close(classify(reason).status === 401 ? 0x8 /* CANCEL */ : 0x2),
+    ctx.open,
+  );
+  void run().catch((err) => {
+    const { status, level } = classify(err);
+    ctx.logger[level](
+      { err: errorMessage(err), authority: req.authority, peer },
+      "inbound HBONE request refused",
+    );
+    if (!stream.headersSent && !stream.destroyed) respondStatus(stream, status);
+    stream.close();
+    conn.finish(err);
+  });
+
+  async function run(): Promise<void> {
+    // Phase 1: the request names this pod and a port.
+    const target = req.target;
+    if (!pod.addresses.some((a) => ipText(a) === canonicalIp(target.address))) {
+      throw proxyError(
+        ProxyErrorCode.BAD_REQUEST,
+        `:authority ${req.authority} is not ${pod.namespace}/${pod.name}, the pod this listener serves`,
+      );
+    }
+
+    // Phase 2: L4 authorization with the peer's verified identity.
+    const facts: ConnectionFacts = {
+      srcIp: req.remoteAddress,
+      dstIp: target.address,
+      dstPort: target.port,
+      srcIdentity: req.peerIdentity,
+    };
+    const decision = evaluate(ctx.state.policiesFor(pod), facts);
+    if (!decision.allowed) throw proxyError(ProxyErrorCode.DENIED, explain(decision));
+    conn.recheck = { facts, destinationUid: pod.uid };
+
+    // Phase 3: connect to the app.
+    const app = await connectApp(ctx, podRef, target.address, target.port);
+
+    // Phase 4: 200, then bytes both ways.
+    respondStatus(stream, 200);
+    conn.established(
+      connectionLabels({
+        reporter: "destination",
+        source,
+        sourcePrincipal: peer,
+        destination: pod,
+        mtls: true,
+      }),
+      app,
+      true,
+    );
+    stream.once("close", () => app.destroy());
+    const { error } = await copyBidirectional(stream, app);
+    conn.finish(error && !isBenign(error) ? error : undefined);
+  }
+}
+
+/** The source workload, when its address is known and it holds the identity it presented. */
+function sourceWorkload(state: ProxyState, req: HboneRequest): Workload | undefined {
+  const w = state.workloadByIp(req.remoteAddress);
+  if (!w) return undefined;
+  return principalOf(w) === req.peerIdentity.toString() ? w : undefined;
+}
+
+export function connectApp(
+  ctx: Pick<InboundContext, "sockets" | "connectTimeoutMs">,
+  pod: PodRef,
+  host: string,
+  port: number,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = ctx.sockets.connect(undefined, { host, port });
+    socket.setNoDelay(true);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        proxyError(
+          ProxyErrorCode.UPSTREAM_CONNECT,
+          `connecting to ${pod.namespace}/${pod.name} at ${host}:${port} timed out`,
+        ),
+      );
+    }, ctx.connectTimeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      reject(
+        proxyError(
+          ProxyErrorCode.UPSTREAM_CONNECT,
+          `cannot connect to ${pod.namespace}/${pod.name} at ${host}:${port}: ${err.message}`,
+          err,
+        ),
+      );
+    });
+  });
+}
+
+/** Resets after both sides finished are the normal end of an HTTP/2 stream, not failures. */
+export function isBenign(err: Error): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "ERR_HTTP2_STREAM_CANCEL" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+}

@@ -1,0 +1,197 @@
+// Outbound: a local pod's connection to (host, port), from SOCKS5 (15080) or capture (15001).
+// Phases: route → (HBONE: certificate → CONNECT through the pool) or (passthrough: plain TCP) →
+// tell the client it is established → copy both ways.
+
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { errorMessage, type HboneClientPool, type Logger, SpiffeId, type Workload } from "@ambient/core";
+import type { CertificateManager } from "../identity/index.js";
+import { connectionLabels, principalOf } from "../telemetry/labels.js";
+import { Connection, type ConnectionTelemetry } from "./connections.js";
+import { copyBidirectional } from "./copy.js";
+import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { isBenign } from "./inbound.js";
+import type { HboneRoute, Route, Router, Target } from "./resolve.js";
+import type { PodRef, SocketFactory } from "./socket-factory.js";
+
+export interface OutboundContext extends ConnectionTelemetry {
+  router: Router;
+  pool: HboneClientPool;
+  certs: CertificateManager;
+  sockets: SocketFactory;
+  logger: Logger;
+  open: Set<Connection>;
+  clusterId: string;
+  connectTimeoutMs: number;
+  /** How long a connection waits for its pod's first certificate. */
+  certificateWaitMs: number;
+}
+
+export interface OutboundHooks {
+  /** The tunnel or TCP connection is up (SOCKS5 answers "succeeded" here). */
+  established(bound?: { host: string; port: number }): void;
+  /** Nothing was connected (SOCKS5 answers with the mapped reply code). */
+  failed(err: unknown): void;
+}
+
+export function handleOutbound(
+  ctx: OutboundContext,
+  source: Workload,
+  sourceRef: PodRef,
+  client: Socket,
+  target: Target,
+  hooks: OutboundHooks,
+): void {
+  const conn = new Connection(
+    ctx,
+    {
+      direction: "outbound",
+      "src.addr": `${client.remoteAddress}:${client.remotePort}`,
+      "src.workload": source.name,
+      "src.namespace": source.namespace,
+      "src.identity": principalOf(source),
+      "dst.addr": `${target.host}:${target.port}`,
+    },
+    () => client.destroy(),
+    ctx.open,
+  );
+  client.on("error", () => {});
+  let connected = false;
+  void run().catch((err) => {
+    const { level } = classify(err);
+    ctx.logger[level](
+      { err: errorMessage(err), source: sourceRef.uid, target },
+      "outbound connection failed",
+    );
+    if (!connected) hooks.failed(err);
+    else client.destroy();
+    conn.finish(err);
+  });
+
+  async function run(): Promise<void> {
+    // Phase 1: where does it go.
+    const route = await ctx.router.route(source, target);
+    conn.update(routeLogFields(route));
+
+    // Phase 2: open the upstream.
+    const upstream =
+      route.kind === "passthrough" ? await passthrough(route.host, route.port) : await tunnel(route);
+    connected = true;
+    hooks.established();
+
+    // Phase 3: count and copy.
+    conn.established(
+      connectionLabels({
+        reporter: "source",
+        source,
+        destination: route.destination,
+        destinationPrincipal: route.kind === "passthrough" ? undefined : peerIdentity(upstream, route),
+        service: route.service,
+        mtls: route.kind !== "passthrough",
+      }),
+      client,
+      false,
+    );
+    const { error } = await copyBidirectional(client, upstream);
+    conn.finish(error && !isBenign(error) ? error : undefined);
+  }
+
+  async function tunnel(route: HboneRoute): Promise<Duplex> {
+    const cert = await certificateFor(ctx, source);
+    return ctx.pool.connect({
+      source: cert,
+      rootsPem: ctx.certs.rootsPem(),
+      destination: route.hboneAddress,
+      expectedIdentities: route.expectedIdentities,
+      authority: route.authority,
+      headers: hboneHeaders(ctx.clusterId, source, client),
+      localAddress: sourceRef.ip,
+      connectTimeoutMs: ctx.connectTimeoutMs,
+    });
+  }
+
+  function passthrough(host: string, port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = ctx.sockets.connect(sourceRef, { host, port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(proxyError(ProxyErrorCode.UPSTREAM_CONNECT, `connecting to ${host}:${port} timed out`));
+      }, ctx.connectTimeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        resolve(socket);
+      });
+      socket.once("error", (err) => {
+        clearTimeout(timer);
+        reject(
+          proxyError(
+            ProxyErrorCode.UPSTREAM_CONNECT,
+            `cannot connect to ${host}:${port}: ${err.message}`,
+            err,
+          ),
+        );
+      });
+    });
+  }
+}
+
+async function certificateFor(ctx: OutboundContext, source: Workload) {
+  const id = principalOf(source);
+  const have = ctx.certs.get(id);
+  if (have) return have;
+  const signal = AbortSignal.timeout(ctx.certificateWaitMs);
+  try {
+    return await ctx.certs.whenReady(SpiffeId.parse(id), signal);
+  } catch (err) {
+    throw proxyError(
+      ProxyErrorCode.NO_CERTIFICATE,
+      `no certificate for ${id} yet: ${errorMessage(err)}`,
+      err,
+    );
+  }
+}
+
+function peerIdentity(upstream: Duplex, route: HboneRoute): string | undefined {
+  const info = (upstream as { hbone?: { peerIdentity?: { toString(): string } } }).hbone;
+  return info?.peerIdentity?.toString() ?? route.expectedIdentities[0];
+}
+
+function routeLogFields(route: Route) {
+  return {
+    ...(route.kind !== "passthrough"
+      ? {
+          "dst.hbone_addr": `${route.hboneAddress.host}:${route.hboneAddress.port}`,
+          "dst.addr": route.authority,
+        }
+      : { "dst.addr": `${route.host}:${route.port}` }),
+    ...(route.service ? { "dst.service": route.service.hostname } : {}),
+    ...(route.destination
+      ? {
+          "dst.workload": route.destination.name,
+          "dst.namespace": route.destination.namespace,
+          ...(route.kind !== "passthrough" ? { "dst.identity": route.expectedIdentities[0] } : {}),
+        }
+      : {}),
+  };
+}
+
+/** `forwarded`, `baggage` and `traceparent`, as Istio's ztunnel sends them with the CONNECT. */
+export function hboneHeaders(clusterId: string, source: Workload, client: Socket): Record<string, string> {
+  const baggage = [
+    `k8s.cluster.name=${clusterId}`,
+    `k8s.namespace.name=${source.namespace}`,
+    `k8s.${source.workloadType.toLowerCase()}.name=${source.workloadName || source.name}`,
+    `service.name=${source.canonicalName}`,
+    `service.version=${source.canonicalRevision}`,
+  ].join(",");
+  const forwardedFor = client.remoteAddress?.includes(":")
+    ? `"[${client.remoteAddress}]:${client.remotePort}"`
+    : `"${client.remoteAddress}:${client.remotePort}"`;
+  return {
+    forwarded: `for=${forwardedFor}`,
+    baggage,
+    traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`,
+  };
+}

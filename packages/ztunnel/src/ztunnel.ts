@@ -1,0 +1,287 @@
+// One ztunnel: the node's proxy. Wires xDS (ProxyState), certificates, the HBONE client pool and,
+// for every enrolled pod on this node, its listeners; plus admin, metrics and readiness. Local
+// pods come from xDS (workloads on this node with tunnel protocol HBONE).
+
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import {
+  createLogger,
+  createRegistry,
+  type DeltaAdsClient,
+  Drain,
+  type DrainResult,
+  HboneClientPool,
+  type Logger,
+  type Registry,
+  routeGrpcLogs,
+  SpiffeId,
+  type Workload,
+} from "@ambient/core";
+import { createAdminServer, createMetricsServer, createReadinessServer } from "./admin/admin.js";
+import type { ZtunnelConfig } from "./config.js";
+import { CertificateManager } from "./identity/index.js";
+import type { Connection } from "./proxy/connections.js";
+import { ProxyErrorCode, proxyError } from "./proxy/errors.js";
+import type { InboundContext } from "./proxy/inbound.js";
+import type { OutboundContext } from "./proxy/outbound.js";
+import { PodListeners } from "./proxy/pod-listeners.js";
+import { ipText, Router } from "./proxy/resolve.js";
+import { LocalSocketFactory, type SocketFactory } from "./proxy/socket-factory.js";
+import { evaluate, explain } from "./rbac/index.js";
+import { ProxyState } from "./state/index.js";
+import { AccessLog } from "./telemetry/access-log.js";
+import { principalOf } from "./telemetry/labels.js";
+import { TcpMetrics } from "./telemetry/metrics.js";
+import { startXdsClient } from "./xds/index.js";
+
+/** Connect attempts (to a peer's 15008, an app, a passthrough target) give up after this. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A connection from a pod whose first certificate is still being issued waits this long. */
+const CERTIFICATE_WAIT_MS = 10_000;
+
+export interface ZtunnelDeps {
+  logger?: Logger;
+  sockets?: SocketFactory;
+  /** Called after POST /quitquitquit has drained and stopped the ztunnel (the binary exits). */
+  onQuit?: () => void;
+}
+
+export class Ztunnel {
+  readonly state = new ProxyState();
+  readonly registry: Registry;
+  readonly certs: CertificateManager;
+  readonly drain = new Drain();
+  private readonly pool: HboneClientPool;
+  private readonly pods = new Map<string, PodListeners>();
+  private readonly open = new Set<Connection>();
+  private readonly httpServers: Server[] = [];
+  private xds: DeltaAdsClient | undefined;
+  private reconciling: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly inbound: InboundContext;
+  private readonly outbound: OutboundContext;
+
+  private constructor(
+    readonly config: ZtunnelConfig,
+    readonly logger: Logger,
+    private readonly sockets: SocketFactory,
+    private readonly onQuit: (() => void) | undefined,
+  ) {
+    this.registry = createRegistry();
+    const token = () => readToken(config.tokenFile);
+    this.certs = new CertificateManager({
+      caAddress: config.caAddress,
+      token: async () => (await token()) ?? "",
+      trustDomain: config.trustDomain,
+      ttlSeconds: config.certTtlSeconds,
+      logger,
+    });
+    this.pool = new HboneClientPool({ logger, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+    const telemetry = {
+      metrics: new TcpMetrics(this.registry),
+      accessLog: new AccessLog(logger, config.accessLog),
+      drain: this.drain,
+    };
+    this.inbound = {
+      ...telemetry,
+      state: this.state,
+      sockets,
+      logger: logger.child({ component: "inbound" }),
+      open: this.open,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    };
+    this.outbound = {
+      ...telemetry,
+      router: new Router(this.state),
+      pool: this.pool,
+      certs: this.certs,
+      sockets,
+      logger: logger.child({ component: "outbound" }),
+      open: this.open,
+      clusterId: config.clusterId,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      certificateWaitMs: CERTIFICATE_WAIT_MS,
+    };
+  }
+
+  static async start(config: ZtunnelConfig, deps: ZtunnelDeps = {}): Promise<Ztunnel> {
+    const logger = deps.logger ?? createLogger({ level: config.logLevel, name: "ztunnel" });
+    routeGrpcLogs(logger);
+    const z = new Ztunnel(
+      config,
+      logger.child({ node: config.nodeName }),
+      deps.sockets ?? new LocalSocketFactory(config.nodeIp),
+      deps.onQuit,
+    );
+    await z.startServers();
+    z.state.onChange((change) => {
+      if (change.workloads || change.removedWorkloads.length > 0) z.scheduleReconcile();
+      if (change.policies) z.recheckConnections();
+    });
+    z.certs.on("rotated", (id) => {
+      for (const pod of z.pods.values()) if (pod.identity === id.toString()) pod.certificateRotated();
+    });
+    z.xds = startXdsClient({
+      address: config.xdsAddress,
+      nodeName: config.nodeName,
+      nodeIp: config.nodeIp,
+      clusterId: config.clusterId,
+      token: () => readToken(config.tokenFile),
+      state: z.state,
+      logger,
+    });
+    z.logger.info({ xds: config.xdsAddress, ca: config.caAddress, nodeIp: config.nodeIp }, "ztunnel started");
+    return z;
+  }
+
+  /** Ready when xDS has synced and every local pod has a certificate. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.xds?.synced) reasons.push(`xDS not synced with ${this.config.xdsAddress}`);
+    const missing = [...this.pods.values()].filter((p) => !this.certs.get(p.identity)).map((p) => p.identity);
+    if (missing.length > 0) reasons.push(`waiting for certificates: ${[...new Set(missing)].join(", ")}`);
+    if (this.drain.isDraining) reasons.push("draining");
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  configDump(): unknown {
+    return {
+      node: this.config.nodeName,
+      nodeIp: this.config.nodeIp,
+      xds: { address: this.config.xdsAddress, synced: this.xds?.synced ?? false },
+      localPods: [...this.pods.values()].map((p) => ({ ...p.ref, identity: p.identity })),
+      ...this.state.snapshot(),
+      certificates: this.certs.snapshot(),
+      connections: { open: this.open.size, pool: this.pool.stats() },
+    };
+  }
+
+  /** SIGTERM: stop accepting, let open connections finish up to the deadline, then close. */
+  async drainAndStop(deadlineMs = this.config.drainDeadlineMs): Promise<DrainResult> {
+    this.logger.info({ open: this.open.size, deadlineMs }, "draining");
+    await Promise.all([...this.pods.values()].map((p) => p.stopAccepting()));
+    const result = await this.drain.start(deadlineMs);
+    await this.stop();
+    this.logger.info(result, "drained");
+    return result;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.xds?.close();
+    this.certs.close();
+    for (const c of [...this.open]) c.close(proxyError(ProxyErrorCode.DRAINED, "ztunnel stopped"));
+    for (const p of this.pods.values()) p.destroy();
+    this.pods.clear();
+    this.pool.close();
+    await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.httpServers) s.closeAllConnections();
+  }
+
+  // ---- local pods ----
+
+  private scheduleReconcile(): void {
+    this.reconciling = this.reconciling
+      .then(() => this.reconcilePods())
+      .catch((err) => this.logger.error({ err }, "reconciling local pods failed"));
+  }
+
+  private async reconcilePods(): Promise<void> {
+    if (this.stopped) return;
+    const wanted = new Map<string, Workload>();
+    for (const w of this.state.localWorkloads(this.config.nodeName)) {
+      if (w.tunnelProtocol === "HBONE" && w.addresses.length > 0) wanted.set(w.uid, w);
+    }
+    for (const [uid, pod] of this.pods) {
+      const w = wanted.get(uid);
+      if (w && w.addresses[0] && ipText(w.addresses[0]) === pod.ref.ip) {
+        pod.update(w);
+        continue;
+      }
+      pod.destroy();
+      this.pods.delete(uid);
+      this.logger.info({ pod: uid }, "pod listeners closed");
+    }
+    const identities = new Map<string, SpiffeId>();
+    for (const w of wanted.values()) identities.set(principalOf(w), SpiffeId.parse(principalOf(w)));
+    this.certs.setIdentities(identities.values());
+    for (const [uid, w] of wanted) {
+      if (this.pods.has(uid)) continue;
+      const pod = new PodListeners(
+        {
+          inbound: this.inbound,
+          outbound: this.outbound,
+          certs: this.certs,
+          sockets: this.sockets,
+          trustDomain: this.config.trustDomain,
+          logger: this.logger,
+        },
+        w,
+        () => firstTargetPort(this.state.workloadByUid(uid) ?? w),
+      );
+      try {
+        await pod.start();
+        this.pods.set(uid, pod);
+        this.logger.info({ pod: uid, ip: pod.ref.ip }, "pod listeners open (15001, 15006, 15008, 15080)");
+      } catch (err) {
+        this.logger.error({ pod: uid, err: (err as Error).message }, "cannot serve pod");
+      }
+    }
+  }
+
+  /** Policy changed: close open inbound connections that it no longer allows. */
+  private recheckConnections(): void {
+    for (const conn of [...this.open]) {
+      if (!conn.recheck) continue;
+      const dest = this.state.workloadByUid(conn.recheck.destinationUid);
+      if (!dest) continue;
+      const decision = evaluate(this.state.policiesFor(dest), conn.recheck.facts);
+      if (decision.allowed) continue;
+      this.logger.info(
+        { destination: dest.uid, src: conn.recheck.facts.srcIp },
+        `closing connection: ${explain(decision)}`,
+      );
+      conn.close(proxyError(ProxyErrorCode.POLICY_CHANGED, `no longer allowed: ${explain(decision)}`));
+    }
+  }
+
+  // ---- node-level HTTP ----
+
+  private async startServers(): Promise<void> {
+    const handlers = {
+      configDump: () => this.configDump(),
+      logger: this.logger,
+      readiness: () => this.readiness(),
+      registry: this.registry,
+      quit: () => void this.drainAndStop().then(() => this.onQuit?.()),
+    };
+    const adminHost = this.config.adminOnNodeIp ? this.config.nodeIp : "127.0.0.1";
+    await this.listen(createAdminServer(handlers), adminHost, this.config.adminPort);
+    await this.listen(createMetricsServer(handlers), this.config.nodeIp, this.config.metricsPort);
+    await this.listen(createReadinessServer(handlers), this.config.nodeIp, this.config.readinessPort);
+  }
+
+  private listen(server: Server, host: string, port: number): Promise<void> {
+    this.httpServers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
+      server.listen({ host, port }, () => resolve());
+    });
+  }
+}
+
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function firstTargetPort(w: Workload): number | undefined {
+  for (const list of Object.values(w.services))
+    for (const p of list.ports) if (p.targetPort) return p.targetPort;
+  return undefined;
+}
