@@ -1,0 +1,110 @@
+// A minimal SOCKS5 client (RFC 1928, no auth, CONNECT) and a raw HTTP/1.1 GET over it: what an app
+// in a local-mode pod does, where the pod's ztunnel SOCKS5 listener (podIP:15080) is the way in.
+
+import { connect, isIPv4, type Socket } from "node:net";
+
+export class SocksError extends Error {
+  constructor(readonly reply: number) {
+    super(`SOCKS5 reply ${reply}`);
+  }
+}
+
+export function socksConnect(
+  proxy: { host: string; port: number },
+  target: { host: string; port: number },
+  opts: { localAddress?: string } = {},
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: proxy.host, port: proxy.port, allowHalfOpen: true, ...opts });
+    let buf = Buffer.alloc(0);
+    let stage: "greeting" | "reply" = "greeting";
+    const fail = (err: Error) => {
+      s.destroy();
+      reject(err);
+    };
+    s.once("error", fail);
+    s.once("connect", () => s.write(Buffer.from([5, 1, 0])));
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (stage === "greeting") {
+        if (buf.length < 2) return;
+        if (buf[0] !== 5 || buf[1] !== 0) return fail(new Error("SOCKS5 method refused"));
+        buf = buf.subarray(2);
+        stage = "reply";
+        const port = Buffer.from([target.port >> 8, target.port & 255]);
+        const addr = isIPv4(target.host)
+          ? Buffer.from([1, ...target.host.split(".").map(Number)])
+          : Buffer.concat([Buffer.from([3, Buffer.byteLength(target.host)]), Buffer.from(target.host)]);
+        s.write(Buffer.concat([Buffer.from([5, 1, 0]), addr, port]));
+      }
+      if (stage === "reply") {
+        if (buf.length < 2) return;
+        if (buf[1] !== 0) return fail(new SocksError(buf[1]!));
+        if (buf.length < 10) return;
+        s.removeListener("data", onData);
+        s.removeListener("error", fail);
+        const rest = buf.subarray(10);
+        if (rest.length > 0) s.unshift(rest);
+        resolve(s);
+      }
+    };
+    s.on("data", onData);
+    s.once("close", () => reject(new Error("SOCKS5 proxy closed the connection")));
+  });
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+/** GET http://host:port/path through pod `fromIp`'s SOCKS5 listener. */
+export async function httpGetViaSocks(
+  fromIp: string,
+  host: string,
+  port: number,
+  path = "/",
+): Promise<HttpResult> {
+  const s = await socksConnect({ host: fromIp, port: 15080 }, { host, port });
+  s.end(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  const raw = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.once("end", () => resolve(Buffer.concat(chunks).toString()));
+    s.once("error", reject);
+  });
+  return parseHttp(raw);
+}
+
+export function parseHttp(raw: string): HttpResult {
+  const split = raw.indexOf("\r\n\r\n");
+  if (split < 0) throw new Error(`not an HTTP response: ${JSON.stringify(raw.slice(0, 100))}`);
+  const [statusLine, ...lines] = raw.slice(0, split).split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines) {
+    const i = l.indexOf(":");
+    headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+  }
+  let body = raw.slice(split + 4);
+  if (headers["transfer-encoding"] === "chunked") body = dechunk(body);
+  return {
+    status: Number(statusLine!.split(" ")[1]),
+    headers,
+    body,
+    json: () => JSON.parse(body),
+  };
+}
+
+function dechunk(text: string): string {
+  let out = "";
+  let rest = text;
+  for (;;) {
+    const nl = rest.indexOf("\r\n");
+    const size = Number.parseInt(rest.slice(0, nl), 16);
+    if (!size) return out;
+    out += rest.slice(nl + 2, nl + 2 + size);
+    rest = rest.slice(nl + 2 + size + 2);
+  }
+}

@@ -1,0 +1,402 @@
+// The server side of SOCKS5 (RFC 1928) for ztunnel's SOCKS5 listener: no authentication, CONNECT
+// only. readSocks5Request runs the greeting and reads the request; the caller routes and connects,
+// then answers with sendSocks5Reply (SUCCEEDED, or replyCodeForError(err)) and copies bytes.
+
+import { type Socket, SocketAddress } from "node:net";
+import { AmbientError } from "@ambient/core";
+import { parseIp } from "../rbac/ip.js";
+
+export const Socks5ErrorCode = {
+  /** Not SOCKS5: wrong version byte, an empty or malformed address. */
+  PROTOCOL: "AMB_SOCKS_PROTOCOL",
+  /** The handshake did not complete within the timeout. */
+  TIMEOUT: "AMB_SOCKS_TIMEOUT",
+  /** The client closed or reset the connection mid-handshake. */
+  CLOSED: "AMB_SOCKS_CLOSED",
+  /** The client offered no method we accept (we accept only 0x00, no authentication). */
+  NO_ACCEPTABLE_METHOD: "AMB_SOCKS_NO_ACCEPTABLE_METHOD",
+  /** BIND or UDP ASSOCIATE (or garbage) instead of CONNECT. */
+  COMMAND_NOT_SUPPORTED: "AMB_SOCKS_COMMAND_NOT_SUPPORTED",
+  ADDRESS_TYPE_NOT_SUPPORTED: "AMB_SOCKS_ADDRESS_TYPE_NOT_SUPPORTED",
+} as const;
+
+/** RFC 1928 §6 reply codes. */
+export const Socks5Reply = {
+  SUCCEEDED: 0,
+  GENERAL_FAILURE: 1,
+  NOT_ALLOWED: 2,
+  NETWORK_UNREACHABLE: 3,
+  HOST_UNREACHABLE: 4,
+  CONNECTION_REFUSED: 5,
+  TTL_EXPIRED: 6,
+  COMMAND_NOT_SUPPORTED: 7,
+  ADDRESS_TYPE_NOT_SUPPORTED: 8,
+} as const;
+export type Socks5ReplyCode = (typeof Socks5Reply)[keyof typeof Socks5Reply];
+
+export interface Socks5Request {
+  /** The address as the client sent it; a domain that is an IP literal is reported as that IP. */
+  kind: "ipv4" | "ipv6" | "domain";
+  /** Dotted IPv4, RFC 5952 IPv6 (IPv4-mapped reported as IPv4), or a lowercased domain. */
+  host: string;
+  port: number;
+}
+
+export interface ReadSocks5Options {
+  timeoutMs?: number;
+}
+
+// Long enough for a client on a loaded node, short enough that idle half-open connections do not
+// pile up; the same order as ztunnel's other handshake timeouts.
+export const DEFAULT_SOCKS5_TIMEOUT_MS = 10_000;
+// RFC 1928 §6: after a failure reply the server "MUST terminate the TCP connection shortly after
+// sending the reply ... no more than 10 seconds". We give the client 1 s to read it and close.
+const CLOSE_GRACE_MS = 1_000;
+
+const VERSION = 0x05;
+const METHOD_NO_AUTH = 0x00;
+const METHOD_NONE_ACCEPTABLE = 0xff;
+const CMD_CONNECT = 0x01;
+const ATYP_IPV4 = 0x01;
+const ATYP_DOMAIN = 0x03;
+const ATYP_IPV6 = 0x04;
+// Hostname characters; anything else cannot name a mesh service or be resolved by DNS.
+const HOSTNAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
+
+type Phase = "greeting" | "methods" | "request" | "domain-length" | "address";
+
+/**
+ * Runs the handshake on a freshly accepted socket and resolves with the CONNECT target; the
+ * caller must then send a reply. Call it before anything reads the socket: it reads exactly the
+ * handshake bytes, so payload the client sent early stays in the socket for the caller's pipe.
+ * On any failure the promise rejects with an AmbientError (Socks5ErrorCode), the RFC's reply is
+ * sent when there is one, and the socket is closed; it never throws synchronously.
+ */
+export function readSocks5Request(socket: Socket, opts: ReadSocks5Options = {}): Promise<Socks5Request> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_SOCKS5_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    let phase: Phase = "greeting";
+    let need = 2;
+    let atyp = 0;
+    let settled = false;
+
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off("readable", onReadable);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+    const fail = (code: string, message: string, reply?: Buffer, cause?: unknown) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      if (reply) closeAfter(socket, reply);
+      else {
+        socket.on("error", ignore);
+        socket.destroy();
+      }
+      reject(new AmbientError(code, `SOCKS5: ${message}`, { details: { phase }, cause }));
+    };
+    const reply = (code: Socks5ReplyCode) => encodeReply(code);
+
+    const step = (chunk: Buffer): Socks5Request | undefined => {
+      switch (phase) {
+        case "greeting": {
+          if (chunk[0] !== VERSION) {
+            fail(Socks5ErrorCode.PROTOCOL, `version ${chunk[0]} is not 5`);
+            return undefined;
+          }
+          need = chunk[1]!;
+          if (need === 0) {
+            fail(
+              Socks5ErrorCode.NO_ACCEPTABLE_METHOD,
+              "the client offered no authentication method",
+              NO_METHOD,
+            );
+            return undefined;
+          }
+          phase = "methods";
+          return undefined;
+        }
+        case "methods": {
+          if (!chunk.includes(METHOD_NO_AUTH)) {
+            const offered = [...chunk].map((m) => `0x${m.toString(16).padStart(2, "0")}`).join(", ");
+            fail(
+              Socks5ErrorCode.NO_ACCEPTABLE_METHOD,
+              `no acceptable method (offered ${offered})`,
+              NO_METHOD,
+            );
+            return undefined;
+          }
+          socket.write(NO_AUTH_SELECTED);
+          phase = "request";
+          need = 4;
+          return undefined;
+        }
+        case "request": {
+          if (chunk[0] !== VERSION) {
+            fail(Socks5ErrorCode.PROTOCOL, `request version ${chunk[0]} is not 5`);
+            return undefined;
+          }
+          if (chunk[1] !== CMD_CONNECT) {
+            fail(
+              Socks5ErrorCode.COMMAND_NOT_SUPPORTED,
+              `command ${chunk[1]} is not supported (only CONNECT)`,
+              reply(Socks5Reply.COMMAND_NOT_SUPPORTED),
+            );
+            return undefined;
+          }
+          atyp = chunk[3]!;
+          if (atyp === ATYP_IPV4) need = 4 + 2;
+          else if (atyp === ATYP_IPV6) need = 16 + 2;
+          else if (atyp === ATYP_DOMAIN) {
+            phase = "domain-length";
+            need = 1;
+            return undefined;
+          } else {
+            fail(
+              Socks5ErrorCode.ADDRESS_TYPE_NOT_SUPPORTED,
+              `address type ${atyp} is not supported`,
+              reply(Socks5Reply.ADDRESS_TYPE_NOT_SUPPORTED),
+            );
+            return undefined;
+          }
+          phase = "address";
+          return undefined;
+        }
+        case "domain-length": {
+          if (chunk[0] === 0) {
+            fail(Socks5ErrorCode.PROTOCOL, "empty domain name", reply(Socks5Reply.GENERAL_FAILURE));
+            return undefined;
+          }
+          need = chunk[0]! + 2;
+          phase = "address";
+          return undefined;
+        }
+        case "address": {
+          const port = chunk.readUInt16BE(chunk.length - 2);
+          const host = chunk.subarray(0, chunk.length - 2);
+          if (atyp === ATYP_IPV4) return { kind: "ipv4", host: host.join("."), port };
+          if (atyp === ATYP_IPV6) return { port, ...ipv6Host(host) };
+          const target = domainHost(host.toString("latin1"));
+          if (!target) {
+            fail(Socks5ErrorCode.PROTOCOL, "malformed domain name", reply(Socks5Reply.HOST_UNREACHABLE));
+            return undefined;
+          }
+          return { port, ...target };
+        }
+      }
+    };
+
+    // `read(n)` hands out exactly n bytes (or null until they have arrived), so a request split
+    // across segments waits, and bytes after the request stay buffered in the socket.
+    const onReadable = () => {
+      while (!settled) {
+        const chunk = socket.read(need) as Buffer | null;
+        if (chunk === null) return;
+        if (chunk.length < need) {
+          // The stream ended: read() hands out what is left.
+          fail(
+            Socks5ErrorCode.CLOSED,
+            `connection closed after a partial ${phase} (${chunk.length} of ${need} bytes)`,
+          );
+          return;
+        }
+        const request = step(chunk);
+        if (request && !settled) {
+          settled = true;
+          cleanup();
+          resolve(request);
+          return;
+        }
+      }
+    };
+    const onEnd = () => fail(Socks5ErrorCode.CLOSED, `connection closed during the ${phase}`);
+    const onClose = () => fail(Socks5ErrorCode.CLOSED, `connection closed during the ${phase}`);
+    const onError = (err: Error) =>
+      fail(Socks5ErrorCode.CLOSED, `connection failed during the ${phase}`, undefined, err);
+    const timer = setTimeout(
+      () =>
+        fail(Socks5ErrorCode.TIMEOUT, `no complete request within ${timeoutMs} ms (stuck in the ${phase})`),
+      timeoutMs,
+    );
+
+    socket.on("readable", onReadable);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    if (socket.destroyed) onClose();
+    else onReadable();
+  });
+}
+
+/**
+ * Answers the request. SUCCEEDED leaves the connection open for data; any other code closes it
+ * shortly after, as RFC 1928 §6 requires. `bound` is the address the server connected from; most
+ * clients ignore it, so 0.0.0.0:0 is the default, as ztunnel sends.
+ */
+export function sendSocks5Reply(
+  socket: Socket,
+  code: Socks5ReplyCode,
+  bound?: { host: string; port: number },
+): void {
+  if (socket.destroyed) return;
+  const bytes = encodeReply(code, bound);
+  if (code === Socks5Reply.SUCCEEDED) socket.write(bytes);
+  else closeAfter(socket, bytes);
+}
+
+/**
+ * The reply for a failure, by error code (the first column):
+ *
+ * | code                                                             | reply               |
+ * | ---------------------------------------------------------------- | ------------------- |
+ * | AMB_PROXY_DENIED, AMB_PROXY_POLICY_CHANGED, any `*_DENIED`       | NOT_ALLOWED         |
+ * | HBONE answered 401 or 403 (`details.status`)                     | NOT_ALLOWED         |
+ * | HBONE answered 503                                               | CONNECTION_REFUSED  |
+ * | HBONE answered 504                                               | TTL_EXPIRED         |
+ * | AMB_NO_ROUTE, AMB_PROXY_NO_ROUTE, AMB_PROXY_UNKNOWN_DESTINATION, |                     |
+ * | AMB_PROXY_NO_HEALTHY_UPSTREAM, ENOTFOUND, EAI_AGAIN, EHOSTUNREACH| HOST_UNREACHABLE    |
+ * | ENETUNREACH, ENETDOWN                                            | NETWORK_UNREACHABLE |
+ * | ECONNREFUSED                                                     | CONNECTION_REFUSED  |
+ * | ETIMEDOUT, any `*_TIMEOUT`                                       | TTL_EXPIRED         |
+ * | AMB_SOCKS_COMMAND_NOT_SUPPORTED / _ADDRESS_TYPE_NOT_SUPPORTED    | 0x07 / 0x08         |
+ * | anything else, or no code                                        | GENERAL_FAILURE     |
+ *
+ * The `*_DENIED` / `*_TIMEOUT` suffix rules keep codes added later mapped sensibly.
+ */
+export function replyCodeFor(
+  errCode: string | undefined,
+  details?: Readonly<Record<string, unknown>>,
+): Socks5ReplyCode {
+  return lookup(errCode, details?.status) ?? Socks5Reply.GENERAL_FAILURE;
+}
+
+/**
+ * replyCodeFor applied along `err`'s cause chain: the first error whose code (or HBONE status) is
+ * in the table decides, so a wrapper such as AMB_PROXY_UPSTREAM_CONNECT reports its ECONNREFUSED.
+ */
+export function replyCodeForError(err: unknown): Socks5ReplyCode {
+  let cur: unknown = err;
+  for (let depth = 0; cur && depth < 16; depth++) {
+    const { code, details } = cur as { code?: unknown; details?: { status?: unknown } };
+    const found = lookup(typeof code === "string" ? code : undefined, details?.status);
+    if (found !== undefined) return found;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return Socks5Reply.GENERAL_FAILURE;
+}
+
+const REPLY_BY_CODE: Readonly<Record<string, Socks5ReplyCode>> = {
+  AMB_PROXY_DENIED: Socks5Reply.NOT_ALLOWED,
+  AMB_PROXY_POLICY_CHANGED: Socks5Reply.NOT_ALLOWED,
+  AMB_NO_ROUTE: Socks5Reply.HOST_UNREACHABLE,
+  AMB_PROXY_NO_ROUTE: Socks5Reply.HOST_UNREACHABLE,
+  AMB_PROXY_UNKNOWN_DESTINATION: Socks5Reply.HOST_UNREACHABLE,
+  AMB_PROXY_NO_HEALTHY_UPSTREAM: Socks5Reply.HOST_UNREACHABLE,
+  ENOTFOUND: Socks5Reply.HOST_UNREACHABLE,
+  EAI_AGAIN: Socks5Reply.HOST_UNREACHABLE,
+  EHOSTUNREACH: Socks5Reply.HOST_UNREACHABLE,
+  EHOSTDOWN: Socks5Reply.HOST_UNREACHABLE,
+  ENETUNREACH: Socks5Reply.NETWORK_UNREACHABLE,
+  ENETDOWN: Socks5Reply.NETWORK_UNREACHABLE,
+  ECONNREFUSED: Socks5Reply.CONNECTION_REFUSED,
+  ETIMEDOUT: Socks5Reply.TTL_EXPIRED,
+  [Socks5ErrorCode.COMMAND_NOT_SUPPORTED]: Socks5Reply.COMMAND_NOT_SUPPORTED,
+  [Socks5ErrorCode.ADDRESS_TYPE_NOT_SUPPORTED]: Socks5Reply.ADDRESS_TYPE_NOT_SUPPORTED,
+};
+
+// What the peer's HBONE CONNECT answer means to a SOCKS client (ztunnel answers 401 on a policy
+// denial and 503 when it cannot reach the workload).
+const REPLY_BY_STATUS: Readonly<Record<number, Socks5ReplyCode>> = {
+  401: Socks5Reply.NOT_ALLOWED,
+  403: Socks5Reply.NOT_ALLOWED,
+  503: Socks5Reply.CONNECTION_REFUSED,
+  504: Socks5Reply.TTL_EXPIRED,
+};
+
+function lookup(code: string | undefined, status: unknown): Socks5ReplyCode | undefined {
+  if (typeof status === "number") return REPLY_BY_STATUS[status] ?? Socks5Reply.GENERAL_FAILURE;
+  if (code === undefined) return undefined;
+  const direct = REPLY_BY_CODE[code];
+  if (direct !== undefined) return direct;
+  if (code.endsWith("_DENIED")) return Socks5Reply.NOT_ALLOWED;
+  if (code.endsWith("_TIMEOUT")) return Socks5Reply.TTL_EXPIRED;
+  return undefined;
+}
+
+// ---- wire helpers ----
+
+const NO_AUTH_SELECTED = Buffer.from([VERSION, METHOD_NO_AUTH]);
+const NO_METHOD = Buffer.from([VERSION, METHOD_NONE_ACCEPTABLE]);
+
+function encodeReply(code: Socks5ReplyCode, bound?: { host: string; port: number }): Buffer {
+  const port =
+    bound && Number.isInteger(bound.port) && bound.port >= 0 && bound.port <= 0xffff ? bound.port : 0;
+  let atyp = ATYP_IPV4;
+  let addr: Buffer = Buffer.alloc(4);
+  const ip = bound ? parseIp(bound.host) : undefined;
+  if (ip) {
+    atyp = ip.family === 4 ? ATYP_IPV4 : ATYP_IPV6;
+    addr = Buffer.alloc(ip.words.length * 4);
+    ip.words.forEach((w, i) => {
+      addr.writeInt32BE(w, 4 * i);
+    });
+  } else if (bound?.host && Buffer.byteLength(bound.host, "latin1") <= 255) {
+    atyp = ATYP_DOMAIN;
+    const name = Buffer.from(bound.host, "latin1");
+    addr = Buffer.concat([Buffer.from([name.length]), name]);
+  }
+  const out = Buffer.alloc(4 + addr.length + 2);
+  out[0] = VERSION;
+  out[1] = code;
+  out[2] = 0x00; // RSV
+  out[3] = atyp;
+  addr.copy(out, 4);
+  out.writeUInt16BE(port, 4 + addr.length);
+  return out;
+}
+
+function ipv6Host(bytes: Buffer): Pick<Socks5Request, "kind" | "host"> {
+  // A dual-stack client may send an IPv4 destination as ::ffff:a.b.c.d; route it as IPv4.
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return { kind: "ipv4", host: bytes.subarray(12).join(".") };
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  // SocketAddress prints through inet_ntop: RFC 5952's compressed, lowercase form.
+  return { kind: "ipv6", host: new SocketAddress({ address: groups.join(":"), family: "ipv6" }).address };
+}
+
+/**
+ * A domain as a lowercased hostname without its trailing dot (the mesh's service names are
+ * written that way), or the IP it spells (some clients send literals as domains).
+ */
+function domainHost(raw: string): Pick<Socks5Request, "kind" | "host"> | undefined {
+  const literal = parseIp(raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw);
+  if (literal && !raw.includes("%")) {
+    const bytes = Buffer.alloc(literal.words.length * 4);
+    literal.words.forEach((w, i) => {
+      bytes.writeInt32BE(w, 4 * i);
+    });
+    return literal.family === 4 ? { kind: "ipv4", host: bytes.join(".") } : ipv6Host(bytes);
+  }
+  const name = (raw.endsWith(".") ? raw.slice(0, -1) : raw).toLowerCase();
+  return HOSTNAME.test(name) ? { kind: "domain", host: name } : undefined;
+}
+
+/** Sends `bytes` and closes: FIN now, and a hard close if the client has not closed in time. */
+function closeAfter(socket: Socket, bytes: Buffer): void {
+  socket.on("error", ignore);
+  if (socket.destroyed) return;
+  // Keep reading (and dropping) so the client's unread bytes do not turn our close into a reset
+  // that could discard the reply before the client reads it.
+  socket.resume();
+  socket.end(bytes);
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+}
+
+function ignore(): void {}
