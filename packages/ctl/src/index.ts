@@ -2,5 +2,11 @@
 export { run } from "./cli.js";
 export { type EchoIdentity, EchoServer } from "./local/echo-server.js";
 export { LocalMesh, type LocalMeshOptions, type PodSummary } from "./local/mesh.js";
+export {
+  type HttpResult,
+  httpGetViaSocks,
+  parseHttp,
+  SocksError,
+  socksConnect,
+} from "./local/socks-client.js";
 export { fetchMeshView, type MeshView } from "./xds-view.js";
-export { type HttpResult, httpGetViaSocks, parseHttp, SocksError, socksConnect } from "./local/socks-client.js";
