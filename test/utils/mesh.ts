@@ -3,7 +3,7 @@
 // running in parallel never share an address.
 
 import { createMemoryLogger } from "@ambient/core";
-import { LocalMesh } from "@ambient/ctl";
+import { LocalMesh, type LocalMeshOptions } from "@ambient/ctl";
 import { type TempDir, tempDir } from "./index.js";
 
 export interface TestMesh {
@@ -13,10 +13,17 @@ export interface TestMesh {
   stop(): Promise<void>;
 }
 
-export async function startMesh(files: Record<string, string>): Promise<TestMesh> {
+export async function startMesh(
+  files: Record<string, string>,
+  opts: Pick<LocalMeshOptions, "ztunnelDeps"> & {
+    /** Runs on the empty state folder before anything starts (e.g. to plant a CA). */
+    prepareState?: (stateDir: string) => Promise<void>;
+  } = {},
+): Promise<TestMesh> {
   const config = await tempDir("ambient-mesh-");
   const state = await tempDir("ambient-mesh-state-");
   for (const [name, text] of Object.entries(files)) await config.write(name, text);
+  await opts.prepareState?.(state.path);
   const { logger, records } = createMemoryLogger("debug");
   const mesh = await LocalMesh.start({
     dir: config.path,
@@ -24,6 +31,7 @@ export async function startMesh(files: Record<string, string>): Promise<TestMesh
     stateDir: state.path,
     logLevel: "debug",
     logger,
+    ...(opts.ztunnelDeps ? { ztunnelDeps: opts.ztunnelDeps } : {}),
   });
   await mesh.settled();
   return {
@@ -45,6 +53,14 @@ export async function scrape(nodeIp: string): Promise<string> {
 }
 
 /** The value of one sample whose labels include all of `labels`, or 0. */
+/** Log records with every given field equal (dotted access-log names are top-level keys). */
+export function logsWith(
+  logs: Record<string, unknown>[],
+  fields: Record<string, unknown>,
+): Record<string, unknown>[] {
+  return logs.filter((l) => Object.entries(fields).every(([k, v]) => l[k] === v));
+}
+
 export function metricValue(text: string, name: string, labels: Record<string, string>): number {
   let total = 0;
   for (const line of text.split("\n")) {

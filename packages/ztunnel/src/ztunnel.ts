@@ -76,7 +76,14 @@ export class Ztunnel {
       ttlSeconds: config.certTtlSeconds,
       logger,
     });
-    this.pool = new HboneClientPool({ logger, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+    // Tunnels are dialled through the socket factory, from the source pod's context (its address;
+    // in-pod mode also its netns and SO_MARK so capture skips them).
+    this.pool = new HboneClientPool({
+      logger,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      createConnection: ({ host, port, localAddress }) =>
+        sockets.connect(localAddress ? this.podByIp(localAddress) : undefined, { host, port }),
+    });
     const telemetry = {
       metrics: new TcpMetrics(this.registry),
       accessLog: new AccessLog(logger, config.accessLog),
@@ -180,6 +187,11 @@ export class Ztunnel {
   }
 
   // ---- local pods ----
+
+  private podByIp(ip: string) {
+    for (const p of this.pods.values()) if (p.ref.ip === ip) return p.ref;
+    return undefined;
+  }
 
   private scheduleReconcile(): void {
     this.reconciling = this.reconciling

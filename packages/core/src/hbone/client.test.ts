@@ -4,11 +4,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestRoot } from "../ca/testing.js";
-import { testIdentity } from "../ca/testing.js";
-import { respondStatus } from "./server.js";
+import { createTestRoot, testIdentity } from "../ca/testing.js";
 import { HboneErrorCode } from "./errors.js";
 import { HboneClientPool } from "./pool.js";
+import { respondStatus } from "./server.js";
+import {
+  CONNECTION_WINDOW_BYTES,
+  MAX_FRAME_BYTES,
+  SERVER_MAX_CONCURRENT_STREAMS,
+  STREAM_WINDOW_BYTES,
+} from "./settings.js";
 import {
   Cleanup,
   createTestMesh,
@@ -54,7 +59,11 @@ describe("HBONE CONNECT", () => {
     const stream = await newPool().connect(
       request(destination, {
         authority: "10.0.0.2:8080",
-        headers: { forwarded: 'for="10.0.0.1:40000"', baggage: "k8s.namespace.name=frontend", traceparent: "00-ab-cd-01" },
+        headers: {
+          forwarded: 'for="10.0.0.1:40000"',
+          baggage: "k8s.namespace.name=frontend",
+          traceparent: "00-ab-cd-01",
+        },
       }),
     );
     expect(stream.hbone.peerIdentity.equals(mesh.serverId)).toBe(true);
@@ -71,6 +80,27 @@ describe("HBONE CONNECT", () => {
     expect(req.headers["traceparent"]).toBe("00-ab-cd-01");
     expect(req.localPort).toBe(destination.port);
     expect(req.remoteAddress).toBe("127.0.0.1");
+  });
+
+  it("negotiates Istio's window and frame sizes on both sides", async () => {
+    const echo = await startEchoServer(cleanup);
+    const { destination, requests } = await startHboneServer(mesh, cleanup, { onStream: pipeTo(echo) });
+    const stream = await newPool().connect(request(destination));
+    stream.end("x");
+    await readAll(stream);
+    const client = stream.session!;
+    const server = requests[0]!.session;
+    expect(client.remoteSettings).toMatchObject({
+      initialWindowSize: STREAM_WINDOW_BYTES,
+      maxFrameSize: MAX_FRAME_BYTES,
+      maxConcurrentStreams: SERVER_MAX_CONCURRENT_STREAMS,
+    });
+    expect(server.remoteSettings).toMatchObject({
+      initialWindowSize: STREAM_WINDOW_BYTES,
+      maxFrameSize: MAX_FRAME_BYTES,
+    });
+    await eventually(() => expect(client.state.effectiveLocalWindowSize).toBe(CONNECTION_WINDOW_BYTES));
+    expect(server.state.effectiveLocalWindowSize).toBe(CONNECTION_WINDOW_BYTES);
   });
 
   it("refuses a server whose SPIFFE ID is not expected, naming both", async () => {
@@ -96,7 +126,9 @@ describe("HBONE CONNECT", () => {
       certificate: () => expired,
       onStream: pipeTo(1),
     });
-    const err = await newPool().connect(request(destination)).catch((e) => e);
+    const err = await newPool()
+      .connect(request(destination))
+      .catch((e) => e);
     expect(err.code).toBe(HboneErrorCode.PEER_UNTRUSTED);
     expect(err.message).toBe(`server certificate for 127.0.0.1:${destination.port} has expired`);
   });
@@ -108,9 +140,13 @@ describe("HBONE CONNECT", () => {
       certificate: () => foreign,
       onStream: pipeTo(1),
     });
-    const err = await newPool().connect(request(destination)).catch((e) => e);
+    const err = await newPool()
+      .connect(request(destination))
+      .catch((e) => e);
     expect(err.code).toBe(HboneErrorCode.PEER_UNTRUSTED);
-    expect(err.message).toBe(`server certificate for 127.0.0.1:${destination.port} is not signed by the mesh root`);
+    expect(err.message).toBe(
+      `server certificate for 127.0.0.1:${destination.port} is not signed by the mesh root`,
+    );
   });
 
   it.each([401, 503])("turns a %i answer into a typed error carrying the status", async (status) => {
@@ -131,7 +167,14 @@ describe("HBONE CONNECT", () => {
   it("answers 400 to an ill-formed :authority", async () => {
     const { destination, requests } = await startHboneServer(mesh, cleanup, { onStream: pipeTo(1) });
     const pool = newPool();
-    for (const authority of ["example.com:80", "10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", "[::1]", "::1:80"]) {
+    for (const authority of [
+      "example.com:80",
+      "10.0.0.1",
+      "10.0.0.1:0",
+      "10.0.0.1:65536",
+      "[::1]",
+      "::1:80",
+    ]) {
       const err = await pool.connect(request(destination, { authority })).catch((e) => e);
       expect(err.details?.status, authority).toBe(400);
     }
@@ -179,14 +222,18 @@ describe("HBONE CONNECT", () => {
     stream.end(data);
     const got = await received;
     expect(got.length).toBe(data.length);
-    expect(createHash("sha256").update(got).digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    expect(createHash("sha256").update(got).digest("hex")).toBe(
+      createHash("sha256").update(data).digest("hex"),
+    );
   });
 
   it("fails with CONNECT_FAILED when nothing listens, TIMEOUT when the server never answers", async () => {
     const closed = createServer();
     const port = await listen(closed, cleanup);
     await new Promise((resolve) => closed.close(resolve));
-    const refused = await newPool().connect(request({ host: "127.0.0.1", port })).catch((e) => e);
+    const refused = await newPool()
+      .connect(request({ host: "127.0.0.1", port }))
+      .catch((e) => e);
     expect(refused.code).toBe(HboneErrorCode.CONNECT_FAILED);
     expect(refused.message).toBe(`server 127.0.0.1:${port} refused the TCP connection`);
 

@@ -71,15 +71,26 @@ export interface ConnectRequestOptions {
 const defaultCreateConnection: CreateConnection = ({ host, port, localAddress }) =>
   connectTcp({ host, port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
 
-/** Names of HTTP/2 error codes (RST_STREAM, GOAWAY) for messages: 7 → "REFUSED_STREAM". */
-const H2_CODE_NAMES = new Map<number, string>(
-  Object.entries(constants)
-    .filter(([name]) => /^NGHTTP2_(NO_ERROR|PROTOCOL_ERROR|INTERNAL_ERROR|FLOW_CONTROL_ERROR|SETTINGS_TIMEOUT|STREAM_CLOSED|FRAME_SIZE_ERROR|REFUSED_STREAM|CANCEL|COMPRESSION_ERROR|CONNECT_ERROR|ENHANCE_YOUR_CALM|INADEQUATE_SECURITY|HTTP_1_1_REQUIRED)$/.test(name))
-    .map(([name, value]) => [value as number, name.slice("NGHTTP2_".length)]),
-);
+/** HTTP/2 error codes (RFC 9113 §7) by value, for messages: 7 → "REFUSED_STREAM". */
+const H2_CODE_NAMES = [
+  "NO_ERROR",
+  "PROTOCOL_ERROR",
+  "INTERNAL_ERROR",
+  "FLOW_CONTROL_ERROR",
+  "SETTINGS_TIMEOUT",
+  "STREAM_CLOSED",
+  "FRAME_SIZE_ERROR",
+  "REFUSED_STREAM",
+  "CANCEL",
+  "COMPRESSION_ERROR",
+  "CONNECT_ERROR",
+  "ENHANCE_YOUR_CALM",
+  "INADEQUATE_SECURITY",
+  "HTTP_1_1_REQUIRED",
+];
 
 export function h2CodeName(code: number): string {
-  return H2_CODE_NAMES.get(code) ?? `code ${code}`;
+  return H2_CODE_NAMES[code] ?? `code ${code}`;
 }
 
 export class HboneClientSession {

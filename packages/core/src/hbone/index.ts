@@ -1,10 +1,10 @@
 // HBONE: HTTP/2 CONNECT over mutual TLS 1.3, the tunnel between ztunnels and waypoints (DESIGN §4).
 // The server hands authorized-to-decide CONNECTs to its caller; the client pool opens tunnels.
 export { formatAuthority, type HboneTarget, parseAuthority } from "./authority.js";
-export {
-  type CreateConnection,
-  type HboneStream,
-  type HboneStreamInfo,
+export type {
+  CreateConnection,
+  HboneStream,
+  HboneStreamInfo,
 } from "./client.js";
 export { HboneErrorCode, type HboneErrorCodeValue, isHboneError } from "./errors.js";
 export {
@@ -26,9 +26,9 @@ export {
 export {
   CLIENT_MAX_STREAMS_PER_SESSION,
   CONNECTION_WINDOW_BYTES,
-  type KeepaliveOptions,
   KEEPALIVE_INTERVAL_MS,
   KEEPALIVE_TIMEOUT_MS,
+  type KeepaliveOptions,
   MAX_FRAME_BYTES,
   SERVER_MAX_CONCURRENT_STREAMS,
   STREAM_WINDOW_BYTES,

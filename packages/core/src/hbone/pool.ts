@@ -3,8 +3,8 @@
 // opened; idle sessions closed after 5 minutes; sessions that fail, get GOAWAY or outlive a rotated
 // certificate are never handed out again but keep their open streams until those end.
 
-import { errorMessage } from "../errors/errors.js";
 import type { WorkloadCertificate } from "../ca/authority.js";
+import { errorMessage } from "../errors/errors.js";
 import type { Logger } from "../telemetry/logging.js";
 import { formatAuthority } from "./authority.js";
 import { type CreateConnection, HboneClientSession, type HboneStream } from "./client.js";
@@ -136,7 +136,9 @@ export class HboneClientPool {
       };
       if (p.request.localAddress) entry.localAddress = p.request.localAddress;
       if (p.client) entry.peerIdentity = p.client.peerIdentity.toString();
-      (byKey[p.key] ??= []).push(entry);
+      const list = byKey[p.key] ?? [];
+      list.push(entry);
+      byKey[p.key] = list;
     }
     return { sessions: this.#all.size, activeStreams, byKey };
   }
@@ -230,7 +232,10 @@ export class HboneClientPool {
     // Idle sessions must not keep a process alive by themselves.
     p.client.session.unref();
     p.idleTimer = setTimeout(() => {
-      this.#opts.logger?.debug({ destination: p.client?.destination, id: p.id }, "closing idle HBONE session");
+      this.#opts.logger?.debug(
+        { destination: p.client?.destination, id: p.id },
+        "closing idle HBONE session",
+      );
       this.#retire(p);
       p.client?.session.close();
     }, this.#idleTimeoutMs);

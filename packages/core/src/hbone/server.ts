@@ -114,6 +114,8 @@ class HboneServerImpl implements HboneServer {
   /** Raw TCP sockets by remote `address|port`, including ones still in the handshake. */
   readonly #sockets = new Map<string, Socket>();
   #serial: string | undefined;
+  /** A certificate node:tls refused: not retried on every connection, nor logged each time. */
+  #rejectedSerial: string | undefined;
   /** The TLS socket whose session Node is creating right now (see the constructor). */
   #accepting: TLSSocket | undefined;
 
@@ -142,8 +144,8 @@ class HboneServerImpl implements HboneServer {
       this.#onStream(stream, headers),
     );
     // Node creates the session inside its own 'secureConnection' listener and emits 'session' from
-    // there; remembering the socket first is how #onSession gets the TLSSocket itself rather than
-    // the session's proxy, which refuses destroy() and loses nothing else.
+    // there, synchronously; remembering the socket first gives #onSession the TLSSocket itself
+    // (`session.socket` is a proxy that throws on destroy(), end(), setNoDelay()...).
     this.server.prependListener("secureConnection", (socket: TLSSocket) => {
       this.#accepting = socket;
     });
@@ -181,12 +183,19 @@ class HboneServerImpl implements HboneServer {
     try {
       this.server.setSecureContext(serverSecureContextOptions(cert, this.#opts.rootsPem()));
       if (cert.serial !== this.#serial) {
-        this.#log.debug({ serial: cert.serial, identity: cert.identity.toString() }, "HBONE certificate updated");
+        this.#log.debug(
+          { serial: cert.serial, identity: cert.identity.toString() },
+          "HBONE certificate updated",
+        );
       }
       this.#serial = cert.serial;
     } catch (err) {
       // A broken key or chain must not take the listener down: keep serving the previous one.
-      this.#log.error({ err: errorMessage(err), serial: cert.serial }, "HBONE certificate rejected by node:tls");
+      this.#rejectedSerial = cert.serial;
+      this.#log.error(
+        { err: errorMessage(err), serial: cert.serial },
+        "HBONE certificate rejected by node:tls",
+      );
     }
   }
 
@@ -219,16 +228,14 @@ class HboneServerImpl implements HboneServer {
     socket.once("close", () => this.#sockets.delete(key));
     const cert = this.#opts.certificate();
     if (!cert) {
-      this.#log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, "no certificate yet: closing");
+      this.#log.debug(
+        { remote: `${socket.remoteAddress}:${socket.remotePort}` },
+        "no certificate yet: closing",
+      );
       socket.destroy();
       return;
     }
-    if (cert.serial !== this.#serial) this.updateCertificate();
-  }
-
-  /** The TCP socket under `tls`: destroying it is the one way to be sure the connection closes. */
-  #rawSocket(tls: TLSSocket): Socket | undefined {
-    return this.#sockets.get(`${tls.remoteAddress}|${tls.remotePort}`);
+    if (cert.serial !== this.#serial && cert.serial !== this.#rejectedSerial) this.updateCertificate();
   }
 
   #onSession(session: ServerHttp2Session): void {
@@ -239,11 +246,6 @@ class HboneServerImpl implements HboneServer {
       return;
     }
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    // A session Node destroys after a protocol error (a bad preface) ends its socket but waits for
-    // the peer's FIN; a garbage-sending peer never sends one.
-    // A session Node destroys after a protocol error (a bad preface) destroys its TLS socket, but
-    // once HTTP/2 has consumed that socket's handle the TCP connection under it stays open.
-    session.once("error", () => setImmediate(() => this.#rawSocket(socket)?.destroy()));
     let identity: SpiffeId;
     try {
       identity = peerIdentity(socket, this.#opts.trustDomain);
@@ -276,10 +278,10 @@ class HboneServerImpl implements HboneServer {
       session.goaway(constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(reason.slice(0, 512)));
       session.close();
     } catch {
-      this.#rawSocket(socket)?.destroy();
+      socket.destroy();
       return;
     }
-    setTimeout(() => this.#rawSocket(socket)?.destroy(), REFUSED_SESSION_LINGER_MS).unref();
+    setTimeout(() => socket.destroy(), REFUSED_SESSION_LINGER_MS).unref();
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {

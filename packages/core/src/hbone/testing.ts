@@ -2,15 +2,21 @@
 // whose streams reach a TCP echo server, and a cleanup list so every socket closes after each test.
 // Internal to core's tests; not exported from the package.
 
-import type { Duplex } from "node:stream";
-import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { pipeline } from "node:stream";
 import type { ServerHttp2Stream } from "node:http2";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { pipeline } from "node:stream";
 import type { CertificateAuthority, WorkloadCertificate } from "../ca/authority.js";
 import { createTestRoot, type TestCa, testIdentity } from "../ca/testing.js";
 import type { SpiffeId } from "../identity/spiffe.js";
 import { createMemoryLogger } from "../telemetry/logging.js";
-import { createHboneServer, type HboneRequest, type HboneServer, type HboneServerOptions, respondStatus } from "./server.js";
+import {
+  createHboneServer,
+  type HboneRequest,
+  type HboneServer,
+  type HboneServerOptions,
+  respondStatus,
+} from "./server.js";
 
 export interface TestMesh {
   root: TestCa;

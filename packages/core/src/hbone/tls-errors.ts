@@ -49,7 +49,10 @@ function alertProblem(code: string): Problem | undefined {
     case "PROTOCOL_VERSION":
       return { code: HboneErrorCode.TLS, text: "does not speak TLS 1.3 (TLS alert: protocol version)" };
     case "NO_APPLICATION_PROTOCOL":
-      return { code: HboneErrorCode.TLS, text: "does not offer ALPN h2 (TLS alert: no application protocol)" };
+      return {
+        code: HboneErrorCode.TLS,
+        text: "does not offer ALPN h2 (TLS alert: no application protocol)",
+      };
     default:
       return { code: HboneErrorCode.TLS, text: `sent TLS alert: ${alert}` };
   }

@@ -94,7 +94,9 @@ export function peerIdentity(
   }
   if (!socket.authorized) {
     // Node types this as an Error, but stores OpenSSL's verify code as a string.
-    const code = String((socket.authorizationError as { code?: string } | undefined)?.code ?? socket.authorizationError);
+    const code = String(
+      (socket.authorizationError as { code?: string } | undefined)?.code ?? socket.authorizationError,
+    );
     throw hboneError(HboneErrorCode.PEER_UNTRUSTED, `client certificate ${describeVerifyError(code)}`, {
       details: { tlsCode: code, serial: cert.serialNumber.toLowerCase() },
     });

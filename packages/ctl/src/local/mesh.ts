@@ -12,7 +12,7 @@ import {
   type Pod,
 } from "@ambient/controlplane";
 import { createLogger, type Logger, type LogLevel } from "@ambient/core";
-import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
+import { parseZtunnelConfig, Ztunnel, type ZtunnelDeps } from "@ambient/ztunnel";
 import { EchoServer } from "./echo-server.js";
 
 export interface LocalMeshOptions {
@@ -21,6 +21,8 @@ export interface LocalMeshOptions {
   stateDir: string;
   logLevel: LogLevel;
   logger?: Logger;
+  /** Tests: per-node overrides of what each ztunnel is given (e.g. a recording socket factory). */
+  ztunnelDeps?: (node: string, nodeIp: string) => Partial<ZtunnelDeps>;
 }
 
 interface RunningNode {
@@ -149,7 +151,8 @@ export class LocalMesh {
         ),
       });
       const ztunnel = await Ztunnel.start(config, {
-        logger: this.logger.child({ process: "ztunnel", node: name }),
+        logger: this.logger.child({ process: "ztunnel" }),
+        ...this.opts.ztunnelDeps?.(name, ip),
       });
       this.nodes.set(name, { ip, ztunnel });
       this.logger.info({ node: name, ip }, "ztunnel started");

@@ -21,6 +21,8 @@ export class Connection {
   private metered: MeteredConnection | undefined;
   private drainHandle: DrainHandle;
   private finished = false;
+  /** Why we closed it ourselves (policy change, drain): reported instead of the copy's outcome. */
+  private closedBecause: AmbientError | undefined;
   /** Inbound only: what policy re-checks evaluate. */
   recheck?: { facts: ConnectionFacts; destinationUid: string };
 
@@ -34,7 +36,7 @@ export class Connection {
     registry.add(this);
     this.drainHandle = t.drain.track((graceful) => {
       // TCP has no graceful "go away": let connections run until the deadline, then cut them.
-      if (!graceful) this.abort(proxyError(ProxyErrorCode.DRAINED, "closed at the drain deadline"));
+      if (!graceful) this.close(proxyError(ProxyErrorCode.DRAINED, "closed at the drain deadline"));
     });
   }
 
@@ -54,12 +56,14 @@ export class Connection {
   }
 
   close(reason: AmbientError): void {
+    this.closedBecause ??= reason;
     this.abort(reason);
   }
 
   /** Records the end of the connection; a failure before `established` is still logged. */
-  finish(error?: unknown): void {
+  finish(result?: unknown): void {
     if (this.finished) return;
+    const error = this.closedBecause ?? result;
     this.finished = true;
     this.registry.delete(this);
     this.drainHandle.release();
