@@ -21,8 +21,10 @@ function count(tasks: RunnerTask[], acc = { passed: 0, failed: 0, skipped: 0 }) 
 export default class SummaryReporter implements Reporter {
   onFinished(files: RunnerTestFile[] = [], errors: unknown[] = []): void {
     const c = count(files);
-    // A file that failed to load has no tests but must not read as a pass.
-    const failed = c.failed + files.filter((f) => f.result?.state === "fail" && f.tasks.length === 0).length;
+    // A file that failed outside its tests (failed to load, a beforeAll threw) must not read as a
+    // pass or a skip: it counts as one failure.
+    const failed =
+      c.failed + files.filter((f) => f.result?.state === "fail" && count(f.tasks).failed === 0).length;
     const unhandled = errors.length > 0 ? ` (${errors.length} unhandled errors)` : "";
     process.stdout.write(`\ntests: ${c.passed} passed, ${failed} failed, ${c.skipped} skipped${unhandled}\n`);
   }

@@ -340,6 +340,7 @@ describe("L4 AuthorizationPolicy in the mesh", () => {
     const s = await eventually(() =>
       socksConnect({ host: CLIENT, port: 15080 }, { host: WEB, port: 9090 }, { localAddress: CLIENT }),
     );
+    s.resume();
     s.write("ping\n");
     const [echo] = (await once(s, "data")) as [Buffer];
     expect(echo.toString()).toBe("ping\n");

@@ -166,7 +166,9 @@ export class Ztunnel {
   /** SIGTERM: stop accepting, let open connections finish up to the deadline, then close. */
   async drainAndStop(deadlineMs = this.config.drainDeadlineMs): Promise<DrainResult> {
     this.logger.info({ open: this.open.size, deadlineMs }, "draining");
-    await Promise.all([...this.pods.values()].map((p) => p.stopAccepting()));
+    // Stop accepting (listeners close, HBONE sessions get GOAWAY) without waiting for them: the
+    // drain below is what waits, and only up to its deadline.
+    for (const p of this.pods.values()) void p.stopAccepting();
     const result = await this.drain.start(deadlineMs);
     await this.stop();
     this.logger.info(result, "drained");
@@ -207,7 +209,7 @@ export class Ztunnel {
     }
     for (const [uid, pod] of this.pods) {
       const w = wanted.get(uid);
-      if (w && w.addresses[0] && ipText(w.addresses[0]) === pod.ref.ip) {
+      if (w?.addresses[0] && ipText(w.addresses[0]) === pod.ref.ip) {
         pod.update(w);
         continue;
       }

@@ -9,6 +9,7 @@ export class SocksError extends Error {
   }
 }
 
+/** Resolves with the tunnelled socket, paused: attach listeners, then `resume()`. */
 export function socksConnect(
   proxy: { host: string; port: number },
   target: { host: string; port: number },
@@ -43,6 +44,8 @@ export function socksConnect(
         if (buf.length < 10) return;
         s.removeListener("data", onData);
         s.removeListener("error", fail);
+        // Paused, so bytes that came with the reply wait for the caller's listeners (resume()).
+        s.pause();
         const rest = buf.subarray(10);
         if (rest.length > 0) s.unshift(rest);
         resolve(s);
@@ -74,6 +77,7 @@ export async function httpGetViaSocks(
     s.on("data", (c: Buffer) => chunks.push(c));
     s.once("end", () => resolve(Buffer.concat(chunks).toString()));
     s.once("error", reject);
+    s.resume();
   });
   return parseHttp(raw);
 }

@@ -72,6 +72,6 @@ export function createReadinessServer(h: Pick<AdminHandlers, "readiness">): Serv
 
 function readiness(h: Pick<AdminHandlers, "readiness">, res: ServerResponse): void {
   const { ready, reasons } = h.readiness();
-  if (ready) return text(res, 200, "ready");
-  text(res, 503, `not ready: ${reasons.join("; ")}`);
+  if (ready) text(res, 200, "ready");
+  else text(res, 503, `not ready: ${reasons.join("; ")}`);
 }

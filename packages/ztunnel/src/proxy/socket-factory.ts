@@ -58,6 +58,7 @@ export class LocalSocketFactory implements SocketFactory {
       port: target.port,
       localAddress: pod?.ip ?? this.nodeIp,
       noDelay: true,
+      allowHalfOpen: true,
     });
   }
 }

@@ -52,6 +52,9 @@ export interface MeteredConnection {
   socket: Socket;
   /** ...unless the app is the destination, where the directions swap (request vs response). */
   appIsDestination: boolean;
+  /** Counters at open: bytes before the tunnel existed (the SOCKS5 handshake) are not traffic. */
+  baseRead: number;
+  baseWritten: number;
   reportedReceived: number;
   reportedSent: number;
 }
@@ -97,7 +100,15 @@ export class TcpMetrics {
   }
 
   connectionOpened(labels: TcpLabels, socket: Socket, appIsDestination: boolean): MeteredConnection {
-    const c: MeteredConnection = { labels, socket, appIsDestination, reportedReceived: 0, reportedSent: 0 };
+    const c: MeteredConnection = {
+      labels,
+      socket,
+      appIsDestination,
+      baseRead: socket.bytesRead ?? 0,
+      baseWritten: socket.bytesWritten ?? 0,
+      reportedReceived: 0,
+      reportedSent: 0,
+    };
     this.opened.inc(labels);
     this.open.add(c);
     return c;
@@ -112,8 +123,8 @@ export class TcpMetrics {
   }
 
   private flushBytes(c: MeteredConnection): void {
-    const read = c.socket.bytesRead ?? 0;
-    const written = c.socket.bytesWritten ?? 0;
+    const read = (c.socket.bytesRead ?? 0) - c.baseRead;
+    const written = (c.socket.bytesWritten ?? 0) - c.baseWritten;
     const received = c.appIsDestination ? written : read;
     const sent = c.appIsDestination ? read : written;
     if (received > c.reportedReceived) this.received.inc(c.labels, received - c.reportedReceived);
