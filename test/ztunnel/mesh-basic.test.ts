@@ -1,6 +1,7 @@
 // Two nodes, two ztunnels, echo servers, on 127.21.x.y: a SOCKS5 client on node A reaches pods on
 // node B by service name, VIP and pod IP over HBONE, with both identities visible to the app side.
 
+import { run } from "@ambient/ctl";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, namespace, node, pod, service } from "../utils/index.js";
 import { metricValue, scrape, startMesh, type TestMesh } from "../utils/mesh.js";
@@ -95,5 +96,22 @@ describe("local mesh: SOCKS5 → HBONE → app", () => {
     expect(
       metricValue(dst, "istio_tcp_received_bytes_total", { ...labels, reporter: "destination" }),
     ).toBeGreaterThan(0);
+  });
+});
+
+describe("ambientctl ztunnel-config", () => {
+  it("shows what one ztunnel holds: workloads, services, policies and its certificates", async () => {
+    const lines: string[] = [];
+    const code = await run(["ztunnel-config", "--node-ip", "127.21.2.1"], {}, (l) => lines.push(l));
+    const out = lines.join("\n");
+    expect(code).toBe(0);
+    expect(out).toMatch(/demo\s+web-1\s+127\.21\.2\.10\s+node-b\s+web\s+HBONE\s+HEALTHY/);
+    expect(out).toMatch(/demo\s+web\s+web\.demo\.svc\.cluster\.local\s+127\.21\.100\.1\s+2/);
+    expect(out).toMatch(/spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+available\s+[0-9a-f]+/);
+  });
+
+  it("says which address it could not read", async () => {
+    const code = await run(["ztunnel-config", "--node-ip", "127.21.9.9"], {}, () => {});
+    expect(code).toBe(2);
   });
 });

@@ -3,11 +3,15 @@
 import { type EnvSource, errorMessage } from "@ambient/core";
 import { upCommand } from "./commands/up.js";
 import { xdsCommand } from "./commands/xds.js";
+import { ztunnelConfigCommand } from "./commands/ztunnel-config.js";
 
 const HELP = `ambientctl: the Ambient mesh command line
 
   ambientctl up [-f DIR]                         run the local mesh on a manifests folder (default examples/)
+  ambientctl up [-f DIR] --demo                  the same, then run the guided demo (examples/ only)
   ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
+  ambientctl ztunnel-config [workloads|services|policies|certificates] --node-ip IP
+                                                 show what one ztunnel holds (its /config_dump) [-o json]
   ambientctl version
 `;
 
@@ -23,6 +27,8 @@ export async function run(
         return await upCommand(rest, env, out);
       case "xds":
         return await xdsCommand(rest, env, out);
+      case "ztunnel-config":
+        return await ztunnelConfigCommand(rest, env, out);
       case "version":
         out("ambientctl 0.1.0");
         return 0;
