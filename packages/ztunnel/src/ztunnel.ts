@@ -183,7 +183,7 @@ export class Ztunnel {
     for (const c of [...this.open]) c.close(proxyError(ProxyErrorCode.DRAINED, "ztunnel stopped"));
     for (const p of this.pods.values()) p.destroy();
     this.pods.clear();
-    this.pool.close();
+    this.pool.destroy();
     await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.httpServers) s.closeAllConnections();
   }
