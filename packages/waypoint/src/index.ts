@@ -1,0 +1,2 @@
+// @ambient/waypoint: the L7 proxy.
+export {};
