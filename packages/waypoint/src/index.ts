@@ -1,2 +1,3 @@
 // @ambient/waypoint: the L7 proxy.
-export {};
+export { parseWaypointConfig, WAYPOINT_OPTIONS, type WaypointConfig } from "./config.js";
+export { Waypoint } from "./waypoint.js";

@@ -21,10 +21,11 @@ import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
 import { createCaHandlers } from "../ca/ca-service.js";
 import { AddressAllocator } from "../local/address-allocator.js";
+import { synthesizeWaypoints } from "../local/waypoint-pods.js";
 import { ManifestStore } from "../manifests/store.js";
 import { FolderWatcher } from "../manifests/watcher.js";
 import type { KubeObject } from "../model/index.js";
-import { type TranslateResult, translate } from "../translate/index.js";
+import { type TranslateResult, translate, type Warning } from "../translate/index.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
 
 export interface ControlPlaneOptions {
@@ -40,7 +41,10 @@ export interface ControlPlaneOptions {
   /** Follow the folder for changes (default true). Tests may call `reload()` themselves. */
   watch?: boolean;
   hooks?: DeltaAdsHooks;
-  /** Local mode: give Nodes and Pods without addresses their own 127.10.x.y (see local/). */
+  /**
+   * Local mode: give Nodes, Pods and Services without addresses their own 127.10.x.y, and create
+   * each waypoint Gateway's Pod and Service as Istio's deployment controller would (see local/).
+   */
   allocateLocalAddresses?: boolean;
 }
 
@@ -55,6 +59,7 @@ const EMPTY_RESULT: TranslateResult = {
     destinationRules: [],
     authorizationPolicies: [],
     requestAuthentications: [],
+    gateways: [],
   },
   warnings: [],
 };
@@ -183,14 +188,20 @@ export class ControlPlane {
     const started = performance.now();
     const { changed } = await this.manifests.reload();
     if (!changed && this.result !== EMPTY_RESULT) return;
-    const objects = this.allocator
-      ? this.allocator.assign(this.manifests.objects())
-      : this.manifests.objects();
-    const result = translate(objects, {
+    let objects = this.manifests.objects();
+    let localWarnings: Warning[] = [];
+    if (this.allocator) {
+      // Waypoint pods first, so the allocator addresses them like any other pod.
+      const synthesized = synthesizeWaypoints(objects);
+      localWarnings = synthesized.warnings;
+      objects = this.allocator.assign(synthesized.objects);
+    }
+    const translated = translate(objects, {
       clusterId: this.opts.clusterId,
       trustDomain: this.opts.trustDomain,
       rootNamespace: this.opts.rootNamespace,
     });
+    const result = { ...translated, warnings: [...localWarnings, ...translated.warnings] };
     this.reportWarnings(result);
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
     // it sees its pods in the push below.

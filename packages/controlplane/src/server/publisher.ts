@@ -8,14 +8,21 @@ import {
   authorizationResourceName,
   encodeAddress,
   encodeAuthorization,
+  encodeL7Resource,
+  L7_RESOURCE_TYPE_URL,
+  type L7Resource,
+  l7ResourceName,
   type ResourceStore,
 } from "@ambient/core";
-import type { TranslateResult } from "../translate/index.js";
+import { type KubeObject, namespaceOf } from "../model/index.js";
+import type { TranslateResult, WaypointConfig } from "../translate/index.js";
 
 export interface PublishSummary {
   workloads: number;
   services: number;
   authorizations: number;
+  /** Objects for waypoints: VirtualServices, DestinationRules, L7 policies, waypoint Gateways. */
+  l7Resources: number;
 }
 
 export function publish(store: ResourceStore, result: TranslateResult): PublishSummary {
@@ -32,13 +39,41 @@ export function publish(store: ResourceStore, result: TranslateResult): PublishS
   for (const auth of result.authorizations) {
     authorizations.set(authorizationResourceName(auth), encodeAuthorization(auth));
   }
+  const l7 = new Map<string, Uint8Array>();
+  for (const resource of l7Resources(result.waypointConfig)) {
+    l7.set(l7ResourceName(resource), encodeL7Resource(resource));
+  }
   store.replaceAll(ADDRESS_TYPE_URL, addresses);
   store.replaceAll(AUTHORIZATION_TYPE_URL, authorizations);
+  // A type of its own: Delta ADS subscriptions are per type, so ztunnels (which subscribe to
+  // Address and Authorization only) never receive or hold these.
+  store.replaceAll(L7_RESOURCE_TYPE_URL, l7);
   return {
     workloads: result.workloads.length,
     services: result.services.length,
     authorizations: result.authorizations.length,
+    l7Resources: l7.size,
   };
+}
+
+/** Every object a waypoint applies, as written: kind, version, metadata the waypoint reads, spec. */
+export function l7Resources(config: WaypointConfig): L7Resource[] {
+  const objects: KubeObject[] = [
+    ...config.virtualServices,
+    ...config.destinationRules,
+    ...config.authorizationPolicies,
+    ...config.requestAuthentications,
+    ...config.gateways,
+  ];
+  return objects.map((obj) => ({
+    kind: obj.kind,
+    apiVersion: obj.apiVersion,
+    namespace: namespaceOf(obj),
+    name: obj.metadata.name,
+    spec: obj.spec,
+    labels: obj.metadata.labels ?? {},
+    annotations: obj.metadata.annotations ?? {},
+  }));
 }
 
 /** node name → SPIFFE IDs of the pods scheduled there: what that node's ztunnel may ask the CA for. */

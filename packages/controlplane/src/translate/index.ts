@@ -3,7 +3,13 @@
 // apply. Pure and deterministic: unchanged input produces byte-identical output.
 
 import type { Authorization, Service, Workload } from "@ambient/core";
-import { type AuthorizationPolicy, type KubeObject, namespaceOf, type Pod } from "../model/index.js";
+import {
+  type AuthorizationPolicy,
+  type Gateway,
+  type KubeObject,
+  namespaceOf,
+  type Pod,
+} from "../model/index.js";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
 import {
   compareStrings,
@@ -16,11 +22,25 @@ import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
 import { translateServices } from "./services.js";
 import { buildSnapshot } from "./snapshot.js";
+import { WaypointIndex } from "./waypoints.js";
 import { translateWorkloads } from "./workloads.js";
 
 export { DEFAULT_OPTIONS, type TranslateOptions, type Warning } from "./context.js";
 export { isAmbientEnrolled } from "./enrolment.js";
 export { CONVERTED_PEER_AUTHENTICATION_PREFIX, STATIC_STRICT_POLICY_NAME } from "./peer-authentication.js";
+export {
+  FOR_SERVICE_ACCOUNT_ANNOTATION,
+  GATEWAY_MANAGED_LABEL,
+  GATEWAY_NAME_LABEL,
+  isWaypointGateway,
+  MESH_CONTROLLER,
+  USE_WAYPOINT_LABEL,
+  USE_WAYPOINT_NAMESPACE_LABEL,
+  WAYPOINT_CLASS,
+  WAYPOINT_FOR_LABEL,
+  WAYPOINT_HBONE_PORT,
+  waypointAddress,
+} from "./waypoints.js";
 
 export interface WaypointConfig {
   virtualServices: KubeObject[];
@@ -28,6 +48,8 @@ export interface WaypointConfig {
   /** AuthorizationPolicies with targetRef/targetRefs: enforced by waypoints, not ztunnel. */
   authorizationPolicies: KubeObject[];
   requestAuthentications: KubeObject[];
+  /** The istio-waypoint Gateways: each waypoint reads its own (listeners, waypoint-for, …). */
+  gateways: Gateway[];
 }
 
 export interface TranslateResult {
@@ -77,6 +99,7 @@ export function translate(
     if (Object.keys(selector).length > 0) servicesByNamespace.add(namespaceOf(svc), selector, svc);
   }
 
+  const waypoints = new WaypointIndex(snapshot, ctx);
   const workloads = translateWorkloads(
     snapshot,
     {
@@ -91,6 +114,7 @@ export function translate(
         ]);
         return [...keys].sort(compareStrings);
       },
+      waypointFor: (pod: Pod, serviceAccount: string) => waypoints.forWorkload(pod, serviceAccount),
     },
     ctx,
   );
@@ -98,13 +122,14 @@ export function translate(
   // The snapshot is already in object-key order, so these lists are too.
   return {
     workloads,
-    services: translateServices(snapshot.services, ctx),
+    services: translateServices(snapshot.services, ctx, (svc) => waypoints.forService(svc)),
     authorizations,
     waypointConfig: {
       virtualServices: snapshot.virtualServices,
       destinationRules: snapshot.destinationRules,
       authorizationPolicies: waypointPolicies,
       requestAuthentications: snapshot.requestAuthentications,
+      gateways: waypoints.waypointGateways(),
     },
     warnings: ctx.warnings,
   };

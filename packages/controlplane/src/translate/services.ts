@@ -1,8 +1,15 @@
-// Kubernetes Service → istio.workload.Service: hostname, VIPs, ports and load-balancing
-// preference, as Istio's ambient index builds them. Waypoint attachment is filled in elsewhere;
+// Kubernetes Service → istio.workload.Service: hostname, VIPs, ports, load-balancing preference
+// and waypoint, as Istio's ambient index builds them. Which waypoint is decided in waypoints.ts;
 // subject alt names stay empty because Istio only sets them for ServiceEntries.
 
-import type { AppProtocol, LoadBalancing, NetworkAddress, Port, Service as XdsService } from "@ambient/core";
+import type {
+  AppProtocol,
+  GatewayAddress,
+  LoadBalancing,
+  NetworkAddress,
+  Port,
+  Service as XdsService,
+} from "@ambient/core";
 import { namespaceOf, parseIp, type Service, type ServicePort } from "../model/index.js";
 import { annotationsOf, compareStrings, serviceHostname, type TranslateContext } from "./context.js";
 
@@ -20,12 +27,23 @@ const TRAFFIC_DISTRIBUTIONS: Record<string, LoadBalancing> = {
   PreferSameNode: { routingPreference: ["NETWORK", "REGION", "ZONE", "SUBZONE", "NODE"], mode: "FAILOVER" },
 };
 
-export function translateServices(services: readonly Service[], ctx: TranslateContext): XdsService[] {
-  const out = services.map((svc) => translateService(svc, ctx));
+/** The waypoint that receives a Service's traffic (waypoints.ts); none by default. */
+export type ServiceWaypointLookup = (svc: Service) => GatewayAddress | undefined;
+
+export function translateServices(
+  services: readonly Service[],
+  ctx: TranslateContext,
+  waypointFor: ServiceWaypointLookup = () => undefined,
+): XdsService[] {
+  const out = services.map((svc) => translateService(svc, ctx, waypointFor));
   return out.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 }
 
-function translateService(svc: Service, ctx: TranslateContext): XdsService {
+function translateService(
+  svc: Service,
+  ctx: TranslateContext,
+  waypointFor: ServiceWaypointLookup,
+): XdsService {
   const namespace = namespaceOf(svc);
   const spec = svc.spec ?? {};
   const result: XdsService = {
@@ -36,6 +54,8 @@ function translateService(svc: Service, ctx: TranslateContext): XdsService {
     ports: (spec.ports ?? []).map(servicePort),
     subjectAltNames: [],
   };
+  const waypoint = waypointFor(svc);
+  if (waypoint) result.waypoint = waypoint;
   const lb = loadBalancing(svc, ctx);
   if (lb) result.loadBalancing = lb;
   return result;

@@ -5,8 +5,10 @@
 import {
   type AuthorizationPolicy,
   type DestinationRule,
+  type Gateway,
   isAuthorizationPolicy,
   isDestinationRule,
+  isGateway,
   isNamespace,
   isNode,
   isPeerAuthentication,
@@ -36,6 +38,8 @@ export interface Snapshot {
   requestAuthentications: RequestAuthentication[];
   virtualServices: VirtualService[];
   destinationRules: DestinationRule[];
+  /** Every Gateway API Gateway; waypoints.ts picks the istio-waypoint ones. */
+  gateways: Gateway[];
 }
 
 export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateContext): Snapshot {
@@ -58,6 +62,7 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     requestAuthentications: [],
     virtualServices: [],
     destinationRules: [],
+    gateways: [],
   };
   for (const obj of sorted) {
     // Checked one by one (not else-if): Namespace and Node are plain KubeObjects to the compiler,
@@ -71,6 +76,7 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     if (isRequestAuthentication(obj)) snapshot.requestAuthentications.push(obj);
     if (isVirtualService(obj)) snapshot.virtualServices.push(obj);
     if (isDestinationRule(obj)) snapshot.destinationRules.push(obj);
+    if (isGateway(obj)) snapshot.gateways.push(obj);
   }
   return snapshot;
 }

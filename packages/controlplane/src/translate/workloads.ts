@@ -1,8 +1,9 @@
 // Pod → istio.workload.Workload, as Istio's ambient index builds it: identity, addresses,
 // canonical names, owner-derived workload name and type, readiness, the services that select the
-// pod (with target ports resolved against its containers) and the policies that apply to it.
+// pod (with target ports resolved against its containers), the policies that apply to it and its
+// waypoint.
 
-import type { Locality, PortList, Workload, WorkloadType } from "@ambient/core";
+import type { GatewayAddress, Locality, PortList, Workload, WorkloadType } from "@ambient/core";
 import { namespaceOf, type OwnerReference, type Pod, parseIp, type Service } from "../model/index.js";
 import { compareStrings, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
 import { isAmbientEnrolled } from "./enrolment.js";
@@ -16,6 +17,8 @@ export interface WorkloadLookups {
   servicesFor(pod: Pod): Service[];
   /** Sorted `<ns>/<name>` of the WORKLOAD_SELECTOR Authorizations that apply to the pod. */
   policiesFor(pod: Pod): string[];
+  /** The waypoint that receives traffic addressed to the pod itself (waypoints.ts), if any. */
+  waypointFor(pod: Pod, serviceAccount: string): GatewayAddress | undefined;
 }
 
 export function translateWorkloads(
@@ -89,6 +92,8 @@ function translatePod(
     hostname: "",
     services,
   };
+  const waypoint = lookups.waypointFor(pod, workload.serviceAccount);
+  if (waypoint) workload.waypoint = waypoint;
   const locality = nodeLocality(snapshot, spec.nodeName);
   if (locality) workload.locality = locality;
   return workload;

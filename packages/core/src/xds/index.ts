@@ -1,5 +1,6 @@
 // The xDS layer of @ambient/core: Istio's workload types and their protobuf codec, the Delta ADS
-// server (control plane side) and client (ztunnel and waypoint side), and the loaded protos.
+// server (control plane side) and client (ztunnel and waypoint side), the loaded protos, and the
+// waypoint's L7 objects under Ambient's own type (waypoint-config.ts).
 
 export {
   addressResourceName,
@@ -42,6 +43,13 @@ export {
 // never reaches them.
 export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./testing.js";
 export * from "./types.js";
+export {
+  decodeL7Resource,
+  encodeL7Resource,
+  L7_RESOURCE_TYPE_URL,
+  type L7Resource,
+  l7ResourceName,
+} from "./waypoint-config.js";
 export {
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,

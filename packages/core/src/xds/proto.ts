@@ -1,5 +1,5 @@
 // Loads Ambient's .proto files (packages/core/proto) once, on first use, into one protobufjs Root.
-// From it come the protobufjs Types the codec uses for Address and Authorization, and the grpc-js
+// From it come the protobufjs Types the codecs use (Address, Authorization, L7Resource), and the grpc-js
 // service definitions for Delta ADS and the CA, so both views always agree on every field number.
 
 import { existsSync } from "node:fs";
@@ -14,6 +14,7 @@ const PROTO_FILES = [
   "istio/security/authorization.proto",
   "istio/ca/ca.proto",
   "envoy/service/discovery/v3/discovery.proto",
+  "ambient/waypoint/v1/config.proto",
 ];
 
 /** How grpc-js turns wire messages into objects: the shapes in `wire.ts` assume these. */
@@ -32,6 +33,8 @@ export interface LoadedProtos {
   root: protobuf.Root;
   addressType: protobuf.Type;
   authorizationType: protobuf.Type;
+  /** ambient.waypoint.v1.L7Resource: the waypoint's L7 objects (waypoint-config.ts). */
+  l7ResourceType: protobuf.Type;
   /** For `server.addService`: the AggregatedDiscoveryService (delta method only). */
   adsService: ServiceDefinition;
   /** For `server.addService`: istio.v1.auth.IstioCertificateService. */
@@ -89,6 +92,7 @@ function load(): LoadedProtos {
     root,
     addressType: root.lookupType("istio.workload.Address"),
     authorizationType: root.lookupType("istio.security.Authorization"),
+    l7ResourceType: root.lookupType("ambient.waypoint.v1.L7Resource"),
     adsService,
     caService,
     deltaAggregatedResources: method(adsService, "DeltaAggregatedResources"),

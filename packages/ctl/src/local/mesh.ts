@@ -12,6 +12,7 @@ import {
   type Pod,
 } from "@ambient/controlplane";
 import { createLogger, type Logger, type LogLevel } from "@ambient/core";
+import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel, type ZtunnelDeps } from "@ambient/ztunnel";
 import { EchoServer } from "./echo-server.js";
 
@@ -35,8 +36,12 @@ interface RunningPod {
   ip: string;
   ports: number[];
   node: string;
-  server: EchoServer;
+  server: { close(): Promise<void> };
+  waypoint?: Waypoint;
 }
+
+/** Istio's label on a waypoint's pods: they run the waypoint proxy, not an app. */
+const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 
 export interface PodSummary {
   namespace: string;
@@ -92,6 +97,15 @@ export class LocalMesh {
         const r = n.ztunnel.readiness();
         if (r.ready) break;
         if (Date.now() > deadline) throw new Error(`ztunnel on ${name} not ready: ${r.reasons.join("; ")}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    for (const [key, p] of this.pods) {
+      if (!p.waypoint) continue;
+      for (;;) {
+        const r = p.waypoint.readiness();
+        if (r.ready) break;
+        if (Date.now() > deadline) throw new Error(`waypoint ${key} not ready: ${r.reasons.join("; ")}`);
         await new Promise((res) => setTimeout(res, 50));
       }
     }
@@ -179,6 +193,11 @@ export class LocalMesh {
     }
     for (const [key, { pod, ip, ports }] of wantedPods) {
       if (this.pods.has(key)) continue;
+      const gateway = pod.metadata.labels?.[GATEWAY_NAME_LABEL];
+      if (gateway) {
+        await this.startWaypoint(key, pod, gateway, ip);
+        continue;
+      }
       const server = new EchoServer({
         pod: pod.metadata.name,
         namespace: pod.metadata.namespace ?? "default",
@@ -194,6 +213,36 @@ export class LocalMesh {
         );
       }
       this.pods.set(key, { key, ip, ports, node: pod.spec?.nodeName ?? "", server });
+    }
+  }
+
+  /** A waypoint's pod runs the waypoint proxy on its address (HBONE on 15008). */
+  private async startWaypoint(key: string, pod: Pod, gateway: string, ip: string): Promise<void> {
+    const node = pod.spec?.nodeName ?? "";
+    const config = parseWaypointConfig(["--log-level", this.opts.logLevel], {
+      GATEWAY_NAME: gateway,
+      POD_NAMESPACE: pod.metadata.namespace ?? "default",
+      INSTANCE_IP: ip,
+      SERVICE_ACCOUNT: pod.spec?.serviceAccountName ?? gateway,
+      NODE_NAME: node,
+      XDS_ADDRESS: this.cp.address,
+      AMBIENT_NODE_TOKEN_FILE: LocalTokenAuthenticator.tokenPath(
+        join(this.opts.stateDir, "controlplane"),
+        node,
+      ),
+    });
+    try {
+      const waypoint = await Waypoint.start(config, { logger: this.logger.child({ process: "waypoint" }) });
+      this.pods.set(key, {
+        key,
+        ip,
+        ports: containerPorts(pod),
+        node,
+        server: { close: () => waypoint.stop() },
+        waypoint,
+      });
+    } catch (err) {
+      this.logger.error({ pod: key, err: (err as Error).message }, "cannot start the waypoint");
     }
   }
 

@@ -70,7 +70,7 @@ export async function httpGetViaSocks(
   port: number,
   path = "/",
 ): Promise<HttpResult> {
-  const s = await socksConnect({ host: fromIp, port: 15080 }, { host, port });
+  const s = await socksConnect({ host: fromIp, port: 15080 }, { host, port }, { localAddress: fromIp });
   s.end(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   const raw = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];

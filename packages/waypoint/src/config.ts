@@ -1,0 +1,121 @@
+// The waypoint's configuration: which Gateway it is, where it listens, where the control plane is.
+// Flags first, then environment (Istio's names where Istio has one), then defaults.
+
+import { type EnvSource, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+
+export interface WaypointConfig {
+  /** The Gateway (class istio-waypoint) this process serves. */
+  name: string;
+  namespace: string;
+  /** The waypoint pod's IP: HBONE on ip:15008, metrics/readiness/admin on ip:15020/15021/15000. */
+  ip: string;
+  serviceAccount: string;
+  nodeName: string;
+  xdsAddress: string;
+  caAddress: string;
+  tokenFile: string | undefined;
+  clusterId: string;
+  trustDomain: string;
+  logLevel: LogLevel;
+  accessLog: boolean;
+  drainDeadlineMs: number;
+}
+
+export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
+  {
+    flag: "name",
+    env: "GATEWAY_NAME",
+    kind: "string",
+    required: true,
+    description: "the waypoint Gateway's name",
+  },
+  {
+    flag: "namespace",
+    env: "POD_NAMESPACE",
+    kind: "string",
+    required: true,
+    description: "the Gateway's namespace",
+  },
+  { flag: "ip", env: "INSTANCE_IP", kind: "string", required: true, description: "this waypoint's pod IP" },
+  {
+    flag: "service-account",
+    env: "SERVICE_ACCOUNT",
+    kind: "string",
+    description: "identity (defaults to the Gateway name, as Istio's waypoints)",
+  },
+  {
+    flag: "node-name",
+    env: "NODE_NAME",
+    kind: "string",
+    default: "",
+    description: "node the waypoint runs on",
+  },
+  {
+    flag: "xds-address",
+    env: "XDS_ADDRESS",
+    kind: "string",
+    default: "127.0.0.1:15010",
+    description: "control plane Delta ADS address",
+  },
+  {
+    flag: "ca-address",
+    env: "CA_ADDRESS",
+    kind: "string",
+    description: "certificate service (defaults to the xDS address)",
+  },
+  {
+    flag: "token-file",
+    env: "AMBIENT_NODE_TOKEN_FILE",
+    kind: "string",
+    description: "bootstrap token (local mode: the node's)",
+  },
+  {
+    flag: "cluster-id",
+    env: "CLUSTER_ID",
+    kind: "string",
+    default: "Kubernetes",
+    description: "cluster name",
+  },
+  {
+    flag: "trust-domain",
+    env: "TRUST_DOMAIN",
+    kind: "string",
+    default: "cluster.local",
+    description: "SPIFFE trust domain",
+  },
+  {
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    kind: "string",
+    default: "info",
+    description: "trace|debug|info|warn|error",
+  },
+  { flag: "access-log", kind: "bool", default: "true", description: "one JSON line per request" },
+  {
+    flag: "drain-deadline",
+    env: "DRAIN_DEADLINE",
+    kind: "duration",
+    default: "25s",
+    description: "how long SIGTERM waits for open requests",
+  },
+];
+
+export function parseWaypointConfig(argv: readonly string[], env: EnvSource): WaypointConfig {
+  const { values: v } = parseOptions(WAYPOINT_OPTIONS, argv, env);
+  const xdsAddress = v["xds-address"] as string;
+  return {
+    name: v["name"] as string,
+    namespace: v["namespace"] as string,
+    ip: v["ip"] as string,
+    serviceAccount: (v["service-account"] as string | undefined) ?? (v["name"] as string),
+    nodeName: v["node-name"] as string,
+    xdsAddress,
+    caAddress: (v["ca-address"] as string | undefined) ?? xdsAddress,
+    tokenFile: v["token-file"] as string | undefined,
+    clusterId: v["cluster-id"] as string,
+    trustDomain: v["trust-domain"] as string,
+    logLevel: v["log-level"] as LogLevel,
+    accessLog: v["access-log"] as boolean,
+    drainDeadlineMs: v["drain-deadline"] as number,
+  };
+}

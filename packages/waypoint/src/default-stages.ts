@@ -1,0 +1,42 @@
+// Stages for a waypoint with no L7 configuration: no authentication, everything authorized, each
+// request routed to the service it was sent to with Istio's default retry policy, endpoints picked
+// round robin among healthy ones. The configured stages (l7-config.ts) fall back to these pieces.
+
+import type { Service } from "@ambient/core";
+import type { ProxyState } from "@ambient/ztunnel";
+import type { L7Request } from "./model/request.js";
+import type { RetryPlan, Stages } from "./proxy/stages.js";
+
+/** Istio's default: 2 retries on connect-failure, refused-stream, unavailable, cancelled, 503. */
+export const DEFAULT_RETRY: RetryPlan = {
+  attempts: 2,
+  shouldRetry: (o) => o.connectFailure === true || o.status === 503,
+};
+
+export function serviceFor(state: ProxyState, req: L7Request, host: string): Service | undefined {
+  return state.serviceByHostname(host) ?? state.serviceByVip(req.destination.ip);
+}
+
+export function defaultStages(state: ProxyState): Stages {
+  return {
+    authenticate: async () => ({ ok: true }),
+    authorize: () => ({ allowed: true, reason: "no policy" }),
+    route: (req) => ({ kind: "forward", host: req.destination.host, retry: DEFAULT_RETRY }),
+    pick: (req, target) => {
+      const service = serviceFor(state, req, target.host);
+      if (!service) {
+        // Workload-addressed traffic: the destination pod itself.
+        const w = state.workloadByIp(req.destination.ip);
+        if (!w) return { ok: false, status: 503, flag: "NR", reason: `no route to ${target.host}` };
+        return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
+      }
+      const picked = state.pickEndpoint(service, target.port);
+      if (!picked) return { ok: false, status: 503, flag: "UH", reason: "no healthy upstream" };
+      return {
+        ok: true,
+        service,
+        endpoint: { workload: picked.workload, port: picked.targetPort, done: () => {} },
+      };
+    },
+  };
+}

@@ -1,0 +1,324 @@
+// One HTTP request through the waypoint, in named phases: build the request → authenticate →
+// authorize → route → (fault) → pick an endpoint → forward with retries and timeout → answer.
+// Every phase that refuses answers with Istio's status and response flag; metrics and the access
+// log are written once, when the response ends.
+
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import type { Logger } from "@ambient/core";
+import type { HeaderOps, L7Request } from "../model/request.js";
+import type { HttpLabels, HttpMetrics } from "../telemetry/metrics.js";
+import type { AuthnResult, RouteResult, Stages } from "./stages.js";
+import { asByteStream } from "./stream-adapter.js";
+import { openUpstream, type UpstreamDeps, UpstreamError } from "./upstream.js";
+
+export interface StreamInfo {
+  sourceIp: string;
+  sourcePrincipal: string;
+  /** The original destination (VIP:port or podIP:port) the HBONE :authority named. */
+  destination: { host: string; namespace?: string; ip: string; port: number };
+  labels: Omit<HttpLabels, "response_code" | "response_flags" | "request_protocol">;
+}
+
+export interface HttpContext {
+  stages: () => Stages;
+  upstream: UpstreamDeps;
+  metrics: HttpMetrics;
+  logger: Logger;
+  accessLog: boolean;
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
+
+export function buildRequest(req: IncomingMessage, info: StreamInfo): L7Request {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers))
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+  const ns = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\//.exec(info.sourcePrincipal)?.[1];
+  return {
+    method: req.method ?? "GET",
+    scheme: "http",
+    authority: (req.headers.host ?? info.destination.host).toLowerCase(),
+    path: req.url ?? "/",
+    headers,
+    port: info.destination.port,
+    protocol: (req.headers["content-type"] ?? "").startsWith("application/grpc") ? "grpc" : "http/1.1",
+    source: { ip: info.sourceIp, principal: info.sourcePrincipal, ...(ns ? { namespace: ns } : {}) },
+    destination: info.destination,
+  };
+}
+
+export async function handleHttp(
+  ctx: HttpContext,
+  info: StreamInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const started = performance.now();
+  const l7 = buildRequest(req, info);
+  const stages = ctx.stages();
+  let flag = "-";
+  let upstreamHost = "";
+  let routeName = "";
+  let requestBytes = 0;
+  req.on("data", (c: Buffer) => {
+    requestBytes += c.length;
+  });
+  const body = await readBody(req);
+  const finish = (status: number) => {
+    const labels = {
+      ...info.labels,
+      request_protocol: l7.protocol === "grpc" ? "grpc" : "http",
+      response_code: String(status),
+      response_flags: flag,
+    };
+    const duration = performance.now() - started;
+    ctx.metrics.record(
+      labels,
+      duration,
+      requestBytes,
+      Number(res.getHeader("content-length") ?? 0) || responseBytes,
+    );
+    if (ctx.accessLog) {
+      ctx.logger.info(
+        {
+          component: "access",
+          method: l7.method,
+          path: l7.path,
+          authority: l7.authority,
+          protocol: l7.protocol,
+          status,
+          response_flags: flag,
+          bytes_received: requestBytes,
+          bytes_sent: responseBytes,
+          duration: Math.round(duration),
+          upstream_host: upstreamHost || undefined,
+          route_name: routeName || undefined,
+          "src.identity": info.sourcePrincipal,
+          "dst.service": info.destination.host,
+        },
+        "request",
+      );
+    }
+  };
+  let responseBytes = 0;
+  const respond = (status: number, headers: Record<string, string>, text: string, f: string) => {
+    flag = f;
+    responseBytes = Buffer.byteLength(text);
+    res.writeHead(status, {
+      "content-type": "text/plain",
+      "content-length": String(responseBytes),
+      ...headers,
+    });
+    res.end(text);
+    finish(status);
+  };
+
+  // Phase 1: authenticate (JWT).
+  const auth: AuthnResult = await stages.authenticate(l7);
+  if (!auth.ok)
+    return respond(
+      auth.status ?? 401,
+      { "www-authenticate": "Bearer" },
+      `${auth.reason ?? "Jwt verification fails"}`,
+      "UAEX",
+    );
+  for (const h of auth.removeHeaders ?? []) delete l7.headers[h];
+  Object.assign(l7.headers, auth.addHeaders ?? {});
+
+  // Phase 2: authorize.
+  const authz = stages.authorize(l7, auth);
+  if (!authz.allowed) return respond(403, {}, "RBAC: access denied", "DENY");
+
+  // Phase 3: route.
+  const route: RouteResult = stages.route(l7);
+  if (route.kind === "respond")
+    return respond(route.status, route.headers ?? {}, route.body ?? "", route.flag ?? "-");
+  routeName = route.name ?? "";
+
+  // Phase 4: faults.
+  if (route.fault?.delayMs) await new Promise((r) => setTimeout(r, route.fault!.delayMs));
+  if (route.fault?.abortStatus) return respond(route.fault.abortStatus, {}, "fault filter abort", "FI");
+
+  // Phase 5: forward, with retries and timeout.
+  const deadline = route.timeoutMs ? started + route.timeoutMs : undefined;
+  const headers = forwardHeaders(l7, route, info);
+  const path = route.rewrite?.path ?? l7.path;
+  for (let attempt = 0; ; attempt++) {
+    const picked = stages.pick(l7, {
+      host: route.host,
+      ...(route.subset ? { subset: route.subset } : {}),
+      port: route.port ?? l7.port,
+    });
+    if (!picked.ok) return respond(picked.status, {}, picked.reason, picked.flag);
+    upstreamHost = `${picked.endpoint.workload.name}:${picked.endpoint.port}`;
+    const perTry = minDefined(
+      route.retry.perTryTimeoutMs,
+      deadline ? deadline - performance.now() : undefined,
+    );
+    const outcome = await forwardOnce(ctx, picked.endpoint, l7.method, path, headers, body, perTry);
+    picked.endpoint.done(
+      outcome.status !== undefined
+        ? { status: outcome.status }
+        : { connectFailure: outcome.connectFailure, reset: !outcome.connectFailure },
+    );
+    const retriesLeft = attempt < route.retry.attempts;
+    const timedOutOverall = deadline !== undefined && performance.now() >= deadline;
+    if (
+      outcome.response &&
+      !(retriesLeft && !timedOutOverall && route.retry.shouldRetry({ status: outcome.status! }))
+    ) {
+      const up = outcome.response;
+      const out = responseHeaders(up.headers, route);
+      res.writeHead(up.statusCode ?? 502, out);
+      up.on("data", (c: Buffer) => {
+        responseBytes += c.length;
+      });
+      up.pipe(res);
+      await new Promise<void>((r) => res.once("close", () => r()));
+      return finish(up.statusCode ?? 502);
+    }
+    outcome.response?.resume();
+    if (timedOutOverall || (outcome.timedOut && !retriesLeft))
+      return respond(504, {}, "upstream request timeout", "UT");
+    if (
+      !retriesLeft ||
+      !route.retry.shouldRetry(
+        outcome.status !== undefined
+          ? { status: outcome.status }
+          : { connectFailure: outcome.connectFailure, reset: true },
+      )
+    ) {
+      if (outcome.status !== undefined) return respond(outcome.status, {}, "", "URX");
+      return respond(
+        503,
+        {},
+        `upstream connect error or disconnect/reset before headers. reset reason: ${outcome.error}`,
+        outcome.connectFailure ? "UF" : "UC",
+      );
+    }
+  }
+}
+
+interface Outcome {
+  response?: IncomingMessage;
+  status?: number;
+  connectFailure?: boolean;
+  timedOut?: boolean;
+  error?: string;
+}
+
+async function forwardOnce(
+  ctx: HttpContext,
+  endpoint: { workload: import("@ambient/core").Workload; port: number },
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  timeoutMs: number | undefined,
+): Promise<Outcome> {
+  let stream: import("node:stream").Duplex;
+  try {
+    stream = await openUpstream(ctx.upstream, endpoint, {});
+  } catch (err) {
+    return {
+      connectFailure: err instanceof UpstreamError ? err.connectFailure : true,
+      error: (err as Error).message,
+    };
+  }
+  return new Promise<Outcome>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const socket = asByteStream(stream);
+    const r = httpRequest(
+      {
+        createConnection: () => socket as never,
+        method,
+        path,
+        headers: { ...headers, "content-length": String(body.length) },
+      },
+      (res) => {
+        if (timer) clearTimeout(timer);
+        resolve({ response: res, status: res.statusCode ?? 502 });
+      },
+    );
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => {
+          r.destroy();
+          socket.destroy();
+          resolve({ timedOut: true, error: "timeout" });
+        },
+        Math.max(1, timeoutMs),
+      );
+    }
+    r.once("error", (err) => {
+      if (timer) clearTimeout(timer);
+      resolve({ connectFailure: false, error: err.message });
+    });
+    r.end(body);
+  });
+}
+
+function forwardHeaders(
+  req: L7Request,
+  route: Extract<RouteResult, { kind: "forward" }>,
+  info: StreamInfo,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+  out.host = route.rewrite?.authority ?? req.authority;
+  out["x-forwarded-proto"] = "http";
+  // Envoy passes the verified peer identity upstream in XFCC (Istio: SANITIZE_SET).
+  out["x-forwarded-client-cert"] = `URI=${info.sourcePrincipal}`;
+  for (const ops of route.requestHeaders ?? []) applyOps(out, ops);
+  return out;
+}
+
+function responseHeaders(
+  headers: IncomingHttpHeaders,
+  route: Extract<RouteResult, { kind: "forward" }>,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  const flat: Record<string, string> = {};
+  for (const [k, v] of Object.entries(out)) flat[k] = Array.isArray(v) ? v.join(", ") : v;
+  for (const ops of route.responseHeaders ?? []) applyOps(flat, ops);
+  Object.assign(flat, route.corsHeaders ?? {});
+  return flat;
+}
+
+export function applyOps(headers: Record<string, string>, ops: HeaderOps): void {
+  for (const [k, v] of Object.entries(ops.set ?? {})) headers[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(ops.add ?? {})) {
+    const key = k.toLowerCase();
+    headers[key] = headers[key] ? `${headers[key]}, ${v}` : v;
+  }
+  for (const k of ops.remove ?? []) delete headers[k.toLowerCase()];
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.once("end", () => resolve(Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}

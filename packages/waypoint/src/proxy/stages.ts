@@ -1,0 +1,66 @@
+// The pluggable L7 stages the request handler runs, in order: authenticate (RequestAuthentication)
+// → authorize (AuthorizationPolicy) → route (VirtualService) → pick an endpoint (DestinationRule).
+// `L7Config` builds them from what the control plane sent; defaults pass everything through.
+
+import type { Service, Workload } from "@ambient/core";
+import type { HeaderOps, L7Request } from "../model/request.js";
+
+export interface AuthnResult {
+  ok: boolean;
+  status?: number;
+  reason?: string;
+  principal?: string;
+  claims?: Record<string, unknown>;
+  removeHeaders?: string[];
+  addHeaders?: Record<string, string>;
+}
+
+export interface AuthzResult {
+  allowed: boolean;
+  policy?: string;
+  reason: string;
+}
+
+export interface RetryPlan {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  shouldRetry(outcome: { status?: number; reset?: boolean; connectFailure?: boolean }): boolean;
+}
+
+export type RouteResult =
+  | {
+      kind: "forward";
+      name?: string;
+      host: string;
+      subset?: string;
+      port?: number;
+      rewrite?: { path?: string; authority?: string };
+      requestHeaders?: HeaderOps[];
+      responseHeaders?: HeaderOps[];
+      timeoutMs?: number;
+      retry: RetryPlan;
+      fault?: { delayMs?: number; abortStatus?: number };
+      mirrors?: { host: string; subset?: string; port?: number }[];
+      corsHeaders?: Record<string, string>;
+    }
+  | { kind: "respond"; status: number; headers?: Record<string, string>; body?: string; flag?: string };
+
+export interface EndpointPick {
+  workload: Workload;
+  port: number;
+  /** Called with the outcome, for least-request accounting and outlier detection. */
+  done(outcome: { status?: number; connectFailure?: boolean; reset?: boolean }): void;
+}
+
+export interface Stages {
+  authenticate(req: L7Request): Promise<AuthnResult>;
+  authorize(req: L7Request, auth: AuthnResult): AuthzResult;
+  route(req: L7Request): RouteResult;
+  /** An endpoint of `host` for the request, or why there is none (UH no healthy, UO overflow). */
+  pick(
+    req: L7Request,
+    target: { host: string; subset?: string; port: number },
+  ):
+    | { ok: true; endpoint: EndpointPick; service?: Service }
+    | { ok: false; status: number; flag: string; reason: string };
+}

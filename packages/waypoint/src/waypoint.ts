@@ -1,0 +1,284 @@
+// One waypoint: the L7 proxy for a Gateway of class istio-waypoint. Terminates HBONE on its pod IP,
+// applies the L7 configuration the control plane sends (VirtualService, DestinationRule,
+// AuthorizationPolicy, RequestAuthentication), and forwards over HBONE with its own identity.
+
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  createHboneServer,
+  createLogger,
+  createRegistry,
+  DeltaAdsClient,
+  decodeL7Resource,
+  HboneClientPool,
+  type HboneRequest,
+  type HboneServer,
+  L7_RESOURCE_TYPE_URL,
+  type L7Resource,
+  type Logger,
+  type Registry,
+  routeGrpcLogs,
+  SpiffeId,
+  type XdsResourceHandler,
+} from "@ambient/core";
+import {
+  CertificateManager,
+  canonicalIp,
+  copyBidirectional,
+  createAdminServer,
+  createMetricsServer,
+  createReadinessServer,
+  ProxyState,
+  proxyStateHandlers,
+  workloadIdentity,
+} from "@ambient/ztunnel";
+import type { WaypointConfig } from "./config.js";
+import { L7Config } from "./l7-config.js";
+import type { StreamInfo } from "./proxy/http.js";
+import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
+import { openUpstream } from "./proxy/upstream.js";
+import { HttpMetrics } from "./telemetry/metrics.js";
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export class Waypoint {
+  readonly state = new ProxyState();
+  readonly registry: Registry = createRegistry();
+  readonly certs: CertificateManager;
+  readonly identity: SpiffeId;
+  readonly l7: L7Config;
+  private readonly pool: HboneClientPool;
+  private hbone: HboneServer | undefined;
+  private xds: DeltaAdsClient | undefined;
+  private readonly httpServers: Server[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly config: WaypointConfig,
+    readonly logger: Logger,
+  ) {
+    this.identity = SpiffeId.parse(
+      `spiffe://${config.trustDomain}/ns/${config.namespace}/sa/${config.serviceAccount}`,
+    );
+    this.certs = new CertificateManager({
+      caAddress: config.caAddress,
+      token: async () => (await readToken(config.tokenFile)) ?? "",
+      trustDomain: config.trustDomain,
+      logger,
+    });
+    this.pool = new HboneClientPool({ logger, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+    this.l7 = new L7Config(this.state, { name: config.name, namespace: config.namespace }, logger);
+  }
+
+  static async start(config: WaypointConfig, deps: { logger?: Logger } = {}): Promise<Waypoint> {
+    const logger = (deps.logger ?? createLogger({ level: config.logLevel, name: "waypoint" })).child({
+      waypoint: `${config.namespace}/${config.name}`,
+    });
+    routeGrpcLogs(logger);
+    const w = new Waypoint(config, logger);
+    w.certs.setIdentities([w.identity]);
+    w.certs.on("rotated", () => w.hbone?.updateCertificate());
+    await w.startServers();
+    const l7Handler: XdsResourceHandler<L7Resource> = {
+      typeUrl: L7_RESOURCE_TYPE_URL,
+      decode: (name, bytes) => decodeL7Resource(bytes, name),
+      apply: (changes) => w.l7.apply(changes),
+    };
+    const token = config.tokenFile;
+    w.xds = new DeltaAdsClient({
+      address: config.xdsAddress,
+      node: {
+        id: `waypoint~${config.ip}~${config.name}.${config.namespace}~${config.namespace}.svc.cluster.local`,
+        cluster: config.clusterId,
+        metadata: { NAME: config.name, NAMESPACE: config.namespace, INSTANCE_IPS: config.ip },
+      },
+      handlers: [...proxyStateHandlers(w.state), l7Handler as XdsResourceHandler<unknown>],
+      logger,
+      metadata: async (): Promise<Record<string, string>> => {
+        const t = await readToken(token);
+        return t ? { authorization: `Bearer ${t}` } : {};
+      },
+    });
+    w.xds.start();
+    logger.info({ ip: config.ip, identity: w.identity.toString() }, "waypoint started");
+    return w;
+  }
+
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.xds?.synced) reasons.push(`xDS not synced with ${this.config.xdsAddress}`);
+    if (!this.certs.get(this.identity)) reasons.push(`waiting for a certificate for ${this.identity}`);
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  configDump(): unknown {
+    return {
+      waypoint: `${this.config.namespace}/${this.config.name}`,
+      identity: this.identity.toString(),
+      xds: { synced: this.xds?.synced ?? false },
+      l7: this.l7.snapshot(),
+      certificates: this.certs.snapshot(),
+      pool: this.pool.stats(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.xds?.close();
+    this.certs.close();
+    this.hbone?.destroy();
+    this.pool.destroy();
+    await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.httpServers) s.closeAllConnections();
+  }
+
+  private inboundContext(): InboundContext {
+    const metrics = new HttpMetrics(this.registry);
+    const upstream = {
+      pool: this.pool,
+      certificate: () => this.certs.get(this.identity),
+      rootsPem: () => this.certs.rootsPem(),
+      localAddress: this.config.ip,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    };
+    return {
+      stages: () => this.l7.stages(),
+      upstream,
+      metrics,
+      logger: this.logger,
+      accessLog: this.config.accessLog,
+      describe: (req) => this.describe(req),
+      tcp: (stream, info) => this.forwardTcp(stream, info),
+    };
+  }
+
+  /** Who is calling and where to: the :authority names a service VIP or a workload's IP and port. */
+  private describe(req: HboneRequest): StreamInfo | { refuse: number; reason: string } {
+    const ip = canonicalIp(req.target.address) ?? req.target.address;
+    const service = this.state.serviceByVip(ip);
+    const workload = service ? undefined : this.state.workloadByIp(ip);
+    if (!service && !workload)
+      return { refuse: 400, reason: `${req.authority} is neither a service VIP nor a workload` };
+    const source = this.state.workloadByIp(req.remoteAddress);
+    const sourceMatches = source && workloadIdentity(source).toString() === req.peerIdentity.toString();
+    const peer = req.peerIdentity.toString();
+    const unknown = "unknown";
+    return {
+      sourceIp: req.remoteAddress,
+      sourcePrincipal: peer,
+      destination: {
+        host: service ? service.hostname : ip,
+        ...(service ? { namespace: service.namespace } : workload ? { namespace: workload.namespace } : {}),
+        ip,
+        port: req.target.port,
+      },
+      labels: {
+        reporter: "waypoint",
+        source_workload: sourceMatches ? source.workloadName || source.name : unknown,
+        source_workload_namespace: sourceMatches ? source.namespace : unknown,
+        source_principal: peer,
+        source_app: sourceMatches ? source.canonicalName : unknown,
+        source_version: sourceMatches ? source.canonicalRevision : unknown,
+        destination_service: service?.hostname ?? ip,
+        destination_service_namespace: service?.namespace ?? workload?.namespace ?? unknown,
+        destination_service_name: service?.name ?? workload?.name ?? unknown,
+        destination_workload: workload ? workload.workloadName || workload.name : unknown,
+        destination_workload_namespace: workload?.namespace ?? service?.namespace ?? unknown,
+        destination_principal: workload ? workloadIdentity(workload).toString() : unknown,
+        destination_app: workload?.canonicalName ?? unknown,
+        destination_version: workload?.canonicalRevision ?? unknown,
+        connection_security_policy: "mutual_tls",
+      },
+    };
+  }
+
+  /** Not HTTP: L4 policy only, then bytes to an endpoint of the destination. */
+  private forwardTcp(stream: Duplex, info: StreamInfo): void {
+    const stages = this.l7.stages();
+    const req = {
+      method: "",
+      scheme: "tcp",
+      authority: info.destination.host,
+      path: "",
+      headers: {},
+      port: info.destination.port,
+      protocol: "http/1.1" as const,
+      source: { ip: info.sourceIp, principal: info.sourcePrincipal },
+      destination: info.destination,
+    };
+    if (!stages.authorize(req, { ok: true }).allowed) {
+      stream.destroy();
+      return;
+    }
+    const picked = stages.pick(req, { host: info.destination.host, port: info.destination.port });
+    if (!picked.ok) {
+      stream.destroy();
+      return;
+    }
+    openUpstream(
+      {
+        pool: this.pool,
+        certificate: () => this.certs.get(this.identity),
+        rootsPem: () => this.certs.rootsPem(),
+        localAddress: this.config.ip,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      },
+      picked.endpoint,
+      {},
+    )
+      .then((up) => copyBidirectional(stream, up))
+      .catch(() => stream.destroy());
+  }
+
+  private async startServers(): Promise<void> {
+    const ctx = this.inboundContext();
+    this.hbone = createHboneServer({
+      certificate: () => this.certs.get(this.identity),
+      rootsPem: () => this.certs.rootsPem(),
+      trustDomain: this.config.trustDomain,
+      logger: this.logger,
+      onStream: (stream, req) => handleTunnel(ctx, stream, req),
+    });
+    await listen(this.hbone.server, this.config.ip, 15008);
+    const handlers = {
+      configDump: () => this.configDump(),
+      logger: this.logger,
+      readiness: () => this.readiness(),
+      registry: this.registry,
+      quit: () => void this.stop(),
+    };
+    for (const [server, port] of [
+      [createAdminServer(handlers), 15000],
+      [createMetricsServer(handlers), 15020],
+      [createReadinessServer(handlers), 15021],
+    ] as const) {
+      this.httpServers.push(server);
+      await listen(server, this.config.ip, port);
+    }
+  }
+}
+
+function listen(
+  server: {
+    listen(o: { host: string; port: number }, cb: () => void): unknown;
+    once(e: "error", l: (err: Error) => void): unknown;
+  },
+  host: string,
+  port: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
+    server.listen({ host, port }, () => resolve());
+  });
+}
+
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch {
+    return undefined;
+  }
+}
