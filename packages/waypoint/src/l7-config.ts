@@ -1,11 +1,24 @@
 // The waypoint's L7 configuration: every L7 resource the control plane sent (VirtualService,
 // DestinationRule, AuthorizationPolicy and RequestAuthentication with targetRefs, waypoint
-// Gateways), compiled into the request stages. Recompiled once per xDS update, never per request.
+// Gateways), compiled into the request stages. Recompiled once per xDS update, never per request;
+// a resource that fails to compile is reported and the previous compiled stages stay in force.
 
 import type { L7Resource, Logger } from "@ambient/core";
 import type { ProxyState } from "@ambient/ztunnel";
+import type { DrObject } from "./cluster/index.js";
+import { ClusterStage } from "./cluster-stage.js";
 import { defaultStages } from "./default-stages.js";
-import type { Stages } from "./proxy/stages.js";
+import type { RetryPlan, RouteResult, Stages } from "./proxy/stages.js";
+import {
+  compileRoutes,
+  corsPreflight,
+  corsResponseHeaders,
+  faultApplies,
+  type RetryPolicy,
+  type RouteTable,
+  shouldRetry,
+  type VsObject,
+} from "./route/index.js";
 
 export interface WaypointRef {
   name: string;
@@ -15,19 +28,23 @@ export interface WaypointRef {
 export class L7Config {
   private readonly resources = new Map<string, L7Resource>();
   private compiled: Stages;
+  private routes: RouteTable | undefined;
+  private readonly clusters: ClusterStage;
 
   constructor(
     private readonly state: ProxyState,
     private readonly self: WaypointRef,
     private readonly logger: Logger,
+    private readonly random: () => number = Math.random,
   ) {
     this.compiled = defaultStages(state);
+    this.clusters = new ClusterStage(state);
   }
 
   apply(changes: { upserts: Map<string, L7Resource>; removes: string[] }): void {
     for (const [name, r] of changes.upserts) this.resources.set(name, r);
     for (const name of changes.removes) this.resources.delete(name);
-    this.compiled = this.compile();
+    this.compile();
   }
 
   stages(): Stages {
@@ -38,11 +55,103 @@ export class L7Config {
     return [...this.resources.values()].filter((r) => r.kind === kind);
   }
 
-  snapshot(): { kind: string; namespace: string; name: string }[] {
-    return [...this.resources.values()].map((r) => ({ kind: r.kind, namespace: r.namespace, name: r.name }));
+  snapshot(): unknown {
+    return {
+      resources: [...this.resources.values()]
+        .filter((r) => r.kind !== "Pod")
+        .map((r) => ({ kind: r.kind, namespace: r.namespace, name: r.name })),
+      clusters: this.clusters.snapshot(),
+    };
   }
 
-  private compile(): Stages {
-    return defaultStages(this.state);
+  private compile(): void {
+    const base = defaultStages(this.state);
+    try {
+      this.routes = compileRoutes(this.byKind("VirtualService").map(asObject) as VsObject[], {
+        namespace: this.self.namespace,
+      });
+    } catch (err) {
+      this.logger.error(
+        { err: (err as Error).message },
+        "VirtualService rejected; keeping the previous routes",
+      );
+    }
+    const labels = new Map<string, Record<string, string>>();
+    for (const p of this.byKind("Pod")) labels.set(`${p.namespace}/${p.name}`, p.labels);
+    this.clusters.update(this.byKind("DestinationRule").map(asObject) as DrObject[], labels);
+    const routes = this.routes;
+    const random = this.random;
+    this.compiled = {
+      ...base,
+      route: (req) => (routes ? toRouteResult(routes, req, random) : base.route(req)),
+      pick: this.clusters.pick,
+    };
+  }
+}
+
+function asObject(r: L7Resource) {
+  return {
+    apiVersion: r.apiVersion,
+    kind: r.kind,
+    metadata: { name: r.name, namespace: r.namespace, labels: r.labels, annotations: r.annotations },
+    spec: r.spec,
+  };
+}
+
+function retryPlan(policy: RetryPolicy): RetryPlan {
+  return {
+    attempts: policy.attempts,
+    ...(policy.perTryTimeoutMs !== undefined ? { perTryTimeoutMs: policy.perTryTimeoutMs } : {}),
+    shouldRetry: (o) => shouldRetry(policy, o),
+  };
+}
+
+/** Translates the route engine's decision into what the request handler executes. */
+function toRouteResult(
+  table: RouteTable,
+  req: Parameters<RouteTable["route"]>[0],
+  random: () => number,
+): RouteResult {
+  const d = table.route(req, random);
+  switch (d.kind) {
+    case "default":
+      return { kind: "forward", host: req.destination.host, retry: retryPlan(d.retry) };
+    case "no-route":
+      return { kind: "respond", status: 404, flag: "NR" };
+    case "direct":
+      return { kind: "respond", status: d.status, ...(d.body !== undefined ? { body: d.body } : {}) };
+    case "redirect":
+      return { kind: "respond", status: d.status, headers: { location: d.location } };
+    case "route": {
+      if (d.cors && req.method === "OPTIONS") {
+        const pre = corsPreflight(d.cors, req);
+        if (pre) return { kind: "respond", status: pre.status, headers: pre.headers };
+      }
+      const fault: { delayMs?: number; abortStatus?: number } = {};
+      if (d.fault?.delay && faultApplies(d.fault.delay.percentage, random)) fault.delayMs = d.fault.delay.ms;
+      if (d.fault?.abort?.httpStatus && faultApplies(d.fault.abort.percentage, random))
+        fault.abortStatus = d.fault.abort.httpStatus;
+      return {
+        kind: "forward",
+        ...(d.name ? { name: d.name } : {}),
+        host: d.destination.host,
+        ...(d.destination.subset ? { subset: d.destination.subset } : {}),
+        ...(d.destination.port ? { port: d.destination.port } : {}),
+        ...(d.rewrite
+          ? {
+              rewrite: {
+                ...(d.rewrite.path ? { path: d.rewrite.path } : {}),
+                ...(d.rewrite.authority ? { authority: d.rewrite.authority } : {}),
+              },
+            }
+          : {}),
+        requestHeaders: [d.requestHeaders],
+        responseHeaders: [d.responseHeaders],
+        ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+        retry: retryPlan(d.retry),
+        ...(fault.delayMs || fault.abortStatus ? { fault } : {}),
+        ...(d.cors ? { corsHeaders: corsResponseHeaders(d.cors, req) } : {}),
+      };
+    }
   }
 }

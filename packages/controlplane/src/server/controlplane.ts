@@ -209,7 +209,7 @@ export class ControlPlane {
     this.identities = nodeIdentityIndex(result);
     this.result = result;
     this.effective = objects;
-    const summary = publish(this.store, result);
+    const summary = publish(this.store, result, objects);
     this.logger.info({ ...summary, ms: Math.round(performance.now() - started) }, "configuration published");
     for (const listener of this.publishedListeners) {
       try {

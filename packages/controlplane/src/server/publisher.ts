@@ -25,7 +25,11 @@ export interface PublishSummary {
   l7Resources: number;
 }
 
-export function publish(store: ResourceStore, result: TranslateResult): PublishSummary {
+export function publish(
+  store: ResourceStore,
+  result: TranslateResult,
+  objects: readonly KubeObject[] = [],
+): PublishSummary {
   const addresses = new Map<string, Uint8Array>();
   for (const workload of result.workloads) {
     const address = { workload };
@@ -40,7 +44,7 @@ export function publish(store: ResourceStore, result: TranslateResult): PublishS
     authorizations.set(authorizationResourceName(auth), encodeAuthorization(auth));
   }
   const l7 = new Map<string, Uint8Array>();
-  for (const resource of l7Resources(result.waypointConfig)) {
+  for (const resource of [...l7Resources(result.waypointConfig), ...podLabels(result, objects)]) {
     l7.set(l7ResourceName(resource), encodeL7Resource(resource));
   }
   store.replaceAll(ADDRESS_TYPE_URL, addresses);
@@ -74,6 +78,30 @@ export function l7Resources(config: WaypointConfig): L7Resource[] {
     labels: obj.metadata.labels ?? {},
     annotations: obj.metadata.annotations ?? {},
   }));
+}
+
+/**
+ * The labels of every pod that is a workload: DestinationRule subsets select endpoints by pod
+ * labels, which Istio's Workload message does not carry. Waypoints alone subscribe to this type.
+ */
+function podLabels(result: TranslateResult, objects: readonly KubeObject[]): L7Resource[] {
+  const workloads = new Set(result.workloads.map((w) => `${w.namespace}/${w.name}`));
+  const out: L7Resource[] = [];
+  for (const o of objects) {
+    if (o.kind !== "Pod" || o.apiVersion !== "v1") continue;
+    const ns = namespaceOf(o);
+    if (!workloads.has(`${ns}/${o.metadata.name}`)) continue;
+    out.push({
+      kind: "Pod",
+      apiVersion: "v1",
+      namespace: ns,
+      name: o.metadata.name,
+      spec: {},
+      labels: o.metadata.labels ?? {},
+      annotations: {},
+    });
+  }
+  return out;
 }
 
 /** node name → SPIFFE IDs of the pods scheduled there: what that node's ztunnel may ask the CA for. */

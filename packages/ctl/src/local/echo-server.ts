@@ -21,6 +21,26 @@ export class EchoServer {
 
   constructor(private readonly who: EchoIdentity) {
     this.http = createHttpServer((req, res) => {
+      // httpbin's test endpoints, which Istio's tasks use: /status/<code> and /delay/<seconds>.
+      const status = /^\/status\/(\d{3})/.exec(req.url ?? "");
+      if (status) {
+        req.resume();
+        res.writeHead(Number(status[1]), { "x-served-by": `${who.namespace}/${who.pod}` });
+        res.end();
+        return;
+      }
+      const delay = /^\/delay\/(\d+(?:\.\d+)?)/.exec(req.url ?? "");
+      if (delay) {
+        req.resume();
+        setTimeout(() => {
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "x-served-by": `${who.namespace}/${who.pod}`,
+          });
+          res.end(`${JSON.stringify({ ...who, delayed: Number(delay[1]) })}\n`);
+        }, Number(delay[1]) * 1000);
+        return;
+      }
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {

@@ -156,14 +156,18 @@ export async function handleHttp(
   const deadline = route.timeoutMs ? started + route.timeoutMs : undefined;
   const headers = forwardHeaders(l7, route, info);
   const path = route.rewrite?.path ?? l7.path;
+  // Envoy as Istio configures it retries on another host when there is one (previous_hosts).
+  const tried = new Set<string>();
   for (let attempt = 0; ; attempt++) {
     const picked = stages.pick(l7, {
       host: route.host,
       ...(route.subset ? { subset: route.subset } : {}),
       port: route.port ?? l7.port,
+      exclude: tried,
     });
     if (!picked.ok) return respond(picked.status, {}, picked.reason, picked.flag);
     upstreamHost = `${picked.endpoint.workload.name}:${picked.endpoint.port}`;
+    tried.add(picked.endpoint.workload.uid);
     const perTry = minDefined(
       route.retry.perTryTimeoutMs,
       deadline ? deadline - performance.now() : undefined,

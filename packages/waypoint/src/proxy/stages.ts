@@ -59,7 +59,8 @@ export interface Stages {
   /** An endpoint of `host` for the request, or why there is none (UH no healthy, UO overflow). */
   pick(
     req: L7Request,
-    target: { host: string; subset?: string; port: number },
+    /** `exclude`: hosts already tried by this request (Istio retries on another host). */
+    target: { host: string; subset?: string; port: number; exclude?: ReadonlySet<string> },
   ):
     | { ok: true; endpoint: EndpointPick; service?: Service }
     | { ok: false; status: number; flag: string; reason: string };

@@ -1,0 +1,145 @@
+// The "pick an endpoint" stage with DestinationRules applied: the service's endpoints, narrowed to
+// the subset's labels, balanced per the cluster's policy, skipping outlier-ejected hosts, and
+// admitted by the cluster's circuit breaker (overflow → 503 UO). State (balancers, breakers,
+// outlier detectors) lives per cluster across recompiles, as Envoy keeps it across config pushes.
+
+import type { Workload } from "@ambient/core";
+import type { ProxyState } from "@ambient/ztunnel";
+import { ipText } from "@ambient/ztunnel";
+import {
+  CircuitBreakers,
+  clusterName,
+  createBalancer,
+  type DrObject,
+  type EndpointInfo,
+  OutlierDetector,
+  resolveClusterPolicy,
+} from "./cluster/index.js";
+import { serviceFor } from "./default-stages.js";
+import type { L7Request } from "./model/request.js";
+import type { Stages } from "./proxy/stages.js";
+
+interface ClusterState {
+  balancer: ReturnType<typeof createBalancer>;
+  outlier?: OutlierDetector;
+  policyKey: string;
+}
+
+export class ClusterStage {
+  private readonly breakers = new CircuitBreakers();
+  private readonly clusters = new Map<string, ClusterState>();
+  private readonly active = new Map<string, number>();
+  private drs: DrObject[] = [];
+  private labels = new Map<string, Record<string, string>>();
+
+  constructor(
+    private readonly state: ProxyState,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  update(drs: DrObject[], podLabels: Map<string, Record<string, string>>): void {
+    this.drs = drs;
+    this.labels = podLabels;
+  }
+
+  pick: Stages["pick"] = (req, target) => {
+    const service = serviceFor(this.state, req, target.host);
+    if (!service) {
+      const w = this.state.workloadByIp(req.destination.ip);
+      if (!w) return { ok: false, status: 503, flag: "NR", reason: `no route to ${target.host}` };
+      return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
+    }
+    const resolved = resolveClusterPolicy(this.drs, service.hostname, target.port, target.subset);
+    if (resolved.error === "unknown-subset") {
+      return {
+        ok: false,
+        status: 503,
+        flag: "NC",
+        reason: `no subset ${target.subset} for ${service.hostname}`,
+      };
+    }
+    const name = clusterName(service.hostname, target.port, target.subset);
+    const cluster = this.cluster(name, resolved.policy);
+    const all = this.state.endpointsFor(service, target.port);
+    const byUid = new Map<string, { workload: Workload; targetPort: number }>();
+    const infos: EndpointInfo[] = [];
+    for (const ep of all) {
+      const labels = this.labels.get(`${ep.workload.namespace}/${ep.workload.name}`) ?? {};
+      if (resolved.subsetLabels && !Object.entries(resolved.subsetLabels).every(([k, v]) => labels[k] === v))
+        continue;
+      byUid.set(ep.workload.uid, ep);
+      infos.push({
+        uid: ep.workload.uid,
+        address: ep.workload.addresses[0] ? ipText(ep.workload.addresses[0]) : "",
+        port: ep.targetPort,
+        labels,
+        healthy: ep.workload.status === "HEALTHY",
+      });
+    }
+    cluster.outlier?.setHosts(infos.map((i) => i.uid));
+    // Hosts this request already tried are skipped while others remain (Envoy's previous_hosts).
+    const untried = infos.filter((i) => !target.exclude?.has(i.uid));
+    const candidates = untried.length > 0 ? untried : infos;
+    const picked = cluster.balancer.pick(candidates, pickContext(req), {
+      activeRequests: (uid) => this.active.get(uid) ?? 0,
+      isEjected: (uid) => cluster.outlier?.isEjected(uid) ?? false,
+    });
+    if (!picked) return { ok: false, status: 503, flag: "UH", reason: "no healthy upstream" };
+    // HBONE gives each request its own stream, so a request in flight is a connection in Envoy's
+    // HTTP/1.1 terms; beyond maxConnections it would wait as pending, beyond that it overflows.
+    const breaker = this.breakers.get(name, resolved.policy.connectionPool);
+    const release = breaker.tryAcquire("connection") ?? breaker.tryAcquire("pending");
+    if (!release)
+      return {
+        ok: false,
+        status: 503,
+        flag: "UO",
+        reason: "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+      };
+    const ep = byUid.get(picked.endpoint.uid)!;
+    const uid = ep.workload.uid;
+    this.active.set(uid, (this.active.get(uid) ?? 0) + 1);
+    return {
+      ok: true,
+      service,
+      endpoint: {
+        workload: ep.workload,
+        port: ep.targetPort,
+        done: (outcome) => {
+          release();
+          this.active.set(uid, Math.max(0, (this.active.get(uid) ?? 1) - 1));
+          cluster.outlier?.record(uid, {
+            ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+            ...(outcome.connectFailure || outcome.reset
+              ? { localOriginFailure: true, gatewayError: true }
+              : {}),
+          });
+        },
+      },
+    };
+  };
+
+  snapshot(): unknown {
+    return {
+      breakers: this.breakers.stats(),
+      outliers: Object.fromEntries([...this.clusters].map(([n, c]) => [n, c.outlier?.snapshot()])),
+    };
+  }
+
+  private cluster(name: string, policy: ReturnType<typeof resolveClusterPolicy>["policy"]): ClusterState {
+    const key = JSON.stringify([policy.lb, policy.outlier ?? null]);
+    const existing = this.clusters.get(name);
+    if (existing && existing.policyKey === key) return existing;
+    const state: ClusterState = {
+      balancer: createBalancer(policy.lb),
+      ...(policy.outlier ? { outlier: new OutlierDetector(policy.outlier, this.now) } : {}),
+      policyKey: key,
+    };
+    this.clusters.set(name, state);
+    return state;
+  }
+}
+
+function pickContext(req: L7Request) {
+  return { headers: req.headers, path: req.path, sourceIp: req.source.ip };
+}
