@@ -12,6 +12,7 @@ import {
 import type { Logger } from "@ambient/core";
 import type { HeaderOps, L7Request } from "../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../telemetry/metrics.js";
+import { forwardH2 } from "./h2-forward.js";
 import type { AuthnResult, RouteResult, Stages } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream, type UpstreamDeps, UpstreamError } from "./upstream.js";
@@ -54,7 +55,11 @@ export function buildRequest(req: IncomingMessage, info: StreamInfo): L7Request 
     path: req.url ?? "/",
     headers,
     port: info.destination.port,
-    protocol: (req.headers["content-type"] ?? "").startsWith("application/grpc") ? "grpc" : "http/1.1",
+    protocol: (req.headers["content-type"] ?? "").startsWith("application/grpc")
+      ? "grpc"
+      : req.httpVersionMajor === 2
+        ? "h2"
+        : "http/1.1",
     source: { ip: info.sourceIp, principal: info.sourcePrincipal, ...(ns ? { namespace: ns } : {}) },
     destination: info.destination,
   };
@@ -73,10 +78,7 @@ export async function handleHttp(
   let upstreamHost = "";
   let routeName = "";
   let requestBytes = 0;
-  req.on("data", (c: Buffer) => {
-    requestBytes += c.length;
-  });
-  const body = await readBody(req);
+  // The body is read only when forwarding: authentication, authorization and routing come first.
   const finish = (status: number) => {
     const labels = {
       ...info.labels,
@@ -152,10 +154,41 @@ export async function handleHttp(
   if (route.fault?.delayMs) await new Promise((r) => setTimeout(r, route.fault!.delayMs));
   if (route.fault?.abortStatus) return respond(route.fault.abortStatus, {}, "fault filter abort", "FI");
 
-  // Phase 5: forward, with retries and timeout.
+  // Phase 5: forward. HTTP/2 (h2c, gRPC) streams through unbuffered; HTTP/1.1 bodies are buffered so
+  // a failed attempt can be retried, with the route's timeout over all attempts.
   const deadline = route.timeoutMs ? started + route.timeoutMs : undefined;
   const headers = forwardHeaders(l7, route, info);
   const path = route.rewrite?.path ?? l7.path;
+  if (req.httpVersionMajor === 2) {
+    const picked = stages.pick(l7, {
+      host: route.host,
+      ...(route.subset ? { subset: route.subset } : {}),
+      port: route.port ?? l7.port,
+    });
+    if (!picked.ok) return respond(picked.status, {}, picked.reason, picked.flag);
+    upstreamHost = `${picked.endpoint.workload.name}:${picked.endpoint.port}`;
+    const outcome = await forwardH2(
+      ctx.upstream,
+      picked.endpoint,
+      req as never,
+      res as never,
+      headers,
+      path,
+      (n) => {
+        requestBytes += n;
+      },
+    );
+    picked.endpoint.done(
+      outcome.status !== undefined
+        ? { status: outcome.status }
+        : { connectFailure: outcome.connectFailure === true },
+    );
+    responseBytes = outcome.responseBytes;
+    if (outcome.connectFailure) flag = "UF";
+    return finish(outcome.status ?? 503);
+  }
+  const body = await readBody(req);
+  requestBytes = body.length;
   // Envoy as Istio configures it retries on another host when there is one (previous_hosts).
   const tried = new Set<string>();
   for (let attempt = 0; ; attempt++) {

@@ -68,8 +68,7 @@ function serveH2c(ctx: InboundContext, info: StreamInfo, stream: ServerHttp2Stre
       res.stream.close();
     });
   });
-  server.emit("connection", stream);
-  stream.resume();
+  server.emit("connection", asByteStream(stream));
 }
 
 /** WebSocket and other Upgrade requests: forwarded as-is, then bytes both ways. */
