@@ -137,6 +137,8 @@ describe("waypoint config over Delta ADS", () => {
       "AuthorizationPolicy/demo/l7-get-only",
       "DestinationRule/demo/a",
       "Gateway/demo/waypoint",
+      // Pod labels ride along: DestinationRule subsets select endpoints by them.
+      "Pod/demo/a",
       "RequestAuthentication/demo/jwt",
       "VirtualService/demo/a",
     ]);
@@ -178,7 +180,7 @@ describe("waypoint config over Delta ADS", () => {
     expect(removal.removedResources).toEqual(["DestinationRule/demo/a"]);
     await ack(s, removal);
 
-    // A change that only touches ztunnel's types (a pod label) sends nothing here.
+    // A pod label change re-sends that pod's labels alone (DestinationRule subsets need them).
     await env.config.write(
       "10-a.yaml",
       docs(
@@ -198,7 +200,13 @@ describe("waypoint config over Delta ADS", () => {
         }),
       ),
     );
-    await s.expectSilence(400);
+    const labels = await s.next();
+    expect(names(labels)).toEqual(["Pod/demo/a"]);
+    expect(decodeL7Resource(labels.resources[0]!.resource!.value).labels).toEqual({
+      app: "a",
+      version: "v2",
+    });
+    await ack(s, labels);
   });
 
   it("a ztunnel's wildcard Address and Authorization subscriptions are untouched by the L7 type", async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";
 import { logsWith, startMesh, type TestMesh } from "../utils/mesh.js";
-import { httpGetViaSocks, parseHttp, socksConnect } from "../utils/socks.js";
+import { parseHttp, socksConnect } from "../utils/socks.js";
 
 const CLIENT = "127.26.1.10";
 const HOST = "reviews.demo.svc.cluster.local";

@@ -8,6 +8,7 @@ import type { ProxyState } from "@ambient/ztunnel";
 import type { DrObject } from "./cluster/index.js";
 import { ClusterStage } from "./cluster-stage.js";
 import { defaultStages } from "./default-stages.js";
+import { PolicyStage } from "./policy-stage.js";
 import type { RetryPlan, RouteResult, Stages } from "./proxy/stages.js";
 import {
   compileRoutes,
@@ -30,6 +31,7 @@ export class L7Config {
   private compiled: Stages;
   private routes: RouteTable | undefined;
   private readonly clusters: ClusterStage;
+  private readonly policies: PolicyStage;
 
   constructor(
     private readonly state: ProxyState,
@@ -39,6 +41,7 @@ export class L7Config {
   ) {
     this.compiled = defaultStages(state);
     this.clusters = new ClusterStage(state);
+    this.policies = new PolicyStage(self, logger);
   }
 
   apply(changes: { upserts: Map<string, L7Resource>; removes: string[] }): void {
@@ -79,12 +82,15 @@ export class L7Config {
     const labels = new Map<string, Record<string, string>>();
     for (const p of this.byKind("Pod")) labels.set(`${p.namespace}/${p.name}`, p.labels);
     this.clusters.update(this.byKind("DestinationRule").map(asObject) as DrObject[], labels);
+    this.policies.update(this.byKind("AuthorizationPolicy"), this.byKind("RequestAuthentication"));
     const routes = this.routes;
     const random = this.random;
     this.compiled = {
       ...base,
       route: (req) => (routes ? toRouteResult(routes, req, random) : base.route(req)),
       pick: this.clusters.pick,
+      authenticate: this.policies.authenticate,
+      authorize: this.policies.authorize,
     };
   }
 }

@@ -22,7 +22,12 @@ function request(over: RequestOverrides = {}): L7Request {
     port: 8000,
     protocol: "http/1.1",
     ...rest,
-    source: { ip: "10.0.0.1", principal: "spiffe://cluster.local/ns/foo/sa/sleep", namespace: "foo", ...source },
+    source: {
+      ip: "10.0.0.1",
+      principal: "spiffe://cluster.local/ns/foo/sa/sleep",
+      namespace: "foo",
+      ...source,
+    },
     destination: {
       host: "httpbin.foo.svc.cluster.local",
       namespace: "foo",
@@ -121,7 +126,13 @@ describe("fields (an ALLOW policy with one rule)", () => {
     ["ipBlocks cidr", src({ ipBlocks: ["10.0.0.0/24"] }), {}, undefined, true],
     ["ipBlocks single", src({ ipBlocks: ["10.0.0.1"] }), {}, undefined, true],
     ["ipBlocks other", src({ ipBlocks: ["10.0.1.0/24"] }), {}, undefined, false],
-    ["ipBlocks mapped peer", src({ ipBlocks: ["10.0.0.0/24"] }), { source: { ip: "::ffff:10.0.0.1" } }, undefined, true],
+    [
+      "ipBlocks mapped peer",
+      src({ ipBlocks: ["10.0.0.0/24"] }),
+      { source: { ip: "::ffff:10.0.0.1" } },
+      undefined,
+      true,
+    ],
     ["ipBlocks v6", src({ ipBlocks: ["fd00::/8"] }), { source: { ip: "fd00::1" } }, undefined, true],
     ["notIpBlocks", src({ notIpBlocks: ["10.0.0.0/8"] }), {}, undefined, false],
     // remote IP: rightmost X-Forwarded-For entry (no trusted proxies), else the peer address
@@ -168,9 +179,13 @@ describe("fields (an ALLOW policy with one rule)", () => {
   });
 
   it("numTrustedProxies moves remote.ip one hop further left", () => {
-    expect(allows(src({ remoteIpBlocks: ["203.0.113.7"] }), xff, undefined, { numTrustedProxies: 1 })).toBe(true);
+    expect(allows(src({ remoteIpBlocks: ["203.0.113.7"] }), xff, undefined, { numTrustedProxies: 1 })).toBe(
+      true,
+    );
     // Fewer entries than trusted hops: Envoy falls back to the peer address.
-    expect(allows(src({ remoteIpBlocks: ["10.0.0.1"] }), xff, undefined, { numTrustedProxies: 5 })).toBe(true);
+    expect(allows(src({ remoteIpBlocks: ["10.0.0.1"] }), xff, undefined, { numTrustedProxies: 5 })).toBe(
+      true,
+    );
   });
 });
 
@@ -182,17 +197,41 @@ describe("when conditions", () => {
     ["header other", when("request.headers[x-user]", ["bob"]), header, undefined, false],
     ["header * on empty value", when("request.headers[x-empty]", ["*"]), header, undefined, true],
     ["header missing", when("request.headers[x-missing]", ["*"]), header, undefined, false],
-    ["header notValues, missing", when("request.headers[x-missing]", undefined, ["bob"]), header, undefined, true],
-    ["header values and notValues", when("request.headers[x-user]", ["*"], ["alice"]), header, undefined, false],
+    [
+      "header notValues, missing",
+      when("request.headers[x-missing]", undefined, ["bob"]),
+      header,
+      undefined,
+      true,
+    ],
+    [
+      "header values and notValues",
+      when("request.headers[x-user]", ["*"], ["alice"]),
+      header,
+      undefined,
+      false,
+    ],
     ["pseudo :method", when("request.headers[:method]", ["GET"]), {}, undefined, true],
-    ["inline list element", when("request.experimental.inline.headers[x-list]", ["b"]), header, undefined, true],
+    [
+      "inline list element",
+      when("request.experimental.inline.headers[x-list]", ["b"]),
+      header,
+      undefined,
+      true,
+    ],
     ["source.ip", when("source.ip", ["10.0.0.0/24"]), {}, undefined, true],
     ["source.ip notValues", when("source.ip", undefined, ["10.0.0.1"]), {}, undefined, false],
     ["remote.ip", when("remote.ip", ["198.51.100.2"]), xff, undefined, true],
     ["source.namespace", when("source.namespace", ["foo"]), {}, undefined, true],
     ["source.principal", when("source.principal", ["cluster.local/ns/foo/sa/sleep"]), {}, undefined, true],
     ["source.serviceAccount", when("source.serviceAccount", ["foo/sleep"]), {}, undefined, true],
-    ["request.auth.principal", when("request.auth.principal", ["https://idp.example.com/alice"]), {}, JWT, true],
+    [
+      "request.auth.principal",
+      when("request.auth.principal", ["https://idp.example.com/alice"]),
+      {},
+      JWT,
+      true,
+    ],
     ["request.auth.principal none", when("request.auth.principal", ["*"]), {}, undefined, false],
     ["request.auth.audiences list", when("request.auth.audiences", ["svc-a"]), {}, JWT, true],
     ["request.auth.audiences other", when("request.auth.audiences", ["svc-z"]), {}, JWT, false],
@@ -211,7 +250,13 @@ describe("when conditions", () => {
     ["connection.sni (no TLS inside HBONE)", when("connection.sni", ["*"]), {}, undefined, false],
     ["connection.sni notValues", when("connection.sni", undefined, ["x.example.com"]), {}, undefined, true],
     ["envoy filter metadata", when("experimental.envoy.filters.a.b[c]", ["x"]), {}, undefined, false],
-    ["envoy filter metadata notValues", when("experimental.envoy.filters.a.b[c]", undefined, ["x"]), {}, undefined, true],
+    [
+      "envoy filter metadata notValues",
+      when("experimental.envoy.filters.a.b[c]", undefined, ["x"]),
+      {},
+      undefined,
+      true,
+    ],
   ];
   it.each(cases)("%s", (_name, rule, over, auth, want) => {
     expect(allows(rule, over, auth)).toBe(want);
@@ -323,7 +368,8 @@ describe("actions", () => {
 });
 
 describe("path normalization against policies", () => {
-  const authz = (opts?: AuthorizerOptions) => compileAuthorization([policy("DENY", [op({ paths: ["/admin"] })])], opts);
+  const authz = (opts?: AuthorizerOptions) =>
+    compileAuthorization([policy("DENY", [op({ paths: ["/admin"] })])], opts);
   it.each([
     ["/admin", false],
     ["/a/../admin", false],
@@ -338,7 +384,9 @@ describe("path normalization against policies", () => {
   });
 
   it("MERGE_SLASHES folds //admin", () => {
-    expect(authz({ pathNormalization: "MERGE_SLASHES" }).authorize(request({ path: "//admin" })).allowed).toBe(false);
+    expect(
+      authz({ pathNormalization: "MERGE_SLASHES" }).authorize(request({ path: "//admin" })).allowed,
+    ).toBe(false);
   });
 });
 
@@ -351,7 +399,9 @@ describe("values istiod cannot translate", () => {
 
   it("only widen a DENY rule (the value is dropped, fail closed)", () => {
     const authz = compileAuthorization([
-      policy("DENY", [{ from: [{ source: { ipBlocks: ["bogus"] } }], to: [{ operation: { paths: ["/admin"] } }] }]),
+      policy("DENY", [
+        { from: [{ source: { ipBlocks: ["bogus"] } }], to: [{ operation: { paths: ["/admin"] } }] },
+      ]),
     ]);
     expect(authz.authorize(request({ path: "/admin" })).allowed).toBe(false);
     expect(authz.authorize(request({ path: "/other" })).allowed).toBe(true);

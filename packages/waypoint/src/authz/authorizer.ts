@@ -3,7 +3,8 @@
 // Envoy RBAC's 403 "RBAC: access denied"; the decision says which policy rule made it and why.
 
 import type { L7Request } from "../model/request.js";
-import { type CompileContext, compileRule, type Predicate } from "./compile.js";
+import { type CompileContext, compileRule } from "./compile.js";
+import type { Predicate } from "./generators.js";
 import type { PathNormalization } from "./path.js";
 import {
   type AuthorizationAction,

@@ -23,7 +23,7 @@ export function stringMatcher(pattern: string, fixedPrefix = ""): StringPredicat
   }
   if (pattern.endsWith("*")) {
     const prefix = fixedPrefix + pattern.slice(0, -1);
-    return (v) => v !== undefined && v.startsWith(prefix);
+    return (v) => v?.startsWith(prefix) === true;
   }
   const exact = fixedPrefix + pattern;
   return (v) => v === exact;
