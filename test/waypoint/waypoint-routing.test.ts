@@ -244,6 +244,16 @@ spec:
     );
     // Each attempt on flaky-dead shows up as a failed inbound connection at its ztunnel. Once it is
     // ejected, requests stop trying it at all.
+    const dump = async () =>
+      (await (await fetch("http://127.26.2.40:15000/config_dump")).json()) as {
+        l7: { resources: { kind: string; name: string }[]; clusters: { outliers: Record<string, unknown> } };
+      };
+    // Wait until the waypoint has the DestinationRule; before that, default balancing applies.
+    await eventually(async () =>
+      expect(
+        (await dump()).l7.resources.some((r) => r.kind === "DestinationRule" && r.name === "flaky"),
+      ).toBe(true),
+    );
     const deadAttempts = () =>
       logsWith(t.logs, { direction: "inbound", "dst.workload": "flaky-dead" }).length;
     await eventually(async () => {
@@ -252,10 +262,7 @@ spec:
         expect((await get("/", {}, "flaky.demo.svc.cluster.local", 8000)).status).toBe(200);
       expect(deadAttempts()).toBe(before);
     }, 10_000);
-    const dump = (await (await fetch("http://127.26.2.40:15000/config_dump")).json()) as {
-      l7: { clusters: { outliers: Record<string, unknown> } };
-    };
-    expect(JSON.stringify(dump.l7.clusters.outliers)).toContain("flaky-dead");
+    expect(JSON.stringify((await dump()).l7.clusters.outliers)).toContain("flaky-dead");
     // After the ejection time it is tried again (and fails again).
     const before = deadAttempts();
     await eventually(async () => {

@@ -54,6 +54,12 @@ export class L7Config {
     return this.compiled;
   }
 
+  /** This waypoint's `istio.io/waypoint-for` (service by default), from its own Gateway. */
+  waypointFor(): string {
+    const gw = this.resources.get(`Gateway/${this.self.namespace}/${this.self.name}`);
+    return gw?.labels["istio.io/waypoint-for"] ?? "service";
+  }
+
   byKind(kind: string): L7Resource[] {
     return [...this.resources.values()].filter((r) => r.kind === kind);
   }

@@ -123,6 +123,19 @@ export class Waypoint {
     };
   }
 
+  /** SIGTERM: stop accepting, let open tunnels finish (GOAWAY) up to the deadline, then stop. */
+  async drainAndStop(deadlineMs = this.config.drainDeadlineMs): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.hbone?.closeGracefully(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

@@ -1,0 +1,36 @@
+// The waypoint binary: configuration from flags and environment, then serve until SIGTERM/SIGINT.
+
+import { createLogger, errorMessage, isLogLevel, usage } from "@ambient/core";
+import { parseWaypointConfig, WAYPOINT_OPTIONS } from "./config.js";
+import { Waypoint } from "./waypoint.js";
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${usage("waypoint", WAYPOINT_OPTIONS)}\n`);
+    return 0;
+  }
+  let config: ReturnType<typeof parseWaypointConfig>;
+  try {
+    config = parseWaypointConfig(argv, env);
+    if (!isLogLevel(config.logLevel)) throw new Error(`--log-level: "${config.logLevel}" is not a log level`);
+  } catch (err) {
+    process.stderr.write(`waypoint: ${errorMessage(err)}\n\n${usage("waypoint", WAYPOINT_OPTIONS)}\n`);
+    return 2;
+  }
+  const logger = createLogger({ level: config.logLevel, name: "waypoint" });
+  let w: Waypoint;
+  try {
+    w = await Waypoint.start(config, { logger });
+  } catch (err) {
+    logger.fatal({ err }, `cannot start: ${errorMessage(err)}`);
+    return 1;
+  }
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  logger.info({ signal }, "shutting down");
+  await w.drainAndStop();
+  logger.flush();
+  return 0;
+}
