@@ -151,6 +151,26 @@ describe("request routing", () => {
   }, 60_000);
 });
 
+describe("mirroring", () => {
+  it("sends a copy to the mirror with a -shadow Host, and answers from the primary", async () => {
+    await t.config.write(
+      "30-vs.yaml",
+      vs(`    - route: [{ destination: { host: reviews, subset: v1 } }]
+      mirror: { host: reviews, subset: v2 }
+      mirrorPercentage: { value: 100 }
+`),
+    );
+    // The route sends everything to v1, so any new connection to v2 is the mirror's copy.
+    const v2 = () => logsWith(t.logs, { direction: "inbound", "dst.workload": "reviews-v2" }).length;
+    await eventually(async () => {
+      const before = v2();
+      const res = await get("/mirrored");
+      expect(res.json<{ pod: string }>().pod).toBe("reviews-v1");
+      await eventually(() => expect(v2()).toBeGreaterThan(before), 1_000);
+    });
+  });
+});
+
 describe("fault injection and timeouts", () => {
   it("delays by the fixed delay for the configured percentage", async () => {
     await t.config.write(

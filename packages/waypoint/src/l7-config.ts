@@ -143,9 +143,17 @@ function toRouteResult(
       if (d.fault?.delay && faultApplies(d.fault.delay.percentage, random)) fault.delayMs = d.fault.delay.ms;
       if (d.fault?.abort?.httpStatus && faultApplies(d.fault.abort.percentage, random))
         fault.abortStatus = d.fault.abort.httpStatus;
+      const mirrors = d.mirrors
+        .filter((m) => faultApplies(m.percentage, random))
+        .map((m) => ({
+          host: m.destination.host,
+          ...(m.destination.subset ? { subset: m.destination.subset } : {}),
+          ...(m.destination.port ? { port: m.destination.port } : {}),
+        }));
       return {
         kind: "forward",
         ...(d.name ? { name: d.name } : {}),
+        ...(mirrors.length ? { mirrors } : {}),
         host: d.destination.host,
         ...(d.destination.subset ? { subset: d.destination.subset } : {}),
         ...(d.destination.port ? { port: d.destination.port } : {}),

@@ -189,6 +189,22 @@ export async function handleHttp(
   }
   const body = await readBody(req);
   requestBytes = body.length;
+  // Mirrors get a copy, fire-and-forget, with Envoy's "-shadow" suffix on the Host.
+  for (const m of route.mirrors ?? []) {
+    const target = stages.pick(l7, {
+      host: m.host,
+      ...(m.subset ? { subset: m.subset } : {}),
+      port: m.port ?? l7.port,
+    });
+    if (!target.ok) continue;
+    const shadow = { ...headers, host: `${headers.host}-shadow` };
+    void forwardOnce(ctx, target.endpoint, l7.method, path, shadow, body, 10_000).then((o) => {
+      o.response?.resume();
+      target.endpoint.done(
+        o.status !== undefined ? { status: o.status } : { connectFailure: o.connectFailure === true },
+      );
+    });
+  }
   // Envoy as Istio configures it retries on another host when there is one (previous_hosts).
   const tried = new Set<string>();
   for (let attempt = 0; ; attempt++) {
