@@ -2,7 +2,7 @@
 // The control plane keeps serving the valid objects, logs each problem once with file and path,
 // and keeps the last good version of an object that turns invalid.
 
-import { AUTHORIZATION_TYPE_URL } from "@ambient/core";
+import { AUTHORIZATION_TYPE_URL, L7_RESOURCE_TYPE_URL } from "@ambient/core";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   docs,
@@ -120,5 +120,71 @@ describe("bad input in the manifests folder", () => {
     await env.config.remove("30-policy.yaml");
     await env.cp.reload();
     expect(env.cp.store.get(AUTHORIZATION_TYPE_URL, "demo/allow-sleep")).toBeUndefined();
+  });
+});
+
+describe("bad L7 objects for waypoints", () => {
+  let env: RunningControlPlane | undefined;
+  afterEach(async () => {
+    await env?.stop();
+    env = undefined;
+  });
+
+  const goodVs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: demo }
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - { destination: { host: reviews, subset: v1 }, weight: 90 }
+        - { destination: { host: reviews, subset: v2 }, weight: 10 }
+`;
+  const goodDr = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: demo }
+spec:
+  host: reviews
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+`;
+
+  it("reports each invalid field with file and path and keeps the last good VirtualService and DestinationRule", async () => {
+    env = await startControlPlane(
+      { "00.yaml": namespace("demo"), "10-vs.yaml": goodVs, "20-dr.yaml": goodDr },
+      { watch: false },
+    );
+    const vsBefore = env.cp.store.get(L7_RESOURCE_TYPE_URL, "VirtualService/demo/reviews");
+    const drBefore = env.cp.store.get(L7_RESOURCE_TYPE_URL, "DestinationRule/demo/reviews");
+    expect(vsBefore && drBefore).toBeTruthy();
+
+    await env.config.write(
+      "10-vs.yaml",
+      goodVs
+        .replace("weight: 90", "weight: 0")
+        .replace("weight: 10", "weight: 0")
+        .replace("    - route:", '    - match: [{ uri: { regex: "(unclosed" } }]\n      route:'),
+    );
+    await env.config.write(
+      "20-dr.yaml",
+      goodDr
+        .replace("name: v2", "name: v1")
+        .replace("host: reviews", "host: reviews\n  trafficPolicy: { loadBalancer: { simple: FASTEST } }"),
+    );
+    await env.cp.reload();
+
+    const errs = errors(env.logs);
+    const vsPaths = errs.filter((e) => e["file"] === "10-vs.yaml").map((e) => String(e["path"]));
+    expect(vsPaths.some((p) => p.startsWith("spec.http[0].route"))).toBe(true);
+    expect(vsPaths.some((p) => p.startsWith("spec.http[0].match[0].uri"))).toBe(true);
+    const drPaths = errs.filter((e) => e["file"] === "20-dr.yaml").map((e) => String(e["path"]));
+    expect(drPaths.some((p) => p.startsWith("spec.subsets[1]"))).toBe(true);
+    expect(drPaths.some((p) => p.startsWith("spec.trafficPolicy.loadBalancer"))).toBe(true);
+    // The waypoints keep being served the last good versions.
+    expect(env.cp.store.get(L7_RESOURCE_TYPE_URL, "VirtualService/demo/reviews")?.version).toBe(
+      vsBefore!.version,
+    );
+    expect(env.cp.store.get(L7_RESOURCE_TYPE_URL, "DestinationRule/demo/reviews")?.version).toBe(
+      drBefore!.version,
+    );
   });
 });
