@@ -196,6 +196,22 @@ describe("fault injection and timeouts", () => {
     await eventually(async () => expect((await get("/")).status).toBe(418));
   });
 
+  it("aborts only the configured percentage of requests", async () => {
+    await t.config.write(
+      "30-vs.yaml",
+      vs(`    - fault: { abort: { httpStatus: 503, percentage: { value: 50 } } }
+      route: [{ destination: { host: reviews, subset: v1 } }]
+`),
+    );
+    await eventually(async () => {
+      let aborted = 0;
+      for (let i = 0; i < 200; i++) if ((await get("/")).status === 503) aborted++;
+      // 50% of 200 = 100; 4 standard deviations is ±28.
+      expect(aborted).toBeGreaterThan(72);
+      expect(aborted).toBeLessThan(128);
+    }, 20_000);
+  }, 60_000);
+
   it("answers 504 with flag UT when the upstream is slower than the route timeout", async () => {
     await t.config.write(
       "30-vs.yaml",

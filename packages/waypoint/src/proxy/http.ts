@@ -77,6 +77,7 @@ export async function handleHttp(
   let flag = "-";
   let upstreamHost = "";
   let routeName = "";
+  let attempts = 0;
   let requestBytes = 0;
   // The body is read only when forwarding: authentication, authorization and routing come first.
   const finish = (status: number) => {
@@ -108,6 +109,8 @@ export async function handleHttp(
           duration: Math.round(duration),
           upstream_host: upstreamHost || undefined,
           route_name: routeName || undefined,
+          // Envoy's %UPSTREAM_REQUEST_ATTEMPT_COUNT%: 1 + retries.
+          attempts: attempts || undefined,
           "src.identity": info.sourcePrincipal,
           "dst.service": info.destination.host,
         },
@@ -217,6 +220,7 @@ export async function handleHttp(
     if (!picked.ok) return respond(picked.status, {}, picked.reason, picked.flag);
     upstreamHost = `${picked.endpoint.workload.name}:${picked.endpoint.port}`;
     tried.add(picked.endpoint.workload.uid);
+    attempts++;
     const perTry = minDefined(
       route.retry.perTryTimeoutMs,
       deadline ? deadline - performance.now() : undefined,
