@@ -1,2 +1,9 @@
 // Tests use the same SOCKS5 client as `ambientctl up`'s demo.
-export { type HttpResult, httpGetViaSocks, parseHttp, SocksError, socksConnect } from "@ambient/ctl";
+export {
+  type HttpResult,
+  httpGetViaSocks,
+  httpViaSocks,
+  parseHttp,
+  SocksError,
+  socksConnect,
+} from "@ambient/ctl";

@@ -6,7 +6,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";
 import { startMesh, type TestMesh } from "../utils/mesh.js";
-import { parseHttp, socksConnect } from "../utils/socks.js";
+import { httpViaSocks } from "../utils/socks.js";
 
 const CLIENT = "127.28.1.10";
 const OTHER = "127.28.1.11";
@@ -95,26 +95,8 @@ spec:
 }, 30_000);
 afterAll(async () => t?.stop());
 
-async function call(from: string, method: string, path: string, headers: Record<string, string> = {}) {
-  const s = await socksConnect(
-    { host: from, port: 15080 },
-    { host: "httpbin.demo.svc.cluster.local", port: 8000 },
-    { localAddress: from },
-  );
-  const extra = Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join("");
-  s.end(
-    `${method} ${path} HTTP/1.1\r\nHost: httpbin.demo.svc.cluster.local:8000\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`,
-  );
-  const raw = await new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    s.on("data", (c: Buffer) => chunks.push(c));
-    s.once("end", () => resolve(Buffer.concat(chunks).toString()));
-    s.once("error", reject);
-    s.resume();
-  });
-  return parseHttp(raw);
+function call(from: string, method: string, path: string, headers: Record<string, string> = {}) {
+  return httpViaSocks(from, { host: "httpbin.demo.svc.cluster.local", port: 8000, method, path, headers });
 }
 
 describe("L7 AuthorizationPolicy at the waypoint", () => {

@@ -5,6 +5,7 @@ export { LocalMesh, type LocalMeshOptions, type PodSummary } from "./local/mesh.
 export {
   type HttpResult,
   httpGetViaSocks,
+  httpViaSocks,
   parseHttp,
   SocksError,
   socksConnect,

@@ -64,14 +64,27 @@ export interface HttpResult {
 }
 
 /** GET http://host:port/path through pod `fromIp`'s SOCKS5 listener. */
-export async function httpGetViaSocks(
+export function httpGetViaSocks(fromIp: string, host: string, port: number, path = "/"): Promise<HttpResult> {
+  return httpViaSocks(fromIp, { host, port, path });
+}
+
+/** One HTTP/1.1 request (Connection: close) from pod `fromIp` through its SOCKS5 listener. */
+export async function httpViaSocks(
   fromIp: string,
-  host: string,
-  port: number,
-  path = "/",
+  req: { host: string; port: number; method?: string; path?: string; headers?: Record<string, string> },
 ): Promise<HttpResult> {
-  const s = await socksConnect({ host: fromIp, port: 15080 }, { host, port }, { localAddress: fromIp });
-  s.end(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  const s = await socksConnect(
+    { host: fromIp, port: 15080 },
+    { host: req.host, port: req.port },
+    { localAddress: fromIp },
+  );
+  const extra = Object.entries(req.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
+  const hostHeader = req.port === 80 ? req.host : `${req.host}:${req.port}`;
+  s.end(
+    `${req.method ?? "GET"} ${req.path ?? "/"} HTTP/1.1\r\nHost: ${hostHeader}\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`,
+  );
   const raw = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     s.on("data", (c: Buffer) => chunks.push(c));
