@@ -2,7 +2,6 @@
 // applies the L7 configuration the control plane sends (VirtualService, DestinationRule,
 // AuthorizationPolicy, RequestAuthentication), and forwards over HBONE with its own identity.
 
-import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Duplex } from "node:stream";
 import {
@@ -31,6 +30,7 @@ import {
   createReadinessServer,
   ProxyState,
   proxyStateHandlers,
+  readToken,
   workloadIdentity,
 } from "@ambient/ztunnel";
 import type { WaypointConfig } from "./config.js";
@@ -285,13 +285,4 @@ function listen(
     server.once("error", (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
     server.listen({ host, port }, () => resolve());
   });
-}
-
-async function readToken(file: string | undefined): Promise<string | undefined> {
-  if (!file) return undefined;
-  try {
-    return (await readFile(file, "utf8")).trim();
-  } catch {
-    return undefined;
-  }
 }

@@ -10,4 +10,4 @@ export { LocalSocketFactory, type PodRef, type SocketFactory } from "./proxy/soc
 export * from "./rbac/index.js";
 export { canonicalIp, ProxyState, workloadIdentity } from "./state/index.js";
 export { proxyStateHandlers, ztunnelNode } from "./xds/index.js";
-export { Ztunnel, type ZtunnelDeps } from "./ztunnel.js";
+export { readToken, Ztunnel, type ZtunnelDeps } from "./ztunnel.js";

@@ -285,7 +285,8 @@ export class Ztunnel {
   }
 }
 
-async function readToken(file: string | undefined): Promise<string | undefined> {
+/** The bootstrap token, read fresh on every use so a rotated file is picked up; absent → undefined. */
+export async function readToken(file: string | undefined): Promise<string | undefined> {
   if (!file) return undefined;
   try {
     return (await readFile(file, "utf8")).trim();
