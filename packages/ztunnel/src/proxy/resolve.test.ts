@@ -115,6 +115,19 @@ describe("Router", () => {
     });
   });
 
+  it("sends service traffic to an endpoint with its own waypoint through that waypoint, addressed to the pod", async () => {
+    const owned = {
+      ...web,
+      waypoint: { address: { network: "", address: ip("127.10.2.40") }, hboneMtlsPort: 15008 },
+    };
+    const router2 = new Router({ ...mesh, pickEndpoint: () => ({ workload: owned, targetPort: 8080 }) });
+    expect(await router2.route(undefined, { host: "127.10.100.1", port: 80 })).toMatchObject({
+      kind: "waypoint",
+      hboneAddress: { host: "127.10.2.40", port: 15008 },
+      authority: "127.10.2.20:8080",
+    });
+  });
+
   it("does not send the waypoint's own traffic back to itself", async () => {
     await expect(router.route(wp, { host: "api.demo.svc.cluster.local", port: 80 })).rejects.toMatchObject({
       code: "AMB_PROXY_NO_HEALTHY_UPSTREAM",

@@ -121,6 +121,14 @@ export class Router {
     const ip = firstIp(picked.workload);
     if (!ip)
       throw proxyError(ProxyErrorCode.NO_HEALTHY_UPSTREAM, `endpoint ${picked.workload.uid} has no address`);
+    // An endpoint with a waypoint of its own (workload or per-service-account waypoint) is reached
+    // through it, addressed to the endpoint itself.
+    if (picked.workload.waypoint && !this.isWaypointItself(source, picked.workload.waypoint)) {
+      return this.viaWaypoint(source, picked.workload.waypoint, hostPort(ip, picked.targetPort), {
+        service,
+        destination: picked.workload,
+      });
+    }
     return this.direct(picked.workload, ip, picked.targetPort, service);
   }
 
