@@ -191,7 +191,7 @@ export class HboneClientSession {
         stream.off("close", onClose);
         signal?.removeEventListener("abort", onAbort);
       };
-      const onResponse = (headers: IncomingHttpHeaders) => {
+      const onResponse = (headers: IncomingHttpHeaders, flags: number) => {
         done();
         const status = Number(headers[":status"]);
         if (status === 200) {
@@ -206,7 +206,7 @@ export class HboneClientSession {
           resolve(stream as HboneStream);
           return;
         }
-        stream.destroy();
+        endRefused(stream, flags);
         reject(
           hboneError(HboneErrorCode.CONNECT_REFUSED, `${what} answered ${status}`, {
             details: { status, destination: this.destination, authority },
@@ -278,6 +278,22 @@ export class HboneClientSession {
     }
     return clientConnectError(err, this.destination);
   }
+}
+
+/**
+ * A refused CONNECT: the server ended its side with the answer (END_STREAM), so end ours and let
+ * the stream close cleanly. Resetting it instead would send RST_STREAM, which a Node (nghttp2)
+ * server counts against its rapid-reset limit: a burst of refusals could then cost the whole
+ * session a GOAWAY INTERNAL_ERROR. An answer that left the stream open is cancelled.
+ */
+function endRefused(stream: ClientHttp2Stream, flags: number): void {
+  if (stream.destroyed || stream.closed) return;
+  if ((flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0) {
+    stream.resume();
+    stream.end();
+    return;
+  }
+  stream.close(constants.NGHTTP2_CANCEL);
 }
 
 /** Resolves on `event`; rejects on 'error', on 'close' first, or with the signal's reason. */

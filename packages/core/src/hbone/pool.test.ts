@@ -233,6 +233,37 @@ describe("HboneClientPool", () => {
       .catch((e) => e);
     expect(err.details.status).toBe(503);
   });
+
+  // A refused stream used to be destroyed on the answer, sending RST_STREAM: nghttp2 servers allow
+  // a burst of 1000 of those (then 33/s) and then answer GOAWAY INTERNAL_ERROR, failing every
+  // stream in flight on the session, refused or not.
+  it("ends refused streams cleanly: 3,000 refusals on one session cost it no GOAWAY", async () => {
+    const { destination } = await startHboneServer(mesh, cleanup, {
+      onStream: (stream) => respondStatus(stream, 503),
+    });
+    const pool = newPool();
+    const outcomes = new Map<string, number>();
+    let left = 3000;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left-- > 0) {
+          type Refusal = { code?: string; details?: { status?: number }; message?: string };
+          const err = await pool.connect(req(destination)).then(
+            (s): Refusal => {
+              s.destroy();
+              return { message: "answered 200" };
+            },
+            (e: Refusal) => e,
+          );
+          const key = err.details?.status === 503 ? "503" : `${err.code}: ${err.message}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        }
+      }),
+    );
+    expect(Object.fromEntries(outcomes)).toEqual({ "503": 3000 });
+    await eventually(() => expect(pool.stats().activeStreams).toBe(0));
+    expect(pool.stats().sessions).toBe(1);
+  }, 60_000);
 });
 
 /** A TCP relay that can stop forwarding without closing anything: a peer that silently died. */

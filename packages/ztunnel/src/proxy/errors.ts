@@ -24,6 +24,8 @@ export const ProxyErrorCode = {
   POLICY_CHANGED: "AMB_PROXY_POLICY_CHANGED",
   /** Closed at the drain deadline. */
   DRAINED: "AMB_PROXY_DRAINED",
+  /** The downstream side (the HBONE stream, the client) went away before the connection was up. */
+  DOWNSTREAM_CLOSED: "AMB_PROXY_DOWNSTREAM_CLOSED",
 } as const;
 
 export function proxyError(code: string, message: string, cause?: unknown): AmbientError {
@@ -49,6 +51,7 @@ const BY_CODE: Record<string, Classification> = {
   [ProxyErrorCode.NO_CERTIFICATE]: { status: 503, flag: "UF", level: "warn" },
   [ProxyErrorCode.NO_ORIGINAL_DESTINATION]: { status: 400, flag: "NR", level: "info" },
   [ProxyErrorCode.DRAINED]: { status: 503, flag: "DC", level: "info" },
+  [ProxyErrorCode.DOWNSTREAM_CLOSED]: { status: 503, flag: "DC", level: "info" },
 };
 
 /** Walks the `cause` chain to the first code we know; HBONE answers keep their status. */

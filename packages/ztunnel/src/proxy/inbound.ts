@@ -85,8 +85,15 @@ export function handleInboundStream(
     // Phase 3: connect to the app.
     const app = await connectApp(ctx, podRef, target.address, target.port);
 
-    // Phase 4: 200, then bytes both ways.
-    respondStatus(stream, 200);
+    // Phase 4: 200, then bytes both ways. The peer may have reset the stream, or the session may
+    // have gone, while the app was being connected: then nothing would ever end the app's socket.
+    if (!respondStatus(stream, 200)) {
+      app.resetAndDestroy();
+      throw proxyError(
+        ProxyErrorCode.DOWNSTREAM_CLOSED,
+        `the HBONE stream closed (${streamCloseReason(stream)}) before ${req.authority} answered`,
+      );
+    }
     conn.established(
       connectionLabels({
         reporter: "destination",
@@ -98,10 +105,15 @@ export function handleInboundStream(
       app,
       true,
     );
-    stream.once("close", () => app.destroy());
     const { error } = await copyBidirectional(stream, app);
     conn.finish(error && !isBenign(error) ? error : undefined);
   }
+}
+
+/** Why a stream we never answered is gone: the peer's reset, or its session closing. */
+function streamCloseReason(stream: ServerHttp2Stream): string {
+  if (stream.rstCode !== undefined && stream.rstCode !== 0) return `RST_STREAM code ${stream.rstCode}`;
+  return stream.session === undefined || stream.session.destroyed ? "session closed" : "stream closed";
 }
 
 /** The source workload, when its address is known and it holds the identity it presented. */

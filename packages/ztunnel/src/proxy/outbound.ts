@@ -57,7 +57,19 @@ export function handleOutbound(
     ctx.open,
   );
   client.on("error", () => {});
+  // A client that goes away while the tunnel is being opened cancels the CONNECT (RST_STREAM
+  // CANCEL on that stream only), so the peer ztunnel lets go of the app connection it is making.
+  const clientGone = new AbortController();
   let connected = false;
+  client.once("close", () => {
+    if (connected) return;
+    clientGone.abort(
+      proxyError(
+        ProxyErrorCode.DOWNSTREAM_CLOSED,
+        "the client closed the connection before it was established",
+      ),
+    );
+  });
   void run().catch((err) => {
     const { level } = classify(err);
     ctx.logger[level](
@@ -108,6 +120,7 @@ export function handleOutbound(
       headers: hboneHeaders(ctx.clusterId, source, client),
       localAddress: sourceRef.ip,
       connectTimeoutMs: ctx.connectTimeoutMs,
+      signal: clientGone.signal,
     });
   }
 
