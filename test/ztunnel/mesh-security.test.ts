@@ -134,6 +134,8 @@ beforeAll(async () => {
           sockets: {
             listen: (s, p, port) => local.listen(s, p, port),
             originalDestination: () => undefined,
+            release: () => {},
+            connectToApp: (p, target) => local.connectToApp(p, target),
             connect: (p, target) => {
               if (target.port !== 15008 || target.host === ROGUE) return local.connect(p, target);
               const s = connect({ host: "127.0.0.1", port: relayPort, allowHalfOpen: true });

@@ -5,6 +5,7 @@ export * from "./drain/drain.js";
 export * from "./errors/index.js";
 export * from "./hbone/index.js";
 export * from "./identity/index.js";
+export * from "./inpod/protocol.js";
 export * from "./telemetry/grpc-logs.js";
 export * from "./telemetry/logging.js";
 export * from "./telemetry/metrics.js";

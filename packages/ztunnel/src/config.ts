@@ -22,6 +22,8 @@ export interface ZtunnelConfig {
   certTtlSeconds: number;
   logLevel: LogLevel;
   accessLog: boolean;
+  /** In-pod mode: the node agent's unix socket; pods and their netns come from the agent. */
+  inpodUds: string | undefined;
 }
 
 export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
@@ -108,6 +110,12 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
     description: "trace|debug|info|warn|error",
   },
   { flag: "access-log", kind: "bool", default: "true", description: "one JSON line per connection" },
+  {
+    flag: "inpod-uds",
+    env: "INPOD_UDS",
+    kind: "string",
+    description: "in-pod mode: the CNI node agent's socket (pods are served inside their netns)",
+  },
 ];
 
 export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): ZtunnelConfig {
@@ -129,5 +137,6 @@ export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): Ztu
     certTtlSeconds: Math.round((v["cert-ttl"] as number) / 1000),
     logLevel: v["log-level"] as LogLevel,
     accessLog: v["access-log"] as boolean,
+    inpodUds: v["inpod-uds"] as string | undefined,
   };
 }

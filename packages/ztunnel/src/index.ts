@@ -4,6 +4,7 @@
 export { createAdminServer, createMetricsServer, createReadinessServer } from "./admin/admin.js";
 export { parseZtunnelConfig, ZTUNNEL_OPTIONS, type ZtunnelConfig } from "./config.js";
 export { CertificateManager, type CertificateManagerOptions } from "./identity/index.js";
+export { AgentClient } from "./inpod/agent-client.js";
 export { copyBidirectional } from "./proxy/copy.js";
 export { ipText } from "./proxy/resolve.js";
 export { LocalSocketFactory, type PodRef, type SocketFactory } from "./proxy/socket-factory.js";

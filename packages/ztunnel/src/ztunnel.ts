@@ -1,6 +1,8 @@
 // One ztunnel: the node's proxy. Wires xDS (ProxyState), certificates, the HBONE client pool and,
 // for every enrolled pod on this node, its listeners; plus admin, metrics and readiness. Local
-// pods come from xDS (workloads on this node with tunnel protocol HBONE).
+// mode takes its pods from xDS (workloads on this node with tunnel protocol HBONE); in-pod mode
+// (--inpod-uds) serves the pods the node agent announces, in their own network namespaces, with
+// identities and policies still from xDS.
 
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
@@ -20,6 +22,7 @@ import {
 import { createAdminServer, createMetricsServer, createReadinessServer } from "./admin/admin.js";
 import type { ZtunnelConfig } from "./config.js";
 import { CertificateManager } from "./identity/index.js";
+import { AgentClient } from "./inpod/agent-client.js";
 import type { Connection } from "./proxy/connections.js";
 import { ProxyErrorCode, proxyError } from "./proxy/errors.js";
 import type { InboundContext } from "./proxy/inbound.js";
@@ -56,6 +59,8 @@ export class Ztunnel {
   private readonly open = new Set<Connection>();
   private readonly httpServers: Server[] = [];
   private xds: DeltaAdsClient | undefined;
+  /** In-pod mode: the node agent telling us which pods are enrolled and where their netns are. */
+  private agent: AgentClient | undefined;
   private reconciling: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly inbound: InboundContext;
@@ -114,12 +119,9 @@ export class Ztunnel {
   static async start(config: ZtunnelConfig, deps: ZtunnelDeps = {}): Promise<Ztunnel> {
     const logger = deps.logger ?? createLogger({ level: config.logLevel, name: "ztunnel" });
     routeGrpcLogs(logger);
-    const z = new Ztunnel(
-      config,
-      logger.child({ node: config.nodeName }),
-      deps.sockets ?? new LocalSocketFactory(config.nodeIp),
-      deps.onQuit,
-    );
+    const sockets =
+      deps.sockets ?? (config.inpodUds ? await inPodSocketFactory() : new LocalSocketFactory(config.nodeIp));
+    const z = new Ztunnel(config, logger.child({ node: config.nodeName }), sockets, deps.onQuit);
     await z.startServers();
     z.state.onChange((change) => {
       if (change.workloads || change.removedWorkloads.length > 0) z.scheduleReconcile();
@@ -128,6 +130,11 @@ export class Ztunnel {
     z.certs.on("rotated", (id) => {
       for (const pod of z.pods.values()) if (pod.identity === id.toString()) pod.certificateRotated();
     });
+    if (config.inpodUds) {
+      z.agent = new AgentClient(config.inpodUds, z.logger.child({ component: "inpod" }));
+      z.agent.on("changed", () => z.scheduleReconcile());
+      z.agent.start();
+    }
     z.xds = startXdsClient({
       address: config.xdsAddress,
       nodeName: config.nodeName,
@@ -145,6 +152,8 @@ export class Ztunnel {
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (!this.xds?.synced) reasons.push(`xDS not synced with ${this.config.xdsAddress}`);
+    if (this.agent && !this.agent.synced)
+      reasons.push(`waiting for the node agent at ${this.config.inpodUds}`);
     const missing = [...this.pods.values()].filter((p) => !this.certs.get(p.identity)).map((p) => p.identity);
     if (missing.length > 0) reasons.push(`waiting for certificates: ${[...new Set(missing)].join(", ")}`);
     if (this.drain.isDraining) reasons.push("draining");
@@ -156,6 +165,14 @@ export class Ztunnel {
       node: this.config.nodeName,
       nodeIp: this.config.nodeIp,
       xds: { address: this.config.xdsAddress, synced: this.xds?.synced ?? false },
+      ...(this.agent && {
+        agent: {
+          socket: this.config.inpodUds,
+          connected: this.agent.connected,
+          synced: this.agent.synced,
+          pods: [...this.agent.pods.values()],
+        },
+      }),
       localPods: [...this.pods.values()].map((p) => ({ ...p.ref, identity: p.identity })),
       ...this.state.snapshot(),
       certificates: this.certs.snapshot(),
@@ -179,11 +196,13 @@ export class Ztunnel {
     if (this.stopped) return;
     this.stopped = true;
     this.xds?.close();
+    this.agent?.close();
     this.certs.close();
     for (const c of [...this.open]) c.close(proxyError(ProxyErrorCode.DRAINED, "ztunnel stopped"));
     for (const p of this.pods.values()) p.destroy();
     this.pods.clear();
     this.pool.destroy();
+    this.sockets.close?.();
     await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.httpServers) s.closeAllConnections();
   }
@@ -203,24 +222,24 @@ export class Ztunnel {
 
   private async reconcilePods(): Promise<void> {
     if (this.stopped) return;
-    const wanted = new Map<string, Workload>();
-    for (const w of this.state.localWorkloads(this.config.nodeName)) {
-      if (w.tunnelProtocol === "HBONE" && w.addresses.length > 0) wanted.set(w.uid, w);
-    }
+    const wanted = this.wantedPods();
     for (const [uid, pod] of this.pods) {
-      const w = wanted.get(uid);
-      if (w?.addresses[0] && ipText(w.addresses[0]) === pod.ref.ip) {
+      const want = wanted.get(uid);
+      const w = want?.workload;
+      if (w?.addresses[0] && ipText(w.addresses[0]) === pod.ref.ip && want?.netns === pod.ref.netns) {
         pod.update(w);
         continue;
       }
+      // Gone, or the same pod in another netns (a sandbox restart): the old listeners go first.
       pod.destroy();
       this.pods.delete(uid);
       this.logger.info({ pod: uid }, "pod listeners closed");
     }
     const identities = new Map<string, SpiffeId>();
-    for (const w of wanted.values()) identities.set(principalOf(w), SpiffeId.parse(principalOf(w)));
+    for (const { workload: w } of wanted.values())
+      identities.set(principalOf(w), SpiffeId.parse(principalOf(w)));
     this.certs.setIdentities(identities.values());
-    for (const [uid, w] of wanted) {
+    for (const [uid, { workload: w, netns }] of wanted) {
       if (this.pods.has(uid)) continue;
       const pod = new PodListeners(
         {
@@ -233,15 +252,47 @@ export class Ztunnel {
         },
         w,
         () => firstTargetPort(this.state.workloadByUid(uid) ?? w),
+        netns,
       );
       try {
         await pod.start();
         this.pods.set(uid, pod);
-        this.logger.info({ pod: uid, ip: pod.ref.ip }, "pod listeners open (15001, 15006, 15008, 15080)");
+        this.logger.info(
+          { pod: uid, ip: pod.ref.ip, netns },
+          "pod listeners open (15001, 15006, 15008, 15080)",
+        );
       } catch (err) {
         this.logger.error({ pod: uid, err: (err as Error).message }, "cannot serve pod");
       }
     }
+  }
+
+  /**
+   * The pods this ztunnel should serve. Local mode: HBONE workloads on this node. In-pod mode: the
+   * pods the agent announced that xDS knows (their identity comes from xDS); an announced pod xDS
+   * does not know yet waits for it.
+   */
+  private wantedPods(): Map<string, { workload: Workload; netns?: string }> {
+    const wanted = new Map<string, { workload: Workload; netns?: string }>();
+    if (!this.agent) {
+      for (const w of this.state.localWorkloads(this.config.nodeName)) {
+        if (w.tunnelProtocol === "HBONE" && w.addresses.length > 0) wanted.set(w.uid, { workload: w });
+      }
+      return wanted;
+    }
+    for (const pod of this.agent.pods.values()) {
+      const w =
+        this.state.workloadByUid(pod.uid) ??
+        this.state
+          .localWorkloads(this.config.nodeName)
+          .find((x) => x.namespace === pod.namespace && x.name === pod.name);
+      if (!w || w.addresses.length === 0) {
+        this.logger.debug({ pod: pod.uid }, "announced pod not in xDS yet; waiting");
+        continue;
+      }
+      wanted.set(w.uid, { workload: w, netns: pod.netns });
+    }
+    return wanted;
   }
 
   /** Policy changed: close open inbound connections that it no longer allows. */
@@ -283,6 +334,12 @@ export class Ztunnel {
       server.listen({ host, port }, () => resolve());
     });
   }
+}
+
+/** Loaded only in in-pod mode: it needs the native addon (setns, SO_MARK, SO_ORIGINAL_DST). */
+async function inPodSocketFactory(): Promise<SocketFactory> {
+  const { NetnsSocketFactory } = await import("./proxy/netns-socket-factory.js");
+  return new NetnsSocketFactory();
 }
 
 /** The bootstrap token, read fresh on every use so a rotated file is picked up; absent → undefined. */

@@ -130,7 +130,7 @@ export function connectApp(
   port: number,
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = ctx.sockets.connect(undefined, { host, port });
+    const socket = ctx.sockets.connectToApp(pod, { host, port });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       socket.destroy();

@@ -37,10 +37,13 @@ export class PodListeners {
     workload: Workload,
     /** The pod's first container port: where local-mode plaintext inbound goes (no capture). */
     private readonly plaintextPort: () => number | undefined,
+    /** In-pod mode: the pod's network namespace, where its listeners are opened. */
+    netns?: string,
   ) {
     this.workload = workload;
     const ip = workload.addresses[0] ? ipText(workload.addresses[0]) : "";
     this.ref = { uid: workload.uid, name: workload.name, namespace: workload.namespace, ip };
+    if (netns) this.ref.netns = netns;
   }
 
   get identity(): string {
@@ -127,6 +130,7 @@ export class PodListeners {
     for (const s of this.servers) s.close();
     for (const s of this.sockets) s.destroy();
     this.hbone?.destroy();
+    this.ctx.sockets.release(this.ref);
   }
 
   private tcpServer(onConnection: (socket: Socket) => void): Server {

@@ -10,11 +10,13 @@ export interface PodRef {
   namespace: string;
   /** The pod's IP as text. */
   ip: string;
+  /** In-pod mode: path of the pod's network namespace (its listeners and sockets live there). */
+  netns?: string;
 }
 
 /** Anything with Node's `listen` (net, tls and http2 servers all qualify). */
 export interface Listenable {
-  listen(options: { host?: string; port?: number }, callback?: () => void): unknown;
+  listen(options: { host?: string; port?: number; fd?: number }, callback?: () => void): unknown;
   once(event: "error", listener: (err: Error) => void): unknown;
   removeListener(event: "error", listener: (err: Error) => void): unknown;
 }
@@ -25,10 +27,19 @@ export interface SocketFactory {
   /** A TCP connection made on behalf of `pod` (its source address), or of the node when absent. */
   connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket;
   /**
+   * A connection to `pod`'s own app (inbound delivery). Local mode dials from the node address; in
+   * in-pod mode it is made inside the pod's netns, marked so capture lets it through.
+   */
+  connectToApp(pod: PodRef, target: { host: string; port: number }): Socket;
+  /**
    * Where a captured connection (15001 outbound, 15006 inbound) was going: SO_ORIGINAL_DST in a
    * pod's netns. Undefined when the factory cannot know (local mode has no capture).
    */
   originalDestination(socket: Socket): { host: string; port: number } | undefined;
+  /** The pod is gone or moved to another netns: let go of whatever is cached for it. */
+  release(pod: PodRef): void;
+  /** ztunnel is stopping: close whatever the factory holds. */
+  close?(): void;
 }
 
 /** Local mode: every pod has its own 127.x address on the host's loopback. */
@@ -48,6 +59,12 @@ export class LocalSocketFactory implements SocketFactory {
 
   originalDestination(): undefined {
     return undefined;
+  }
+
+  release(): void {}
+
+  connectToApp(_pod: PodRef, target: { host: string; port: number }): Socket {
+    return this.connect(undefined, target);
   }
 
   connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket {

@@ -1,0 +1,46 @@
+// The agent's Redirection backed by iptables: in-pod rules per pod, the host probe SNAT for the
+// set of enrolled pods. Structural, so this folder does not depend on the agent's types.
+
+import type { Logger } from "@ambient/core";
+import type { ExecOptions } from "./exec.js";
+import { applyHostProbeRules, removeHostProbeRules } from "./host-probe.js";
+import { applyInPodRules, removeInPodRules } from "./in-pod.js";
+import { hasIPv6 } from "./rules.js";
+
+/** The part of a pod the rules need. */
+export interface PodNetwork {
+  /** Path of the pod's network namespace. */
+  netns: string;
+  ips: readonly string[];
+}
+
+export interface IptablesRedirectionOptions extends ExecOptions {
+  /** Where the node's probe SNAT goes; undefined: the agent's own netns (it runs in the node's). */
+  hostNetns?: string;
+  /** Write the host probe SNAT (default true); when false, any of ours is removed instead. */
+  hostProbeSnat?: boolean;
+  logger?: Logger;
+}
+
+export class IptablesRedirection {
+  constructor(private readonly opts: IptablesRedirectionOptions = {}) {}
+
+  async enable(pod: PodNetwork): Promise<void> {
+    const { changed } = await applyInPodRules(pod.netns, { ...this.opts, ipv6: hasIPv6(pod.ips) });
+    this.opts.logger?.debug({ netns: pod.netns, changed }, "in-pod rules in place");
+  }
+
+  /** Resolves when the netns is already gone: with it went the rules. */
+  async disable(pod: PodNetwork): Promise<void> {
+    const outcome = await removeInPodRules(pod.netns, this.opts);
+    this.opts.logger?.debug({ netns: pod.netns, outcome }, "in-pod rules removed");
+  }
+
+  async probes(podIps: string[]): Promise<void> {
+    const { changed } =
+      this.opts.hostProbeSnat === false
+        ? await removeHostProbeRules(this.opts.hostNetns, this.opts)
+        : await applyHostProbeRules(this.opts.hostNetns, podIps, this.opts);
+    if (changed) this.opts.logger?.info({ pods: podIps.length }, "host probe SNAT rules rewritten");
+  }
+}
