@@ -10,4 +10,7 @@ export {
   SocksError,
   socksConnect,
 } from "./local/socks-client.js";
+/** The network-namespace harness (root only): topology, CNI runtime, pods, spawn. */
+export * as netns from "./netns/index.js";
+export { NetnsMesh, type NetnsMeshOptions, type NetnsNode, type NetnsPod } from "./netns/mesh.js";
 export { fetchMeshView, type MeshView } from "./xds-view.js";

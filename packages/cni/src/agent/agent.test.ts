@@ -32,6 +32,10 @@ class FakeSource implements ClusterSource {
   changed() {
     for (const l of this.listeners) l();
   }
+  refreshes = 0;
+  async refresh() {
+    this.refreshes++;
+  }
   async start() {}
   async stop() {}
   setNamespace(name: string, labels: Record<string, string>) {
@@ -197,6 +201,16 @@ describe("NodeAgent", () => {
     expect(err).toBeInstanceOf(AgentError);
     expect(err.status).toBe(400);
     expect(err.message).toMatch(/network namespace \/var\/run\/netns\/amb-no-such-ns does not exist/);
+  });
+
+  it("refuses an ADD for a pod the cluster source does not know, after catching up once", async () => {
+    await ztunnel();
+    const err = await add("demo", "ghost", "198.19.1.6").catch((e) => e);
+    expect(err).toBeInstanceOf(AgentError);
+    expect(err.status).toBe(404);
+    expect(err.message).toMatch(/pod demo\/ghost is not known to the cluster source/);
+    expect(source.refreshes).toBe(1);
+    expect(redirection.rules.size).toBe(0);
   });
 
   it("enrols a running pod when its namespace is labelled, unenrols it when unlabelled", async () => {

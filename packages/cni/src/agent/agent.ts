@@ -113,6 +113,15 @@ export class NodeAgent {
           `network namespace ${req.netns} does not exist (pod ${req.podNamespace}/${req.podName})`,
           400,
         );
+      // Enrolment is decided from the pod's labels: a pod the cluster does not know (yet) is not
+      // started outside the mesh by default; the runtime retries the ADD.
+      const excluded = this.o.excludeNamespaces.includes(req.podNamespace);
+      if (!excluded && !this.o.source.pod(req.podNamespace, req.podName)) await this.o.source.refresh();
+      if (!excluded && !this.o.source.pod(req.podNamespace, req.podName))
+        throw new AgentError(
+          `pod ${req.podNamespace}/${req.podName} is not known to the cluster source on node ${this.o.nodeName}; cannot decide whether it belongs in the mesh (retry once the pod exists)`,
+          404,
+        );
       const previous = this.o.registry.get(req.podNamespace, req.podName);
       if (previous?.enrolled && previous.netns !== req.netns) {
         // A new sandbox for the same pod: the old netns's rules and listeners are obsolete.

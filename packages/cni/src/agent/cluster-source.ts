@@ -17,6 +17,11 @@ export interface ClusterSource {
   namespace(name: string): Namespace | undefined;
   /** Called after every batch of changes (labels edited, pods added or removed). */
   onChange(listener: () => void): void;
+  /**
+   * Catch up now (the folder is re-read; a watch is resynced): a CNI ADD can arrive before the
+   * watch has delivered the pod it is for.
+   */
+  refresh(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -44,6 +49,10 @@ export class ManifestSource implements ClusterSource {
 
   onChange(listener: () => void): void {
     this.listeners.push(listener);
+  }
+
+  refresh(): Promise<void> {
+    return this.reload();
   }
 
   async start(): Promise<void> {
