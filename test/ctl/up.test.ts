@@ -3,7 +3,7 @@
 
 import { fileURLToPath } from "node:url";
 import { run } from "@ambient/ctl";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { type TempDir, tempDir } from "../utils/index.js";
 
 const examples = fileURLToPath(new URL("../../examples", import.meta.url));
@@ -41,5 +41,15 @@ describe("ambientctl up --demo", () => {
     expect(out).toMatch(/✔ legacy\/legacy-client .* refused under STRICT/);
     expect(out).toContain("5/5 demo steps behaved as expected.");
     expect(code).toBe(0);
+  });
+
+  it("refuses --netns with --demo, naming what to do instead", async () => {
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      await expect(run(["up", "--netns", "--demo", "-f", examples], {}, () => {})).resolves.toBe(2);
+      expect(String(stderr.mock.calls[0]?.[0])).toMatch(/--demo runs on the loopback mesh; with --netns/);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 });

@@ -1,11 +1,25 @@
 // `ambientctl up [-f DIR] [--demo]`: the local mesh — the control plane on a manifests folder
 // (default examples/), one ztunnel per Node, an echo server per Pod — on loopback. It follows edits
 // to the folder; Ctrl-C or SIGTERM stops everything it started.
+// `ambientctl up --netns [-f DIR]` (root): the same folder on network namespaces, with transparent
+// capture — nodes and pods are netns, pods are wired by the CNI plugins with ambient-cni chained,
+// and node agents and ztunnels run in the node netns (netns/mesh.ts).
 
-import { resolve } from "node:path";
-import { type EnvSource, isLogLevel, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+import { accessSync, constants } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  createLogger,
+  type EnvSource,
+  isLogLevel,
+  type LogLevel,
+  type OptionSpec,
+  parseOptions,
+} from "@ambient/core";
 import { runDemo } from "../local/demo.js";
 import { LocalMesh } from "../local/mesh.js";
+import { NetnsMesh } from "../netns/mesh.js";
+import { DEFAULT_PREFIX } from "../netns/names.js";
+import { SYSTEM_CNI_BIN_DIR } from "../netns/topology.js";
 import { renderTable } from "../table.js";
 import { normalizeShortFlags } from "./xds.js";
 
@@ -34,6 +48,18 @@ export const UP_OPTIONS: readonly OptionSpec[] = [
     description: "run the guided demo on examples/ once the mesh is up",
   },
   {
+    flag: "netns",
+    kind: "bool",
+    default: "false",
+    description: "run nodes and pods as network namespaces with transparent capture (CNI); root only",
+  },
+  {
+    flag: "netns-prefix",
+    kind: "string",
+    default: DEFAULT_PREFIX,
+    description: "--netns: prefix of every netns made (pods are <prefix><namespace>-<pod>)",
+  },
+  {
     flag: "exit-after-start",
     kind: "bool",
     default: "false",
@@ -46,6 +72,16 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
   const logLevel = values["log-level"] as string;
   if (!isLogLevel(logLevel)) throw new Error(`--log-level: "${logLevel}" is not a log level`);
   const dir = resolve(values["file"] as string);
+  if (values["netns"]) {
+    if (values["demo"])
+      throw new Error("--demo runs on the loopback mesh; with --netns, try the printed commands");
+    return upNetns(dir, {
+      prefix: values["netns-prefix"] as string,
+      logLevel: logLevel as LogLevel,
+      exitAfterStart: values["exit-after-start"] as boolean,
+      out,
+    });
+  }
   const mesh = await LocalMesh.start({
     dir,
     listen: values["listen"] as { host: string; port: number },
@@ -72,6 +108,120 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
   } finally {
     await mesh.stop();
   }
+}
+
+/** What --netns needs from the machine, with the Debian package that provides it. */
+const NETNS_TOOLS: readonly [string, string][] = [
+  ["/usr/bin/nsenter", "util-linux"],
+  ["/usr/sbin/iptables-restore", "iptables"],
+  ["/usr/bin/curl", "curl"],
+  [join(SYSTEM_CNI_BIN_DIR, "bridge"), "containernetworking-plugins"],
+  [join(SYSTEM_CNI_BIN_DIR, "host-local"), "containernetworking-plugins"],
+];
+
+interface UpNetnsOptions {
+  prefix: string;
+  logLevel: LogLevel;
+  exitAfterStart: boolean;
+  out: (s: string) => void;
+}
+
+async function upNetns(
+  dir: string,
+  { prefix, logLevel, exitAfterStart, out }: UpNetnsOptions,
+): Promise<number> {
+  if (process.getuid?.() !== 0)
+    throw new Error("--netns needs root: it creates network namespaces, veth pairs and iptables rules");
+  const missing = NETNS_TOOLS.filter(([path]) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0)
+    throw new Error(
+      `--netns needs ${missing.map(([p]) => p).join(", ")}: apt-get install -y ${[...new Set(missing.map(([, pkg]) => pkg))].join(" ")}`,
+    );
+  // The mesh's own progress and warnings (skipped pods, pods that did not start) go to stderr.
+  const logger = createLogger({
+    level: logLevel === "error" ? "warn" : logLevel,
+    name: "ambientctl",
+    destination: process.stderr,
+  });
+  out(`Starting the mesh from ${dir} on network namespaces (prefix ${prefix}) ...`);
+  const mesh = await NetnsMesh.start({ dir, prefix, logLevel, logger });
+  try {
+    await mesh.settled();
+    out(describeNetns(mesh, dir));
+    if (exitAfterStart) return 0;
+    out("\nFollowing edits to the folder. Ctrl-C stops the mesh and removes every namespace it made.");
+    await new Promise<void>((done) => {
+      process.once("SIGINT", () => done());
+      process.once("SIGTERM", () => done());
+    });
+    return 0;
+  } finally {
+    await mesh.stop();
+  }
+}
+
+function describeNetns(mesh: NetnsMesh, dir: string): string {
+  const { nodes, pods, services } = mesh.summary();
+  const lines: string[] = [];
+  lines.push(`Ambient mesh on network namespaces from ${dir}`);
+  lines.push(`control plane (Delta ADS + CA): ${mesh.controlPlaneAddress} in netns ${nodes[0]?.netns}`);
+  lines.push(`state and logs: ${mesh.stateDir}\n`);
+  lines.push(
+    renderTable(
+      ["NODE", "NETNS", "ADDRESS", "POD CIDR", "ZTUNNEL METRICS"],
+      nodes.map((n) => [
+        n.name,
+        n.netns,
+        n.ip,
+        n.podCidr,
+        `ip netns exec ${n.netns} curl http://${n.ip}:15020/metrics`,
+      ]),
+    ),
+  );
+  lines.push("");
+  lines.push(
+    renderTable(
+      ["NAMESPACE", "POD", "NODE", "NETNS", "ADDRESS", "PORTS", "CAPTURE"],
+      pods.map((p) => [
+        p.namespace,
+        p.name,
+        p.node,
+        p.netns,
+        p.ip,
+        p.ports.join(",") || "-",
+        p.waypoint ? "waypoint" : p.redirection === "enabled" ? "ambient (redirected)" : "none",
+      ]),
+    ),
+  );
+  const client =
+    pods.find((p) => p.redirection === "enabled" && p.name === "sleep") ??
+    pods.find((p) => p.redirection === "enabled" && p.ports.length === 0) ??
+    pods.find((p) => p.redirection === "enabled");
+  if (client && services.length > 0) {
+    lines.push(
+      `\nTry (an unmodified curl in ${client.namespace}/${client.name}; its traffic is captured by ztunnel):`,
+    );
+    for (const s of services.slice(0, 3))
+      lines.push(`  ip netns exec ${client.netns} curl http://${s.names[0]}/`);
+  }
+  // There is no kube-proxy here: a pod outside the mesh reaches pods by IP, not Service VIPs.
+  const outsider = pods.find((p) => p.redirection !== "enabled" && !p.waypoint);
+  const server = pods.find((p) => p.redirection === "enabled" && p.ports.length > 0);
+  if (outsider && server)
+    lines.push(
+      `  ip netns exec ${outsider.netns} curl http://${server.ip}:${server.ports[0]}/   # from outside the mesh, to ${server.namespace}/${server.name}`,
+    );
+  lines.push(
+    `  ip netns exec ${nodes[0]?.netns} tcpdump -i eth0 -n -A   # the node link: only TLS to 15008 (and xDS)`,
+  );
+  return lines.join("\n");
 }
 
 function describe(mesh: LocalMesh, dir: string): string {

@@ -6,7 +6,7 @@
 // follow edits of the folder (pods come and go; label changes reach the control plane and the
 // agents through the generated folder).
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isNode, isPod, ManifestStore } from "@ambient/controlplane";
@@ -25,6 +25,7 @@ export const BINARIES = {
   controlplane: join(PACKAGES, "controlplane", "bin", "ambient-controlplane.js"),
   agent: join(PACKAGES, "cni", "bin", "ambient-cni-agent.js"),
   ztunnel: join(PACKAGES, "ztunnel", "bin", "ztunnel.js"),
+  waypoint: join(PACKAGES, "waypoint", "bin", "waypoint.js"),
 };
 export const XDS_PORT = 15010;
 /** Pods to give up on, with the reason, rather than fail the whole mesh. */
@@ -53,6 +54,24 @@ export interface NetnsPod {
   plan: PlannedPod;
   sandbox: PodNetns;
   app: NetnsProcess | undefined;
+}
+
+/** What `ambientctl up --netns` prints: where everything runs and how to reach it. */
+export interface NetnsMeshSummary {
+  nodes: { name: string; netns: string; ip: string; podCidr: string }[];
+  pods: {
+    namespace: string;
+    name: string;
+    node: string;
+    netns: string;
+    ip: string;
+    ports: number[];
+    /** The agent's `ambient.istio.io/redirection` annotation: "enabled" when captured. */
+    redirection: string | undefined;
+    waypoint: string | undefined;
+  }[];
+  /** Service names as the pods' hosts files resolve them (FQDN first), with their VIP. */
+  services: { ip: string; names: readonly string[] }[];
 }
 
 export class NetnsMesh {
@@ -103,6 +122,15 @@ export class NetnsMesh {
     }
   }
 
+  /**
+   * Components log to files under the state dir, and readiness is read from their "ready" lines
+   * (info): they log at info at least, whatever the terminal shows.
+   */
+  private get componentLogLevel(): string {
+    const level = this.opts.logLevel ?? "info";
+    return ["trace", "debug"].includes(level) ? level : "info";
+  }
+
   get controlPlaneAddress(): string {
     return `${this.topology.nodes[0]!.ip}:${XDS_PORT}`;
   }
@@ -132,7 +160,7 @@ export class NetnsMesh {
         "--state-dir",
         join(this.stateDir, "controlplane"),
         "--log-level",
-        this.opts.logLevel ?? "info",
+        this.componentLogLevel,
       ],
       { logFile: this.logFile("controlplane") },
     );
@@ -183,7 +211,7 @@ export class NetnsMesh {
         "--state-dir",
         paths.agentStateDir,
         "--log-level",
-        this.opts.logLevel ?? "info",
+        this.componentLogLevel,
       ],
       { logFile: this.logFile(`agent-${node.name}`) },
     );
@@ -209,7 +237,7 @@ export class NetnsMesh {
         "--inpod-uds",
         ztunnelSocket,
         "--log-level",
-        this.opts.logLevel ?? "info",
+        this.componentLogLevel,
       ],
       { logFile: this.logFile(`ztunnel-${node.name}`) },
     );
@@ -238,6 +266,32 @@ export class NetnsMesh {
     return n;
   }
 
+  summary(): NetnsMeshSummary {
+    const annotations = new Map<string, Record<string, Record<string, string>>>();
+    for (const [name, n] of this.nodes) {
+      const file = join(n.agentStateDir, "annotations.json");
+      annotations.set(name, existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {});
+    }
+    return {
+      nodes: this.topology.nodes.map((n) => ({ name: n.name, netns: n.netns, ip: n.ip, podCidr: n.podCidr })),
+      pods: [...this.pods.values()]
+        .map(({ plan: p, sandbox }) => ({
+          namespace: p.namespace,
+          name: p.name,
+          node: p.node,
+          netns: sandbox.netns,
+          ip: sandbox.ip,
+          ports: p.ports,
+          redirection: annotations.get(p.node)?.[`${p.namespace}/${p.name}`]?.[
+            "ambient.istio.io/redirection"
+          ],
+          waypoint: p.waypoint,
+        }))
+        .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`)),
+      services: this.manifests.hostsEntries(),
+    };
+  }
+
   /** Creates sandboxes and apps for planned pods that have none; removes those no longer planned. */
   private async reconcilePods(): Promise<void> {
     if (this.stopped) return;
@@ -264,19 +318,20 @@ export class NetnsMesh {
   }
 
   private async startPod(key: string, p: PlannedPod): Promise<void> {
-    if (p.waypoint) {
-      this.opts.logger.warn(
-        { pod: key },
-        "waypoint pods are not run in --netns mode yet; use `ambientctl up` for waypoints",
-      );
-      return;
-    }
     const sandbox = await createPodNetns(this.topology, p.node, { namespace: p.namespace, name: p.name });
     const entry: NetnsPod = { plan: p, sandbox, app: undefined };
     this.pods.set(key, entry);
     await writeHostsFile(sandbox.netns, this.manifests.hostsEntries(p.namespace));
-    await this.manifests.setPodState(p.namespace, p.name, { ip: sandbox.ip, ready: p.ports.length === 0 });
-    if (p.ports.length > 0) {
+    const runsSomething = p.waypoint !== undefined || p.ports.length > 0;
+    await this.manifests.setPodState(p.namespace, p.name, { ip: sandbox.ip, ready: !runsSomething });
+    if (p.waypoint !== undefined) {
+      // A waypoint's pod runs the waypoint proxy on its own address (HBONE on 15008). Its pods are
+      // labelled istio.io/dataplane-mode=none, so the agent leaves them uncaptured, as Istio does.
+      entry.app = await spawnInNetns(sandbox.netnsPath, process.execPath, this.waypointArgs(p, sandbox.ip), {
+        logFile: this.logFile(`pod-${p.namespace}-${p.name}`),
+      });
+      await entry.app.waitForLog(/waypoint started/, POD_START_TIMEOUT_MS);
+    } else if (p.ports.length > 0) {
       const { cmd, args } = echoCommand({
         pod: p.name,
         namespace: p.namespace,
@@ -288,9 +343,31 @@ export class NetnsMesh {
         logFile: this.logFile(`pod-${p.namespace}-${p.name}`),
       });
       await entry.app.waitForLog(ECHO_READY_MESSAGE, POD_START_TIMEOUT_MS);
-      await this.manifests.setPodState(p.namespace, p.name, { ip: sandbox.ip, ready: true });
     }
+    if (runsSomething) await this.manifests.setPodState(p.namespace, p.name, { ip: sandbox.ip, ready: true });
     this.opts.logger.info({ pod: key, node: p.node, ip: sandbox.ip, netns: sandbox.netns }, "pod running");
+  }
+
+  private waypointArgs(p: PlannedPod, ip: string): string[] {
+    return [
+      BINARIES.waypoint,
+      "--name",
+      p.waypoint!,
+      "--namespace",
+      p.namespace,
+      "--ip",
+      ip,
+      "--service-account",
+      p.serviceAccount,
+      "--node-name",
+      p.node,
+      "--xds-address",
+      this.controlPlaneAddress,
+      "--token-file",
+      this.tokenFile(p.node),
+      "--log-level",
+      this.componentLogLevel,
+    ];
   }
 
   private async removePod(key: string, pod: NetnsPod): Promise<void> {
