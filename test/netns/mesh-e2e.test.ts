@@ -472,4 +472,80 @@ describe.skipIf(!isRoot)("the mesh on network namespaces (needs root; skipped ot
     ).toBe(200);
     expect(annotation("node-a", "demo/sleep")).toBe("enabled");
   });
+
+  it("a waypoint runs in its own pod netns, uncaptured; service traffic to web goes through it (L7 fault on a header)", async () => {
+    writeFileSync(
+      join(dir, "40-waypoint.yaml"),
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: waypoint
+  namespace: demo
+  labels: { istio.io/waypoint-for: service }
+  annotations: { ambient.io/node: node-b }
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web, namespace: demo }
+spec:
+  hosts: [web.demo.svc.cluster.local]
+  http:
+    - match: [{ headers: { x-fault: { exact: teapot } } }]
+      fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }
+      route: [{ destination: { host: web.demo.svc.cluster.local } }]
+    - route: [{ destination: { host: web.demo.svc.cluster.local } }]
+`,
+    );
+    const demo = join(dir, "10-demo.yaml");
+    const text = readFileSync(demo, "utf8");
+    const labelled = text.replace(
+      "kind: Service\nmetadata: { name: web, namespace: demo }",
+      "kind: Service\nmetadata:\n  name: web\n  namespace: demo\n  labels: { istio.io/use-waypoint: waypoint }",
+    );
+    expect(labelled).not.toBe(text);
+    writeFileSync(demo, labelled);
+
+    const sleep = podNs("demo", "sleep");
+    const url = "http://web.demo.svc.cluster.local/via-waypoint";
+    const teapot = await until("the waypoint to apply the VirtualService", async () => {
+      const { stdout } = await netns.run("ip", [
+        "netns",
+        "exec",
+        sleep,
+        "curl",
+        "-sS",
+        "-m",
+        "5",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "x-fault: teapot",
+        url,
+      ]);
+      return stdout === "418" ? stdout : undefined;
+    });
+    expect(teapot).toBe("418");
+    const plain = await curl(sleep, url);
+    expect(plain.status).toBe(200);
+    expect(JSON.parse(plain.body)).toMatchObject({ pod: "web", path: "/via-waypoint" });
+
+    // The waypoint's pod: a sandbox of its own on node-b, not redirected (it terminates HBONE itself).
+    const wp = mesh.pods.get("demo/waypoint-waypoint");
+    expect(wp?.sandbox.node).toBe("node-b");
+    expect(ours(await rules(podNs("demo", "waypoint-waypoint")))).toEqual([]);
+    expect(annotation("node-b", "demo/waypoint-waypoint")).toBeUndefined();
+    // web's ztunnel saw the request arrive from the waypoint's identity.
+    expect(
+      await metric("node-b", "istio_tcp_connections_opened_total", {
+        reporter: "destination",
+        source_principal: "spiffe://cluster.local/ns/demo/sa/waypoint",
+        destination_principal: WEB_PRINCIPAL,
+      }),
+    ).toBeGreaterThanOrEqual(1);
+  });
 });

@@ -3,6 +3,7 @@ export { LocalTokenAuthenticator } from "./ca/authenticator.js";
 export { DEFAULT_CERT_TTL_SECONDS, IMPERSONATED_IDENTITY_KEY } from "./ca/ca-service.js";
 export { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig } from "./config.js";
 export { AddressAllocator, internalIp } from "./local/address-allocator.js";
+export { SYNTHESIZED_ANNOTATION, synthesizeWaypoints } from "./local/waypoint-pods.js";
 export { main } from "./main.js";
 export { ManifestStore } from "./manifests/store.js";
 export { FolderWatcher } from "./manifests/watcher.js";

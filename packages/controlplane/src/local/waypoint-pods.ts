@@ -58,7 +58,10 @@ export function synthesizeWaypoints(objects: readonly KubeObject[]): Synthesized
       const madeKey = objectKey(made);
       const real = byKey.get(madeKey);
       if (real) {
-        // The user's own object is the truth, as a Deployment someone wrote by hand would be.
+        // The user's own object is the truth, as a Deployment someone wrote by hand would be. One
+        // made here and passed along by a tool (ambientctl's netns mode gives it a real address) is
+        // not a replacement worth a warning.
+        if (real.metadata.annotations?.[SYNTHESIZED_ANNOTATION] === objectKey(gateway)) continue;
         warnings.push({
           object: madeKey,
           message: `replaces the ${made.kind} Ambient would create for waypoint ${waypoint}; make sure it serves HBONE on ${WAYPOINT_HBONE_PORT}`,

@@ -8,7 +8,7 @@
 
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { FolderWatcher, type KubeObject, ManifestStore } from "@ambient/controlplane";
+import { FolderWatcher, type KubeObject, ManifestStore, synthesizeWaypoints } from "@ambient/controlplane";
 import type { Logger } from "@ambient/core";
 import { NetnsErrorCode, netnsError } from "./errors.js";
 import {
@@ -21,6 +21,9 @@ import {
   VipAllocator,
 } from "./manifests-rewrite.js";
 import type { HostsEntry } from "./pods.js";
+
+/** Where the generated folder holds the waypoints' Pods and Services (see sourceEntries). */
+const SYNTHESIZED_FILE = "ambient-waypoints.generated.yaml";
 
 export interface NetnsManifestsOptions {
   /** The user's folder (never written). */
@@ -89,7 +92,25 @@ export class NetnsManifests {
 
   /** The pods that need a sandbox, per node (from the source objects; hostNetwork ones skipped). */
   plan(): PodPlan {
-    return planPods(this.store.objects(), new Set(this.nodes.keys()));
+    return planPods(
+      this.sourceEntries().map((e) => e.object),
+      new Set(this.nodes.keys()),
+    );
+  }
+
+  /**
+   * The source objects plus the Pod and Service of every waypoint Gateway, as Istio's deployment
+   * controller would create them: here they get a real sandbox, address and VIP like any pod, and
+   * go to the generated folder in a file of their own.
+   */
+  private sourceEntries(): { object: KubeObject; file: string; index: number }[] {
+    const entries = this.store.entries();
+    const given = new Set<KubeObject>(entries.map((e) => e.object));
+    const made = synthesizeWaypoints([...given]).objects.filter((o) => !given.has(o));
+    return [
+      ...entries.map((e) => ({ object: e.object, file: e.source.file, index: e.source.index })),
+      ...made.map((object, index) => ({ object, file: SYNTHESIZED_FILE, index })),
+    ];
   }
 
   /** Hosts-file lines for the mesh's Services, with bare names for `namespace`'s own. */
@@ -156,7 +177,7 @@ export class NetnsManifests {
   }
 
   private async rewrite(): Promise<void> {
-    const entries = this.store.entries();
+    const entries = this.sourceEntries();
     const { vips, problems } = this.vipAllocator.assign(entries.map((e) => e.object));
     for (const p of problems) if (!this.reportedVip.has(p)) this.opts.logger.error(p);
     this.reportedVip = new Set(problems);
@@ -167,9 +188,9 @@ export class NetnsManifests {
     for (const e of entries) {
       const object = rewriteObject(e.object, ctx);
       rewritten.push(object);
-      const list = byFile.get(e.source.file) ?? [];
-      list.push({ index: e.source.index, object });
-      byFile.set(e.source.file, list);
+      const list = byFile.get(e.file) ?? [];
+      list.push({ index: e.index, object });
+      byFile.set(e.file, list);
     }
     for (const [file, objects] of byFile) {
       objects.sort((a, b) => a.index - b.index);

@@ -1,7 +1,8 @@
 // The mesh on network namespaces (`ambientctl up --netns`, test/netns): real nodes and pods as
 // netns, pods wired by the reference bridge + host-local CNI plugins with ambient-cni chained
 // after them, and the real binaries inside: the control plane in the first node's netns, a node
-// agent and a ztunnel in every node's netns, an echo app in every pod's netns. Phases:
+// agent and a ztunnel in every node's netns, an echo app (or, for a waypoint's pod, the waypoint
+// proxy) in every pod's netns. Phases:
 // plan (nodes from the manifests) → topology → control plane → agents and ztunnels → pods, then
 // follow edits of the folder (pods come and go; label changes reach the control plane and the
 // agents through the generated folder).
