@@ -4,9 +4,9 @@
 // never disagree for long; a restarted agent reconciles from the registry file (rules rewritten
 // as a whole, so nothing is duplicated and stale rules go).
 
-import { stat } from "node:fs/promises";
 import { isAmbientEnrolled } from "@ambient/controlplane";
 import { type InpodPod, type Logger, workloadUid } from "@ambient/core";
+import { exists } from "../fs.js";
 import type { PodAnnotator } from "./annotations.js";
 import type { ClusterSource } from "./cluster-source.js";
 import type { NodePod, PodRegistry } from "./pod-registry.js";
@@ -264,13 +264,4 @@ function toInpod(p: NodePod): InpodPod {
 
 function key(p: { namespace: string; name: string }): string {
   return `${p.namespace}/${p.name}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -5,9 +5,10 @@
 // executing the plugin mid-upgrade runs either the old copy or the new one, never half of one.
 
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { exists } from "../fs.js";
 import { DEFAULT_EXCLUDE_NAMESPACES, DEFAULT_EXCLUDE_PODS } from "../plugin/config.js";
 import { type ChainResult, chainPlugin, PLUGIN_TYPE, type PluginEntry, unchainPlugin } from "./conflist.js";
 import { CniInstallErrorCode, installError } from "./errors.js";
@@ -155,13 +156,4 @@ function notBuilt(sourceDir: string, cause?: unknown) {
     { sourceDir },
     cause,
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

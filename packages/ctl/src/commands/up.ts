@@ -200,10 +200,7 @@ function describeNetns(mesh: NetnsMesh, dir: string): string {
       ]),
     ),
   );
-  const client =
-    pods.find((p) => p.redirection === "enabled" && p.name === "sleep") ??
-    pods.find((p) => p.redirection === "enabled" && p.ports.length === 0) ??
-    pods.find((p) => p.redirection === "enabled");
+  const client = pickClient(pods, (p) => p.redirection === "enabled");
   if (client && services.length > 0) {
     lines.push(
       `\nTry (an unmodified curl in ${client.namespace}/${client.name}; its traffic is captured by ztunnel):`,
@@ -251,11 +248,7 @@ function describe(mesh: LocalMesh, dir: string): string {
     ),
   );
   const services = mesh.cp.snapshot.services;
-  // A pod without ports of its own reads as a client (sleep); fall back to any ambient pod.
-  const client =
-    pods.find((p) => p.ambient && p.name === "sleep") ??
-    pods.find((p) => p.ambient && p.ports.length === 0) ??
-    pods.find((p) => p.ambient);
+  const client = pickClient(pods, (p) => p.ambient);
   if (client && services.length > 0) {
     lines.push("\nTry (apps in a pod reach the mesh through the pod's SOCKS5 listener, podIP:15080):");
     for (const s of services.slice(0, 3)) {
@@ -267,4 +260,13 @@ function describe(mesh: LocalMesh, dir: string): string {
     lines.push(`  ambientctl xds workloads --xds-address ${mesh.cp.address}`);
   }
   return lines.join("\n");
+}
+
+/** The pod the printed examples run from: sleep, else a mesh pod without ports (a client), else any. */
+function pickClient<P extends { name: string; ports: readonly number[] }>(
+  pods: readonly P[],
+  inMesh: (p: P) => boolean,
+): P | undefined {
+  const mesh = pods.filter(inMesh);
+  return mesh.find((p) => p.name === "sleep") ?? mesh.find((p) => p.ports.length === 0) ?? mesh[0];
 }

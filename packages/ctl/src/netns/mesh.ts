@@ -246,12 +246,17 @@ export class NetnsMesh {
     return z;
   }
 
-  /** Restarts a node's ztunnel (SIGTERM, drain, start again): what a DaemonSet rollout does. */
-  async restartZtunnel(nodeName: string, opts: { kill?: boolean } = {}): Promise<void> {
+  /**
+   * Restarts a node's ztunnel (SIGTERM, drain, start again): what a DaemonSet rollout does.
+   * Resolves with when the old one had exited (`stoppedAt`, epoch ms), once the new one is connected.
+   */
+  async restartZtunnel(nodeName: string, opts: { kill?: boolean } = {}): Promise<{ stoppedAt: number }> {
     const n = this.requireNode(nodeName);
     if (opts.kill) n.ztunnel.child.kill("SIGKILL");
     await n.ztunnel.stop(30_000);
+    const stoppedAt = Date.now();
     n.ztunnel = await this.spawnZtunnel(n.topology, n.ztunnelSocket);
+    return { stoppedAt };
   }
 
   /** Restarts a node's agent: it must reconcile from its state, not duplicate rules. */
