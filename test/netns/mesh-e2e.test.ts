@@ -97,6 +97,32 @@ function annotation(nodeName: string, pod: string): string | undefined {
   return all[pod]?.["ambient.istio.io/redirection"];
 }
 
+/** A request every 100 ms from `netnsName` until stop(), each outcome with when it started. */
+function steadyTraffic(netnsName: string, url: string) {
+  const outcomes: { startedAt: number; ok: boolean; why?: string }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const startedAt = Date.now();
+      const r = await attempt(netnsName, url, 2);
+      const ok = !(r instanceof Error) && r.status === 200;
+      outcomes.push({
+        startedAt,
+        ok,
+        ...(!ok && { why: r instanceof Error ? r.message : `HTTP ${r.status}` }),
+      });
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+  return {
+    outcomes,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
 /** Every rule in a netns (iptables-save without counters and comments). */
 async function rules(netnsName: string): Promise<string[]> {
   const { stdout } = await netns.run("ip", ["netns", "exec", netnsName, "iptables-save"]);
@@ -324,43 +350,57 @@ describe.skipIf(!isRoot)("the mesh on network namespaces (needs root; skipped ot
     });
   });
 
-  it("new connections recover within seconds of a ztunnel restart while traffic flows", async () => {
-    const sleep = podNs("demo", "sleep");
-    const url = "http://web.demo.svc.cluster.local/during-restart";
-    // Each request with when it started: only one started after the old ztunnel exited shows recovery.
-    const outcomes: { startedAt: number; ok: boolean; why?: string }[] = [];
-    let running = true;
-    const traffic = (async () => {
-      while (running) {
-        const startedAt = Date.now();
-        const r = await attempt(sleep, url, 2);
-        const ok = !(r instanceof Error) && r.status === 200;
-        outcomes.push({
-          startedAt,
-          ok,
-          ...(!ok && { why: r instanceof Error ? r.message : `HTTP ${r.status}` }),
-        });
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    })();
+  it("a ztunnel rollout while traffic flows refuses no connection (the new one binds next to the old, then the old drains)", async () => {
+    // The agent let the old listeners hand their queues over to the new ones.
+    const handoff = await netns.run("ip", [
+      "netns",
+      "exec",
+      podNs("demo", "sleep"),
+      "cat",
+      "/proc/sys/net/ipv4/tcp_migrate_req",
+    ]);
+    expect(handoff.stdout.trim()).toBe("1");
+    const traffic = steadyTraffic(podNs("demo", "sleep"), "http://web.demo.svc.cluster.local/during-rollout");
     try {
-      await until("traffic before the restart", async () => outcomes.filter((o) => o.ok).length >= 3);
-      const { stoppedAt } = await mesh.restartZtunnel("node-a");
-      const first = await until("a successful request after the restart", async () =>
-        outcomes.find((o) => o.startedAt > stoppedAt && o.ok),
-      );
-      // From then on it stays up.
+      await until("traffic before the rollout", async () => traffic.outcomes.filter((o) => o.ok).length >= 3);
+      const startedAt = Date.now();
+      const before = node("node-a").ztunnel.pid;
+      await mesh.rolloutZtunnel("node-a");
+      expect(node("node-a").ztunnel.pid).not.toBe(before);
+      const doneAt = Date.now();
       await until(
-        "three more requests",
-        async () => outcomes.filter((o) => o.startedAt > first.startedAt).length >= 3,
+        "three requests after the rollout",
+        async () => traffic.outcomes.filter((o) => o.startedAt > doneAt).length >= 3,
       );
-      expect(outcomes.filter((o) => o.startedAt > first.startedAt && !o.ok)).toEqual([]);
+      const during = traffic.outcomes.filter((o) => o.startedAt >= startedAt);
+      expect(during.filter((o) => !o.ok)).toEqual([]);
       console.info(
-        `ztunnel restart: new connections recovered ${first.startedAt - stoppedAt} ms after the old ztunnel exited`,
+        `ztunnel rollout: ${during.length} requests during and after it, none failed (${doneAt - startedAt} ms)`,
       );
     } finally {
-      running = false;
-      await traffic;
+      await traffic.stop();
+    }
+  });
+
+  it("after a ztunnel crash, new connections recover within seconds of the replacement starting", async () => {
+    const traffic = steadyTraffic(podNs("demo", "sleep"), "http://web.demo.svc.cluster.local/after-crash");
+    try {
+      await until("traffic before the crash", async () => traffic.outcomes.filter((o) => o.ok).length >= 3);
+      const { stoppedAt } = await mesh.crashZtunnel("node-a");
+      // Only a request started after the old ztunnel was gone shows recovery.
+      const first = await until("a successful request after the crash", async () =>
+        traffic.outcomes.find((o) => o.startedAt > stoppedAt && o.ok),
+      );
+      await until(
+        "three more requests",
+        async () => traffic.outcomes.filter((o) => o.startedAt > first.startedAt).length >= 3,
+      );
+      expect(traffic.outcomes.filter((o) => o.startedAt > first.startedAt && !o.ok)).toEqual([]);
+      console.info(
+        `ztunnel crash: new connections recovered ${first.startedAt - stoppedAt} ms after the old one was gone`,
+      );
+    } finally {
+      await traffic.stop();
     }
   });
 

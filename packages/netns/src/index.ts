@@ -120,7 +120,7 @@ export function openNetns(path: string): number {
 
 /**
  * A TCP socket bound and listening on host:port inside the namespace `nsFd`; returns its fd
- * (non-blocking, CLOEXEC, SO_REUSEADDR), ready for `server.listen({ fd })`.
+ * (non-blocking, CLOEXEC, SO_REUSEADDR, SO_REUSEPORT), ready for `server.listen({ fd })`.
  */
 export function listenInNetns(
   nsFd: number,

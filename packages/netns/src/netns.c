@@ -106,6 +106,13 @@ static void ns_job_run(ns_job *job) {
       job_fail(job, fd, "setsockopt(SO_REUSEADDR)");
       return;
     }
+    // A rollout starts the new ztunnel while the old one still listens: both bind the same
+    // address in one SO_REUSEPORT group (the kernel only groups sockets of the same user), and the
+    // old one's close hands its queue over (net.ipv4.tcp_migrate_req, set by the node agent).
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      job_fail(job, fd, "setsockopt(SO_REUSEPORT)");
+      return;
+    }
     if (bind(fd, (struct sockaddr *)&job->addr, job->addr_len) != 0) {
       job_fail(job, fd, "bind");
       return;

@@ -212,10 +212,37 @@ describe.skipIf(!isRoot)("addon in a network namespace (root only: creates netns
     expect(await firstData(s)).toBe("real");
   });
 
-  it("fails with the errno name and the namespace path", () => {
-    expect(() => ns.listen("127.0.0.1", 15001)).toThrow(
-      expect.objectContaining({ code: "EADDRINUSE", syscall: "bind", path: NS_PATH }),
-    );
+  it("a second listener on the same address joins the first's SO_REUSEPORT group (a ztunnel rollout)", async () => {
+    const first = createServer((s) => s.end("first"));
+    const second = createServer((s) => s.end("second"));
+    await adopt(first, ns.listen("127.0.0.1", 15101));
+    await adopt(second, ns.listen("127.0.0.1", 15101));
+    // The old one closes: the new one serves every new connection.
+    await new Promise<void>((r) => first.close(() => r()));
+    for (let i = 0; i < 4; i++) {
+      const client = dialInNs(ns, "127.0.0.1", 15101, MARK);
+      expect(await firstData(client)).toBe("second");
+      client.destroy();
+    }
+    await new Promise<void>((r) => second.close(() => r()));
+  });
+
+  it("fails with the errno name and the namespace path", async () => {
+    // A port held by a socket outside our SO_REUSEPORT group (an app's plain listener).
+    const holder = execFile("nsenter", [
+      `--net=${NS_PATH}`,
+      process.execPath,
+      "-e",
+      "require('net').createServer().listen(15102, '127.0.0.1', () => console.log('up'))",
+    ]);
+    try {
+      await new Promise((resolve) => holder.stdout!.once("data", resolve));
+      expect(() => ns.listen("127.0.0.1", 15102)).toThrow(
+        expect.objectContaining({ code: "EADDRINUSE", syscall: "bind", path: NS_PATH }),
+      );
+    } finally {
+      holder.kill();
+    }
     // An fd that is not a namespace: setns refuses it.
     const notNs = openNetns("/dev/null");
     try {

@@ -7,8 +7,13 @@ export { CertificateManager, type CertificateManagerOptions } from "./identity/i
 export { AgentClient } from "./inpod/agent-client.js";
 export { copyBidirectional } from "./proxy/copy.js";
 export { ipText } from "./proxy/resolve.js";
-export { type Listenable, LocalSocketFactory, type PodRef, type SocketFactory } from "./proxy/socket-factory.js";
+export {
+  type Listenable,
+  LocalSocketFactory,
+  type PodRef,
+  type SocketFactory,
+} from "./proxy/socket-factory.js";
 export * from "./rbac/index.js";
 export { canonicalIp, ProxyState, workloadIdentity } from "./state/index.js";
 export { proxyStateHandlers, ztunnelNode } from "./xds/index.js";
-export { readToken, Ztunnel, type ZtunnelDeps } from "./ztunnel.js";
+export { READY_MESSAGE, readToken, Ztunnel, type ZtunnelDeps } from "./ztunnel.js";

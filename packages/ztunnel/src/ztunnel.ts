@@ -42,6 +42,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** A connection from a pod whose first certificate is still being issued waits this long. */
 const CERTIFICATE_WAIT_MS = 10_000;
 
+/** Logged once when the ztunnel first becomes ready (see announceReady). */
+export const READY_MESSAGE = "ztunnel ready";
+const READY_POLL_MS = 50;
+
 export interface ZtunnelDeps {
   logger?: Logger;
   sockets?: SocketFactory;
@@ -145,7 +149,23 @@ export class Ztunnel {
       logger,
     });
     z.logger.info({ xds: config.xdsAddress, ca: config.caAddress, nodeIp: config.nodeIp }, "ztunnel started");
+    z.announceReady();
     return z;
+  }
+
+  /**
+   * Logs READY_MESSAGE the first time readiness holds. A rollout waits for this line before it
+   * stops the old ztunnel: during the overlap both answer on the (shared) readiness port, so
+   * polling it cannot tell which one said yes.
+   */
+  private announceReady(): void {
+    const timer = setInterval(() => {
+      if (this.stopped) return clearInterval(timer);
+      if (!this.readiness().ready) return;
+      clearInterval(timer);
+      this.logger.info({ pods: this.pods.size }, READY_MESSAGE);
+    }, READY_POLL_MS);
+    timer.unref();
   }
 
   /** Ready when xDS has synced and every local pod has a certificate. */
@@ -329,8 +349,11 @@ export class Ztunnel {
 
   private listen(server: Server, host: string, port: number): Promise<void> {
     this.httpServers.push(server);
+    const why = (err: Error) => new Error(`cannot listen on ${host}:${port}: ${err.message}`);
+    if (this.sockets.listenNode)
+      return this.sockets.listenNode(server, host, port).catch((err) => Promise.reject(why(err)));
     return new Promise((resolve, reject) => {
-      server.once("error", (err) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`)));
+      server.once("error", (err) => reject(why(err)));
       server.listen({ host, port }, () => resolve());
     });
   }

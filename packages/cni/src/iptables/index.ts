@@ -9,6 +9,7 @@ export {
   type RemoveOutcome,
   removeInPodRules,
 } from "./in-pod.js";
+export { enableListenerHandoff, MIGRATE_REQ_SYSCTL } from "./listener-handoff.js";
 export { countRules, saveRules } from "./reconcile.js";
 export { IptablesRedirection, type IptablesRedirectionOptions, type PodNetwork } from "./redirection.js";
 export {

@@ -5,6 +5,7 @@ import type { Logger } from "@ambient/core";
 import type { ExecOptions } from "./exec.js";
 import { applyHostProbeRules, removeHostProbeRules } from "./host-probe.js";
 import { applyInPodRules, removeInPodRules } from "./in-pod.js";
+import { enableListenerHandoff } from "./listener-handoff.js";
 import { hasIPv6 } from "./rules.js";
 
 /** The part of a pod the rules need. */
@@ -28,6 +29,14 @@ export class IptablesRedirection {
   async enable(pod: PodNetwork): Promise<void> {
     const { changed } = await applyInPodRules(pod.netns, { ...this.opts, ipv6: hasIPv6(pod.ips) });
     this.opts.logger?.debug({ netns: pod.netns, changed }, "in-pod rules in place");
+    // Without it (kernels before 5.14) capture works; only a ztunnel rollout may reset the few
+    // connections queued on the old listeners at the moment they close.
+    await enableListenerHandoff(pod.netns, this.opts).catch((err) =>
+      this.opts.logger?.warn(
+        { netns: pod.netns, err: (err as Error).message },
+        "cannot enable net.ipv4.tcp_migrate_req; a ztunnel rollout may reset queued connections",
+      ),
+    );
   }
 
   /** Resolves when the netns is already gone: with it went the rules. */

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isNode, isPod, ManifestStore } from "@ambient/controlplane";
 import type { Logger } from "@ambient/core";
+import { READY_MESSAGE } from "@ambient/ztunnel";
 import { ECHO_READY_MESSAGE, echoCommand } from "./echo-app.js";
 import { NetnsManifests } from "./manifests.js";
 import type { PlannedPod } from "./manifests-rewrite.js";
@@ -247,13 +248,32 @@ export class NetnsMesh {
   }
 
   /**
-   * Restarts a node's ztunnel (SIGTERM, drain, start again): what a DaemonSet rollout does.
-   * Resolves with when the old one had exited (`stoppedAt`, epoch ms), once the new one is connected.
+   * A DaemonSet rollout of a node's ztunnel (maxSurge 1, maxUnavailable 0, as Istio's chart): the
+   * new ztunnel starts, gets every pod from the agent and binds their listeners next to the old
+   * one's (SO_REUSEPORT); once it is ready the old one drains and exits. No connection is refused.
    */
-  async restartZtunnel(nodeName: string, opts: { kill?: boolean } = {}): Promise<{ stoppedAt: number }> {
+  async rolloutZtunnel(nodeName: string): Promise<void> {
     const n = this.requireNode(nodeName);
-    if (opts.kill) n.ztunnel.child.kill("SIGKILL");
-    await n.ztunnel.stop(30_000);
+    const old = n.ztunnel;
+    const next = await this.spawnZtunnel(n.topology, n.ztunnelSocket);
+    try {
+      await next.waitForLog(READY_MESSAGE, 30_000);
+    } catch (err) {
+      await next.stop();
+      throw err;
+    }
+    n.ztunnel = next;
+    await old.stop(30_000);
+  }
+
+  /**
+   * A ztunnel crash (SIGKILL) and its replacement. Resolves once the new one is connected, with
+   * when the old one was gone (`stoppedAt`, epoch ms).
+   */
+  async crashZtunnel(nodeName: string): Promise<{ stoppedAt: number }> {
+    const n = this.requireNode(nodeName);
+    n.ztunnel.child.kill("SIGKILL");
+    await n.ztunnel.stop();
     const stoppedAt = Date.now();
     n.ztunnel = await this.spawnZtunnel(n.topology, n.ztunnelSocket);
     return { stoppedAt };

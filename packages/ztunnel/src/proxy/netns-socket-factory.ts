@@ -44,28 +44,30 @@ export class NetnsSocketFactory implements SocketFactory {
   }
 
   listen(server: Listenable, pod: PodRef, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let fd: number;
-      try {
-        if (!pod.netns) {
-          throw new AmbientError(
-            ErrorCode.LISTEN_FAILED,
-            `cannot listen on port ${port} for pod ${pod.namespace}/${pod.name}: it has no netns`,
-            { details: { pod: `${pod.namespace}/${pod.name}`, port } },
-          );
-        }
-        fd = this.netns(pod, pod.netns).listen(inPodListenHost(port, isIP(pod.ip) === 6), port);
-      } catch (err) {
-        reject(err);
-        return;
+    return adopt(server, () => {
+      if (!pod.netns) {
+        throw new AmbientError(
+          ErrorCode.LISTEN_FAILED,
+          `cannot listen on port ${port} for pod ${pod.namespace}/${pod.name}: it has no netns`,
+          { details: { pod: `${pod.namespace}/${pod.name}`, port } },
+        );
       }
-      const onError = (err: Error) => reject(err);
-      server.once("error", onError);
-      // net, tls and http2 servers all adopt an already-listening fd; server.close() closes it.
-      server.listen({ fd }, () => {
-        server.removeListener("error", onError);
-        resolve();
-      });
+      return this.netns(pod, pod.netns).listen(inPodListenHost(port, isIP(pod.ip) === 6), port);
+    });
+  }
+
+  /**
+   * ztunnel's own ports (admin, metrics, readiness) in its own netns, with SO_REUSEPORT like the
+   * pods' listeners: during a rollout the new ztunnel binds them while the old one still serves.
+   */
+  listenNode(server: Listenable, host: string, port: number): Promise<void> {
+    return adopt(server, () => {
+      const own = Netns.open("/proc/self/ns/net");
+      try {
+        return own.listen(host, port);
+      } finally {
+        own.close();
+      }
     });
   }
 
@@ -133,4 +135,24 @@ export class NetnsSocketFactory implements SocketFactory {
     this.namespaces.set(pod.uid, ns);
     return ns;
   }
+}
+
+/** Hands a listening fd made by `make` to a Node server (net, tls and http2 servers all adopt one). */
+function adopt(server: Listenable, make: () => number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let fd: number;
+    try {
+      fd = make();
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const onError = (err: Error) => reject(err);
+    server.once("error", onError);
+    // server.close() closes the fd.
+    server.listen({ fd }, () => {
+      server.removeListener("error", onError);
+      resolve();
+    });
+  });
 }

@@ -40,6 +40,11 @@ export interface SocketFactory {
   release(pod: PodRef): void;
   /** ztunnel is stopping: close whatever the factory holds. */
   close?(): void;
+  /**
+   * ztunnel's node-level ports (admin, metrics, readiness), when the factory binds them itself
+   * (in-pod mode: SO_REUSEPORT, so a new ztunnel can start before the old one is gone).
+   */
+  listenNode?(server: Listenable, host: string, port: number): Promise<void>;
 }
 
 /** Local mode: every pod has its own 127.x address on the host's loopback. */
