@@ -14,11 +14,22 @@
 // Needs a build (`npx -y pnpm@10 run build`), nginx and haproxy (`apt-get install -y nginx haproxy`).
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  alive,
+  childPids,
+  clockTicks,
+  cpuTicks,
+  fdCount,
+  kill,
+  sleep,
+  sumStatus,
+  which,
+} from "../lib/proc.mjs";
 import * as C from "./config.mjs";
 import { haproxyConfig, nginxConfig } from "./peers.mjs";
 
@@ -55,7 +66,6 @@ const out = join(here, "out");
 const children = new Map(); // pid → { name, child }
 const extraPids = new Set(); // nginx workers: ours, but children of its master
 const problems = [];
-let ticks; // CLK_TCK, read once
 
 // ---- preconditions ----
 for (const p of PATHS)
@@ -551,73 +561,6 @@ async function backendStats() {
 
 // ---- /proc ----
 
-function childPids(ppid) {
-  const pids = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) pids.push(Number(d));
-    } catch {}
-  }
-  return pids;
-}
-
-function procStatus(pid, field) {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function sumStatus(pids, field) {
-  return pids.reduce((a, pid) => a + procStatus(pid, field), 0);
-}
-
-function fdCount(pids) {
-  let n = 0;
-  for (const pid of pids) {
-    try {
-      n += readdirSync(`/proc/${pid}/fd`).length;
-    } catch {}
-  }
-  return n;
-}
-
-function cpuTicks(pids) {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += Number(fields[11]) + Number(fields[12]);
-    } catch {}
-  }
-  return total;
-}
-
-function clockTicks() {
-  ticks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  return ticks;
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function kill(pid, signal) {
-  try {
-    process.kill(pid, signal);
-  } catch {}
-}
-
 // ---- report ----
 
 function describeMachine() {
@@ -726,21 +669,9 @@ function errorCount(r) {
   );
 }
 
-function which(name) {
-  for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"])) {
-    const f = join(dir, name);
-    if (dir && existsSync(f)) return f;
-  }
-  return undefined;
-}
-
 function fatal(message) {
   process.stderr.write(`${message}\n`);
   process.exit(2);
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function mib(kb) {

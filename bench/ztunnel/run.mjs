@@ -11,21 +11,12 @@
 // Needs a build first (`pnpm build`) and stunnel4 (`apt-get install -y stunnel4`).
 
 import { execFileSync, spawn } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { cpus, loadavg } from "node:os";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { clockTicks, cpuTicks, fdCount, sleep, sumStatus, which } from "../lib/proc.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -58,7 +49,6 @@ const STUNNEL_SERVER = { host: "127.30.2.50", port: 9443 };
 
 const out = join(here, "out");
 const children = new Map(); // pid → { name, child }
-let ticks; // CLK_TCK, read once
 let loadBefore = 0;
 let problemsSeen = false;
 
@@ -758,56 +748,8 @@ function errorCount(result) {
 
 // ---- /proc ----
 
-function fdCount(pid) {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length;
-  } catch {
-    return 0;
-  }
-}
-
-function procStatus(pid, field) {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-function sumStatus(pids, field) {
-  return pids.reduce((a, pid) => a + procStatus(pid, field), 0);
-}
-/** utime + stime of every process (and its threads), in clock ticks. */
-function cpuTicks(pids) {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += Number(fields[11]) + Number(fields[12]);
-    } catch {}
-  }
-  return total;
-}
-function clockTicks() {
-  ticks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  return ticks;
-}
-
 // ---- small helpers ----
 
-function which(name) {
-  for (const dir of (process.env.PATH ?? "")
-    .split(delimiter)
-    .concat(["/usr/bin", "/usr/sbin", "/bin", "/sbin"])) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
-}
 function stunnelVersion() {
   if (!stunnelBin) return "no stunnel";
   // stunnel prints its version on stderr and exits non-zero.
@@ -831,9 +773,6 @@ function fail(message, fatal) {
   if (!fatal) return;
   process.stderr.write(`bench/ztunnel: ${message}\n`);
   process.exit(1);
-}
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
 }
 function mib(kb) {
   return (kb / 1024).toFixed(1);

@@ -1,4 +1,4 @@
-// ztunnel in in-pod mode (--inpod-uds) against the real agent side of the protocol, on 127.30.x.y,
+// ztunnel in in-pod mode (--inpod-uds) against the real agent side of the protocol, on 127.32.x.y,
 // no root: the socket factory is the loopback one wrapped to record which netns each listener was
 // asked for. Pods the agent announces get listeners; the same pod in a new netns (a sandbox
 // restart) has its old listeners released before the new ones open; a delete closes them; readiness
@@ -29,8 +29,8 @@ import {
   tempDir,
 } from "../utils/index.js";
 
-const NODE_IP = "127.30.1.1";
-const POD_IP = "127.30.1.10";
+const NODE_IP = "127.32.1.1";
+const POD_IP = "127.32.1.10";
 const UID = "Kubernetes//Pod/demo/app";
 const PORTS = [15001, 15006, 15008, 15080];
 
