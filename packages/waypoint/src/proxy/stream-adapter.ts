@@ -2,8 +2,18 @@
 // it directly garbles those chunks (seen: the first 16 bytes of each head replaced). Putting a plain
 // Duplex in between, which turns strings into Buffers before they reach the HTTP/2 stream, keeps
 // HTTP/1.1 over HBONE byte-exact in both directions.
+//
+// node:http destroys its socket once a response is done. Passing that on as-is would reset the
+// HTTP/2 stream (RST_STREAM) before the peer has ended its side, once per request; nghttp2 on the
+// other end counts those resets and, past its rapid-reset budget (~1000 in a burst), ends the whole
+// session with GOAWAY INTERNAL_ERROR, failing every request on it. So a destroy without an error
+// half-closes the stream and lets the peer finish (the stream then closes cleanly), with a reset
+// only if the peer has not finished after CLEAN_CLOSE_GRACE_MS.
 
 import { Duplex } from "node:stream";
+
+/** How long a stream node:http is done with may wait for the peer's END_STREAM before a reset. */
+export const CLEAN_CLOSE_GRACE_MS = 5_000;
 
 export function asByteStream(inner: Duplex): Duplex {
   const outer = new Duplex({
@@ -19,7 +29,8 @@ export function asByteStream(inner: Duplex): Duplex {
       callback();
     },
     destroy(err, callback) {
-      inner.destroy(err ?? undefined);
+      if (err || inner.destroyed) inner.destroy(err ?? undefined);
+      else closeCleanly(inner);
       callback(err);
     },
   });
@@ -34,4 +45,13 @@ export function asByteStream(inner: Duplex): Duplex {
   // http.Server and ClientRequest call these on their socket; an HTTP/2 stream has no TCP options.
   Object.assign(outer, { setNoDelay() {}, setKeepAlive() {}, setTimeout: () => outer });
   return outer;
+}
+
+function closeCleanly(inner: Duplex): void {
+  if (!inner.writableEnded) inner.end();
+  // Nobody reads any more: drain what the peer still sends so its END_STREAM is seen.
+  inner.resume();
+  const timer = setTimeout(() => inner.destroy(), CLEAN_CLOSE_GRACE_MS);
+  timer.unref();
+  inner.once("close", () => clearTimeout(timer));
 }
