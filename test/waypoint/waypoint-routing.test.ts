@@ -141,6 +141,23 @@ describe("request routing", () => {
   }, 60_000);
 });
 
+describe("upstream connections", () => {
+  it("are kept alive: consecutive requests to one endpoint reuse one connection to the app", async () => {
+    await t.config.write("30-vs.yaml", vs(`    - route: [{ destination: { host: reviews, subset: v1 } }]\n`));
+    // The echo app reports the peer it sees: node-b's ztunnel's socket to it, one per connection.
+    const peers = await eventually(async () => {
+      const seen: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const body = (await get(`/keepalive-${i}`)).json<{ pod: string; peer: string }>();
+        expect(body.pod).toBe("reviews-v1");
+        seen.push(body.peer);
+      }
+      return seen;
+    });
+    expect(new Set(peers).size).toBe(1);
+  });
+});
+
 describe("mirroring", () => {
   it("sends a copy to the mirror with a -shadow Host, and answers from the primary", async () => {
     await t.config.write(
@@ -150,14 +167,16 @@ describe("mirroring", () => {
       mirrorPercentage: { value: 100 }
 `),
     );
-    // The route sends everything to v1, so any new connection to v2 is the mirror's copy.
-    const v2 = () => logsWith(t.logs, { direction: "inbound", "dst.workload": "reviews-v2" }).length;
+    // The route sends everything to v1: a request at v2 is the mirror's copy.
+    const mirrored = () =>
+      (t.mesh.echo("demo", "reviews-v2")?.requests ?? []).filter((r) => r.path === "/mirrored");
     await eventually(async () => {
-      const before = v2();
+      const before = mirrored().length;
       const res = await get("/mirrored");
       expect(res.json<{ pod: string }>().pod).toBe("reviews-v1");
-      await eventually(() => expect(v2()).toBeGreaterThan(before), 1_000);
+      await eventually(() => expect(mirrored().length).toBeGreaterThan(before), 1_000);
     });
+    expect(mirrored().at(-1)?.host).toMatch(/-shadow$/);
   });
 });
 

@@ -38,6 +38,7 @@ import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
 import { openUpstream } from "./proxy/upstream.js";
+import { UpstreamAgents } from "./proxy/upstream-agents.js";
 import { HttpMetrics } from "./telemetry/metrics.js";
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -50,6 +51,7 @@ export class Waypoint {
   readonly l7: L7Config;
   private readonly pool: HboneClientPool;
   private hbone: HboneServer | undefined;
+  private agents: UpstreamAgents | undefined;
   private xds: DeltaAdsClient | undefined;
   private readonly httpServers: Server[] = [];
   private stopped = false;
@@ -142,6 +144,7 @@ export class Waypoint {
     this.xds?.close();
     this.certs.close();
     this.hbone?.destroy();
+    this.agents?.destroy();
     this.pool.destroy();
     await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.httpServers) s.closeAllConnections();
@@ -156,9 +159,12 @@ export class Waypoint {
       localAddress: this.config.ip,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
     };
+    this.agents?.destroy();
+    this.agents = new UpstreamAgents(upstream);
     return {
       stages: () => this.l7.stages(),
       upstream,
+      agents: this.agents,
       metrics,
       logger: this.logger,
       accessLog: this.config.accessLog,

@@ -14,13 +14,25 @@ export interface EchoIdentity {
 
 const HTTP_METHOD = /^(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS|CONNECT|TRACE) /;
 
+/** What an echo server keeps of each HTTP request (the last REQUEST_LOG_SIZE), for tests and demos. */
+export interface EchoRequest {
+  method: string;
+  path: string;
+  host: string;
+}
+const REQUEST_LOG_SIZE = 100;
+
 export class EchoServer {
+  /** The most recent HTTP requests, oldest first. */
+  readonly requests: EchoRequest[] = [];
   private readonly servers: Server[] = [];
   private readonly http: HttpServer;
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly who: EchoIdentity) {
     this.http = createHttpServer((req, res) => {
+      this.requests.push({ method: req.method ?? "", path: req.url ?? "", host: req.headers.host ?? "" });
+      if (this.requests.length > REQUEST_LOG_SIZE) this.requests.shift();
       // httpbin's test endpoints, which Istio's tasks use: /status/<code> and /delay/<seconds>.
       const status = /^\/status\/(\d{3})/.exec(req.url ?? "");
       if (status) {

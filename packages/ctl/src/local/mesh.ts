@@ -37,6 +37,7 @@ interface RunningPod {
   ports: number[];
   node: string;
   server: { close(): Promise<void> };
+  echo?: EchoServer;
   waypoint?: Waypoint;
 }
 
@@ -109,6 +110,11 @@ export class LocalMesh {
         await new Promise((res) => setTimeout(res, 50));
       }
     }
+  }
+
+  /** The echo server standing in for a pod's app (undefined for waypoints and pods not running). */
+  echo(namespace: string, name: string): EchoServer | undefined {
+    return this.pods.get(`${namespace}/${name}`)?.echo;
   }
 
   summary(): { nodes: { name: string; ip: string }[]; pods: PodSummary[] } {
@@ -212,7 +218,7 @@ export class LocalMesh {
           "cannot start the pod's echo server",
         );
       }
-      this.pods.set(key, { key, ip, ports, node: pod.spec?.nodeName ?? "", server });
+      this.pods.set(key, { key, ip, ports, node: pod.spec?.nodeName ?? "", server, echo: server });
     }
   }
 

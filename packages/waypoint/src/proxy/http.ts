@@ -14,8 +14,8 @@ import type { HeaderOps, L7Request } from "../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../telemetry/metrics.js";
 import { forwardH2 } from "./h2-forward.js";
 import type { AuthnResult, RouteResult, Stages } from "./stages.js";
-import { asByteStream } from "./stream-adapter.js";
-import { openUpstream, type UpstreamDeps, UpstreamError } from "./upstream.js";
+import { type UpstreamDeps, UpstreamError } from "./upstream.js";
+import type { UpstreamAgents } from "./upstream-agents.js";
 
 export interface StreamInfo {
   sourceIp: string;
@@ -28,6 +28,8 @@ export interface StreamInfo {
 export interface HttpContext {
   stages: () => Stages;
   upstream: UpstreamDeps;
+  /** Keep-alive connections per endpoint for HTTP/1.1 requests. */
+  agents: UpstreamAgents;
   metrics: HttpMetrics;
   logger: Logger;
   accessLog: boolean;
@@ -245,6 +247,8 @@ export async function handleHttp(
       });
       up.pipe(res);
       await new Promise<void>((r) => res.once("close", () => r()));
+      // The client left before the whole answer: the pooled connection cannot be reused.
+      if (!up.complete) up.destroy();
       return finish(up.statusCode ?? 502);
     }
     outcome.response?.resume();
@@ -286,26 +290,34 @@ async function forwardOnce(
   body: Buffer,
   timeoutMs: number | undefined,
 ): Promise<Outcome> {
-  let stream: import("node:stream").Duplex;
-  try {
-    stream = await openUpstream(ctx.upstream, endpoint, {});
-  } catch (err) {
-    return {
-      connectFailure: err instanceof UpstreamError ? err.connectFailure : true,
-      error: (err as Error).message,
-    };
-  }
-  return new Promise<Outcome>((resolve) => {
+  const first = await sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
+  // A pooled connection the app closed while idle can fail a request before it was sent: that one
+  // goes again on a fresh connection, as Envoy does, and is not a failure of the endpoint.
+  if (first.staleConnection) return sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
+  return first;
+}
+
+function sendOnce(
+  ctx: HttpContext,
+  endpoint: { workload: import("@ambient/core").Workload; port: number },
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+  timeoutMs: number | undefined,
+): Promise<Outcome & { staleConnection?: boolean }> {
+  return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
-    const socket = asByteStream(stream);
+    let answered = false;
     const r = httpRequest(
       {
-        createConnection: () => socket as never,
+        agent: ctx.agents.agentFor(endpoint),
         method,
         path,
         headers: { ...headers, "content-length": String(body.length) },
       },
       (res) => {
+        answered = true;
         if (timer) clearTimeout(timer);
         resolve({ response: res, status: res.statusCode ?? 502 });
       },
@@ -313,8 +325,8 @@ async function forwardOnce(
     if (timeoutMs !== undefined) {
       timer = setTimeout(
         () => {
-          r.destroy();
-          socket.destroy();
+          // An error, so the stream is reset rather than closed cleanly: the answer is abandoned.
+          r.destroy(new Error("upstream request timeout"));
           resolve({ timedOut: true, error: "timeout" });
         },
         Math.max(1, timeoutMs),
@@ -322,7 +334,16 @@ async function forwardOnce(
     }
     r.once("error", (err) => {
       if (timer) clearTimeout(timer);
-      resolve({ connectFailure: false, error: err.message });
+      if (answered) return;
+      if (err instanceof UpstreamError) {
+        resolve({ connectFailure: err.connectFailure, error: err.message });
+        return;
+      }
+      resolve({
+        connectFailure: false,
+        error: err.message,
+        ...(r.reusedSocket && { staleConnection: true }),
+      });
     });
     r.end(body);
   });

@@ -22,6 +22,7 @@ export function asByteStream(inner: Duplex): Duplex {
       inner.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
+      outer.emit("activity");
       inner.write(chunk, callback);
     },
     final(callback) {
@@ -42,8 +43,41 @@ export function asByteStream(inner: Duplex): Duplex {
   inner.once("close", () => {
     if (!outer.destroyed) outer.destroy();
   });
-  // http.Server and ClientRequest call these on their socket; an HTTP/2 stream has no TCP options.
-  Object.assign(outer, { setNoDelay() {}, setKeepAlive() {}, setTimeout: () => outer });
+  // http.Server, ClientRequest and http.Agent call these on their socket; an HTTP/2 stream has no
+  // TCP options. setTimeout is real: the agent closes pooled connections idle that long.
+  let idleMs = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const touch = () => {
+    if (idle) clearTimeout(idle);
+    idle = undefined;
+    if (idleMs > 0 && !outer.destroyed) {
+      idle = setTimeout(() => outer.emit("timeout"), idleMs);
+      idle.unref();
+    }
+  };
+  inner.on("data", touch);
+  outer.on("activity", touch);
+  outer.on("close", () => {
+    if (idle) clearTimeout(idle);
+  });
+  Object.assign(outer, {
+    timeout: 0,
+    setNoDelay() {},
+    setKeepAlive() {},
+    ref() {},
+    unref() {},
+    setTimeout(ms: number, callback?: () => void) {
+      idleMs = ms;
+      (outer as unknown as { timeout: number }).timeout = ms;
+      // As net.Socket: a callback is a one-off 'timeout' listener, removed again by ms = 0.
+      if (callback) {
+        if (ms === 0) outer.removeListener("timeout", callback);
+        else outer.once("timeout", callback);
+      }
+      touch();
+      return outer;
+    },
+  });
   return outer;
 }
 

@@ -1,0 +1,86 @@
+// HTTP/1.1 keep-alive toward endpoints, as Envoy's upstream connection pool: one http.Agent per
+// endpoint and port, whose connections are the byte streams openUpstream makes (an HBONE CONNECT
+// stream to the endpoint's ztunnel, or TCP outside the mesh). Without it every request paid for a
+// new HBONE stream and a new TCP connection from the destination ztunnel to the app.
+
+import { Agent, type AgentOptions, type ClientRequest } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { ipText } from "@ambient/ztunnel";
+import { asByteStream } from "./stream-adapter.js";
+import { openUpstream, type UpstreamDeps, type UpstreamTarget } from "./upstream.js";
+
+/** Idle pooled connections close after this (Envoy's default upstream idle timeout is 1 h; apps'
+ * own keep-alive timeouts, e.g. Node's 5 s, usually end them first). */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 60_000;
+/** Idle connections kept per endpoint. */
+const MAX_FREE_PER_ENDPOINT = 32;
+
+class EndpointAgent extends Agent {
+  constructor(
+    private readonly deps: UpstreamDeps,
+    private readonly target: UpstreamTarget,
+    private readonly idleTimeoutMs: number,
+    options: AgentOptions,
+  ) {
+    super(options);
+  }
+
+  // The idle timeout only while a connection sits in the pool (the agent destroys a free socket on
+  // 'timeout'); Agent's own `timeout` option would also arm it, with a listener, on every request.
+  override keepSocketAlive(socket: Socket): void {
+    // Node's Agent answers whether to keep the socket (@types/node types it void).
+    const keep = (Agent.prototype.keepSocketAlive as (s: Socket) => boolean).call(this, socket);
+    if (keep) socket.setTimeout(this.idleTimeoutMs);
+    return keep as unknown as void;
+  }
+
+  override reuseSocket(socket: Socket, request: ClientRequest): void {
+    socket.setTimeout(0);
+    super.reuseSocket(socket, request);
+  }
+
+  // node:http accepts a connection handed over later through the callback (return nothing now).
+  override createConnection(
+    _options: unknown,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex {
+    openUpstream(this.deps, this.target, {}).then(
+      (stream) => callback?.(null, asByteStream(stream)),
+      (err: Error) => callback?.(err, undefined as never),
+    );
+    return undefined as never;
+  }
+}
+
+export class UpstreamAgents {
+  private readonly agents = new Map<string, EndpointAgent>();
+
+  constructor(
+    private readonly deps: UpstreamDeps,
+    private readonly idleTimeoutMs = UPSTREAM_IDLE_TIMEOUT_MS,
+  ) {}
+
+  /** The agent for an endpoint; requests through it reuse its idle connections. */
+  agentFor(target: UpstreamTarget): Agent {
+    const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
+    // The workload uid too: a new pod that reuses an IP must not inherit the old one's connections.
+    const key = `${target.workload.uid}|${ip}|${target.port}|${target.workload.tunnelProtocol}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new EndpointAgent(this.deps, target, this.idleTimeoutMs, {
+        keepAlive: true,
+        maxFreeSockets: MAX_FREE_PER_ENDPOINT,
+        scheduling: "lifo",
+      });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Closes every pooled connection (the waypoint is stopping). */
+  destroy(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
