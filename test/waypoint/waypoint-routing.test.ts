@@ -11,6 +11,18 @@ const CLIENT = "127.26.1.10";
 const HOST = "reviews.demo.svc.cluster.local";
 
 let t: TestMesh;
+const DR = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews, namespace: demo }
+spec:
+  host: reviews
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+`;
+const ONE_REQUEST_PER_CONNECTION = `  trafficPolicy:
+    connectionPool: { http: { maxRequestsPerConnection: 1 } }
+  subsets:`;
 beforeAll(async () => {
   t = await startMesh({
     "00-mesh.yaml": docs(
@@ -77,15 +89,7 @@ spec:
   addresses: [{ value: 127.26.2.40 }]
   listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
 `,
-    "20-dr.yaml": `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: reviews, namespace: demo }
-spec:
-  host: reviews
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
-`,
+    "20-dr.yaml": DR,
   });
 }, 30_000);
 afterAll(async () => t?.stop());
@@ -155,6 +159,23 @@ describe("upstream connections", () => {
       return seen;
     });
     expect(new Set(peers).size).toBe(1);
+  });
+
+  it("follow the DestinationRule: maxRequestsPerConnection 1 turns keep-alive off", async () => {
+    await t.config.write("20-dr.yaml", DR.replace("  subsets:", ONE_REQUEST_PER_CONNECTION));
+    try {
+      await t.config.write(
+        "30-vs.yaml",
+        vs(`    - route: [{ destination: { host: reviews, subset: v1 } }]\n`),
+      );
+      await eventually(async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 3; i++) seen.add((await get(`/no-keepalive-${i}`)).json<{ peer: string }>().peer);
+        expect(seen.size).toBe(3);
+      }, 10_000);
+    } finally {
+      await t.config.write("20-dr.yaml", DR);
+    }
   });
 });
 

@@ -105,6 +105,10 @@ export class ClusterStage {
       endpoint: {
         workload: ep.workload,
         port: ep.targetPort,
+        connections: {
+          maxRequestsPerConnection: resolved.policy.connectionPool.maxRequestsPerConnection,
+          idleTimeoutMs: resolved.policy.connectionPool.idleTimeoutMs,
+        },
         done: (outcome) => {
           release();
           this.active.set(uid, Math.max(0, (this.active.get(uid) ?? 1) - 1));

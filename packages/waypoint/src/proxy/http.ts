@@ -13,7 +13,7 @@ import type { Logger } from "@ambient/core";
 import type { HeaderOps, L7Request } from "../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../telemetry/metrics.js";
 import { forwardH2 } from "./h2-forward.js";
-import type { AuthnResult, RouteResult, Stages } from "./stages.js";
+import type { AuthnResult, EndpointPick, RouteResult, Stages } from "./stages.js";
 import { type UpstreamDeps, UpstreamError } from "./upstream.js";
 import type { UpstreamAgents } from "./upstream-agents.js";
 
@@ -283,7 +283,7 @@ interface Outcome {
 
 async function forwardOnce(
   ctx: HttpContext,
-  endpoint: { workload: import("@ambient/core").Workload; port: number },
+  endpoint: EndpointPick,
   method: string,
   path: string,
   headers: Record<string, string>,
@@ -299,7 +299,7 @@ async function forwardOnce(
 
 function sendOnce(
   ctx: HttpContext,
-  endpoint: { workload: import("@ambient/core").Workload; port: number },
+  endpoint: EndpointPick,
   method: string,
   path: string,
   headers: Record<string, string>,
@@ -311,7 +311,7 @@ function sendOnce(
     let answered = false;
     const r = httpRequest(
       {
-        agent: ctx.agents.agentFor(endpoint),
+        agent: ctx.agents.agentFor(endpoint, endpoint.connections),
         method,
         path,
         headers: { ...headers, "content-length": String(body.length) },

@@ -45,9 +45,19 @@ export type RouteResult =
     }
   | { kind: "respond"; status: number; headers?: Record<string, string>; body?: string; flag?: string };
 
+/** How connections to the endpoint are reused (DestinationRule connectionPool.http). */
+export interface UpstreamConnectionPolicy {
+  /** 1 disables keep-alive; Infinity: no limit. */
+  maxRequestsPerConnection: number;
+  /** Idle pooled connections close after this; Infinity: never. */
+  idleTimeoutMs: number;
+}
+
 export interface EndpointPick {
   workload: Workload;
   port: number;
+  /** From the cluster's DestinationRule; absent: keep-alive with the default idle timeout. */
+  connections?: UpstreamConnectionPolicy;
   /** Called with the outcome, for least-request accounting and outlier detection. */
   done(outcome: { status?: number; connectFailure?: boolean; reset?: boolean }): void;
 }

@@ -7,32 +7,46 @@ import { Agent, type AgentOptions, type ClientRequest } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { ipText } from "@ambient/ztunnel";
+import type { UpstreamConnectionPolicy } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream, type UpstreamDeps, type UpstreamTarget } from "./upstream.js";
 
 /** Idle pooled connections close after this (Envoy's default upstream idle timeout is 1 h; apps'
  * own keep-alive timeouts, e.g. Node's 5 s, usually end them first). */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 60_000;
+/** Without a DestinationRule: unlimited requests per connection, idle close after 60 s. */
+const DEFAULT_POLICY: UpstreamConnectionPolicy = {
+  maxRequestsPerConnection: Number.POSITIVE_INFINITY,
+  idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
+};
 /** Idle connections kept per endpoint. */
 const MAX_FREE_PER_ENDPOINT = 32;
 
 class EndpointAgent extends Agent {
+  /** Requests each connection has carried, for maxRequestsPerConnection. */
+  private readonly served = new WeakMap<Socket, number>();
+
   constructor(
     private readonly deps: UpstreamDeps,
     private readonly target: UpstreamTarget,
-    private readonly idleTimeoutMs: number,
+    private readonly policy: UpstreamConnectionPolicy,
     options: AgentOptions,
   ) {
     super(options);
-  }
-
-  // The idle timeout only while a connection sits in the pool (the agent destroys a free socket on
-  // 'timeout'); Agent's own `timeout` option would also arm it, with a listener, on every request.
-  override keepSocketAlive(socket: Socket): void {
-    // Node's Agent answers whether to keep the socket (@types/node types it void).
-    const keep = (Agent.prototype.keepSocketAlive as (s: Socket) => boolean).call(this, socket);
-    if (keep) socket.setTimeout(this.idleTimeoutMs);
-    return keep as unknown as void;
+    // Node's Agent asks keepSocketAlive whether to pool a socket; @types/node types the answer as
+    // void, so the override is installed here rather than declared. The idle timeout is armed only
+    // while a connection sits in the pool (the agent destroys a free socket on 'timeout'); Agent's
+    // own `timeout` option would arm it, with a listener, on every request.
+    const keepSocketAlive = Agent.prototype.keepSocketAlive as unknown as (this: Agent, s: Socket) => boolean;
+    Object.assign(this, {
+      keepSocketAlive: (socket: Socket): boolean => {
+        const served = (this.served.get(socket) ?? 0) + 1;
+        this.served.set(socket, served);
+        const keep = served < this.policy.maxRequestsPerConnection && keepSocketAlive.call(this, socket);
+        if (keep && Number.isFinite(this.policy.idleTimeoutMs)) socket.setTimeout(this.policy.idleTimeoutMs);
+        return keep;
+      },
+    });
   }
 
   override reuseSocket(socket: Socket, request: ClientRequest): void {
@@ -56,20 +70,26 @@ class EndpointAgent extends Agent {
 export class UpstreamAgents {
   private readonly agents = new Map<string, EndpointAgent>();
 
-  constructor(
-    private readonly deps: UpstreamDeps,
-    private readonly idleTimeoutMs = UPSTREAM_IDLE_TIMEOUT_MS,
-  ) {}
+  constructor(private readonly deps: UpstreamDeps) {}
 
-  /** The agent for an endpoint; requests through it reuse its idle connections. */
-  agentFor(target: UpstreamTarget): Agent {
+  /** The agent for an endpoint under a connection policy; requests through it reuse its idle connections. */
+  agentFor(target: UpstreamTarget, policy: UpstreamConnectionPolicy = DEFAULT_POLICY): Agent {
     const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
     // The workload uid too: a new pod that reuses an IP must not inherit the old one's connections.
-    const key = `${target.workload.uid}|${ip}|${target.port}|${target.workload.tunnelProtocol}`;
+    // The policy too: a DestinationRule edit applies to new connections, as in Envoy.
+    const key = [
+      target.workload.uid,
+      ip,
+      target.port,
+      target.workload.tunnelProtocol,
+      policy.maxRequestsPerConnection,
+      policy.idleTimeoutMs,
+    ].join("|");
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new EndpointAgent(this.deps, target, this.idleTimeoutMs, {
-        keepAlive: true,
+      agent = new EndpointAgent(this.deps, target, policy, {
+        // maxRequestsPerConnection 1 is Istio's way to turn keep-alive off.
+        keepAlive: policy.maxRequestsPerConnection !== 1,
         maxFreeSockets: MAX_FREE_PER_ENDPOINT,
         scheduling: "lifo",
       });
