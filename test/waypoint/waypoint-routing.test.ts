@@ -2,6 +2,8 @@
 // routing, a weighted canary, fault injection, timeouts, retries, circuit breaking and outlier
 // detection. Outcomes as Istio documents them for its bookinfo/httpbin tasks.
 
+import { randomBytes } from "node:crypto";
+import { RETRY_BUFFER_BYTES } from "@ambient/waypoint";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";
 import { logsWith, startMesh, type TestMesh } from "../utils/mesh.js";
@@ -176,6 +178,22 @@ describe("upstream connections", () => {
     } finally {
       await t.config.write("20-dr.yaml", DR);
     }
+  });
+});
+
+describe("request bodies", () => {
+  it("a body larger than the retry buffer streams through intact", async () => {
+    await t.config.write("30-vs.yaml", vs(`    - route: [{ destination: { host: reviews, subset: v1 } }]\n`));
+    const body = randomBytes(RETRY_BUFFER_BYTES * 3 + 17);
+    const res = await eventually(async () => {
+      const r = await httpViaSocks(CLIENT, { host: HOST, port: 9080, method: "POST", path: "/upload", body });
+      expect(r.status).toBe(200);
+      return r;
+    });
+    expect(res.json<{ pod: string; bodyBytes: number }>()).toMatchObject({
+      pod: "reviews-v1",
+      bodyBytes: body.length,
+    });
   });
 });
 

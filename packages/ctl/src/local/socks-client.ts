@@ -71,7 +71,14 @@ export function httpGetViaSocks(fromIp: string, host: string, port: number, path
 /** One HTTP/1.1 request (Connection: close) from pod `fromIp` through its SOCKS5 listener. */
 export async function httpViaSocks(
   fromIp: string,
-  req: { host: string; port: number; method?: string; path?: string; headers?: Record<string, string> },
+  req: {
+    host: string;
+    port: number;
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: Buffer;
+  },
 ): Promise<HttpResult> {
   const s = await socksConnect(
     { host: fromIp, port: 15080 },
@@ -82,9 +89,11 @@ export async function httpViaSocks(
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join("");
   const hostHeader = req.port === 80 ? req.host : `${req.host}:${req.port}`;
-  s.end(
-    `${req.method ?? "GET"} ${req.path ?? "/"} HTTP/1.1\r\nHost: ${hostHeader}\r\n${extra}Content-Length: 0\r\nConnection: close\r\n\r\n`,
+  const body = req.body ?? Buffer.alloc(0);
+  s.write(
+    `${req.method ?? "GET"} ${req.path ?? "/"} HTTP/1.1\r\nHost: ${hostHeader}\r\n${extra}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
   );
+  s.end(body);
   const raw = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     s.on("data", (c: Buffer) => chunks.push(c));

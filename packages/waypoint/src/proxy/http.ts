@@ -192,10 +192,14 @@ export async function handleHttp(
     if (outcome.connectFailure) flag = "UF";
     return finish(outcome.status ?? 503);
   }
-  const body = await readBody(req);
-  requestBytes = body.length;
+  const body = await readBodyUpTo(req, RETRY_BUFFER_BYTES, (n) => {
+    requestBytes += n;
+  });
+  // A body too large to keep streams through once: no retries and no mirror copy (Envoy's rule:
+  // a request that outgrew the retry buffer is not retried).
+  const replayable = Buffer.isBuffer(body);
   // Mirrors get a copy, fire-and-forget, with Envoy's "-shadow" suffix on the Host.
-  for (const m of route.mirrors ?? []) {
+  for (const m of replayable ? (route.mirrors ?? []) : []) {
     const target = stages.pick(l7, {
       host: m.host,
       ...(m.subset ? { subset: m.subset } : {}),
@@ -233,7 +237,7 @@ export async function handleHttp(
         ? { status: outcome.status }
         : { connectFailure: outcome.connectFailure, reset: !outcome.connectFailure },
     );
-    const retriesLeft = attempt < route.retry.attempts;
+    const retriesLeft = replayable && attempt < route.retry.attempts;
     const timedOutOverall = deadline !== undefined && performance.now() >= deadline;
     if (
       outcome.response &&
@@ -287,13 +291,15 @@ async function forwardOnce(
   method: string,
   path: string,
   headers: Record<string, string>,
-  body: Buffer,
+  body: RequestBody,
   timeoutMs: number | undefined,
 ): Promise<Outcome> {
   const first = await sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
   // A pooled connection the app closed while idle can fail a request before it was sent: that one
-  // goes again on a fresh connection, as Envoy does, and is not a failure of the endpoint.
-  if (first.staleConnection) return sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
+  // goes again on a fresh connection, as Envoy does, and is not a failure of the endpoint (only
+  // when the body is still in hand to send again).
+  if (first.staleConnection && Buffer.isBuffer(body))
+    return sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
   return first;
 }
 
@@ -303,7 +309,7 @@ function sendOnce(
   method: string,
   path: string,
   headers: Record<string, string>,
-  body: Buffer,
+  body: RequestBody,
   timeoutMs: number | undefined,
 ): Promise<Outcome & { staleConnection?: boolean }> {
   return new Promise((resolve) => {
@@ -314,7 +320,8 @@ function sendOnce(
         agent: ctx.agents.agentFor(endpoint, endpoint.connections),
         method,
         path,
-        headers: { ...headers, "content-length": String(body.length) },
+        // A streamed body keeps the client's framing: its content-length, or chunked without one.
+        headers: Buffer.isBuffer(body) ? { ...headers, "content-length": String(body.length) } : headers,
       },
       (res) => {
         answered = true;
@@ -345,7 +352,13 @@ function sendOnce(
         ...(r.reusedSocket && { staleConnection: true }),
       });
     });
-    r.end(body);
+    if (Buffer.isBuffer(body)) r.end(body);
+    else {
+      r.write(body.head);
+      body.rest.pipe(r);
+      // The client went away mid-body: the upstream request cannot complete either.
+      body.rest.once("aborted", () => r.destroy(new Error("the client aborted the request body")));
+    }
   });
 }
 
@@ -386,11 +399,40 @@ export function applyOps(headers: Record<string, string>, ops: HeaderOps): void 
   for (const k of ops.remove ?? []) delete headers[k.toLowerCase()];
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * HTTP/1.1 request bodies up to this are held in memory so a failed attempt can be retried (and
+ * mirrored); a larger one streams to the upstream once. Envoy's retry buffer plays the same part.
+ */
+export const RETRY_BUFFER_BYTES = 1024 * 1024;
+
+/** A whole body, or the first bytes of one too large to hold and the rest still to read. */
+type RequestBody = Buffer | { head: Buffer; rest: IncomingMessage };
+
+/** Reads the body while it fits in `limit`; past it, stops and hands back what it has. */
+function readBodyUpTo(
+  req: IncomingMessage,
+  limit: number,
+  onBytes: (n: number) => void,
+): Promise<RequestBody> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.once("end", () => resolve(Buffer.concat(chunks)));
+    let size = 0;
+    const onData = (c: Buffer) => {
+      onBytes(c.length);
+      chunks.push(c);
+      size += c.length;
+      if (size <= limit) return;
+      req.pause();
+      req.removeListener("data", onData);
+      req.removeListener("end", onEnd);
+      req.removeListener("error", reject);
+      // The rest is counted as it streams through.
+      req.on("data", (more: Buffer) => onBytes(more.length));
+      resolve({ head: Buffer.concat(chunks), rest: req });
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
+    req.on("data", onData);
+    req.once("end", onEnd);
     req.once("error", reject);
   });
 }
