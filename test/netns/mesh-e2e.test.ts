@@ -293,12 +293,20 @@ describe.skipIf(!isRoot)("the mesh on network namespaces (needs root; skipped ot
     const old = podNs("legacy", "old");
     const web = `http://${podIp("demo", "web")}:8080/from-legacy`;
     expect((await curl(old, web)).status).toBe(200);
+    // By name too: outside the mesh the VIP is the node's business (kube-proxy's DNAT), not ztunnel's.
+    const byName = "http://web.demo.svc.cluster.local/from-legacy";
+    expect((await curl(old, byName)).status).toBe(200);
 
     setPeerAuthentication("STRICT");
     await until("STRICT to refuse legacy/old", async () => (await attempt(old, web)) instanceof Error);
     const refused = await attempt(old, web);
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toMatch(/curl: \(\d+\)/);
+    // Through the VIP it reaches web's ztunnel just the same, and is refused there (a reset, not a
+    // connection that never got anywhere).
+    const refusedByName = await attempt(old, byName);
+    expect(refusedByName).toBeInstanceOf(Error);
+    expect((refusedByName as Error).message).not.toMatch(/Couldn't connect|Failed to connect/);
 
     expect((await curl(podNs("demo", "sleep"), "http://web.demo.svc.cluster.local/")).status).toBe(200);
     // A kubelet probe: from the node's own address, straight to the pod, not through ztunnel.

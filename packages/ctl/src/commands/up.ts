@@ -208,12 +208,10 @@ function describeNetns(mesh: NetnsMesh, dir: string): string {
     for (const s of services.slice(0, 3))
       lines.push(`  ip netns exec ${client.netns} curl http://${s.names[0]}/`);
   }
-  // There is no kube-proxy here: a pod outside the mesh reaches pods by IP, not Service VIPs.
   const outsider = pods.find((p) => p.redirection !== "enabled" && !p.waypoint);
-  const server = pods.find((p) => p.redirection === "enabled" && p.ports.length > 0);
-  if (outsider && server)
+  if (outsider && services.length > 0)
     lines.push(
-      `  ip netns exec ${outsider.netns} curl http://${server.ip}:${server.ports[0]}/   # from outside the mesh, to ${server.namespace}/${server.name}`,
+      `  ip netns exec ${outsider.netns} curl http://${services[0]!.names[0]}/   # from outside the mesh`,
     );
   lines.push(
     `  ip netns exec ${nodes[0]?.netns} tcpdump -i eth0 -n -A   # the node link: only TLS to 15008 (and xDS)`,

@@ -19,6 +19,7 @@ import type { PlannedPod } from "./manifests-rewrite.js";
 import { podNetnsName } from "./names.js";
 import { writeNodeConflist } from "./node-conflist.js";
 import { createPodNetns, deletePod, type PodNetns, removeHostsFile, writeHostsFile } from "./pods.js";
+import { applyServiceRules, serviceRules } from "./service-proxy.js";
 import { type NetnsProcess, spawnInNetns } from "./spawn.js";
 import { createTopology, defaultStateDir, type Topology, type TopologyNode } from "./topology.js";
 
@@ -83,6 +84,7 @@ export class NetnsMesh {
   private reconciling: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  private serviceRulesApplied: string | undefined;
 
   private constructor(
     readonly topology: Topology,
@@ -337,9 +339,15 @@ export class NetnsMesh {
         ),
       );
     await Promise.all(starting);
-    // Services may have changed: every pod's hosts file follows.
+    // Services may have changed: every pod's hosts file follows, and so do the nodes' VIP rules
+    // (kube-proxy's part, for pods outside the mesh).
     for (const pod of this.pods.values()) {
       await writeHostsFile(pod.sandbox.netns, this.manifests.hostsEntries(pod.plan.namespace));
+    }
+    const rules = serviceRules(this.manifests.objects());
+    if (rules.join("\n") !== this.serviceRulesApplied) {
+      for (const node of this.topology.nodes) await applyServiceRules(node.netns, rules);
+      this.serviceRulesApplied = rules.join("\n");
     }
   }
 
