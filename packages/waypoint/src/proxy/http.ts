@@ -207,7 +207,15 @@ export async function handleHttp(
     });
     if (!target.ok) continue;
     const shadow = { ...headers, host: `${headers.host}-shadow` };
-    void forwardOnce(ctx, target.endpoint, l7.method, path, shadow, body, 10_000).then((o) => {
+    const copy = {
+      endpoint: target.endpoint,
+      method: l7.method,
+      path,
+      headers: shadow,
+      body,
+      timeoutMs: 10_000,
+    };
+    void forwardOnce(ctx, copy).then((o) => {
       o.response?.resume();
       target.endpoint.done(
         o.status !== undefined ? { status: o.status } : { connectFailure: o.connectFailure === true },
@@ -231,7 +239,14 @@ export async function handleHttp(
       route.retry.perTryTimeoutMs,
       deadline ? deadline - performance.now() : undefined,
     );
-    const outcome = await forwardOnce(ctx, picked.endpoint, l7.method, path, headers, body, perTry);
+    const outcome = await forwardOnce(ctx, {
+      endpoint: picked.endpoint,
+      method: l7.method,
+      path,
+      headers,
+      body,
+      timeoutMs: perTry,
+    });
     picked.endpoint.done(
       outcome.status !== undefined
         ? { status: outcome.status }
@@ -285,32 +300,28 @@ interface Outcome {
   error?: string;
 }
 
-async function forwardOnce(
-  ctx: HttpContext,
-  endpoint: EndpointPick,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body: RequestBody,
-  timeoutMs: number | undefined,
-): Promise<Outcome> {
-  const first = await sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
+/** One attempt of a request at one endpoint. */
+interface Attempt {
+  endpoint: EndpointPick;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: RequestBody;
+  timeoutMs: number | undefined;
+}
+
+async function forwardOnce(ctx: HttpContext, attempt: Attempt): Promise<Outcome> {
+  const first = await sendOnce(ctx, attempt);
   // A pooled connection the app closed while idle can fail a request before it was sent: that one
   // goes again on a fresh connection, as Envoy does, and is not a failure of the endpoint (only
   // when the body is still in hand to send again).
-  if (first.staleConnection && Buffer.isBuffer(body))
-    return sendOnce(ctx, endpoint, method, path, headers, body, timeoutMs);
+  if (first.staleConnection && Buffer.isBuffer(attempt.body)) return sendOnce(ctx, attempt);
   return first;
 }
 
 function sendOnce(
   ctx: HttpContext,
-  endpoint: EndpointPick,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body: RequestBody,
-  timeoutMs: number | undefined,
+  { endpoint, method, path, headers, body, timeoutMs }: Attempt,
 ): Promise<Outcome & { staleConnection?: boolean }> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
