@@ -22,7 +22,7 @@ export function asByteStream(inner: Duplex): Duplex {
       inner.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      outer.emit("activity");
+      touch();
       inner.write(chunk, callback);
     },
     final(callback) {
@@ -47,16 +47,17 @@ export function asByteStream(inner: Duplex): Duplex {
   // TCP options. setTimeout is real: the agent closes pooled connections idle that long.
   let idleMs = 0;
   let idle: NodeJS.Timeout | undefined;
-  const touch = () => {
+  // On every chunk both ways: nothing to do unless an idle timeout is set.
+  function touch(): void {
+    if (idleMs === 0 && idle === undefined) return;
     if (idle) clearTimeout(idle);
     idle = undefined;
     if (idleMs > 0 && !outer.destroyed) {
       idle = setTimeout(() => outer.emit("timeout"), idleMs);
       idle.unref();
     }
-  };
+  }
   inner.on("data", touch);
-  outer.on("activity", touch);
   outer.on("close", () => {
     if (idle) clearTimeout(idle);
   });

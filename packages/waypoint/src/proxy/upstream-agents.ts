@@ -87,6 +87,7 @@ export class UpstreamAgents {
     ].join("|");
     let agent = this.agents.get(key);
     if (!agent) {
+      this.prune();
       agent = new EndpointAgent(this.deps, target, policy, {
         // maxRequestsPerConnection 1 is Istio's way to turn keep-alive off.
         keepAlive: policy.maxRequestsPerConnection !== 1,
@@ -96,6 +97,16 @@ export class UpstreamAgents {
       this.agents.set(key, agent);
     }
     return agent;
+  }
+
+  /**
+   * Forgets agents holding no connection and no queued request: endpoints come and go (pods,
+   * DestinationRule edits), and an agent per endpoint ever seen would only grow.
+   */
+  private prune(): void {
+    const empty = (d: NodeJS.ReadOnlyDict<unknown>) => Object.keys(d).length === 0;
+    for (const [key, agent] of this.agents)
+      if (empty(agent.sockets) && empty(agent.freeSockets) && empty(agent.requests)) this.agents.delete(key);
   }
 
   /** Closes every pooled connection (the waypoint is stopping). */
