@@ -8,8 +8,8 @@ import {
   type DeltaDiscoveryResponse,
   decodeAddress,
   nodeToWire,
-  RawDeltaStream,
 } from "@ambient/core";
+import { RawDeltaStream } from "@ambient/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   docs,

@@ -14,11 +14,11 @@ import {
   type IstioCertificateResponse,
   nodeToWire,
   protos,
-  RawDeltaStream,
   SpiffeId,
   structFromJson,
   verifyWorkloadChain,
 } from "@ambient/core";
+import { RawDeltaStream } from "@ambient/core/testing";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { docs, namespace, pod, type TempDir, tempDir } from "../utils/index.js";

@@ -11,8 +11,8 @@ import {
   decodeL7Resource,
   L7_RESOURCE_TYPE_URL,
   nodeToWire,
-  RawDeltaStream,
 } from "@ambient/core";
+import { RawDeltaStream } from "@ambient/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   docs,

@@ -12,11 +12,8 @@ import {
   SpiffeId,
   verifyWorkloadChain,
 } from "@ambient/core";
+import { CertificateManager, type CertificateManagerOptions } from "@ambient/dataplane";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import {
-  CertificateManager,
-  type CertificateManagerOptions,
-} from "../../packages/ztunnel/src/identity/index.js";
 import {
   docs,
   eventually,

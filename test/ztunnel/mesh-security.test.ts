@@ -8,13 +8,12 @@ import { join } from "node:path";
 import {
   createHboneServer,
   createLogger,
-  createTestRoot,
   type HboneServer,
   respondStatus,
   SpiffeId,
-  type TestCa,
   type WorkloadCertificate,
 } from "@ambient/core";
+import { createTestRoot, type TestCa } from "@ambient/core/testing";
 import { LocalSocketFactory } from "@ambient/ztunnel";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";

@@ -4,9 +4,9 @@
 
 import { translate } from "@ambient/controlplane";
 import { SpiffeId } from "@ambient/core";
+import { type Decision, evaluate, PolicyIndex } from "@ambient/ztunnel";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { type Decision, evaluate, PolicyIndex } from "../../packages/ztunnel/src/rbac/index.js";
 import { namespace, pod } from "../utils/index.js";
 
 const WEB_IP = "10.0.0.10";

@@ -4,9 +4,8 @@
 
 import { once } from "node:events";
 import { createLogger, type DeltaAdsClient } from "@ambient/core";
+import { ProxyState, startXdsClient, whenSynced, workloadIdentity } from "@ambient/dataplane";
 import { afterEach, describe, expect, it } from "vitest";
-import { ProxyState, workloadIdentity } from "../../packages/ztunnel/src/state/index.js";
-import { startXdsClient, whenSynced } from "../../packages/ztunnel/src/xds/index.js";
 import {
   docs,
   eventually,

@@ -6,6 +6,7 @@ export * from "./errors/index.js";
 export * from "./hbone/index.js";
 export * from "./identity/index.js";
 export * from "./inpod/protocol.js";
+export * from "./net/ip.js";
 export * from "./telemetry/grpc-logs.js";
 export * from "./telemetry/logging.js";
 export * from "./telemetry/metrics.js";

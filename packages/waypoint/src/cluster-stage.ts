@@ -3,9 +3,8 @@
 // admitted by the cluster's circuit breaker (overflow → 503 UO). State (balancers, breakers,
 // outlier detectors) lives per cluster across recompiles, as Envoy keeps it across config pushes.
 
-import type { Workload } from "@ambient/core";
-import type { ProxyState } from "@ambient/ztunnel";
-import { ipText } from "@ambient/ztunnel";
+import { ipText, type Workload } from "@ambient/core";
+import type { ProxyState } from "@ambient/dataplane";
 import {
   CircuitBreakers,
   clusterName,

@@ -3,7 +3,7 @@
 // round robin among healthy ones. The configured stages (l7-config.ts) fall back to these pieces.
 
 import type { Service } from "@ambient/core";
-import type { ProxyState } from "@ambient/ztunnel";
+import type { ProxyState } from "@ambient/dataplane";
 import type { L7Request } from "./model/request.js";
 import type { RetryPlan, Stages } from "./proxy/stages.js";
 

@@ -4,7 +4,7 @@
 // a resource that fails to compile is reported and the previous compiled stages stay in force.
 
 import type { L7Resource, Logger } from "@ambient/core";
-import type { ProxyState } from "@ambient/ztunnel";
+import type { ProxyState } from "@ambient/dataplane";
 import type { DrObject } from "./cluster/index.js";
 import { ClusterStage } from "./cluster-stage.js";
 import { defaultStages } from "./default-stages.js";

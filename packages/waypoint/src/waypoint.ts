@@ -5,6 +5,7 @@
 import type { Server } from "node:http";
 import type { Duplex } from "node:stream";
 import {
+  canonicalIp,
   createHboneServer,
   createLogger,
   createRegistry,
@@ -23,7 +24,6 @@ import {
 } from "@ambient/core";
 import {
   CertificateManager,
-  canonicalIp,
   copyBidirectional,
   createAdminServer,
   createMetricsServer,
@@ -32,7 +32,7 @@ import {
   proxyStateHandlers,
   readToken,
   workloadIdentity,
-} from "@ambient/ztunnel";
+} from "@ambient/dataplane";
 import type { WaypointConfig } from "./config.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";

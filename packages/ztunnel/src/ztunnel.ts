@@ -4,7 +4,6 @@
 // (--inpod-uds) serves the pods the node agent announces, in their own network namespaces, with
 // identities and policies still from xDS.
 
-import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import {
   createLogger,
@@ -13,29 +12,35 @@ import {
   Drain,
   type DrainResult,
   HboneClientPool,
+  ipText,
   type Logger,
   type Registry,
   routeGrpcLogs,
   SpiffeId,
   type Workload,
 } from "@ambient/core";
-import { createAdminServer, createMetricsServer, createReadinessServer } from "./admin/admin.js";
+import {
+  CertificateManager,
+  createAdminServer,
+  createMetricsServer,
+  createReadinessServer,
+  ProxyState,
+  readToken,
+  startXdsClient,
+} from "@ambient/dataplane";
 import type { ZtunnelConfig } from "./config.js";
-import { CertificateManager } from "./identity/index.js";
 import { AgentClient } from "./inpod/agent-client.js";
 import type { Connection } from "./proxy/connections.js";
 import { ProxyErrorCode, proxyError } from "./proxy/errors.js";
 import type { InboundContext } from "./proxy/inbound.js";
 import type { OutboundContext } from "./proxy/outbound.js";
 import { PodListeners } from "./proxy/pod-listeners.js";
-import { ipText, Router } from "./proxy/resolve.js";
+import { Router } from "./proxy/resolve.js";
 import { LocalSocketFactory, type SocketFactory } from "./proxy/socket-factory.js";
 import { evaluate, explain } from "./rbac/index.js";
-import { ProxyState } from "./state/index.js";
 import { AccessLog } from "./telemetry/access-log.js";
 import { principalOf } from "./telemetry/labels.js";
 import { TcpMetrics } from "./telemetry/metrics.js";
-import { startXdsClient } from "./xds/index.js";
 
 /** Connect attempts (to a peer's 15008, an app, a passthrough target) give up after this. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -363,16 +368,6 @@ export class Ztunnel {
 async function inPodSocketFactory(): Promise<SocketFactory> {
   const { NetnsSocketFactory } = await import("./proxy/netns-socket-factory.js");
   return new NetnsSocketFactory();
-}
-
-/** The bootstrap token, read fresh on every use so a rotated file is picked up; absent → undefined. */
-export async function readToken(file: string | undefined): Promise<string | undefined> {
-  if (!file) return undefined;
-  try {
-    return (await readFile(file, "utf8")).trim();
-  } catch {
-    return undefined;
-  }
 }
 
 function firstTargetPort(w: Workload): number | undefined {

@@ -3,10 +3,10 @@
 // give the cluster, so that the waypoint is an ordinary workload behind `<gw>.<ns>.svc`. Runs before
 // the AddressAllocator, which then gives the pod its 127.10.N.x and the Service its VIP.
 
+import { isIp } from "@ambient/core";
 import {
   type Gateway,
   isGateway,
-  isIp,
   isNode,
   type KubeObject,
   namespaceOf,

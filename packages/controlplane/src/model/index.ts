@@ -2,5 +2,4 @@
 // the address parsing both validation and translation need.
 
 export * from "./kinds.js";
-export * from "./net.js";
 export * from "./objects.js";

@@ -10,6 +10,7 @@ import {
   type Clause,
   emptyMatch,
   type Match,
+  parseCidr,
   type Rule,
   type StringMatch,
 } from "@ambient/core";
@@ -19,7 +20,6 @@ import {
   type Condition,
   namespaceOf,
   type Operation,
-  parseCidr,
   type Source,
 } from "../model/index.js";
 import { annotationsOf, type TranslateContext } from "./context.js";

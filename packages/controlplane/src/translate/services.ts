@@ -10,7 +10,8 @@ import type {
   Port,
   Service as XdsService,
 } from "@ambient/core";
-import { namespaceOf, parseIp, type Service, type ServicePort } from "../model/index.js";
+import { parseIp } from "@ambient/core";
+import { namespaceOf, type Service, type ServicePort } from "../model/index.js";
 import { annotationsOf, compareStrings, serviceHostname, type TranslateContext } from "./context.js";
 
 const TRAFFIC_DISTRIBUTION_ANNOTATION = "networking.istio.io/traffic-distribution";

@@ -4,7 +4,8 @@
 // waypoint.
 
 import type { GatewayAddress, Locality, PortList, Workload, WorkloadType } from "@ambient/core";
-import { namespaceOf, type OwnerReference, type Pod, parseIp, type Service } from "../model/index.js";
+import { parseIp } from "@ambient/core";
+import { namespaceOf, type OwnerReference, type Pod, type Service } from "../model/index.js";
 import { compareStrings, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
 import { isAmbientEnrolled } from "./enrolment.js";
 import type { Snapshot } from "./snapshot.js";

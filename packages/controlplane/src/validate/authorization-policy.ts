@@ -2,7 +2,7 @@
 // live in istio/pkg/config/validation): mutually exclusive fields, non-empty values, well-formed
 // IPs, ports and service accounts, and the set of `when` keys Istio knows.
 
-import { isCidrOrIp } from "../model/index.js";
+import { isCidrOrIp } from "@ambient/core";
 import { parsePortString } from "./formats.js";
 import {
   at,

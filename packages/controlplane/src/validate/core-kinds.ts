@@ -2,7 +2,7 @@
 // and container ports, a Service's VIPs and ports, a Node's addresses). The API server validates
 // the rest in cluster mode; in local mode these are the mistakes that would silently break a mesh.
 
-import { isIp } from "../model/index.js";
+import { isIp } from "@ambient/core";
 import { ianaServiceName, isPortNumber } from "./formats.js";
 import { at, eachItem, isRecord, type Json, type Problems, quote, record } from "./problems.js";
 

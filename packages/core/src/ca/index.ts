@@ -21,16 +21,6 @@ export {
   type WorkloadCsr,
 } from "./csr.js";
 export { splitCertificatePems } from "./pem.js";
-// Test hierarchies are exported here because other packages' tests need them and @ambient/core
-// has a single entry point; nothing in them is reachable from the CA's production paths.
-export {
-  createTestRoot,
-  TestCa,
-  type TestCaOptions,
-  type TestLeaf,
-  type TestLeafOptions,
-  testIdentity,
-} from "./testing.js";
 export {
   type VerifiedWorkload,
   type VerifyOptions,

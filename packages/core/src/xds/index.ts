@@ -39,9 +39,6 @@ export {
   type StoreListener,
   type VersionedResource,
 } from "./resource-store.js";
-// Test helpers are exported because other packages' tests drive Delta ADS too; production code
-// never reaches them.
-export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./testing.js";
 export * from "./types.js";
 export {
   decodeL7Resource,

@@ -2,7 +2,7 @@
 // istiod's authz generators turn it into an Envoy RBAC matcher. Each keeps istiod's reading of the
 // value: which match dialect, against what, and which values it cannot translate.
 
-import { type Cidr, cidrContains, parseCidr } from "./ip-match.js";
+import { type Cidr, cidrContains, parseCidr } from "@ambient/core";
 import { compilePathTemplate, isPathTemplate } from "./path.js";
 import { claimValue, headerValue, type RequestFacts } from "./request-facts.js";
 import {

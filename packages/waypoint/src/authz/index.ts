@@ -8,7 +8,6 @@ export {
   compileAuthorization,
   RBAC_ACCESS_DENIED,
 } from "./authorizer.js";
-export { type Cidr, cidrContains, type Ip, parseCidr, parseIp } from "./ip-match.js";
 export {
   compilePathTemplate,
   isPathTemplate,

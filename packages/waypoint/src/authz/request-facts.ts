@@ -2,8 +2,8 @@
 // path, the peer identity, the three IPs (source, original client, destination) and the JWT claims.
 // Where an attribute comes from follows what Envoy exposes to RBAC inside an Istio waypoint.
 
+import { parsePeerIp } from "@ambient/core";
 import type { L7Request } from "../model/request.js";
-import { type Ip, parseIp } from "./ip-match.js";
 import { normalizePath, type PathNormalization, splitPathAndQuery } from "./path.js";
 
 /** What RequestAuthentication established for this request. */
@@ -28,9 +28,9 @@ export interface RequestFacts {
   readonly target: string;
   /** The peer's SPIFFE ID with its `spiffe://` scheme, as Envoy's principal_name. */
   readonly peer: string | undefined;
-  readonly sourceIp: Ip | undefined;
-  readonly remoteIp: Ip | undefined;
-  readonly destinationIp: Ip | undefined;
+  readonly sourceIp: Uint8Array | undefined;
+  readonly remoteIp: Uint8Array | undefined;
+  readonly destinationIp: Uint8Array | undefined;
   readonly claims: Record<string, unknown> | undefined;
   readonly issuer: string | undefined;
   readonly subject: string | undefined;
@@ -44,8 +44,8 @@ const SPIFFE = "spiffe://";
  * client is its (numTrustedProxies+1)-th entry from the right, or the peer address when XFF is
  * absent, too short or unparsable there.
  */
-export function originalClientIp(req: L7Request, numTrustedProxies: number): Ip | undefined {
-  const source = parseIp(req.source.ip);
+export function originalClientIp(req: L7Request, numTrustedProxies: number): Uint8Array | undefined {
+  const source = parsePeerIp(req.source.ip);
   const xff = req.headers["x-forwarded-for"];
   if (!xff) return source;
   const hops = xff
@@ -54,7 +54,7 @@ export function originalClientIp(req: L7Request, numTrustedProxies: number): Ip 
     .filter((s) => s.length > 0);
   const index = hops.length - 1 - numTrustedProxies;
   if (index < 0) return source;
-  return parseIp(hops[index]!) ?? source;
+  return parsePeerIp(hops[index]!) ?? source;
 }
 
 /** Undefined when the path fails normalization (Envoy rejects such a request with 400). */
@@ -81,9 +81,9 @@ export function requestFacts(
     path: splitPathAndQuery(target).path,
     target,
     peer,
-    sourceIp: parseIp(req.source.ip),
+    sourceIp: parsePeerIp(req.source.ip),
     remoteIp: originalClientIp(req, options.numTrustedProxies),
-    destinationIp: parseIp(req.destination.ip),
+    destinationIp: parsePeerIp(req.destination.ip),
     claims,
     issuer,
     subject,

@@ -6,7 +6,7 @@ import { createServer as createHttp1Server, type IncomingMessage } from "node:ht
 import { createServer as createH2cServer, type ServerHttp2Stream } from "node:http2";
 import type { Duplex } from "node:stream";
 import { type HboneRequest, type Logger, respondStatus } from "@ambient/core";
-import { copyBidirectional } from "@ambient/ztunnel";
+import { copyBidirectional } from "@ambient/dataplane";
 import { type HttpContext, handleHttp, type StreamInfo } from "./http.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream } from "./upstream.js";

@@ -6,7 +6,7 @@
 import { Agent, type AgentOptions, type ClientRequest } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { ipText } from "@ambient/ztunnel";
+import { ipText } from "@ambient/core";
 import type { UpstreamConnectionPolicy } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream, type UpstreamDeps, type UpstreamTarget } from "./upstream.js";

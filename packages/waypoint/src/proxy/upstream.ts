@@ -4,8 +4,8 @@
 
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { HboneClientPool, Workload, WorkloadCertificate } from "@ambient/core";
-import { ipText, workloadIdentity } from "@ambient/ztunnel";
+import { type HboneClientPool, ipText, type Workload, type WorkloadCertificate } from "@ambient/core";
+import { workloadIdentity } from "@ambient/dataplane";
 
 export interface UpstreamTarget {
   workload: Workload;

@@ -5,10 +5,10 @@
 
 import type { Socket } from "node:net";
 import { errorMessage, type Workload } from "@ambient/core";
+import { copyBidirectional } from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
 import { connectionLabels, principalOf } from "../telemetry/labels.js";
 import { Connection } from "./connections.js";
-import { copyBidirectional } from "./copy.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
 import { connectApp, type InboundContext, isBenign } from "./inbound.js";
 import type { PodRef } from "./socket-factory.js";

@@ -4,15 +4,20 @@
 
 import type { ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
-import { errorMessage, type HboneRequest, type Logger, respondStatus, type Workload } from "@ambient/core";
+import {
+  canonicalIp,
+  errorMessage,
+  type HboneRequest,
+  ipText,
+  type Logger,
+  respondStatus,
+  type Workload,
+} from "@ambient/core";
+import { copyBidirectional, type ProxyState } from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
-import type { ProxyState } from "../state/index.js";
-import { canonicalIp } from "../state/ip.js";
 import { connectionLabels, principalOf } from "../telemetry/labels.js";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
-import { copyBidirectional } from "./copy.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
-import { ipText } from "./resolve.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 
 export interface InboundContext extends ConnectionTelemetry {

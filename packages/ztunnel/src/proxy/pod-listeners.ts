@@ -3,14 +3,20 @@
 // mode (pod IP on loopback) and in-pod mode (sockets inside the pod's netns).
 
 import { createServer, type Server, type Socket } from "node:net";
-import { createHboneServer, type HboneServer, type Logger, SpiffeId, type Workload } from "@ambient/core";
-import type { CertificateManager } from "../identity/index.js";
+import {
+  createHboneServer,
+  type HboneServer,
+  ipText,
+  type Logger,
+  SpiffeId,
+  type Workload,
+} from "@ambient/core";
+import type { CertificateManager } from "@ambient/dataplane";
 import { principalOf } from "../telemetry/labels.js";
 import { ProxyErrorCode, proxyError } from "./errors.js";
 import { handleInboundStream, type InboundContext } from "./inbound.js";
 import { handleInboundPlaintext } from "./inbound-passthrough.js";
 import { handleOutbound, type OutboundContext } from "./outbound.js";
-import { ipText } from "./resolve.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 import { readSocks5Request, replyCodeForError, Socks5Reply, sendSocks5Reply } from "./socks5.js";
 

@@ -4,8 +4,7 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import type { GatewayAddress, Service, Workload } from "@ambient/core";
-import { ipFromBytes } from "../state/ip.js";
+import { type GatewayAddress, hostPort, ipText, type Service, type Workload } from "@ambient/core";
 import { ProxyErrorCode, proxyError } from "./errors.js";
 
 /** The lookups routing needs; ProxyState provides them. */
@@ -54,18 +53,9 @@ export function identityOf(w: Workload): string {
   return `spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 }
 
-/** Canonical text of xDS address bytes (RFC 5952 IPv6), the form sockets and indexes use. */
-export function ipText(bytes: Uint8Array): string {
-  return ipFromBytes(bytes) ?? "";
-}
-
 function firstIp(w: Workload): string | undefined {
   const a = w.addresses[0];
   return a ? ipText(a) : undefined;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export class Router {

@@ -2,9 +2,8 @@
 // only. readSocks5Request runs the greeting and reads the request; the caller routes and connects,
 // then answers with sendSocks5Reply (SUCCEEDED, or replyCodeForError(err)) and copies bytes.
 
-import { type Socket, SocketAddress } from "node:net";
-import { AmbientError } from "@ambient/core";
-import { parseIp } from "../rbac/ip.js";
+import type { Socket } from "node:net";
+import { AmbientError, ipFromBytes, parsePeerIp } from "@ambient/core";
 
 export const Socks5ErrorCode = {
   /** Not SOCKS5: wrong version byte, an empty or malformed address. */
@@ -336,13 +335,10 @@ function encodeReply(code: Socks5ReplyCode, bound?: { host: string; port: number
     bound && Number.isInteger(bound.port) && bound.port >= 0 && bound.port <= 0xffff ? bound.port : 0;
   let atyp = ATYP_IPV4;
   let addr: Buffer = Buffer.alloc(4);
-  const ip = bound ? parseIp(bound.host) : undefined;
+  const ip = bound ? parsePeerIp(bound.host) : undefined;
   if (ip) {
-    atyp = ip.family === 4 ? ATYP_IPV4 : ATYP_IPV6;
-    addr = Buffer.alloc(ip.words.length * 4);
-    ip.words.forEach((w, i) => {
-      addr.writeInt32BE(w, 4 * i);
-    });
+    atyp = ip.length === 4 ? ATYP_IPV4 : ATYP_IPV6;
+    addr = Buffer.from(ip);
   } else if (bound?.host && Buffer.byteLength(bound.host, "latin1") <= 255) {
     atyp = ATYP_DOMAIN;
     const name = Buffer.from(bound.host, "latin1");
@@ -359,14 +355,10 @@ function encodeReply(code: Socks5ReplyCode, bound?: { host: string; port: number
 }
 
 function ipv6Host(bytes: Buffer): Pick<Socks5Request, "kind" | "host"> {
-  // A dual-stack client may send an IPv4 destination as ::ffff:a.b.c.d; route it as IPv4.
-  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    return { kind: "ipv4", host: bytes.subarray(12).join(".") };
-  }
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  // SocketAddress prints through inet_ntop: RFC 5952's compressed, lowercase form.
-  return { kind: "ipv6", host: new SocketAddress({ address: groups.join(":"), family: "ipv6" }).address };
+  // A dual-stack client may send an IPv4 destination as ::ffff:a.b.c.d: ipFromBytes unwraps it, and
+  // it is routed as IPv4.
+  const host = ipFromBytes(bytes) ?? "";
+  return { kind: host.includes(":") ? "ipv6" : "ipv4", host };
 }
 
 /**
@@ -374,13 +366,11 @@ function ipv6Host(bytes: Buffer): Pick<Socks5Request, "kind" | "host"> {
  * written that way), or the IP it spells (some clients send literals as domains).
  */
 function domainHost(raw: string): Pick<Socks5Request, "kind" | "host"> | undefined {
-  const literal = parseIp(raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw);
-  if (literal && !raw.includes("%")) {
-    const bytes = Buffer.alloc(literal.words.length * 4);
-    literal.words.forEach((w, i) => {
-      bytes.writeInt32BE(w, 4 * i);
-    });
-    return literal.family === 4 ? { kind: "ipv4", host: bytes.join(".") } : ipv6Host(bytes);
+  const literal = raw.includes("%") ? undefined : parsePeerIp(raw);
+  if (literal) {
+    return literal.length === 4
+      ? { kind: "ipv4", host: ipFromBytes(literal)! }
+      : ipv6Host(Buffer.from(literal));
   }
   const name = (raw.endsWith(".") ? raw.slice(0, -1) : raw).toLowerCase();
   return HOSTNAME.test(name) ? { kind: "domain", host: name } : undefined;

@@ -1,9 +1,9 @@
-// An xDS Authorization turned, once, into the form evaluated per connection: CIDRs as word masks,
+// An xDS Authorization turned, once, into the form evaluated per connection: CIDRs checked,
 // string matches as closures, and the rule tree simplified by ztunnel's rules for empty parts.
 // Compiled forms are cached by object identity, so each pushed Authorization is compiled once.
 
 import type { AddressMatch, Authorization, AuthorizationAction, Match, StringMatch } from "@ambient/core";
-import { type Cidr, compileCidr } from "./ip.js";
+import { type Cidr, cidrFromBytes } from "@ambient/core";
 
 export type StringMatcher = (value: string) => boolean;
 
@@ -134,7 +134,7 @@ function strings(list: readonly StringMatch[] | undefined): StringMatcher[] {
 function cidrs(list: readonly AddressMatch[] | undefined): Cidr[] {
   const out: Cidr[] = [];
   for (const am of list ?? []) {
-    const cidr = am == null ? undefined : compileCidr(am);
+    const cidr = am == null ? undefined : cidrFromBytes(am.address, am.length);
     if (cidr) out.push(cidr);
   }
   return out;

@@ -4,12 +4,12 @@ import {
   type AuthorizationAction,
   emptyMatch,
   type Match,
+  parseIp,
   type Rule,
   SpiffeId,
 } from "@ambient/core";
 import { describe, expect, it } from "vitest";
 import { type ConnectionFacts, evaluate, explain, matches } from "./evaluate.js";
-import { parseIp } from "./ip.js";
 
 // ---- builders ----
 
@@ -19,20 +19,7 @@ const id = (namespace: string, serviceAccount: string, trustDomain = "cluster.lo
 /** `10.0.0.0/8`, `fd00::/8` or a bare address, as the xDS bytes (mapped stays 16 bytes here). */
 function cidr(text: string): AddressMatch {
   const [ip = "", bits] = text.split("/");
-  let address: Uint8Array;
-  if (ip.includes(":")) {
-    const parsed = parseIp(ip)!;
-    // parseIp reads a mapped address as IPv4; the xDS form written here keeps its 16 bytes.
-    const words = parsed.family === 6 ? parsed.words : [0, 0, 0xffff, parsed.words[0]!];
-    address = new Uint8Array(16);
-    const view = new DataView(address.buffer);
-    words.forEach((w, i) => {
-      view.setUint32(4 * i, w >>> 0);
-    });
-  } else {
-    address = new Uint8Array(4);
-    new DataView(address.buffer).setUint32(0, parseIp(ip)!.words[0]! >>> 0);
-  }
+  const address = parseIp(ip)!;
   return { address, length: bits === undefined ? address.length * 8 : Number(bits) };
 }
 

@@ -3,8 +3,8 @@
 // matching ALLOW policy allows; else deny. Dry-run policies are evaluated for logs only.
 
 import type { Authorization, AuthorizationAction, SpiffeId } from "@ambient/core";
+import { type Cidr, cidrContains, parsePeerIp } from "@ambient/core";
 import { type CompiledMatch, type CompiledPolicy, compilePolicy, type StringMatcher } from "./compile.js";
-import { type Cidr, cidrContains, type Ip, parseIp } from "./ip.js";
 
 /** What ztunnel knows about a connection when it authorizes it. */
 export interface ConnectionFacts {
@@ -52,8 +52,8 @@ const SPIFFE_SCHEME_LENGTH = "spiffe://".length;
 class ConnectionView {
   readonly port: number;
   readonly #conn: ConnectionFacts;
-  #src: Ip | null | undefined;
-  #dst: Ip | null | undefined;
+  #src: Uint8Array | null | undefined;
+  #dst: Uint8Array | null | undefined;
   #principal: string | undefined;
 
   constructor(conn: ConnectionFacts) {
@@ -62,13 +62,13 @@ class ConnectionView {
   }
 
   /** Undefined when the address does not parse: then no IP block contains it. */
-  get src(): Ip | undefined {
-    if (this.#src === undefined) this.#src = parseIp(this.#conn.srcIp) ?? null;
+  get src(): Uint8Array | undefined {
+    if (this.#src === undefined) this.#src = parsePeerIp(this.#conn.srcIp) ?? null;
     return this.#src ?? undefined;
   }
 
-  get dst(): Ip | undefined {
-    if (this.#dst === undefined) this.#dst = parseIp(this.#conn.dstIp) ?? null;
+  get dst(): Uint8Array | undefined {
+    if (this.#dst === undefined) this.#dst = parsePeerIp(this.#conn.dstIp) ?? null;
     return this.#dst ?? undefined;
   }
 
@@ -113,7 +113,11 @@ function stringField(
   return true;
 }
 
-function ipField(positive: readonly Cidr[], negative: readonly Cidr[], addr: Ip | undefined): boolean {
+function ipField(
+  positive: readonly Cidr[],
+  negative: readonly Cidr[],
+  addr: Uint8Array | undefined,
+): boolean {
   if (positive.length > 0) {
     if (!addr) return false;
     let any = false;

@@ -8,10 +8,9 @@ import {
   encodeAuthorization,
   type NackEvent,
   ResourceStore,
-  type RunningAdsServer,
-  startAdsServer,
   type XdsNackInfo,
 } from "@ambient/core";
+import { type RunningAdsServer, startAdsServer } from "@ambient/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { ProxyState } from "../state/proxy-state.js";
 import { ip, testPolicy, testService, testWorkload } from "../state/testing.js";

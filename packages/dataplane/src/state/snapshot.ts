@@ -12,7 +12,7 @@ import type {
   Service,
   Workload,
 } from "@ambient/core";
-import { cidrText, ipFromBytes } from "./ip.js";
+import { cidrText, ipFromBytes } from "@ambient/core";
 
 export interface WorkloadJson
   extends Omit<Workload, "addresses" | "waypoint" | "services" | "locality" | "hostname"> {

@@ -6,14 +6,13 @@ import {
   type AmbientError,
   type CertificateAuthority,
   createLogger,
-  createTestRoot,
   findCode,
   type IstioCertificateRequest,
   type IstioCertificateResponse,
   protos,
   SpiffeId,
-  type TestCa,
 } from "@ambient/core";
+import { createTestRoot, type TestCa } from "@ambient/core/testing";
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { CertificateErrorCode } from "./ca-client.js";

@@ -10,13 +10,12 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import {
   createHboneServer,
   createMemoryLogger,
-  createTestRoot,
   HboneClientPool,
   type HboneServer,
   respondStatus,
-  testIdentity,
   type WorkloadCertificate,
 } from "@ambient/core";
+import { createTestRoot, testIdentity } from "@ambient/core/testing";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { copyBidirectional } from "./copy.js";
 

@@ -7,13 +7,13 @@ import {
   type Authorization,
   emptyMatch,
   type Match,
+  parseIp,
   type Service,
   type Workload,
 } from "@ambient/core";
-import { ipToBytes } from "./ip.js";
 
 export function ip(text: string): Uint8Array {
-  const bytes = ipToBytes(text);
+  const bytes = parseIp(text);
   if (!bytes) throw new Error(`not an IP address: ${text}`);
   return bytes;
 }

@@ -15,4 +15,5 @@ export {
   DEFAULT_CERT_TTL_SECONDS,
   type ManagedCertificate,
 } from "./certificate-manager.js";
+export { readToken } from "./token.js";
 export { type IssuedCertificateFacts, verifyIssuedChain } from "./verify-issued.js";

@@ -1,6 +1,5 @@
 // ztunnel's state: what xDS delivered, indexed for the data path, with endpoint selection and
 // JSON views for the admin endpoint.
-export { canonicalIp, ipFromBytes } from "./ip.js";
 export { type PickOptions, RoundRobin } from "./load-balancer.js";
 export {
   ProxyState,

@@ -2,8 +2,7 @@
 // proxy: a workload's SPIFFE identity, its addresses as text, and which port a service port
 // reaches on it.
 
-import { type Service, SpiffeId, type Workload } from "@ambient/core";
-import { ipFromBytes } from "./ip.js";
+import { ipFromBytes, type Service, SpiffeId, type Workload } from "@ambient/core";
 
 // Istio's defaults when the control plane leaves these out (ztunnel's Workload conversion).
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";

@@ -3,8 +3,8 @@
 // node) and for endpoint selection. No I/O; it changes only through applyAddresses/Authorizations.
 
 import type { Address, Authorization, Service, Workload } from "@ambient/core";
+import { canonicalIp, ipFromBytes, networkKey } from "@ambient/core";
 import { addTo, addToList, removeFrom, removeFromList } from "./indexes.js";
-import { canonicalIp, ipFromBytes, networkKey } from "./ip.js";
 import {
   applyRoutingPreference,
   type PickOptions,

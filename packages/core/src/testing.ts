@@ -1,0 +1,11 @@
+// @ambient/core/testing: test certificate hierarchies and a Delta ADS server for other packages'
+// tests. A subpath of its own so that no production entry point carries test code.
+export {
+  createTestRoot,
+  TestCa,
+  type TestCaOptions,
+  type TestLeaf,
+  type TestLeafOptions,
+  testIdentity,
+} from "./ca/testing.js";
+export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./xds/testing.js";

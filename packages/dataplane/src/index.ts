@@ -1,0 +1,9 @@
+// @ambient/dataplane: what both proxies (ztunnel and the waypoint) are made of besides core —
+// the workload state fed by xDS, workload certificates from the CA, byte copying between two
+// connections, and the node-level admin, metrics and readiness endpoints.
+
+export * from "./admin/admin.js";
+export * from "./identity/index.js";
+export { type CopyResult, copyBidirectional } from "./io/copy.js";
+export * from "./state/index.js";
+export * from "./xds/index.js";
