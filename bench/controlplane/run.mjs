@@ -12,12 +12,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  ADDRESS_TYPE_URL,
-  AUTHORIZATION_TYPE_URL,
-  createLogger,
-  DeltaAdsClient,
-} from "../../packages/core/dist/index.js";
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, createLogger, DeltaAdsClient } from "@ambient/core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");

@@ -9,7 +9,7 @@
 
 import { connect } from "node:net";
 import { createHistogram } from "node:perf_hooks";
-import { socksConnect } from "../../packages/ctl/dist/index.js";
+import { socksConnect } from "@ambient/testbed";
 
 const cfg = JSON.parse(process.argv[2]);
 const head = `GET / HTTP/1.1\r\nHost: ${cfg.hostHeader}\r\nUser-Agent: ambient-bench\r\nAccept: */*\r\n`;

@@ -3,7 +3,7 @@
 // folder. Prints "ready" once every ztunnel and the waypoint are ready, then runs until SIGTERM.
 // Usage (run.mjs starts it): node bench/waypoint/mesh.mjs --dir MANIFESTS --state STATE [--log-level error]
 
-import { LocalMesh } from "../../packages/ctl/dist/index.js";
+import { LocalMesh } from "@ambient/testbed";
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2)

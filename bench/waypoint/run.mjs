@@ -284,7 +284,7 @@ async function routesRight(path) {
 }
 
 async function oneRequest(t, socks, jason) {
-  const { socksConnect } = await import("../../packages/ctl/dist/index.js");
+  const { socksConnect } = await import("@ambient/testbed");
   const s = socks
     ? await socksConnect(socks, t, { localAddress: C.CLIENT_IP })
     : connect({ host: t.host, port: t.port, localAddress: C.CLIENT_IP });

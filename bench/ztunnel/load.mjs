@@ -12,7 +12,7 @@
 // ztunnel, 15080) asked to CONNECT to that destination, once per connection.
 
 import { connect as tcpConnect } from "node:net";
-import { socksConnect } from "../../packages/ctl/dist/local/socks-client.js";
+import { socksConnect } from "@ambient/testbed";
 
 const args = {};
 for (let i = 2; i < process.argv.length; i++) {

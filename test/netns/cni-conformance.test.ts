@@ -17,9 +17,10 @@ import {
   startCniServer,
 } from "@ambient/cni";
 import { createLogger } from "@ambient/core";
+import { binaryPath } from "@ambient/testbed";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
-const BIN = fileURLToPath(new URL("../../packages/cni/bin/ambient-cni.js", import.meta.url));
+const BIN = binaryPath("@ambient/cni", "ambient-cni");
 const BUILT = fileURLToPath(new URL("../../packages/cni/dist/plugin/main.js", import.meta.url));
 const built = existsSync(BUILT);
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger } from "@ambient/core";
-import { NetnsMesh, type NetnsNode, netns } from "@ambient/ctl";
+import { NetnsMesh, type NetnsNode, netns } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricValue } from "../utils/mesh.js";
 

@@ -2,7 +2,8 @@
 // way a person runs it. Root only; needs the built packages (`pnpm build`).
 
 import { fileURLToPath } from "node:url";
-import { netns, run } from "@ambient/ctl";
+import { run } from "@ambient/ctl";
+import { netns } from "@ambient/testbed";
 import { describe, expect, it } from "vitest";
 
 const isRoot = process.getuid?.() === 0;

@@ -3,7 +3,7 @@
 // running in parallel never share an address.
 
 import { createMemoryLogger } from "@ambient/core";
-import { LocalMesh, type LocalMeshOptions } from "@ambient/ctl";
+import { LocalMesh, type LocalMeshOptions } from "@ambient/testbed";
 import { type TempDir, tempDir } from "./index.js";
 
 export interface TestMesh {

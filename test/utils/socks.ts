@@ -6,4 +6,4 @@ export {
   parseHttp,
   SocksError,
   socksConnect,
-} from "@ambient/ctl";
+} from "@ambient/testbed";

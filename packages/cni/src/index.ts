@@ -8,7 +8,7 @@ export {
   type Redirection,
 } from "./agent/agent.js";
 export { ANNOTATIONS_FILE, FileAnnotator, type PodAnnotator } from "./agent/annotations.js";
-export { type ClusterSource, ManifestSource } from "./agent/cluster-source.js";
+export { type ClusterSource, manifestsClusterSource, SourceIndex } from "./agent/cluster-source.js";
 export { type CniServer, type CniServerOptions, startCniServer } from "./agent/cni-server.js";
 export { type NodePod, PodRegistry } from "./agent/pod-registry.js";
 export { ZtunnelServer } from "./agent/ztunnel-server.js";

@@ -5,18 +5,6 @@ export { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig 
 export { AddressAllocator, internalIp } from "./local/address-allocator.js";
 export { SYNTHESIZED_ANNOTATION, synthesizeWaypoints } from "./local/waypoint-pods.js";
 export { main } from "./main.js";
-export { ManifestStore } from "./manifests/store.js";
-export { FolderWatcher } from "./manifests/watcher.js";
-export {
-  isNamespace,
-  isNode,
-  isPod,
-  type KubeObject,
-  type Namespace,
-  type Node,
-  type Pod,
-} from "./model/index.js";
 export { ControlPlane, type ControlPlaneOptions, type PublishedListener } from "./server/controlplane.js";
-export { isAmbientEnrolled } from "./translate/enrolment.js";
 export { type TranslateResult, translate } from "./translate/index.js";
 export { validateObject } from "./validate/index.js";

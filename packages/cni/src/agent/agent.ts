@@ -4,8 +4,8 @@
 // never disagree for long; a restarted agent reconciles from the registry file (rules rewritten
 // as a whole, so nothing is duplicated and stale rules go).
 
-import { isAmbientEnrolled } from "@ambient/controlplane";
 import { type InpodPod, type Logger, workloadUid } from "@ambient/core";
+import { isAmbientEnrolled } from "@ambient/kube";
 import { exists } from "../fs.js";
 import type { PodAnnotator } from "./annotations.js";
 import type { ClusterSource } from "./cluster-source.js";

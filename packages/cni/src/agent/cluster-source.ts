@@ -1,16 +1,10 @@
 // Where the agent learns pod and namespace labels. In a cluster that is the Kubernetes API (a
 // list/watch of the node's pods and all namespaces); without one, the same manifests folder the
-// control plane reads. The agent only needs lookups and a "something changed" signal.
+// control plane reads. Either is an ObjectSource; the agent only needs lookups and a "something
+// changed" signal, so this view indexes the source's pods and namespaces by key.
 
-import {
-  FolderWatcher,
-  isNamespace,
-  isPod,
-  ManifestStore,
-  type Namespace,
-  type Pod,
-} from "@ambient/controlplane";
 import type { Logger } from "@ambient/core";
+import { isNamespace, isPod, type Namespace, type ObjectSource, type Pod } from "@ambient/kube";
 
 export interface ClusterSource {
   pod(namespace: string, name: string): Pod | undefined;
@@ -26,17 +20,14 @@ export interface ClusterSource {
   stop(): Promise<void>;
 }
 
-/** A folder of manifests, followed as it changes (local and netns modes). */
-export class ManifestSource implements ClusterSource {
-  private readonly store: ManifestStore;
-  private readonly watcher: FolderWatcher;
-  private readonly listeners: Array<() => void> = [];
+/** Pods and namespaces of an ObjectSource, re-indexed after each of its changes. */
+export class SourceIndex implements ClusterSource {
   private pods = new Map<string, Pod>();
   private namespaces = new Map<string, Namespace>();
+  private readonly listeners: Array<() => void> = [];
 
-  constructor(dir: string, logger: Logger) {
-    this.store = new ManifestStore(dir, logger);
-    this.watcher = new FolderWatcher(dir, () => this.reload(), logger);
+  constructor(private readonly source: ObjectSource) {
+    source.onChange(() => this.reindex());
   }
 
   pod(namespace: string, name: string): Pod | undefined {
@@ -51,25 +42,24 @@ export class ManifestSource implements ClusterSource {
     this.listeners.push(listener);
   }
 
-  refresh(): Promise<void> {
-    return this.reload();
+  async refresh(): Promise<void> {
+    await this.source.refresh();
   }
 
   async start(): Promise<void> {
-    await this.reload();
-    await this.watcher.start();
+    await this.source.start();
+    // A source whose first load found nothing new emits no change; index what is there anyway.
+    this.reindex();
   }
 
-  async stop(): Promise<void> {
-    await this.watcher.stop();
+  stop(): Promise<void> {
+    return this.source.stop();
   }
 
-  private async reload(): Promise<void> {
-    const { changed } = await this.store.reload();
-    if (!changed && this.pods.size + this.namespaces.size > 0) return;
+  private reindex(): void {
     const pods = new Map<string, Pod>();
     const namespaces = new Map<string, Namespace>();
-    for (const o of this.store.objects()) {
+    for (const o of this.source.objects()) {
       if (isPod(o)) pods.set(`${o.metadata.namespace ?? "default"}/${o.metadata.name}`, o);
       else if (isNamespace(o)) namespaces.set(o.metadata.name, o);
     }
@@ -77,4 +67,13 @@ export class ManifestSource implements ClusterSource {
     this.namespaces = namespaces;
     for (const l of this.listeners) l();
   }
+}
+
+/**
+ * A manifests folder, followed as it changes (local and netns modes). Loaded on demand: the YAML
+ * parsers and the file watcher stay out of an agent that reads the Kubernetes API.
+ */
+export async function manifestsClusterSource(dir: string, logger: Logger): Promise<ClusterSource> {
+  const { FolderSource } = await import("@ambient/kube/manifests");
+  return new SourceIndex(new FolderSource(dir, { logger }));
 }

@@ -11,7 +11,7 @@ import { installPlugin, uninstallPlugin } from "../install/install.js";
 import { IptablesRedirection } from "../iptables/index.js";
 import { NodeAgent } from "./agent.js";
 import { FileAnnotator } from "./annotations.js";
-import { ManifestSource } from "./cluster-source.js";
+import { manifestsClusterSource } from "./cluster-source.js";
 import { startCniServer } from "./cni-server.js";
 import { AGENT_OPTIONS, type AgentConfig, parseAgentConfig } from "./config.js";
 import { PodRegistry } from "./pod-registry.js";
@@ -48,7 +48,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 
   const log = logger.child({ node: config.nodeName });
-  const source = new ManifestSource(config.manifests, log.child({ component: "source" }));
+  const source = await manifestsClusterSource(config.manifests, log.child({ component: "source" }));
   let agent: NodeAgent | undefined;
   const ztunnels = new ZtunnelServer(
     config.ztunnelSocket,

@@ -1,5 +1,5 @@
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../model/index.js";
 import { AddressAllocator, internalIp } from "./address-allocator.js";
 
 const node = (name: string, ip?: string): KubeObject => ({

@@ -13,7 +13,7 @@ import {
   objectKey,
   type Pod,
   type Service,
-} from "../model/index.js";
+} from "@ambient/kube";
 
 /** 127.10.0.0/16: clear of 127.0.0.1 and of the ranges people use for their own loopback tests. */
 const PREFIX = "127.10";

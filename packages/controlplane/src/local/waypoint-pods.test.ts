@@ -1,5 +1,5 @@
+import type { KubeObject, Pod, Service } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
-import type { KubeObject, Pod, Service } from "../model/index.js";
 import { nodeIdentityIndex } from "../server/publisher.js";
 import { translate } from "../translate/index.js";
 import { AddressAllocator } from "./address-allocator.js";

@@ -13,7 +13,7 @@ import {
   objectKey,
   type Pod,
   type Service,
-} from "../model/index.js";
+} from "@ambient/kube";
 import { compareStrings, type Warning } from "../translate/context.js";
 import {
   GATEWAY_MANAGED_LABEL,

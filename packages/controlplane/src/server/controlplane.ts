@@ -1,6 +1,6 @@
-// The control plane process: a manifests folder → validated objects → translation → xDS store,
-// served over one gRPC port together with the workload CA. Reloads are serialized; each reload
-// that changes anything is one translation and one push batch.
+// The control plane process: an object source (a manifests folder; later the Kubernetes API) →
+// validated objects → translation → xDS store, served over one gRPC port together with the workload
+// CA. Publishes are serialized; each batch of source changes is one translation and one push batch.
 
 import { join } from "node:path";
 import {
@@ -17,19 +17,22 @@ import {
   ResourceStore,
   routeGrpcLogs,
 } from "@ambient/core";
+import type { KubeObject, ObjectSource } from "@ambient/kube";
+import { FolderSource } from "@ambient/kube/manifests";
 import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
 import { createCaHandlers } from "../ca/ca-service.js";
 import { AddressAllocator } from "../local/address-allocator.js";
 import { synthesizeWaypoints } from "../local/waypoint-pods.js";
-import { ManifestStore } from "../manifests/store.js";
-import { FolderWatcher } from "../manifests/watcher.js";
-import type { KubeObject } from "../model/index.js";
 import { type TranslateResult, translate, type Warning } from "../translate/index.js";
+import { validateObject } from "../validate/index.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
 
 export interface ControlPlaneOptions {
+  /** The manifests folder, read as the object source unless `source` is given. */
   configDir: string;
+  /** Where objects come from instead of `configDir` (the Kubernetes API, a test's own source). */
+  source?: ObjectSource;
   listen: HostPort;
   stateDir: string;
   /** Plugged-in CA folder (Istio layout); otherwise a self-signed root is kept in stateDir/ca. */
@@ -68,7 +71,9 @@ export class ControlPlane {
   private result: TranslateResult = EMPTY_RESULT;
   private identities = new Map<string, Set<string>>();
   private reloading: Promise<void> = Promise.resolve();
-  private watcher: FolderWatcher | undefined;
+  /** Bumped by every change of the source; a publish records the version it translated. */
+  private sourceVersion = 0;
+  private publishedVersion = -1;
   private boundPort = 0;
   private reportedWarnings = new Set<string>();
   private effective: KubeObject[] = [];
@@ -80,7 +85,7 @@ export class ControlPlane {
     readonly store: ResourceStore,
     readonly ca: CertificateAuthority,
     readonly tokens: LocalTokenAuthenticator,
-    private readonly manifests: ManifestStore,
+    private readonly source: ObjectSource,
     private readonly ads: DeltaAdsServer,
     private readonly grpcServer: grpc.Server,
     private readonly logger: Logger,
@@ -97,13 +102,24 @@ export class ControlPlane {
       ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
       : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
     const tokens = await LocalTokenAuthenticator.open(opts.stateDir);
-    const manifests = new ManifestStore(opts.configDir, opts.logger.child({ component: "manifests" }));
+    const source =
+      opts.source ??
+      new FolderSource(opts.configDir, {
+        logger: opts.logger.child({ component: "manifests" }),
+        validate: validateObject,
+        watch: opts.watch !== false,
+      });
     const store = new ResourceStore();
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
     const server = new grpc.Server();
-    const cp = new ControlPlane(opts, store, ca, tokens, manifests, ads, server, logger);
+    const cp = new ControlPlane(opts, store, ca, tokens, source, ads, server, logger);
+    source.onChange(() => {
+      cp.sourceVersion++;
+      void cp.schedulePublish();
+    });
 
-    await cp.reload();
+    await source.start();
+    await cp.schedulePublish();
     addDeltaAdsService(server, ads);
     server.addService(
       protos().caService,
@@ -129,10 +145,6 @@ export class ControlPlane {
         );
       }),
     );
-    if (opts.watch !== false) {
-      cp.watcher = new FolderWatcher(opts.configDir, () => cp.reload(), logger);
-      await cp.watcher.start();
-    }
     logger.info(
       {
         address: cp.address,
@@ -167,28 +179,34 @@ export class ControlPlane {
   }
 
   get problems() {
-    return this.manifests.problems();
+    return this.source.problems();
   }
 
   clients() {
     return this.ads.clients();
   }
 
-  /** Re-reads the folder; serialized so overlapping calls never interleave. */
-  reload(): Promise<void> {
+  /** Catches up with the source now (re-reads the folder) and resolves once that is published. */
+  async reload(): Promise<void> {
+    await this.source.refresh();
+    await this.schedulePublish();
+  }
+
+  /** Serialized, so overlapping changes never interleave; one translation per batch of changes. */
+  private schedulePublish(): Promise<void> {
     this.reloading = this.reloading
-      .then(() => this.doReload())
+      .then(() => this.publishIfChanged())
       .catch((err) => {
-        this.logger.error({ err }, "reload failed; keeping the previous configuration");
+        this.logger.error({ err }, "translation failed; keeping the previous configuration");
       });
     return this.reloading;
   }
 
-  private async doReload(): Promise<void> {
+  private async publishIfChanged(): Promise<void> {
+    if (this.publishedVersion === this.sourceVersion) return;
+    this.publishedVersion = this.sourceVersion;
     const started = performance.now();
-    const { changed } = await this.manifests.reload();
-    if (!changed && this.result !== EMPTY_RESULT) return;
-    let objects = this.manifests.objects();
+    let objects = [...this.source.objects()];
     let localWarnings: Warning[] = [];
     if (this.allocator) {
       // Waypoint pods first, so the allocator addresses them like any other pod.
@@ -231,7 +249,7 @@ export class ControlPlane {
   }
 
   async stop(): Promise<void> {
-    await this.watcher?.stop();
+    await this.source.stop();
     await this.reloading;
     this.ads.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));

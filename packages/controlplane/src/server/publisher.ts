@@ -14,7 +14,7 @@ import {
   l7ResourceName,
   type ResourceStore,
 } from "@ambient/core";
-import { type KubeObject, namespaceOf } from "../model/index.js";
+import { type KubeObject, namespaceOf } from "@ambient/kube";
 import type { TranslateResult, WaypointConfig } from "../translate/index.js";
 
 export interface PublishSummary {

@@ -1,7 +1,7 @@
 import { type Authorization, emptyMatch, type Match } from "@ambient/core";
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import type { KubeObject } from "../model/index.js";
 import { translate } from "./index.js";
 
 function load(text: string): KubeObject[] {

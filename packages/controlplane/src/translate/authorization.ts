@@ -21,7 +21,7 @@ import {
   namespaceOf,
   type Operation,
   type Source,
-} from "../model/index.js";
+} from "@ambient/kube";
 import { annotationsOf, type TranslateContext } from "./context.js";
 
 const DRY_RUN_ANNOTATION = "istio.io/dry-run";

@@ -2,7 +2,7 @@
 // small helpers for labels and names. Translation is pure: same objects and options in, same
 // bytes out.
 
-import { type KubeObject, objectKey } from "../model/index.js";
+import { type KubeObject, objectKey } from "@ambient/kube";
 
 export interface TranslateOptions {
   /** Istio's cluster name; part of every workload uid. */

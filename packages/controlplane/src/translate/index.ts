@@ -9,7 +9,7 @@ import {
   type KubeObject,
   namespaceOf,
   type Pod,
-} from "../model/index.js";
+} from "@ambient/kube";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
 import {
   compareStrings,
@@ -26,7 +26,6 @@ import { WaypointIndex } from "./waypoints.js";
 import { translateWorkloads } from "./workloads.js";
 
 export { DEFAULT_OPTIONS, type TranslateOptions, type Warning } from "./context.js";
-export { isAmbientEnrolled } from "./enrolment.js";
 export { CONVERTED_PEER_AUTHENTICATION_PREFIX, STATIC_STRICT_POLICY_NAME } from "./peer-authentication.js";
 export {
   FOR_SERVICE_ACCOUNT_ANNOTATION,

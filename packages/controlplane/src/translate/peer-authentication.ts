@@ -5,7 +5,7 @@
 
 import type { Authorization, Match, Rule } from "@ambient/core";
 import { emptyMatch } from "@ambient/core";
-import { type MtlsMode, namespaceOf, type PeerAuthentication, type Pod } from "../model/index.js";
+import { type MtlsMode, namespaceOf, type PeerAuthentication, type Pod } from "@ambient/kube";
 import { compareStrings, labelsOf, type TranslateContext } from "./context.js";
 import { SelectorIndex } from "./selector-index.js";
 

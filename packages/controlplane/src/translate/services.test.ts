@@ -1,6 +1,6 @@
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import type { KubeObject } from "../model/index.js";
 import { translate } from "./index.js";
 
 function services(text: string, network?: string) {

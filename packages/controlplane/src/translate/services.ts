@@ -11,7 +11,7 @@ import type {
   Service as XdsService,
 } from "@ambient/core";
 import { parseIp } from "@ambient/core";
-import { namespaceOf, type Service, type ServicePort } from "../model/index.js";
+import { namespaceOf, type Service, type ServicePort } from "@ambient/kube";
 import { annotationsOf, compareStrings, serviceHostname, type TranslateContext } from "./context.js";
 
 const TRAFFIC_DISTRIBUTION_ANNOTATION = "networking.istio.io/traffic-distribution";

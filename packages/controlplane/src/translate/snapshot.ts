@@ -25,7 +25,7 @@ import {
   type RequestAuthentication,
   type Service,
   type VirtualService,
-} from "../model/index.js";
+} from "@ambient/kube";
 import { compareStrings, type TranslateContext } from "./context.js";
 
 export interface Snapshot {

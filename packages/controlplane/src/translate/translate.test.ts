@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import type { KubeObject } from "../model/index.js";
 import { validateObject } from "../validate/index.js";
 import { translate } from "./index.js";
 

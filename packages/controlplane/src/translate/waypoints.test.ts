@@ -1,6 +1,6 @@
 import type { GatewayAddress } from "@ambient/core";
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../model/index.js";
 import { type TranslateResult, translate } from "./index.js";
 
 // ---- builders ----

@@ -17,8 +17,14 @@
 // by the namespace is not meant for pod-IP traffic), as that is the label's normal use.
 
 import type { GatewayAddress } from "@ambient/core";
-import type { Gateway, KubeObject, Namespace, Pod, Service } from "../model/index.js";
-import { namespaceOf } from "../model/index.js";
+import {
+  type Gateway,
+  type KubeObject,
+  type Namespace,
+  namespaceOf,
+  type Pod,
+  type Service,
+} from "@ambient/kube";
 import { annotationsOf, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
 import type { Snapshot } from "./snapshot.js";
 

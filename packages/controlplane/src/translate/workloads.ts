@@ -5,9 +5,8 @@
 
 import type { GatewayAddress, Locality, PortList, Workload, WorkloadType } from "@ambient/core";
 import { parseIp } from "@ambient/core";
-import { namespaceOf, type OwnerReference, type Pod, type Service } from "../model/index.js";
+import { isAmbientEnrolled, namespaceOf, type OwnerReference, type Pod, type Service } from "@ambient/kube";
 import { compareStrings, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
-import { isAmbientEnrolled } from "./enrolment.js";
 import type { Snapshot } from "./snapshot.js";
 
 const NETWORK_LABEL = "topology.istio.io/network";

@@ -2,7 +2,6 @@
 // RequestAuthentication (JWT rules): what istio/pkg/config/validation enforces beyond the CRD
 // schema.
 
-import { checkSelectorAndTargets } from "./authorization-policy.js";
 import {
   at,
   forEachRecord,
@@ -13,7 +12,8 @@ import {
   quote,
   record,
   stringsAt,
-} from "./problems.js";
+} from "@ambient/kube";
+import { checkSelectorAndTargets } from "./authorization-policy.js";
 
 const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
 

@@ -3,18 +3,18 @@
 // IPs, ports and service accounts, and the set of `when` keys Istio knows.
 
 import { isCidrOrIp } from "@ambient/core";
-import { parsePortString } from "./formats.js";
 import {
   at,
   forEachRecord,
   isRecord,
   type Json,
   type Problems,
+  parsePortString,
   present,
   quote,
   record,
   stringsAt,
-} from "./problems.js";
+} from "@ambient/kube";
 
 const AUTHORIZATION_ACTIONS = ["ALLOW", "DENY", "AUDIT", "CUSTOM"] as const;
 

@@ -3,8 +3,17 @@
 // the rest in cluster mode; in local mode these are the mistakes that would silently break a mesh.
 
 import { isIp } from "@ambient/core";
-import { ianaServiceName, isPortNumber } from "./formats.js";
-import { at, eachItem, isRecord, type Json, type Problems, quote, record } from "./problems.js";
+import {
+  at,
+  eachItem,
+  ianaServiceName,
+  isPortNumber,
+  isRecord,
+  type Json,
+  type Problems,
+  quote,
+  record,
+} from "@ambient/kube";
 
 export function checkPod(obj: Json, problems: Problems): void {
   const spec = obj.spec;

@@ -2,10 +2,10 @@
 // policies (top level, per port, per subset) whose load balancer, outlier detection and
 // connection pool settings make sense.
 
-import { dns1123Label } from "./formats.js";
 import {
   at,
   atPath,
+  dns1123Label,
   forEachRecord,
   isRecord,
   type Json,
@@ -13,7 +13,7 @@ import {
   present,
   quote,
   record,
-} from "./problems.js";
+} from "@ambient/kube";
 import { duration } from "./virtual-service.js";
 
 const SIMPLE_LOAD_BALANCERS = [

@@ -1,7 +1,7 @@
 // Gateway API Gateway rules beyond its CRD schema: a class name, unique listener names, and for
 // waypoints (class istio-waypoint) the HBONE listener on 15008 that ztunnels tunnel into.
 
-import { at, forEachRecord, type Json, type Problems, present, record } from "./problems.js";
+import { at, forEachRecord, type Json, type Problems, present, record } from "@ambient/kube";
 
 const WAYPOINT_CLASS = "istio-waypoint";
 // Istio's waypoint listens for HBONE on the same port as ztunnel's inbound (DESIGN.md §3).

@@ -2,21 +2,22 @@
 // structural checks, the CRD schema (Istio, Gateway API) and Istio's own semantic rules, and
 // reports every problem it finds, each with the dotted path of the field.
 
-import { type KubeObject, namespaceOf } from "../model/index.js";
+import {
+  checkTypeAndMeta,
+  isRecord,
+  type Json,
+  type ObjectValidator,
+  Problems,
+  type ValidationResult,
+  withDefaultNamespace,
+} from "@ambient/kube";
 import { checkPeerAuthentication, checkRequestAuthentication } from "./authentication.js";
 import { checkAuthorizationPolicy } from "./authorization-policy.js";
 import { checkNode, checkPod, checkService } from "./core-kinds.js";
 import { checkDestinationRule } from "./destination-rule.js";
 import { checkGateway } from "./gateway.js";
-import { isRecord, type Json, type Problem, Problems } from "./problems.js";
 import { checkSchema } from "./schema.js";
-import { checkTypeAndMeta } from "./structure.js";
 import { checkVirtualService } from "./virtual-service.js";
-
-export type { Problem } from "./problems.js";
-export { UNKNOWN_KIND_CODE } from "./structure.js";
-
-export type ValidationResult = { ok: true; object: KubeObject } | { ok: false; problems: Problem[] };
 
 const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
   "/Pod": checkPod,
@@ -34,7 +35,7 @@ const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
  * Validates one parsed document. On success the object is returned with `metadata.namespace`
  * filled in for namespaced kinds ("default" when absent), so later stages never guess.
  */
-export function validateObject(obj: unknown): ValidationResult {
+export const validateObject: ObjectValidator = (obj: unknown): ValidationResult => {
   const problems = new Problems();
   if (!isRecord(obj)) {
     problems.add("", "must be a mapping with apiVersion, kind and metadata (a Kubernetes object)");
@@ -60,10 +61,5 @@ export function validateObject(obj: unknown): ValidationResult {
   }
   if (problems.size > 0) return { ok: false, problems: problems.list };
 
-  const object = obj as KubeObject;
-  if (!info.namespaced || object.metadata.namespace) return { ok: true, object };
-  return {
-    ok: true,
-    object: { ...object, metadata: { ...object.metadata, namespace: namespaceOf(object) } },
-  };
-}
+  return withDefaultNamespace(obj as never, info.namespaced);
+};

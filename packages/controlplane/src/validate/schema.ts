@@ -2,6 +2,7 @@
 // through the generated @kubernetes-models classes (AJV underneath). AJV's errors are turned into
 // our dotted paths and plain sentences; its oneOf bookkeeping is folded into one message.
 
+import { at, isRecord, type Json, type Problems } from "@ambient/kube";
 import { Gateway as GatewayV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { Gateway as GatewayV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/Gateway";
 import { DestinationRule as DestinationRuleV1 } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
@@ -16,7 +17,6 @@ import { RequestAuthentication as RequestAuthenticationV1 } from "@kubernetes-mo
 import { AuthorizationPolicy as AuthorizationPolicyV1beta1 } from "@kubernetes-models/istio/security.istio.io/v1beta1/AuthorizationPolicy";
 import { PeerAuthentication as PeerAuthenticationV1beta1 } from "@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication";
 import { RequestAuthentication as RequestAuthenticationV1beta1 } from "@kubernetes-models/istio/security.istio.io/v1beta1/RequestAuthentication";
-import { at, isRecord, type Json, type Problems } from "./problems.js";
 
 interface SchemaModel {
   validate(): void;

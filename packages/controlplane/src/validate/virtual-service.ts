@@ -2,18 +2,19 @@
 // compilable regular expressions and parseable durations. The waypoint trusts these once they
 // pass, so a bad regex or timeout is caught here, with its path, instead of at request time.
 
-import { goDuration, regex } from "./formats.js";
 import {
   at,
   atPath,
   forEachRecord,
+  goDuration,
   isRecord,
   type Json,
   type Problems,
   present,
   record,
+  regex,
   stringsAt,
-} from "./problems.js";
+} from "@ambient/kube";
 
 const STRING_MATCH_FIELDS = ["uri", "scheme", "method", "authority"] as const;
 const STRING_MATCH_MAPS = ["headers", "queryParams", "withoutHeaders"] as const;

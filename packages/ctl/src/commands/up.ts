@@ -15,11 +15,8 @@ import {
   type OptionSpec,
   parseOptions,
 } from "@ambient/core";
+import { LocalMesh, NetnsMesh, netns } from "@ambient/testbed";
 import { runDemo } from "../local/demo.js";
-import { LocalMesh } from "../local/mesh.js";
-import { NetnsMesh } from "../netns/mesh.js";
-import { DEFAULT_PREFIX } from "../netns/names.js";
-import { SYSTEM_CNI_BIN_DIR } from "../netns/topology.js";
 import { renderTable } from "../table.js";
 import { normalizeShortFlags } from "./xds.js";
 
@@ -56,7 +53,7 @@ export const UP_OPTIONS: readonly OptionSpec[] = [
   {
     flag: "netns-prefix",
     kind: "string",
-    default: DEFAULT_PREFIX,
+    default: netns.DEFAULT_PREFIX,
     description: "--netns: prefix of every netns made (pods are <prefix><namespace>-<pod>)",
   },
   {
@@ -115,8 +112,8 @@ const NETNS_TOOLS: readonly [string, string][] = [
   ["/usr/bin/nsenter", "util-linux"],
   ["/usr/sbin/iptables-restore", "iptables"],
   ["/usr/bin/curl", "curl"],
-  [join(SYSTEM_CNI_BIN_DIR, "bridge"), "containernetworking-plugins"],
-  [join(SYSTEM_CNI_BIN_DIR, "host-local"), "containernetworking-plugins"],
+  [join(netns.SYSTEM_CNI_BIN_DIR, "bridge"), "containernetworking-plugins"],
+  [join(netns.SYSTEM_CNI_BIN_DIR, "host-local"), "containernetworking-plugins"],
 ];
 
 interface UpNetnsOptions {

@@ -4,8 +4,7 @@
 // type and what came back.
 
 import { connect } from "node:net";
-import type { LocalMesh } from "./mesh.js";
-import { httpGetViaSocks, SocksError } from "./socks-client.js";
+import { httpGetViaSocks, type LocalMesh, SocksError } from "@ambient/testbed";
 
 const SOCKS_REPLIES: Record<number, string> = {
   1: "general failure",

@@ -6,17 +6,11 @@ import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
+import type { SourceProblem, SourceRef } from "../source.js";
 
 // js-yaml's CommonJS build parses our 10,000-pod bench folder in ~300 ms, its ESM build in ~700 ms
 // (same version, same input, measured side by side), so load the CommonJS one.
 const { loadAll } = createRequire(import.meta.url)("js-yaml") as typeof import("js-yaml");
-
-export interface SourceRef {
-  /** Path relative to the manifests folder, with forward slashes. */
-  file: string;
-  /** 0-based index of the document inside the file. */
-  index: number;
-}
 
 export interface LoadedDocument {
   source: SourceRef;
@@ -24,13 +18,8 @@ export interface LoadedDocument {
   value: unknown;
 }
 
-export interface ManifestProblem {
-  source: SourceRef;
-  /** Field path inside the object (`spec.rules[0].from`), empty for file-level problems. */
-  path: string;
-  message: string;
-  code: string;
-}
+/** A problem found while loading a folder (parse errors; validation adds its own). */
+export type ManifestProblem = SourceProblem;
 
 export interface FileLoad {
   file: string;
@@ -156,8 +145,4 @@ function parseCarefully(file: string, text: string): FileLoad {
 
 function firstLine(s: string): string {
   return s.split("\n")[0] ?? s;
-}
-
-export function formatSource(s: SourceRef): string {
-  return `${s.file}#${s.index}`;
 }

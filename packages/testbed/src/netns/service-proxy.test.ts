@@ -1,4 +1,4 @@
-import type { KubeObject } from "@ambient/controlplane";
+import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
 import { SERVICES_CHAIN, serviceRules } from "./service-proxy.js";
 

@@ -3,15 +3,9 @@
 // folder: nodes and pods that appear, change address or go away are started, moved or stopped.
 
 import { join } from "node:path";
-import {
-  ControlPlane,
-  internalIp,
-  type KubeObject,
-  LocalTokenAuthenticator,
-  type Node,
-  type Pod,
-} from "@ambient/controlplane";
+import { ControlPlane, internalIp, LocalTokenAuthenticator } from "@ambient/controlplane";
 import { createLogger, type Logger, type LogLevel } from "@ambient/core";
+import type { KubeObject, Node, Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel, type ZtunnelDeps } from "@ambient/ztunnel";
 import { EchoServer } from "./echo-server.js";

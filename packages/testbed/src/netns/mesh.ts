@@ -9,10 +9,11 @@
 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { isNode, isPod, ManifestStore } from "@ambient/controlplane";
 import type { Logger } from "@ambient/core";
+import { isNode, isPod } from "@ambient/kube";
+import { ManifestStore } from "@ambient/kube/manifests";
 import { READY_MESSAGE } from "@ambient/ztunnel";
+import { binaryPath } from "../binaries.js";
 import { ECHO_READY_MESSAGE, echoCommand } from "./echo-app.js";
 import { NetnsManifests } from "./manifests.js";
 import type { PlannedPod } from "./manifests-rewrite.js";
@@ -23,12 +24,11 @@ import { applyServiceRules, serviceRules } from "./service-proxy.js";
 import { type NetnsProcess, spawnInNetns } from "./spawn.js";
 import { createTopology, defaultStateDir, type Topology, type TopologyNode } from "./topology.js";
 
-const PACKAGES = fileURLToPath(new URL("../../../", import.meta.url));
 export const BINARIES = {
-  controlplane: join(PACKAGES, "controlplane", "bin", "ambient-controlplane.js"),
-  agent: join(PACKAGES, "cni", "bin", "ambient-cni-agent.js"),
-  ztunnel: join(PACKAGES, "ztunnel", "bin", "ztunnel.js"),
-  waypoint: join(PACKAGES, "waypoint", "bin", "waypoint.js"),
+  controlplane: binaryPath("@ambient/controlplane", "ambient-controlplane"),
+  agent: binaryPath("@ambient/cni", "ambient-cni-agent"),
+  ztunnel: binaryPath("@ambient/ztunnel", "ztunnel"),
+  waypoint: binaryPath("@ambient/waypoint", "waypoint"),
 };
 export const XDS_PORT = 15010;
 /** Pods to give up on, with the reason, rather than fail the whole mesh. */

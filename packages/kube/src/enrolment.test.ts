@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Namespace, Pod } from "../model/index.js";
 import { isAmbientEnrolled } from "./enrolment.js";
+import type { Namespace, Pod } from "./model/index.js";
 
 const ns = (labels: Record<string, string> = {}): Namespace => ({
   apiVersion: "v1",

@@ -2,7 +2,7 @@
 // `istio.io/dataplane-mode` wins, then its namespace's. Only enrolled pods are reached over HBONE;
 // the others still get a Workload (tunnel NONE) so that ztunnel can reach them in plaintext.
 
-import type { Namespace, Pod } from "../model/index.js";
+import type { Namespace, Pod } from "./model/index.js";
 
 const DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode";
 /** Set by sidecar injection; a pod with a sidecar is served by it, never by ztunnel. */

@@ -8,8 +8,10 @@
 
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { FolderWatcher, type KubeObject, ManifestStore, synthesizeWaypoints } from "@ambient/controlplane";
+import { synthesizeWaypoints } from "@ambient/controlplane";
 import type { Logger } from "@ambient/core";
+import type { KubeObject } from "@ambient/kube";
+import { FolderWatcher, ManifestStore } from "@ambient/kube/manifests";
 import { NetnsErrorCode, netnsError } from "./errors.js";
 import {
   type PodPlan,

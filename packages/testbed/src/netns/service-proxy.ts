@@ -4,7 +4,7 @@
 // never get here: their rules hand VIP traffic to ztunnel inside the pod. One chain of our own per
 // node, rewritten whole with `iptables-restore --noflush` whenever the manifests change.
 
-import { isPod, type KubeObject } from "@ambient/controlplane";
+import { isPod, type KubeObject } from "@ambient/kube";
 import { run } from "./exec.js";
 import { isService } from "./manifests-rewrite.js";
 

@@ -1,4 +1,4 @@
-// The control plane's view of a manifests folder: the last good version of every object.
+// A manifests folder's last good version of every object.
 // A reload re-reads only files whose size or mtime changed. An invalid object is reported once and
 // not applied, and its previous good version (same kind/namespace/name in the same file) stays in
 // force; a file that fails to parse keeps all of its previous objects.
@@ -7,15 +7,9 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@ambient/core";
 import { type KubeObject, objectKey } from "../model/index.js";
-import { validateObject } from "../validate/index.js";
-import {
-  type FileLoad,
-  formatSource,
-  listManifestFiles,
-  loadFile,
-  type ManifestProblem,
-  type SourceRef,
-} from "./loader.js";
+import { formatSource, type SourceRef } from "../source.js";
+import { type ObjectValidator, validateStructure } from "../validate/index.js";
+import { type FileLoad, listManifestFiles, loadFile, type ManifestProblem } from "./loader.js";
 
 export interface StoredObject {
   key: string;
@@ -45,6 +39,8 @@ export class ManifestStore {
   constructor(
     readonly dir: string,
     private readonly logger: Logger,
+    /** Decides what is an object in force; the control plane passes its schema + Istio rules. */
+    private readonly validate: ObjectValidator = validateStructure,
   ) {}
 
   /** Objects in force, in a stable order (by key). */
@@ -116,7 +112,7 @@ export class ManifestStore {
     const objects = new Map<string, StoredObject>();
     const problems = [...load.problems];
     for (const doc of load.documents) {
-      const result = validateObject(doc.value);
+      const result = this.validate(doc.value);
       if (result.ok) {
         const key = objectKey(result.object);
         if (objects.has(key)) {

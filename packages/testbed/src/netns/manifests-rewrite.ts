@@ -3,7 +3,7 @@
 // exist (the IP CNI gave, Ready once the app listens), loopback Service VIPs move to 198.18.100.x.
 // Everything else passes through unchanged. manifests.ts applies this to a folder.
 
-import { isPod, type KubeObject, type Node, type Pod } from "@ambient/controlplane";
+import { isPod, type KubeObject, type Node, type Pod } from "@ambient/kube";
 import type { HostsEntry } from "./pods.js";
 
 /** What the harness knows about a pod it runs; absent means no sandbox yet (Pending). */

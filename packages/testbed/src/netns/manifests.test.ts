@@ -5,8 +5,9 @@
 import { cp, mkdtemp, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type KubeObject, ManifestStore, type Node, type Pod } from "@ambient/controlplane";
 import { createLogger } from "@ambient/core";
+import type { KubeObject, Node, Pod } from "@ambient/kube";
+import { ManifestStore } from "@ambient/kube/manifests";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { listGenerated, NetnsManifests } from "./manifests.js";
 import { planPods, rewriteObject, serviceHostsEntries, VipAllocator } from "./manifests-rewrite.js";

@@ -1,0 +1,4 @@
+// The Kubernetes kinds we understand (Istio's and Gateway API's included) and their identities.
+
+export * from "./kinds.js";
+export * from "./objects.js";
