@@ -60,9 +60,7 @@ export class Waypoint {
     readonly config: WaypointConfig,
     readonly logger: Logger,
   ) {
-    this.identity = SpiffeId.parse(
-      `spiffe://${config.trustDomain}/ns/${config.namespace}/sa/${config.serviceAccount}`,
-    );
+    this.identity = SpiffeId.of(config);
     this.certs = new CertificateManager({
       caAddress: config.caAddress,
       token: async () => (await readToken(config.tokenFile)) ?? "",

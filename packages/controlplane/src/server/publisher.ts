@@ -13,6 +13,7 @@ import {
   type L7Resource,
   l7ResourceName,
   type ResourceStore,
+  SpiffeId,
 } from "@ambient/core";
 import { type KubeObject, namespaceOf } from "@ambient/kube";
 import type { TranslateResult, WaypointConfig } from "../translate/index.js";
@@ -114,7 +115,7 @@ export function nodeIdentityIndex(result: TranslateResult): Map<string, Set<stri
       set = new Set();
       index.set(w.node, set);
     }
-    set.add(`spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`);
+    set.add(SpiffeId.format(w));
   }
   return index;
 }

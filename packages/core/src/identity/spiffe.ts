@@ -53,7 +53,15 @@ export class SpiffeId implements SpiffeIdParts {
 
   /** Builds an identity from its parts, validating each as `parse` would. */
   static of(parts: SpiffeIdParts): SpiffeId {
-    return SpiffeId.parse(`${SCHEME}${parts.trustDomain}/ns/${parts.namespace}/sa/${parts.serviceAccount}`);
+    return SpiffeId.parse(SpiffeId.format(parts));
+  }
+
+  /**
+   * The URI of parts that were validated already (xDS resources, translated objects), without
+   * building an object: on a hot path or in an index, where a throw would be the wrong answer.
+   */
+  static format(parts: SpiffeIdParts): string {
+    return `${SCHEME}${parts.trustDomain}/ns/${parts.namespace}/sa/${parts.serviceAccount}`;
   }
 
   equals(other: SpiffeId | undefined | null): boolean {

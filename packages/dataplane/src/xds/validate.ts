@@ -98,9 +98,8 @@ function checkWorkload(name: string, w: Workload, problems: Problems): void {
   if (!w.namespace) problems.add("namespace", "is empty");
   for (const [i, bytes] of w.addresses.entries()) checkIpBytes(`addresses[${i}]`, bytes, problems);
   if (w.namespace) {
-    const id = `spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
     try {
-      SpiffeId.parse(id);
+      SpiffeId.of({ trustDomain: w.trustDomain, namespace: w.namespace, serviceAccount: w.serviceAccount });
     } catch (err) {
       problems.add(
         "trustDomain/namespace/serviceAccount",
