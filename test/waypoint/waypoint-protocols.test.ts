@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { connect as h2connect } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { docs, namespace, node, pod, service } from "../utils/index.js";
+import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";
 import { logsWith, startMesh, type TestMesh } from "../utils/mesh.js";
 import { socksConnect } from "../utils/socks.js";
 
@@ -201,12 +201,11 @@ describe("WebSocket through the waypoint", () => {
       got = Buffer.concat([got, c]);
     });
     const frameBytes = Buffer.from([0x81, 0x05, ...Buffer.from("hello")]);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(() => expect(got.includes("\r\n\r\n")).toBe(true));
     expect(got.toString()).toMatch(/^HTTP\/1\.1 101 Switching Protocols/);
     const headEnd = got.indexOf("\r\n\r\n") + 4;
     s.write(frameBytes);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(got.subarray(headEnd)).toEqual(frameBytes);
+    await eventually(() => expect(got.subarray(headEnd)).toEqual(frameBytes));
     s.on("error", () => {});
     s.destroy();
   });

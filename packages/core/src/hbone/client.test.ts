@@ -239,7 +239,6 @@ describe("HBONE CONNECT", () => {
 
     const silent = createServer(() => {});
     const silentPort = await listen(silent, cleanup);
-    const started = Date.now();
     const timedOut = await newPool()
       .connect(request({ host: "127.0.0.1", port: silentPort }, { connectTimeoutMs: 200 }))
       .catch((e) => e);
@@ -247,26 +246,24 @@ describe("HBONE CONNECT", () => {
     expect(timedOut.message).toBe(
       `HBONE CONNECT to 127.0.0.1:${silentPort} (authority 127.0.0.1:8080) timed out after 200 ms`,
     );
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it("stops waiting when the caller aborts, and cancels the stream", async () => {
     let serverStreamClosed = false;
+    const controller = new AbortController();
     const { destination } = await startHboneServer(mesh, cleanup, {
       onStream: (stream) => {
-        // Never answers: as an upstream connect that hangs.
+        // Never answers, as an upstream connect that hangs; the caller gives up once it is waiting.
         stream.on("close", () => {
           serverStreamClosed = true;
         });
+        controller.abort(new Error("client went away"));
       },
     });
-    const controller = new AbortController();
     const pending = newPool().connect(request(destination, { signal: controller.signal }));
-    setTimeout(() => controller.abort(new Error("client went away")), 100);
     const err = await pending.catch((e) => e);
     expect(err.code).toBe(HboneErrorCode.ABORTED);
     expect(err.cause.message).toBe("client went away");
-    await new Promise((r) => setTimeout(r, 100));
-    expect(serverStreamClosed).toBe(true);
+    await eventually(() => expect(serverStreamClosed).toBe(true));
   });
 });

@@ -199,7 +199,9 @@ describe("HboneClientPool", () => {
       },
     });
     const stream = await pool.connect(req(destination));
-    await new Promise((r) => setTimeout(r, 150)); // a few PINGs answered
+    // The session is idle now: every write from the client is a keepalive PING, answered.
+    const before = proxy.writesFromClient();
+    await eventually(() => expect(proxy.writesFromClient()).toBeGreaterThanOrEqual(before + 2));
     expect(pool.stats().sessions).toBe(1);
     const failed = new Promise<Error>((resolve) => stream.once("error", resolve));
     proxy.freeze();
@@ -267,10 +269,16 @@ describe("HboneClientPool", () => {
 });
 
 /** A TCP relay that can stop forwarding without closing anything: a peer that silently died. */
-async function startFreezableProxy(target: number): Promise<{ port: number; freeze(): void }> {
+async function startFreezableProxy(
+  target: number,
+): Promise<{ port: number; freeze(): void; writesFromClient(): number }> {
   const pairs: [Socket, Socket][] = [];
+  let writes = 0;
   const server = createServer((client) => {
     const upstream = connect({ host: "127.0.0.1", port: target });
+    client.on("data", () => {
+      writes++;
+    });
     client.on("error", () => {});
     upstream.on("error", () => {});
     client.pipe(upstream);
@@ -284,6 +292,7 @@ async function startFreezableProxy(target: number): Promise<{ port: number; free
   const port = await listen(server, cleanup);
   return {
     port,
+    writesFromClient: () => writes,
     freeze() {
       for (const [client, upstream] of pairs) {
         client.unpipe(upstream);

@@ -433,9 +433,7 @@ describe("JwtAuthenticator: jwksUri", () => {
     try {
       const uri = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/jwks`;
       const authn = new JwtAuthenticator(requestAuthn({ issuer: ISS, jwksUri: uri, timeout: "200ms" }));
-      const started = Date.now();
       expectFailure(await authn.authenticate(bearer(await token(es))), 401, "Jwks remote fetch is failed");
-      expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));

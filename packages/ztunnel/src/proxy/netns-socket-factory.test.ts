@@ -179,9 +179,8 @@ describe.skipIf(!isRoot)("NetnsSocketFactory (root only: creates a netns and ipt
     expect(refused.code).toBe("ECONNREFUSED");
 
     const hanging = factory.connect(pod, { host: "198.18.201.99", port: 9 });
-    const started = Date.now();
+    // The socket's idle timer fires while the connect is still pending: nothing answers there.
     await new Promise<void>((resolve) => hanging.setTimeout(200, resolve));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     expect(hanging.connecting).toBe(true);
     hanging.destroy();
 
