@@ -4,6 +4,6 @@
 
 export * from "./admin/admin.js";
 export * from "./identity/index.js";
-export { type CopyResult, copyBidirectional } from "./io/copy.js";
+export { copyBidirectional } from "./io/copy.js";
 export * from "./state/index.js";
 export * from "./xds/index.js";

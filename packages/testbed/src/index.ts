@@ -2,16 +2,13 @@
 // to clusters. LocalMesh runs every component in one process on loopback addresses; NetnsMesh runs
 // the real binaries in network namespaces with CNI-driven capture (root only).
 export { binaryPath } from "./binaries.js";
-export { type EchoIdentity, EchoServer } from "./local/echo-server.js";
-export { LocalMesh, type LocalMeshOptions, type PodSummary } from "./local/mesh.js";
+export { LocalMesh, type LocalMeshOptions } from "./local/mesh.js";
 export {
-  type HttpResult,
   httpGetViaSocks,
   httpViaSocks,
-  parseHttp,
   SocksError,
   socksConnect,
 } from "./local/socks-client.js";
 /** The network-namespace harness (root only): topology, CNI runtime, pods, spawn. */
 export * as netns from "./netns/index.js";
-export { NetnsMesh, type NetnsMeshOptions, type NetnsNode, type NetnsPod } from "./netns/mesh.js";
+export { NetnsMesh, type NetnsNode } from "./netns/mesh.js";

@@ -12,7 +12,7 @@ import type { ClusterSource } from "./cluster-source.js";
 import type { NodePod, PodRegistry } from "./pod-registry.js";
 import type { ZtunnelServer } from "./ztunnel-server.js";
 
-export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
+const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 
 /** What actually changes packets: in-pod rules and the host's probe SNAT (real: iptables). */
 export interface Redirection {

@@ -17,7 +17,7 @@ import {
   ResourceStore,
   routeGrpcLogs,
 } from "@ambient/core";
-import type { KubeObject, ObjectSource } from "@ambient/kube";
+import type { KubeObject, ObjectSource, SourceProblem } from "@ambient/kube";
 import { FolderSource } from "@ambient/kube/manifests";
 import * as grpc from "@grpc/grpc-js";
 import { LocalTokenAuthenticator } from "../ca/authenticator.js";
@@ -178,7 +178,7 @@ export class ControlPlane {
     return () => this.publishedListeners.delete(listener);
   }
 
-  get problems() {
+  get problems(): readonly SourceProblem[] {
     return this.source.problems();
   }
 

@@ -25,21 +25,7 @@ import { buildSnapshot } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
 import { translateWorkloads } from "./workloads.js";
 
-export { DEFAULT_OPTIONS, type TranslateOptions, type Warning } from "./context.js";
-export { CONVERTED_PEER_AUTHENTICATION_PREFIX, STATIC_STRICT_POLICY_NAME } from "./peer-authentication.js";
-export {
-  FOR_SERVICE_ACCOUNT_ANNOTATION,
-  GATEWAY_MANAGED_LABEL,
-  GATEWAY_NAME_LABEL,
-  isWaypointGateway,
-  MESH_CONTROLLER,
-  USE_WAYPOINT_LABEL,
-  USE_WAYPOINT_NAMESPACE_LABEL,
-  WAYPOINT_CLASS,
-  WAYPOINT_FOR_LABEL,
-  WAYPOINT_HBONE_PORT,
-  waypointAddress,
-} from "./waypoints.js";
+export type { TranslateOptions, Warning } from "./context.js";
 
 export interface WaypointConfig {
   virtualServices: KubeObject[];

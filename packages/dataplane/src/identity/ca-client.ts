@@ -35,7 +35,7 @@ export const CertificateErrorCode = {
 } as const;
 
 /** Istio's ztunnel sends this in the request's Struct metadata to ask for a pod's identity. */
-export const IMPERSONATED_IDENTITY = "ImpersonatedIdentity";
+const IMPERSONATED_IDENTITY = "ImpersonatedIdentity";
 
 // A signing takes milliseconds; a CA that has not answered in this long is treated as down.
 const DEFAULT_CALL_TIMEOUT_MS = 15_000;

@@ -2,7 +2,7 @@
 // proxy: a workload's SPIFFE identity, its addresses as text, and which port a service port
 // reaches on it.
 
-import { ipFromBytes, type Service, SpiffeId, type Workload } from "@ambient/core";
+import { type Service, SpiffeId, type Workload } from "@ambient/core";
 
 // Istio's defaults when the control plane leaves these out (ztunnel's Workload conversion).
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
@@ -21,16 +21,6 @@ export function workloadIdentity(workload: Workload): SpiffeId {
     namespace: workload.namespace,
     serviceAccount: workload.serviceAccount || DEFAULT_SERVICE_ACCOUNT,
   });
-}
-
-/** The workload's addresses as canonical text, in xDS order (the first is the primary). */
-export function workloadIps(workload: Workload): string[] {
-  const out: string[] = [];
-  for (const bytes of workload.addresses) {
-    const ip = ipFromBytes(bytes);
-    if (ip !== undefined) out.push(ip);
-  }
-  return out;
 }
 
 /** The key a workload's `services` map uses for a service: `<ns>/<hostname>`. */

@@ -8,7 +8,7 @@ import { checkTypeAndMeta } from "./structure.js";
 
 export * from "./formats.js";
 export * from "./problems.js";
-export { checkTypeAndMeta, UNKNOWN_KIND_CODE } from "./structure.js";
+export { checkTypeAndMeta } from "./structure.js";
 
 export type ValidationResult = { ok: true; object: KubeObject } | { ok: false; problems: Problem[] };
 
