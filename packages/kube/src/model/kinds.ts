@@ -24,25 +24,64 @@ export interface KindInfo {
   /** "" for the core group, as in `apiVersion: v1`. */
   group: string;
   kind: string;
+  /** The first is the version we ask the API server for. */
   versions: readonly string[];
   namespaced: boolean;
+  /** The resource name in API paths (`/api/v1/namespaces/x/pods`). */
+  plural: string;
 }
 
 const ISTIO_VERSIONS = ["v1", "v1beta1"] as const;
 const NETWORKING_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
 
 export const SUPPORTED_KINDS: readonly KindInfo[] = [
-  { group: "", kind: "Namespace", versions: ["v1"], namespaced: false },
-  { group: "", kind: "Node", versions: ["v1"], namespaced: false },
-  { group: "", kind: "Pod", versions: ["v1"], namespaced: true },
-  { group: "", kind: "Service", versions: ["v1"], namespaced: true },
-  { group: "", kind: "ServiceAccount", versions: ["v1"], namespaced: true },
-  { group: "gateway.networking.k8s.io", kind: "Gateway", versions: ["v1", "v1beta1"], namespaced: true },
-  { group: "security.istio.io", kind: "AuthorizationPolicy", versions: ISTIO_VERSIONS, namespaced: true },
-  { group: "security.istio.io", kind: "PeerAuthentication", versions: ISTIO_VERSIONS, namespaced: true },
-  { group: "security.istio.io", kind: "RequestAuthentication", versions: ISTIO_VERSIONS, namespaced: true },
-  { group: "networking.istio.io", kind: "VirtualService", versions: NETWORKING_VERSIONS, namespaced: true },
-  { group: "networking.istio.io", kind: "DestinationRule", versions: NETWORKING_VERSIONS, namespaced: true },
+  { group: "", kind: "Namespace", versions: ["v1"], namespaced: false, plural: "namespaces" },
+  { group: "", kind: "Node", versions: ["v1"], namespaced: false, plural: "nodes" },
+  { group: "", kind: "Pod", versions: ["v1"], namespaced: true, plural: "pods" },
+  { group: "", kind: "Service", versions: ["v1"], namespaced: true, plural: "services" },
+  { group: "", kind: "ServiceAccount", versions: ["v1"], namespaced: true, plural: "serviceaccounts" },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "Gateway",
+    versions: ["v1", "v1beta1"],
+    namespaced: true,
+    plural: "gateways",
+  },
+  {
+    group: "security.istio.io",
+    kind: "AuthorizationPolicy",
+    versions: ISTIO_VERSIONS,
+    namespaced: true,
+    plural: "authorizationpolicies",
+  },
+  {
+    group: "security.istio.io",
+    kind: "PeerAuthentication",
+    versions: ISTIO_VERSIONS,
+    namespaced: true,
+    plural: "peerauthentications",
+  },
+  {
+    group: "security.istio.io",
+    kind: "RequestAuthentication",
+    versions: ISTIO_VERSIONS,
+    namespaced: true,
+    plural: "requestauthentications",
+  },
+  {
+    group: "networking.istio.io",
+    kind: "VirtualService",
+    versions: NETWORKING_VERSIONS,
+    namespaced: true,
+    plural: "virtualservices",
+  },
+  {
+    group: "networking.istio.io",
+    kind: "DestinationRule",
+    versions: NETWORKING_VERSIONS,
+    namespaced: true,
+    plural: "destinationrules",
+  },
 ];
 
 const BY_GROUP_KIND = new Map(SUPPORTED_KINDS.map((k) => [`${k.group}/${k.kind}`, k]));
