@@ -1,5 +1,5 @@
 // Sockets inside another network namespace, SO_MARK and SO_ORIGINAL_DST for ztunnel's in-pod
-// mode, over a small N-API addon (src/netns.c, built by node-gyp on install). The addon is loaded
+// mode, and TCP keepalive interval/probes (which Node cannot set), over a small N-API addon (src/netns.c, built by node-gyp on install). The addon is loaded
 // on first use, so importing this package where it was not built (macOS, a failed build) only
 // fails when a namespaced socket is actually asked for.
 
@@ -40,6 +40,16 @@ interface Addon {
   socketInNetns(nsFd: number, ipv6: boolean, mark: number): number;
   setMark(fd: number, mark: number): void;
   originalDestination(fd: number): { host: string; port: number } | undefined;
+  setKeepalive(fd: number, idleSeconds: number, intervalSeconds: number, probes: number): void;
+  keepalive(fd: number): TcpKeepalive;
+}
+
+/** A socket's TCP keepalive settings, in the kernel's units. */
+export interface TcpKeepalive {
+  enabled: boolean;
+  idleSeconds: number;
+  intervalSeconds: number;
+  probes: number;
 }
 
 // Relative to src/ and to dist/ alike: both sit one level below the package root.
@@ -152,6 +162,25 @@ export function setMark(fd: number, mark: number): void {
  */
 export function originalDestination(fd: number): { host: string; port: number } | undefined {
   return call("read original destination", undefined, (a) => a.originalDestination(fd));
+}
+
+/**
+ * SO_KEEPALIVE on, with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT for each value > 0 (0 keeps the
+ * kernel's: net.ipv4.tcp_keepalive_time 7200 s, _intvl 75 s, _probes 9). Node's setKeepAlive sets
+ * only the idle time (libuv before 1.48 leaves the other two alone).
+ */
+export function setKeepalive(
+  fd: number,
+  opts: { idleSeconds: number; intervalSeconds: number; probes: number },
+): void {
+  call("set TCP keepalive", undefined, (a) =>
+    a.setKeepalive(fd, opts.idleSeconds, opts.intervalSeconds, opts.probes),
+  );
+}
+
+/** What the kernel holds for a socket's keepalive. */
+export function keepaliveOf(fd: number): TcpKeepalive {
+  return call("read TCP keepalive", undefined, (a) => a.keepalive(fd));
 }
 
 /** An open network namespace: its fd stays open (and the namespace alive) until `close()`. */

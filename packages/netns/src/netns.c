@@ -1,5 +1,5 @@
 // Sockets inside another network namespace, SO_MARK and SO_ORIGINAL_DST for ztunnel's in-pod
-// mode. Node cannot setns(2), and setns(CLONE_NEWNET) changes only the calling thread, so every
+// mode, and the TCP keepalive options Node's setKeepAlive leaves at the kernel's defaults. Node cannot setns(2), and setns(CLONE_NEWNET) changes only the calling thread, so every
 // namespaced socket is made by one helper thread that enters the pod's namespace, creates the
 // socket and returns to its own namespace; the socket keeps the namespace it was made in for
 // life, and Node's own threads never move.
@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -311,6 +312,68 @@ static napi_value set_mark(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setKeepalive(fd, idleSeconds, intervalSeconds, probes): SO_KEEPALIVE on, then each of
+// TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT that is > 0 (0 keeps the kernel's value).
+static napi_value set_keepalive(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t fd;
+  uint32_t idle, interval, probes;
+  if (!get_args(env, info, 4, argv) || !get_int(env, argv[0], "fd", &fd) ||
+      !get_uint(env, argv[1], "idleSeconds", &idle) ||
+      !get_uint(env, argv[2], "intervalSeconds", &interval) || !get_uint(env, argv[3], "probes", &probes))
+    return NULL;
+  struct {
+    int level, name, value;
+    const char *syscall;
+  } options[] = {
+      {SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)"},
+      {IPPROTO_TCP, TCP_KEEPIDLE, (int)idle, "setsockopt(TCP_KEEPIDLE)"},
+      {IPPROTO_TCP, TCP_KEEPINTVL, (int)interval, "setsockopt(TCP_KEEPINTVL)"},
+      {IPPROTO_TCP, TCP_KEEPCNT, (int)probes, "setsockopt(TCP_KEEPCNT)"},
+  };
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    if (options[i].value <= 0) continue;
+    if (setsockopt(fd, options[i].level, options[i].name, &options[i].value, sizeof(int)) != 0)
+      return throw_errno(env, errno, options[i].syscall);
+  }
+  return NULL;
+}
+
+static int read_int_option(int fd, int level, int name, int32_t *out) {
+  int value;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, level, name, &value, &len) != 0) return -1;
+  *out = value;
+  return 0;
+}
+
+// keepalive(fd) -> {enabled, idleSeconds, intervalSeconds, probes}: what the socket really has.
+static napi_value keepalive(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  int32_t enabled, idle, interval, probes;
+  if (read_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, &enabled) != 0)
+    return throw_errno(env, errno, "getsockopt(SO_KEEPALIVE)");
+  if (read_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle) != 0)
+    return throw_errno(env, errno, "getsockopt(TCP_KEEPIDLE)");
+  if (read_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval) != 0)
+    return throw_errno(env, errno, "getsockopt(TCP_KEEPINTVL)");
+  if (read_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes) != 0)
+    return throw_errno(env, errno, "getsockopt(TCP_KEEPCNT)");
+  napi_value obj, v;
+  CHECK_NAPI(env, napi_create_object(env, &obj));
+  CHECK_NAPI(env, napi_get_boolean(env, enabled != 0, &v));
+  CHECK_NAPI(env, napi_set_named_property(env, obj, "enabled", v));
+  CHECK_NAPI(env, napi_create_int32(env, idle, &v));
+  CHECK_NAPI(env, napi_set_named_property(env, obj, "idleSeconds", v));
+  CHECK_NAPI(env, napi_create_int32(env, interval, &v));
+  CHECK_NAPI(env, napi_set_named_property(env, obj, "intervalSeconds", v));
+  CHECK_NAPI(env, napi_create_int32(env, probes, &v));
+  CHECK_NAPI(env, napi_set_named_property(env, obj, "probes", v));
+  return obj;
+}
+
 static napi_value make_endpoint(napi_env env, int family, const void *addr, uint16_t port) {
   char text[INET6_ADDRSTRLEN];
   if (inet_ntop(family, addr, text, sizeof text) == NULL) return throw_errno(env, errno, "inet_ntop");
@@ -362,6 +425,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketInNetns", NULL, socket_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMark", NULL, set_mark, NULL, NULL, NULL, napi_enumerable, NULL},
       {"originalDestination", NULL, original_destination, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setKeepalive", NULL, set_keepalive, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"keepalive", NULL, keepalive, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   CHECK_NAPI(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

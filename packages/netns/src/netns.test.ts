@@ -4,12 +4,14 @@ import { connect, createServer, type Server, Socket, type SocketConstructorOpts 
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  keepaliveOf,
   listenInNetns,
   NETNS_UNAVAILABLE,
   Netns,
   netnsAvailable,
   openNetns,
   originalDestination,
+  setKeepalive,
   setMark,
   socketInNetns,
 } from "./index.js";
@@ -95,6 +97,26 @@ describe("addon without privileges", () => {
     expect(originalDestination((socket as any)._handle.fd)).toBeUndefined();
     client.destroy();
     socket.destroy();
+    server.close();
+  });
+
+  it("sets TCP keepalive idle time, interval and probes, and reads them back", async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const client = connect(port, "127.0.0.1");
+    await new Promise((r) => client.once("connect", r));
+    // biome-ignore lint/suspicious/noExplicitAny: the fd is only on Node's internal handle.
+    const fd = (client as any)._handle.fd as number;
+    setKeepalive(fd, { idleSeconds: 7, intervalSeconds: 3, probes: 4 });
+    expect(keepaliveOf(fd)).toEqual({ enabled: true, idleSeconds: 7, intervalSeconds: 3, probes: 4 });
+    // 0 keeps what the socket has.
+    setKeepalive(fd, { idleSeconds: 0, intervalSeconds: 5, probes: 0 });
+    expect(keepaliveOf(fd)).toEqual({ enabled: true, idleSeconds: 7, intervalSeconds: 5, probes: 4 });
+    expect(() => setKeepalive(fd, { idleSeconds: 40_000, intervalSeconds: 0, probes: 0 })).toThrow(
+      expect.objectContaining({ code: "EINVAL", syscall: "setsockopt(TCP_KEEPIDLE)" }),
+    );
+    client.destroy();
     server.close();
   });
 
