@@ -202,6 +202,14 @@ describe("telemetry and admin", () => {
     const bad = await fetch(`http://${NODES["node-b"]}:15000/logging?level=loud`, { method: "POST" });
     expect(bad.status).toBe(400);
     await fetch(`http://${NODES["node-b"]}:15000/logging?level=debug`, { method: "POST" });
+    // State changes need POST: a GET (a link, a crawler) is refused and changes nothing.
+    for (const path of ["/logging?level=error", "/logging", "/quitquitquit"]) {
+      const get = await fetch(`http://${NODES["node-b"]}:15000${path}`);
+      expect([path, get.status, get.headers.get("allow")]).toEqual([path, 405, "POST"]);
+    }
+    const level = await fetch(`http://${NODES["node-b"]}:15000/logging`, { method: "POST" });
+    expect(await level.text()).toBe("current level: debug\n");
+    expect((await fetch(`http://${NODES["node-b"]}:15021/healthz/ready`)).status).toBe(200);
   });
 });
 

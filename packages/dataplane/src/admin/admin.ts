@@ -1,5 +1,7 @@
 // ztunnel's node-level HTTP endpoints: admin (15000: /config_dump, /logging, /quitquitquit),
-// Prometheus metrics (15020: /metrics) and readiness (15021: /healthz/ready).
+// Prometheus metrics (15020: /metrics) and readiness (15021: /healthz/ready). Shared with the
+// waypoint. Endpoints that change state take POST only, as Envoy's admin: a GET can be triggered
+// cross-site by a browser or replayed by a crawler or a link preview.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isLogLevel, type Logger, type Registry, serveMetrics } from "@ambient/core";
@@ -25,6 +27,14 @@ function text(res: ServerResponse, status: number, body: string): void {
   res.end(body.endsWith("\n") ? body : `${body}\n`);
 }
 
+/** 405 unless POST; true when the caller should go on. */
+function postOnly(req: IncomingMessage, res: ServerResponse, what: string): boolean {
+  if (req.method === "POST") return true;
+  res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" });
+  res.end(`${what} changes state: use POST (got ${req.method})\n`);
+  return false;
+}
+
 function server(routes: Record<string, Route>): Server {
   return createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://admin");
@@ -39,10 +49,9 @@ export function createAdminServer(h: AdminHandlers): Server {
   return server({
     "/config_dump": (_req, res) => json(res, 200, h.configDump()),
     "/logging": (req, res, url) => {
+      if (!postOnly(req, res, "/logging")) return;
       const level = url.searchParams.get("level");
       if (level === null) return text(res, 200, `current level: ${h.logger.level}`);
-      if (req.method !== "POST" && req.method !== "PUT" && req.method !== "GET")
-        return text(res, 405, "use POST");
       if (!isLogLevel(level))
         return text(res, 400, `unknown level "${level}"; use trace, debug, info, warn, error, fatal, silent`);
       h.logger.level = level;
@@ -50,7 +59,7 @@ export function createAdminServer(h: AdminHandlers): Server {
       return text(res, 200, `level set to ${level}`);
     },
     "/quitquitquit": (req, res) => {
-      if (req.method !== "POST") return text(res, 405, "use POST /quitquitquit");
+      if (!postOnly(req, res, "/quitquitquit")) return;
       text(res, 200, "OK");
       h.quit();
     },
