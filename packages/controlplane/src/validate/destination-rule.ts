@@ -10,6 +10,7 @@ import {
   isRecord,
   type Json,
   type Problems,
+  parseGoDuration,
   present,
   quote,
   record,
@@ -88,16 +89,7 @@ function checkTrafficPolicy(value: unknown, path: string, problems: Problems, po
   duration(od.baseEjectionTime, atPath(path, "outlierDetection.baseEjectionTime"), problems);
 
   const pool = record(value.connectionPool);
-  const tcp = record(pool.tcp);
-  duration(tcp.connectTimeout, atPath(path, "connectionPool.tcp.connectTimeout"), problems);
-  duration(tcp.maxConnectionDuration, atPath(path, "connectionPool.tcp.maxConnectionDuration"), problems);
-  duration(tcp.idleTimeout, atPath(path, "connectionPool.tcp.idleTimeout"), problems);
-  duration(record(tcp.tcpKeepalive).time, atPath(path, "connectionPool.tcp.tcpKeepalive.time"), problems);
-  duration(
-    record(tcp.tcpKeepalive).interval,
-    atPath(path, "connectionPool.tcp.tcpKeepalive.interval"),
-    problems,
-  );
+  checkTcpPool(record(pool.tcp), atPath(path, "connectionPool.tcp"), problems);
   duration(record(pool.http).idleTimeout, atPath(path, "connectionPool.http.idleTimeout"), problems);
 
   // Port-level settings cannot nest further port-level settings (Istio's PortTrafficPolicy).
@@ -114,4 +106,55 @@ function checkTrafficPolicy(value: unknown, path: string, problems: Problems, po
     }
     checkTrafficPolicy(setting, settingPath, problems, true);
   });
+}
+
+// Linux's limits for TCP_KEEPIDLE / TCP_KEEPINTVL (seconds) and TCP_KEEPCNT: setsockopt refuses more.
+const MAX_KEEPALIVE_SECONDS = 32_767;
+const MAX_KEEPALIVE_PROBES = 127;
+
+/**
+ * connectionPool.tcp: every field the waypoint enforces (connectTimeout, idleTimeout,
+ * maxConnectionDuration, maxConnections, tcpKeepalive), held to values it can apply as written.
+ */
+function checkTcpPool(tcp: Record<string, unknown>, path: string, problems: Problems): void {
+  const max = tcp.maxConnections;
+  if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 0))
+    problems.add(at(path, "maxConnections"), "must be a whole number, 0 or more (0: no limit)");
+  // Istio: a connect timeout and a maximum duration of less than 1 ms mean nothing.
+  for (const field of ["connectTimeout", "maxConnectionDuration"]) {
+    const ms = durationMs(tcp[field], at(path, field), problems);
+    if (ms !== undefined && ms < 1) problems.add(at(path, field), "must be at least 1ms");
+  }
+  durationMs(tcp.idleTimeout, at(path, "idleTimeout"), problems);
+  const keepalive = record(tcp.tcpKeepalive);
+  const kPath = at(path, "tcpKeepalive");
+  for (const field of ["time", "interval"]) {
+    const ms = durationMs(keepalive[field], at(kPath, field), problems);
+    if (ms === undefined) continue;
+    // The kernel counts keepalive in whole seconds; Istio truncates a fraction, 0 meaning the OS default.
+    if (ms < 1000 || ms % 1000 !== 0 || ms / 1000 > MAX_KEEPALIVE_SECONDS)
+      problems.add(
+        at(kPath, field),
+        `must be a whole number of seconds from 1s to ${MAX_KEEPALIVE_SECONDS}s (the kernel's unit and limit)`,
+      );
+  }
+  const probes = keepalive.probes;
+  if (
+    probes !== undefined &&
+    (typeof probes !== "number" || !Number.isInteger(probes) || probes < 1 || probes > MAX_KEEPALIVE_PROBES)
+  )
+    problems.add(
+      at(kPath, "probes"),
+      `must be a whole number from 1 to ${MAX_KEEPALIVE_PROBES} (Linux's limit)`,
+    );
+}
+
+/** The duration in ms, or undefined when absent or invalid (then a problem is recorded). */
+function durationMs(value: unknown, path: string, problems: Problems): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const before = problems.size;
+  duration(value, path, problems);
+  if (problems.size !== before) return undefined;
+  const ns = parseGoDuration(value as string);
+  return ns === undefined ? undefined : ns / 1e6;
 }

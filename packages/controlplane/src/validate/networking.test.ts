@@ -156,6 +156,45 @@ describe("DestinationRule validation", () => {
   });
 });
 
+describe("DestinationRule connectionPool.tcp", () => {
+  const tcp = (settings: Record<string, unknown>) =>
+    problemsOf("DestinationRule", { host: "web", trafficPolicy: { connectionPool: { tcp: settings } } });
+
+  it("accepts what the waypoint enforces", () => {
+    expect(
+      tcp({
+        maxConnections: 100,
+        connectTimeout: "250ms",
+        idleTimeout: "0s",
+        maxConnectionDuration: "1h",
+        tcpKeepalive: { time: "7200s", interval: "75s", probes: 9 },
+      }),
+    ).toEqual([]);
+  });
+
+  it("refuses values it could not apply as written, naming the field", () => {
+    const problems = tcp({
+      maxConnections: -1,
+      connectTimeout: "0s",
+      maxConnectionDuration: "500us",
+      tcpKeepalive: { time: "500ms", interval: "1.5s", probes: 0 },
+    });
+    const at = "spec.trafficPolicy.connectionPool.tcp";
+    expect(problems).toEqual([
+      { path: `${at}.maxConnections`, message: expect.stringContaining("0 or more") },
+      { path: `${at}.connectTimeout`, message: "must be at least 1ms" },
+      { path: `${at}.maxConnectionDuration`, message: "must be at least 1ms" },
+      { path: `${at}.tcpKeepalive.time`, message: expect.stringContaining("whole number of seconds") },
+      { path: `${at}.tcpKeepalive.interval`, message: expect.stringContaining("whole number of seconds") },
+      { path: `${at}.tcpKeepalive.probes`, message: expect.stringContaining("1 to 127") },
+    ]);
+    expect(tcp({ tcpKeepalive: { probes: 128, time: "40000s" } }).map((p) => p.path)).toEqual([
+      `${at}.tcpKeepalive.time`,
+      `${at}.tcpKeepalive.probes`,
+    ]);
+  });
+});
+
 describe("Gateway validation", () => {
   const gateway = (spec: unknown, apiVersion = "gateway.networking.k8s.io/v1") =>
     problemsOf("Gateway", spec, apiVersion);

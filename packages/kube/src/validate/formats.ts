@@ -69,7 +69,7 @@ const DURATION_PART = /([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)/y;
  * durations with CEL's duration(), which is Go's time.ParseDuration. Negative values are refused:
  * no Istio duration field means anything below zero.
  */
-function parseGoDuration(value: string): number | undefined {
+export function parseGoDuration(value: string): number | undefined {
   if (value === "0") return 0;
   if (value.length === 0) return undefined;
   let total = 0;
