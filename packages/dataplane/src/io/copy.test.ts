@@ -77,6 +77,39 @@ describe("copyBidirectional", () => {
   });
 });
 
+describe("copyBidirectional with a side that ended before the copy", () => {
+  it("passes that end on, and the copy still finishes cleanly", async () => {
+    // The client sends a little and half-closes while the proxy is still deciding what to do.
+    let accepted!: (s: Socket) => void;
+    const client = new Promise<Socket>((r) => {
+      accepted = r;
+    });
+    const front = createServer({ allowHalfOpen: true }, (s) => accepted(s));
+    front.listen(0, "127.0.0.1");
+    await once(front, "listening");
+    let upstreamGot: Promise<string> = Promise.resolve("");
+    const upstream = createServer({ allowHalfOpen: true }, (s) => {
+      upstreamGot = readAll(s);
+      void upstreamGot.then(() => s.end("answer"));
+    });
+    upstream.listen(0, "127.0.0.1");
+    await once(upstream, "listening");
+    servers.push(front, upstream);
+    const c = connect({ port: port(front), host: "127.0.0.1", allowHalfOpen: true });
+    c.end("GE");
+    const s = await client;
+    const head = await readAll(s);
+    expect(s.readableEnded).toBe(true);
+    const up = connect({ port: port(upstream), host: "127.0.0.1", allowHalfOpen: true });
+    await once(up, "connect");
+    up.write(head);
+    const copied = copyBidirectional(s, up);
+    expect(await readAll(c)).toBe("answer");
+    expect(await upstreamGot).toBe("GE");
+    expect(await copied).toEqual({});
+  });
+});
+
 /** An h2c server on 127.0.0.1:0 answering every CONNECT with `onStream`, and a client session to it. */
 async function h2c(onStream: (stream: ServerHttp2Stream) => void) {
   const server = createH2Server();

@@ -114,6 +114,10 @@ export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
       setImmediate(() => finish(false));
       return;
     }
+    // A side that ended before the copy started (a client that finished while its first bytes were
+    // being inspected) will not emit 'end' again: its end is passed on now.
+    if (a.readableEnded) forwardEnd(a, b)();
+    if (b.readableEnded) forwardEnd(b, a)();
     a.pipe(b, { end: false });
     b.pipe(a, { end: false });
   });

@@ -2,14 +2,14 @@
 // the workload (name, namespace, canonical service/revision, cluster) and its SPIFFE principal.
 
 import type { Service, Workload } from "@ambient/core";
-import { emptyLabels, type TcpLabels, UNKNOWN } from "./metrics.js";
+import { emptyLabels, type Reporter, type TcpLabels, UNKNOWN } from "./metrics.js";
 
 export function principalOf(w: Workload): string {
   return `spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 }
 
 export interface LabelInput {
-  reporter: "source" | "destination";
+  reporter: Reporter;
   source?: Workload | undefined;
   /** The verified peer identity (inbound) when the source workload is not known by IP. */
   sourcePrincipal?: string | undefined;

@@ -2,7 +2,6 @@
 // received/sent byte counters, each with Istio's standard identity labels. Byte counters are read
 // off the app-facing sockets at every scrape, so long-lived connections show progress.
 
-import type { Socket } from "node:net";
 import { Counter, type Registry } from "@ambient/core";
 
 export const TCP_LABELS = [
@@ -37,7 +36,10 @@ export type TcpLabels = Record<TcpLabelName, string>;
 /** Istio writes "unknown" for a label it cannot fill. */
 export const UNKNOWN = "unknown";
 
-export function emptyLabels(reporter: "source" | "destination"): TcpLabels {
+/** ztunnel reports as the source or the destination of a connection; a waypoint as "waypoint". */
+export type Reporter = "source" | "destination" | "waypoint";
+
+export function emptyLabels(reporter: Reporter): TcpLabels {
   const labels = Object.fromEntries(TCP_LABELS.map((l) => [l, UNKNOWN])) as TcpLabels;
   labels.reporter = reporter;
   labels.request_protocol = "tcp";
@@ -45,11 +47,17 @@ export function emptyLabels(reporter: "source" | "destination"): TcpLabels {
   return labels;
 }
 
+/** A socket's byte counters, or anything keeping the same two counts (a tunnel's stream). */
+export interface ByteCounts {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
 /** One open connection as metrics see it: its labels and the socket whose counters it reads. */
 export interface MeteredConnection {
   labels: TcpLabels;
   /** The app-facing socket: bytes read from it were received, bytes written to it were sent... */
-  socket: Socket;
+  socket: ByteCounts;
   /** ...unless the app is the destination, where the directions swap (request vs response). */
   appIsDestination: boolean;
   /** Counters at open: bytes before the tunnel existed (the SOCKS5 handshake) are not traffic. */
@@ -99,7 +107,7 @@ export class TcpMetrics {
     });
   }
 
-  connectionOpened(labels: TcpLabels, socket: Socket, appIsDestination: boolean): MeteredConnection {
+  connectionOpened(labels: TcpLabels, socket: ByteCounts, appIsDestination: boolean): MeteredConnection {
     const c: MeteredConnection = {
       labels,
       socket,
