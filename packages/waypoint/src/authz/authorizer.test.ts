@@ -414,3 +414,36 @@ describe("values istiod cannot translate", () => {
     expect(authz.warnings.join("\n")).toMatch(/unknown attribute/);
   });
 });
+
+describe("opaque TCP (HTTP-only fields as istiod's TCP filter treats them)", () => {
+  const tcp = request({ method: "", path: "", scheme: "tcp", authority: "" });
+  const forTcp = { forTcp: true };
+
+  it("a DENY rule drops its HTTP parts, so it denies every connection its other fields match", () => {
+    const deny = [policy("DENY", [{ to: [{ operation: { paths: ["/admin*"], ports: ["8000"] } }] }])];
+    expect(compileAuthorization(deny).authorize(tcp).allowed).toBe(true);
+    expect(compileAuthorization(deny, forTcp).authorize(tcp).allowed).toBe(false);
+    expect(
+      compileAuthorization(deny, forTcp).authorize(
+        request({ ...tcp, port: 9000, destination: { port: 9000 } }),
+      ).allowed,
+    ).toBe(true);
+    const byHeader = [policy("DENY", [when("request.headers[x-evil]", ["1"])])];
+    expect(compileAuthorization(byHeader, forTcp).authorize(tcp).allowed).toBe(false);
+  });
+
+  it("an ALLOW rule using an HTTP field matches nothing; one on L4 fields still allows", () => {
+    for (const rule of [
+      op({ notPaths: ["/admin"] }),
+      op({ methods: ["GET"] }),
+      src({ requestPrincipals: ["*"] }),
+      when("request.auth.claims[iss]", ["x"]),
+    ]) {
+      expect(allows(rule, tcp, undefined, forTcp), JSON.stringify(rule)).toBe(false);
+    }
+    // Read as HTTP, an empty path is "not /admin": the rule would let every TCP connection in.
+    expect(allows(op({ notPaths: ["/admin"] }), tcp)).toBe(true);
+    expect(allows(src({ principals: ["cluster.local/ns/foo/sa/sleep"] }), tcp, undefined, forTcp)).toBe(true);
+    expect(allows(op({ ports: ["8000"] }), tcp, undefined, forTcp)).toBe(true);
+  });
+});

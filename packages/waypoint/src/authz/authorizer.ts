@@ -23,6 +23,8 @@ export interface AuthorizerOptions {
   pathNormalization?: PathNormalization;
   /** Proxies in front of the mesh whose X-Forwarded-For entries are trusted (Istio default 0). */
   numTrustedProxies?: number;
+  /** Decide opaque TCP connections: HTTP-only fields as istiod's TCP filter treats them. */
+  forTcp?: boolean;
 }
 
 export interface AuthzDecision {
@@ -98,6 +100,7 @@ export function compileAuthorization(
         namespace: ns,
         strict: action === "ALLOW",
         warn: (m) => warnings.push(`${ruleName}: ${m}`),
+        ...(options.forTcp ? { forTcp: true } : {}),
       };
       try {
         if (rule === null || rule === undefined) throw new Error("rule is null");

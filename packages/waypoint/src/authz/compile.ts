@@ -1,6 +1,8 @@
 // One AuthorizationPolicy rule compiled into a predicate over RequestFacts, field by field as istiod
 // builds the Envoy RBAC policy: values OR within a field, fields AND, one `from`, one `to` and every
 // `when`. A value istiod cannot translate makes an ALLOW rule match nothing but only widens a DENY.
+// For opaque TCP, HTTP-only fields are handled as istiod's TCP RBAC filter does: an ALLOW rule using
+// one matches nothing, a DENY rule drops it and so denies more (fail closed).
 
 import {
   conditionGenerator,
@@ -28,6 +30,28 @@ export interface CompileContext {
   strict: boolean;
   /** Receives one line per ignored value. */
   warn: (message: string) => void;
+  /** Compiling for opaque TCP: no method, path, host, header or JWT exists to match. */
+  forTcp?: boolean;
+}
+
+const NEVER: Predicate = () => false;
+
+/** `request.*` and Envoy filter metadata exist only on HTTP requests. */
+function isHttpOnlyKey(key: string): boolean {
+  return key.startsWith("request.") || key.startsWith("experimental.envoy.filters.");
+}
+
+/** A field only HTTP has: compiled as usual, or for TCP "never" (ALLOW) or dropped (the rest). */
+function httpField(
+  gen: Generator,
+  field: string,
+  values: readonly string[] | null | undefined,
+  notValues: readonly string[] | null | undefined,
+  ctx: CompileContext,
+): Predicate | undefined {
+  if (!ctx.forTcp) return compileField(gen, field, values, notValues, ctx);
+  if ((values?.length ?? 0) + (notValues?.length ?? 0) === 0) return undefined;
+  return ctx.strict ? NEVER : undefined;
 }
 
 function compileValues(
@@ -72,7 +96,7 @@ function compileSource(s: AuthzSource, ctx: CompileContext): Predicate {
   const sa = serviceAccount(ctx.namespace);
   const fields = [
     compileField(principal, "principals", s.principals, s.notPrincipals, ctx),
-    compileField(requestPrincipal, "requestPrincipals", s.requestPrincipals, s.notRequestPrincipals, ctx),
+    httpField(requestPrincipal, "requestPrincipals", s.requestPrincipals, s.notRequestPrincipals, ctx),
     compileField(namespace, "namespaces", s.namespaces, s.notNamespaces, ctx),
     compileField(sa, "serviceAccounts", s.serviceAccounts, s.notServiceAccounts, ctx),
     compileField(sourceIp, "ipBlocks", s.ipBlocks, s.notIpBlocks, ctx),
@@ -83,9 +107,9 @@ function compileSource(s: AuthzSource, ctx: CompileContext): Predicate {
 
 function compileOperation(o: AuthzOperation, ctx: CompileContext): Predicate {
   const fields = [
-    compileField(host, "hosts", o.hosts, o.notHosts, ctx),
-    compileField(method, "methods", o.methods, o.notMethods, ctx),
-    compileField(path, "paths", o.paths, o.notPaths, ctx),
+    httpField(host, "hosts", o.hosts, o.notHosts, ctx),
+    httpField(method, "methods", o.methods, o.notMethods, ctx),
+    httpField(path, "paths", o.paths, o.notPaths, ctx),
     compileField(destinationPort, "ports", o.ports, o.notPorts, ctx),
   ];
   return all(fields.filter((p): p is Predicate => p !== undefined));
@@ -93,6 +117,7 @@ function compileOperation(o: AuthzOperation, ctx: CompileContext): Predicate {
 
 function compileCondition(c: AuthzCondition, ctx: CompileContext): Predicate | undefined {
   if (!c || typeof c.key !== "string") throw new InvalidRuleError("condition without a key");
+  if (ctx.forTcp && isHttpOnlyKey(c.key)) return ctx.strict ? NEVER : undefined;
   return compileField(conditionGenerator(c.key, ctx.namespace), c.key, c.values, c.notValues, ctx);
 }
 
