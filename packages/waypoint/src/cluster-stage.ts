@@ -86,8 +86,11 @@ export class ClusterStage {
     if (!picked) return { ok: false, status: 503, flag: "UH", reason: "no healthy upstream" };
     // HBONE gives each request its own stream, so a request in flight is a connection in Envoy's
     // HTTP/1.1 terms; beyond maxConnections it would wait as pending, beyond that it overflows.
+    // Opaque TCP has no pending queue: past maxConnections it overflows at once, as tcp_proxy does.
     const breaker = this.breakers.get(name, resolved.policy.connectionPool);
-    const release = breaker.tryAcquire("connection") ?? breaker.tryAcquire("pending");
+    const release = target.opaque
+      ? breaker.tryAcquire("connection")
+      : (breaker.tryAcquire("connection") ?? breaker.tryAcquire("pending"));
     if (!release)
       return {
         ok: false,
@@ -98,15 +101,23 @@ export class ClusterStage {
     const ep = byUid.get(picked.endpoint.uid)!;
     const uid = ep.workload.uid;
     this.active.set(uid, (this.active.get(uid) ?? 0) + 1);
+    const pool = resolved.policy.connectionPool;
     return {
       ok: true,
       service,
       endpoint: {
         workload: ep.workload,
         port: ep.targetPort,
+        connectTimeoutMs: pool.connectTimeoutMs,
+        ...(pool.tcpKeepalive ? { keepalive: pool.tcpKeepalive } : {}),
         connections: {
-          maxRequestsPerConnection: resolved.policy.connectionPool.maxRequestsPerConnection,
-          idleTimeoutMs: resolved.policy.connectionPool.idleTimeoutMs,
+          maxRequestsPerConnection: pool.maxRequestsPerConnection,
+          idleTimeoutMs: pool.idleTimeoutMs,
+          maxConnectionDurationMs: pool.maxConnectionDurationMs,
+        },
+        opaque: {
+          idleTimeoutMs: pool.tcpIdleTimeoutMs,
+          maxConnectionDurationMs: pool.maxConnectionDurationMs,
         },
         done: (outcome) => {
           release();

@@ -7,8 +7,17 @@ export interface WaypointConfig {
   /** The Gateway (class istio-waypoint) this process serves. */
   name: string;
   namespace: string;
-  /** The waypoint pod's IP: HBONE on ip:15008, metrics/readiness/admin on ip:15020/15021/15000. */
+  /** The waypoint pod's IP: HBONE on ip:15008, metrics/readiness on ip:15020/15021. */
   ip: string;
+  /** Admin (/config_dump, /logging, /quitquitquit) port, on 127.0.0.1 unless adminOnPodIp. */
+  adminPort: number;
+  /**
+   * Admin on the pod IP instead: local mode only, where every pod shares the host's loopback (so
+   * 127.0.0.1:15000 fits one waypoint) and a pod IP is a 127.x address no other host reaches.
+   */
+  adminOnPodIp: boolean;
+  /** How long protocol detection waits for a client that has not sent enough to decide. */
+  protocolDetectionTimeoutMs: number;
   serviceAccount: string;
   nodeName: string;
   xdsAddress: string;
@@ -92,6 +101,27 @@ export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
   },
   { flag: "access-log", kind: "bool", default: "true", description: "one JSON line per request" },
   {
+    flag: "admin-port",
+    kind: "int",
+    default: "15000",
+    description: "admin: /config_dump, POST /logging, POST /quitquitquit (on 127.0.0.1)",
+  },
+  {
+    flag: "admin-on-pod-ip",
+    kind: "bool",
+    default: "false",
+    description: "bind admin on the pod IP instead of 127.0.0.1 (local mode, where pods share loopback)",
+  },
+  // SNIFF_TIMEOUT_MS (proxy/sniff.ts) says why 1 s; Istio's meshConfig.protocolDetectionTimeout.
+  {
+    flag: "protocol-detection-timeout",
+    env: "PROTOCOL_DETECTION_TIMEOUT",
+    kind: "duration",
+    default: "1s",
+    description:
+      "wait this long for a client's first bytes before treating the tunnel as opaque TCP (0s: no limit)",
+  },
+  {
     flag: "drain-deadline",
     env: "DRAIN_DEADLINE",
     kind: "duration",
@@ -116,6 +146,9 @@ export function parseWaypointConfig(argv: readonly string[], env: EnvSource): Wa
     trustDomain: v["trust-domain"] as string,
     logLevel: v["log-level"] as LogLevel,
     accessLog: v["access-log"] as boolean,
+    adminPort: v["admin-port"] as number,
+    adminOnPodIp: v["admin-on-pod-ip"] as boolean,
+    protocolDetectionTimeoutMs: v["protocol-detection-timeout"] as number,
     drainDeadlineMs: v["drain-deadline"] as number,
   };
 }

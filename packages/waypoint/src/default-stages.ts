@@ -21,6 +21,7 @@ export function defaultStages(state: ProxyState): Stages {
   return {
     authenticate: async () => ({ ok: true }),
     authorize: () => ({ allowed: true, reason: "no policy" }),
+    authorizeTcp: () => ({ allowed: true, reason: "no policy" }),
     route: (req) => ({ kind: "forward", host: req.destination.host, retry: DEFAULT_RETRY }),
     pick: (req, target) => {
       const service = serviceFor(state, req, target.host);

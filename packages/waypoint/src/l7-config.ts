@@ -97,6 +97,7 @@ export class L7Config {
       pick: this.clusters.pick,
       authenticate: this.policies.authenticate,
       authorize: this.policies.authorize,
+      authorizeTcp: this.policies.authorizeTcp,
     };
   }
 }

@@ -36,6 +36,7 @@ export class PolicyStage {
   private gatewayAuthn: L7Resource[] = [];
   private serviceAuthn = new Map<string, L7Resource[]>();
   private readonly authorizers = new Map<string, Authorizer>();
+  private readonly tcpAuthorizers = new Map<string, Authorizer>();
   private readonly authenticators = new Map<string, JwtAuthenticator | undefined>();
   // Shared across recompiles so a config push does not refetch every JWKS.
   private readonly jwks = new JwksCache();
@@ -69,6 +70,7 @@ export class PolicyStage {
     this.gatewayAuthn = a.gateway;
     this.serviceAuthn = a.byService;
     this.authorizers.clear();
+    this.tcpAuthorizers.clear();
     this.authenticators.clear();
   }
 
@@ -98,14 +100,25 @@ export class PolicyStage {
     return { allowed: d.allowed, ...(d.policy ? { policy: d.policy } : {}), reason: d.reason };
   };
 
-  private authorizerFor(host: string): Authorizer | undefined {
-    if (this.authorizers.has(host)) return this.authorizers.get(host);
+  /** Opaque TCP: the same policies, with HTTP-only fields read as istiod's TCP filter reads them. */
+  authorizeTcp = (req: L7Request): AuthzResult => {
+    const authorizer = this.authorizerFor(req.destination.host, true);
+    if (!authorizer) return { allowed: true, reason: "no policy" };
+    const d = authorizer.authorize(req);
+    for (const a of d.audits) this.logger.info({ policy: a, principal: req.source.principal }, "AUDIT");
+    return { allowed: d.allowed, ...(d.policy ? { policy: d.policy } : {}), reason: d.reason };
+  };
+
+  private authorizerFor(host: string, forTcp = false): Authorizer | undefined {
+    const cache = forTcp ? this.tcpAuthorizers : this.authorizers;
+    if (cache.has(host)) return cache.get(host);
     const policies = [...this.gatewayPolicies, ...(this.servicePolicies.get(host) ?? [])];
     const compiled = policies.length
-      ? compileAuthorization(policies.map(asObject) as AuthorizationPolicyObject[])
+      ? compileAuthorization(policies.map(asObject) as AuthorizationPolicyObject[], { forTcp })
       : undefined;
-    for (const w of compiled?.warnings ?? []) this.logger.warn({ host }, w);
-    if (compiled) this.authorizers.set(host, compiled);
+    // The HTTP compile reports what was skipped; the TCP one skips the same values.
+    if (!forTcp) for (const w of compiled?.warnings ?? []) this.logger.warn({ host }, w);
+    if (compiled) cache.set(host, compiled);
     return compiled;
   }
 

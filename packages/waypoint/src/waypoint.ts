@@ -3,7 +3,6 @@
 // AuthorizationPolicy, RequestAuthentication), and forwards over HBONE with its own identity.
 
 import type { Server } from "node:http";
-import type { Duplex } from "node:stream";
 import {
   canonicalIp,
   createHboneServer,
@@ -24,7 +23,6 @@ import {
 } from "@ambient/core";
 import {
   CertificateManager,
-  copyBidirectional,
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
@@ -33,15 +31,18 @@ import {
   readToken,
   workloadIdentity,
 } from "@ambient/dataplane";
+import { AccessLog, TcpMetrics } from "@ambient/ztunnel";
 import type { WaypointConfig } from "./config.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
-import { openUpstream } from "./proxy/upstream.js";
+import { forwardTcp, type TcpContext } from "./proxy/tcp.js";
 import { UpstreamAgents } from "./proxy/upstream-agents.js";
 import { HttpMetrics } from "./telemetry/metrics.js";
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Envoy's admin (istio-proxy) and ztunnel's listen on localhost only. */
+const ADMIN_HOST = "127.0.0.1";
 
 export class Waypoint {
   readonly state = new ProxyState();
@@ -159,6 +160,14 @@ export class Waypoint {
     };
     this.agents?.destroy();
     this.agents = new UpstreamAgents(upstream);
+    const tcp: TcpContext = {
+      stages: () => this.l7.stages(),
+      upstream,
+      state: this.state,
+      metrics: new TcpMetrics(this.registry),
+      accessLog: new AccessLog(this.logger, this.config.accessLog),
+      logger: this.logger,
+    };
     return {
       stages: () => this.l7.stages(),
       upstream,
@@ -167,7 +176,8 @@ export class Waypoint {
       logger: this.logger,
       accessLog: this.config.accessLog,
       describe: (req) => this.describe(req),
-      tcp: (stream, info) => this.forwardTcp(stream, info),
+      tcp: (stream, info, head, req) => forwardTcp(tcp, stream, info, head, req),
+      sniff: { timeoutMs: this.config.protocolDetectionTimeoutMs },
     };
   }
 
@@ -211,44 +221,6 @@ export class Waypoint {
     };
   }
 
-  /** Not HTTP: L4 policy only, then bytes to an endpoint of the destination. */
-  private forwardTcp(stream: Duplex, info: StreamInfo): void {
-    const stages = this.l7.stages();
-    const req = {
-      method: "",
-      scheme: "tcp",
-      authority: info.destination.host,
-      path: "",
-      headers: {},
-      port: info.destination.port,
-      protocol: "http/1.1" as const,
-      source: { ip: info.sourceIp, principal: info.sourcePrincipal },
-      destination: info.destination,
-    };
-    if (!stages.authorize(req, { ok: true }).allowed) {
-      stream.destroy();
-      return;
-    }
-    const picked = stages.pick(req, { host: info.destination.host, port: info.destination.port });
-    if (!picked.ok) {
-      stream.destroy();
-      return;
-    }
-    openUpstream(
-      {
-        pool: this.pool,
-        certificate: () => this.certs.get(this.identity),
-        rootsPem: () => this.certs.rootsPem(),
-        localAddress: this.config.ip,
-        connectTimeoutMs: CONNECT_TIMEOUT_MS,
-      },
-      picked.endpoint,
-      {},
-    )
-      .then((up) => copyBidirectional(stream, up))
-      .catch(() => stream.destroy());
-  }
-
   private async startServers(): Promise<void> {
     const ctx = this.inboundContext();
     this.hbone = createHboneServer({
@@ -266,14 +238,23 @@ export class Waypoint {
       registry: this.registry,
       quit: () => void this.stop(),
     };
-    for (const [server, port] of [
-      [createAdminServer(handlers), 15000],
-      [createMetricsServer(handlers), 15020],
-      [createReadinessServer(handlers), 15021],
+    // Admin changes state (log level, shutdown) and dumps config: loopback only, as Envoy's and
+    // ztunnel's; metrics and readiness are for the kubelet and Prometheus, so on the pod IP.
+    const adminHost = this.config.adminOnPodIp ? this.config.ip : ADMIN_HOST;
+    for (const [server, host, port] of [
+      [createAdminServer(handlers), adminHost, this.config.adminPort],
+      [createMetricsServer(handlers), this.config.ip, 15020],
+      [createReadinessServer(handlers), this.config.ip, 15021],
     ] as const) {
       this.httpServers.push(server);
-      await listen(server, this.config.ip, port);
+      await listen(server, host, port);
     }
+  }
+
+  /** Where the admin server listens (its port is known only after listening when configured 0). */
+  adminAddress(): { host: string; port: number } | undefined {
+    const address = this.httpServers[0]?.address();
+    return address && typeof address === "object" ? { host: address.address, port: address.port } : undefined;
   }
 }
 

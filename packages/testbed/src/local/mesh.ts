@@ -219,7 +219,9 @@ export class LocalMesh {
   /** A waypoint's pod runs the waypoint proxy on its address (HBONE on 15008). */
   private async startWaypoint(key: string, pod: Pod, gateway: string, ip: string): Promise<void> {
     const node = pod.spec?.nodeName ?? "";
-    const config = parseWaypointConfig(["--log-level", this.opts.logLevel], {
+    // Admin on the pod's own 127.x address: every local pod shares the host's loopback, where
+    // 127.0.0.1:15000 would fit one waypoint (ztunnel's --admin-on-node-ip, for the same reason).
+    const config = parseWaypointConfig(["--admin-on-pod-ip", "--log-level", this.opts.logLevel], {
       GATEWAY_NAME: gateway,
       POD_NAMESPACE: pod.metadata.namespace ?? "default",
       INSTANCE_IP: ip,

@@ -1,6 +1,6 @@
 // A CONNECT stream arriving at the waypoint's 15008: answer 200 (policy is applied per request,
-// inside), then sniff the protocol from the first bytes — HTTP/1.1 (with Upgrade/WebSocket),
-// HTTP/2 prior knowledge (h2c, gRPC), or anything else as opaque TCP.
+// inside), then detect the protocol (sniff.ts) — HTTP/1.1 (with Upgrade/WebSocket), HTTP/2 prior
+// knowledge (h2c, gRPC), or anything else as opaque TCP (tcp.ts).
 
 import { createServer as createHttp1Server, type IncomingMessage } from "node:http";
 import { createServer as createH2cServer, type ServerHttp2Stream } from "node:http2";
@@ -8,18 +8,21 @@ import type { Duplex } from "node:stream";
 import { type HboneRequest, type Logger, respondStatus } from "@ambient/core";
 import { copyBidirectional } from "@ambient/dataplane";
 import { type HttpContext, handleHttp, type StreamInfo } from "./http.js";
+import { type SniffOptions, sniff } from "./sniff.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream } from "./upstream.js";
-
-const H2_PREFACE = "PRI * HTTP/2.0";
-const HTTP1_METHOD = /^[A-Z]{3,7} /;
 
 export interface InboundContext extends HttpContext {
   /** The original destination of a tunnel, or why the waypoint refuses it. */
   describe(req: HboneRequest): StreamInfo | { refuse: number; reason: string };
-  /** Opaque TCP: forwarded to the destination with L4 policy only. */
-  tcp(stream: Duplex, info: StreamInfo): void;
+  /**
+   * Opaque TCP: forwarded to the destination with L4 policy only. `head` holds the bytes protocol
+   * detection read; they go upstream before the rest of `stream`.
+   */
+  tcp(stream: Duplex, info: StreamInfo, head: Buffer, req: HboneRequest): void;
   logger: Logger;
+  /** Protocol detection bounds (defaults in sniff.ts). */
+  sniff?: SniffOptions;
 }
 
 export function handleTunnel(ctx: InboundContext, stream: ServerHttp2Stream, req: HboneRequest): void {
@@ -33,13 +36,19 @@ export function handleTunnel(ctx: InboundContext, stream: ServerHttp2Stream, req
     return;
   }
   respondStatus(stream, 200);
-  stream.once("data", (first: Buffer) => {
-    stream.pause();
-    stream.unshift(first);
-    const head = first.subarray(0, 16).toString("latin1");
-    if (head.startsWith(H2_PREFACE)) return serveH2c(ctx, info, stream);
-    if (HTTP1_METHOD.test(head)) return serveHttp1(ctx, info, stream);
-    ctx.tcp(stream, info);
+  void sniff(stream, ctx.sniff).then((detected) => {
+    if (!detected) return;
+    if (detected.protocol === "tcp") {
+      ctx.logger.debug(
+        { authority: req.authority, because: detected.because, bytes: detected.head.length },
+        "opaque TCP",
+      );
+      return ctx.tcp(stream, info, detected.head, req);
+    }
+    // Decided on bytes, so 'end' has not been emitted and the head can go back in front.
+    stream.unshift(detected.head);
+    if (detected.protocol === "h2") return serveH2c(ctx, info, stream);
+    serveHttp1(ctx, info, stream);
   });
 }
 

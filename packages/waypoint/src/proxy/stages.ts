@@ -4,6 +4,7 @@
 
 import type { Service, Workload } from "@ambient/core";
 import type { HeaderOps, L7Request } from "../model/request.js";
+import type { UpstreamTarget } from "./upstream.js";
 
 export interface AuthnResult {
   ok: boolean;
@@ -51,11 +52,21 @@ export interface UpstreamConnectionPolicy {
   maxRequestsPerConnection: number;
   /** Idle pooled connections close after this; Infinity: never. */
   idleTimeoutMs: number;
+  /** connectionPool.tcp.maxConnectionDuration: not reused past this age. Absent: no limit. */
+  maxConnectionDurationMs?: number;
 }
 
-export interface EndpointPick {
+/** connectionPool.tcp limits of one opaque TCP connection (Infinity: none). */
+export interface OpaqueConnectionLimits {
+  idleTimeoutMs: number;
+  maxConnectionDurationMs: number;
+}
+
+export interface EndpointPick extends UpstreamTarget {
   workload: Workload;
   port: number;
+  /** From the cluster's DestinationRule, for opaque TCP; absent: the defaults in tcp.ts. */
+  opaque?: OpaqueConnectionLimits;
   /** From the cluster's DestinationRule; absent: keep-alive with the default idle timeout. */
   connections?: UpstreamConnectionPolicy;
   /** Called with the outcome, for least-request accounting and outlier detection. */
@@ -65,12 +76,17 @@ export interface EndpointPick {
 export interface Stages {
   authenticate(req: L7Request): Promise<AuthnResult>;
   authorize(req: L7Request, auth: AuthnResult): AuthzResult;
+  /** An opaque TCP connection: L4 fields only (HTTP-only fields never allow, and widen a DENY). */
+  authorizeTcp(req: L7Request): AuthzResult;
   route(req: L7Request): RouteResult;
   /** An endpoint of `host` for the request, or why there is none (UH no healthy, UO overflow). */
   pick(
     req: L7Request,
-    /** `exclude`: hosts already tried by this request (Istio retries on another host). */
-    target: { host: string; subset?: string; port: number; exclude?: ReadonlySet<string> },
+    /**
+     * `exclude`: hosts already tried by this request (Istio retries on another host). `opaque`: a
+     * TCP connection, admitted by maxConnections alone (Envoy's tcp_proxy queues nothing).
+     */
+    target: { host: string; subset?: string; port: number; exclude?: ReadonlySet<string>; opaque?: boolean },
   ):
     | { ok: true; endpoint: EndpointPick; service?: Service }
     | { ok: false; status: number; flag: string; reason: string };

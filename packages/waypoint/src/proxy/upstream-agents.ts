@@ -25,6 +25,8 @@ const MAX_FREE_PER_ENDPOINT = 32;
 class EndpointAgent extends Agent {
   /** Requests each connection has carried, for maxRequestsPerConnection. */
   private readonly served = new WeakMap<Socket, number>();
+  /** When each connection was made, for maxConnectionDuration. */
+  private readonly born = new WeakMap<Duplex, number>();
 
   constructor(
     private readonly deps: UpstreamDeps,
@@ -42,8 +44,13 @@ class EndpointAgent extends Agent {
       keepSocketAlive: (socket: Socket): boolean => {
         const served = (this.served.get(socket) ?? 0) + 1;
         this.served.set(socket, served);
-        const keep = served < this.policy.maxRequestsPerConnection && keepSocketAlive.call(this, socket);
-        if (keep && Number.isFinite(this.policy.idleTimeoutMs)) socket.setTimeout(this.policy.idleTimeoutMs);
+        // Past maxConnectionDuration a connection finishes its request and is closed, as Envoy
+        // drains it; one that is younger waits in the pool until idle or that age, whichever first.
+        const lifeLeft = this.lifeLeft(socket);
+        const keep =
+          lifeLeft > 0 && served < this.policy.maxRequestsPerConnection && keepSocketAlive.call(this, socket);
+        const wait = Math.min(this.policy.idleTimeoutMs, lifeLeft);
+        if (keep && Number.isFinite(wait)) socket.setTimeout(Math.max(1, wait));
         return keep;
       },
     });
@@ -60,10 +67,21 @@ class EndpointAgent extends Agent {
     callback?: (err: Error | null, stream: Duplex) => void,
   ): Duplex {
     openUpstream(this.deps, this.target, {}).then(
-      (stream) => callback?.(null, asByteStream(stream)),
+      (stream) => {
+        const socket = asByteStream(stream);
+        this.born.set(socket, performance.now());
+        callback?.(null, socket);
+      },
       (err: Error) => callback?.(err, undefined as never),
     );
     return undefined as never;
+  }
+
+  private lifeLeft(socket: Duplex): number {
+    const max = this.policy.maxConnectionDurationMs ?? Number.POSITIVE_INFINITY;
+    const born = this.born.get(socket);
+    if (!Number.isFinite(max) || born === undefined) return max;
+    return max - (performance.now() - born);
   }
 }
 
@@ -84,6 +102,9 @@ export class UpstreamAgents {
       target.workload.tunnelProtocol,
       policy.maxRequestsPerConnection,
       policy.idleTimeoutMs,
+      policy.maxConnectionDurationMs,
+      target.connectTimeoutMs,
+      JSON.stringify(target.keepalive ?? null),
     ].join("|");
     let agent = this.agents.get(key);
     if (!agent) {

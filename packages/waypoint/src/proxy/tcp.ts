@@ -1,0 +1,207 @@
+// Opaque TCP through the waypoint (a tunnel whose bytes are not HTTP), in phases: authorize with L4
+// fields → pick an endpoint through the cluster stage (balancer, circuit breaker) → connect
+// upstream → copy both ways within the cluster's idle and duration limits → give the endpoint back
+// and report istio_tcp_* metrics and an access-log line, with the fields ztunnel uses.
+
+import type { Duplex } from "node:stream";
+import { errorMessage, type HboneRequest, hasCode, ipText, type Logger, type Workload } from "@ambient/core";
+import { copyBidirectional, type ProxyState, workloadIdentity } from "@ambient/dataplane";
+import {
+  type AccessLog,
+  type AccessLogEntry,
+  connectionLabels,
+  isBenign,
+  type MeteredConnection,
+  type TcpMetrics,
+} from "@ambient/ztunnel";
+import { clusterName } from "../cluster/index.js";
+import type { L7Request } from "../model/request.js";
+import { classify, pickError, WaypointErrorCode, waypointError } from "./errors.js";
+import type { StreamInfo } from "./http.js";
+import type { EndpointPick, OpaqueConnectionLimits, Stages } from "./stages.js";
+import { openUpstream, type UpstreamDeps } from "./upstream.js";
+
+export interface TcpContext {
+  stages: () => Stages;
+  upstream: UpstreamDeps;
+  state: ProxyState;
+  metrics: TcpMetrics;
+  accessLog: AccessLog;
+  logger: Logger;
+}
+
+/** Without a DestinationRule: Envoy's tcp_proxy idle_timeout (1 h, Istio's default too), no age limit. */
+export const DEFAULT_OPAQUE_LIMITS: OpaqueConnectionLimits = {
+  idleTimeoutMs: 3_600_000,
+  maxConnectionDurationMs: Number.POSITIVE_INFINITY,
+};
+
+type LogFields = Omit<AccessLogEntry, "bytes_sent" | "bytes_recv" | "duration" | "error" | "response_flags">;
+
+/** Forwards `stream` (after `head`, the bytes protocol detection read) to an endpoint of its destination. */
+export function forwardTcp(
+  ctx: TcpContext,
+  stream: Duplex,
+  info: StreamInfo,
+  head: Buffer,
+  req: HboneRequest,
+): void {
+  const started = performance.now();
+  const peer = req.peerIdentity.toString();
+  const source = sourceWorkload(ctx.state, req.remoteAddress, peer);
+  let log: LogFields = {
+    direction: "inbound",
+    "src.addr": `${req.remoteAddress}:${req.remotePort}`,
+    "src.identity": peer,
+    ...(source ? { "src.workload": source.name, "src.namespace": source.namespace } : {}),
+    "dst.addr": req.authority,
+  };
+  // What metrics read: bytes from the client (received) and bytes back to it (sent).
+  const counts = { bytesRead: 0, bytesWritten: 0 };
+  let endpoint: EndpointPick | undefined;
+  let metered: MeteredConnection | undefined;
+  let finished = false;
+
+  const finish = (err: unknown) => {
+    if (finished) return;
+    finished = true;
+    const flag = err === undefined ? undefined : classify(err).flag;
+    endpoint?.done(hasCode(err, WaypointErrorCode.UPSTREAM_CONNECT) ? { connectFailure: true } : {});
+    let bytes = { received: 0, sent: 0 };
+    if (metered) {
+      if (flag) metered.labels.response_flags = flag;
+      bytes = ctx.metrics.connectionClosed(metered);
+    }
+    ctx.accessLog.write({
+      ...log,
+      bytes_sent: bytes.sent,
+      bytes_recv: bytes.received,
+      duration: Math.round(performance.now() - started),
+      ...(flag ? { response_flags: flag } : {}),
+      ...(err !== undefined ? { error: errorMessage(err) } : {}),
+    });
+  };
+
+  const run = async (): Promise<void> => {
+    const stages = ctx.stages();
+    const l7 = tcpRequest(info);
+
+    // Phase 1: L4 authorization (HTTP-only policy fields as istiod's TCP filter reads them).
+    const authz = stages.authorizeTcp(l7);
+    if (!authz.allowed) throw waypointError(WaypointErrorCode.DENIED, `denied: ${authz.reason}`);
+
+    // Phase 2: an endpoint, admitted by the cluster's maxConnections.
+    const target = { host: info.destination.host, port: info.destination.port, opaque: true };
+    const picked = stages.pick(l7, target);
+    if (!picked.ok) throw pickError(picked, clusterName(target.host, target.port));
+    endpoint = picked.endpoint;
+    const ep = picked.endpoint;
+    log = { ...log, ...destinationFields(ep, picked.service?.hostname) };
+
+    // Phase 3: connect (bounded by connectionPool.tcp.connectTimeout).
+    const up = await openUpstream(ctx.upstream, ep, {});
+    if (stream.destroyed) {
+      up.destroy();
+      throw waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, "the tunnel closed while connecting upstream");
+    }
+
+    // Phase 4: bytes both ways, cut at the idle timeout or the maximum duration.
+    metered = ctx.metrics.connectionOpened(
+      connectionLabels({
+        reporter: "waypoint",
+        source,
+        sourcePrincipal: peer,
+        destination: ep.workload,
+        service: picked.service,
+        mtls: true,
+      }),
+      counts,
+      false,
+    );
+    let cutBecause: Error | undefined;
+    const cut = (reason: Error) => {
+      cutBecause ??= reason;
+      up.destroy(reason);
+    };
+    const limits = ep.opaque ?? DEFAULT_OPAQUE_LIMITS;
+    const idle = timer(limits.idleTimeoutMs, () =>
+      cut(
+        waypointError(WaypointErrorCode.IDLE_TIMEOUT, `no bytes either way for ${limits.idleTimeoutMs} ms`),
+      ),
+    );
+    const age = timer(limits.maxConnectionDurationMs, () =>
+      cut(
+        waypointError(
+          WaypointErrorCode.MAX_DURATION,
+          `open for maxConnectionDuration (${limits.maxConnectionDurationMs} ms)`,
+        ),
+      ),
+    );
+    if (head.length > 0) {
+      counts.bytesRead += head.length;
+      up.write(head);
+    }
+    const copy = copyBidirectional(stream, up);
+    // After the copy's pipes are attached: a 'data' listener alone would start the flow without them.
+    stream.on("data", (c: Buffer) => {
+      counts.bytesRead += c.length;
+      idle?.refresh();
+    });
+    up.on("data", (c: Buffer) => {
+      counts.bytesWritten += c.length;
+      idle?.refresh();
+    });
+    const { error } = await copy;
+    if (idle) clearTimeout(idle);
+    if (age) clearTimeout(age);
+    finish(cutBecause ?? (error && !isBenign(error) ? error : undefined));
+  };
+
+  run().catch((err: unknown) => {
+    const { level } = classify(err);
+    ctx.logger[level]({ err: errorMessage(err), authority: req.authority, peer }, "opaque TCP refused");
+    stream.destroy();
+    finish(err);
+  });
+}
+
+/** The request L4 policy and the cluster stage see: no method, path or headers. */
+function tcpRequest(info: StreamInfo): L7Request {
+  return {
+    method: "",
+    scheme: "tcp",
+    authority: "",
+    path: "",
+    headers: {},
+    port: info.destination.port,
+    protocol: "http/1.1",
+    source: { ip: info.sourceIp, principal: info.sourcePrincipal },
+    destination: info.destination,
+  };
+}
+
+function destinationFields(ep: EndpointPick, service: string | undefined): Partial<LogFields> {
+  const ip = ep.workload.addresses[0] ? ipText(ep.workload.addresses[0]) : "";
+  const hbone = ep.workload.tunnelProtocol === "HBONE";
+  return {
+    ...(service ? { "dst.service": service } : {}),
+    ...(hbone ? { "dst.hbone_addr": `${ip}:15008` } : {}),
+    "dst.workload": ep.workload.name,
+    "dst.namespace": ep.workload.namespace,
+    "dst.identity": workloadIdentity(ep.workload).toString(),
+  };
+}
+
+/** The source workload, when its address is known and it holds the identity it presented. */
+function sourceWorkload(state: ProxyState, ip: string, peer: string): Workload | undefined {
+  const w = state.workloadByIp(ip);
+  return w && workloadIdentity(w).toString() === peer ? w : undefined;
+}
+
+/** An unref'd timer, or none for an infinite limit. */
+function timer(ms: number, fire: () => void): NodeJS.Timeout | undefined {
+  if (!Number.isFinite(ms)) return undefined;
+  const t = setTimeout(fire, ms);
+  t.unref();
+  return t;
+}
