@@ -4,6 +4,10 @@
 
 export * from "./admin/admin.js";
 export * from "./identity/index.js";
-export { copyBidirectional } from "./io/copy.js";
+export { copyBidirectional, isBenign } from "./io/copy.js";
 export * from "./state/index.js";
+// Istio's TCP metrics, labels and access-log fields: ztunnel reports them, and the waypoint for opaque TCP.
+export * from "./telemetry/access-log.js";
+export * from "./telemetry/labels.js";
+export * from "./telemetry/metrics.js";
 export * from "./xds/index.js";

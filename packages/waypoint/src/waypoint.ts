@@ -22,6 +22,7 @@ import {
   type XdsResourceHandler,
 } from "@ambient/core";
 import {
+  AccessLog,
   CertificateManager,
   createAdminServer,
   createMetricsServer,
@@ -29,9 +30,9 @@ import {
   ProxyState,
   proxyStateHandlers,
   readToken,
+  TcpMetrics,
   workloadIdentity,
 } from "@ambient/dataplane";
-import { AccessLog, TcpMetrics } from "@ambient/ztunnel";
 import type { WaypointConfig } from "./config.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";

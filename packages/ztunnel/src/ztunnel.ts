@@ -20,13 +20,16 @@ import {
   type Workload,
 } from "@ambient/core";
 import {
+  AccessLog,
   CertificateManager,
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
   ProxyState,
+  principalOf,
   readToken,
   startXdsClient,
+  TcpMetrics,
 } from "@ambient/dataplane";
 import type { ZtunnelConfig } from "./config.js";
 import { AgentClient } from "./inpod/agent-client.js";
@@ -38,9 +41,6 @@ import { PodListeners } from "./proxy/pod-listeners.js";
 import { Router } from "./proxy/resolve.js";
 import { LocalSocketFactory, type SocketFactory } from "./proxy/socket-factory.js";
 import { evaluate, explain } from "./rbac/index.js";
-import { AccessLog } from "./telemetry/access-log.js";
-import { principalOf } from "./telemetry/labels.js";
-import { TcpMetrics } from "./telemetry/metrics.js";
 
 /** Connect attempts (to a peer's 15008, an app, a passthrough target) give up after this. */
 const CONNECT_TIMEOUT_MS = 10_000;

@@ -122,3 +122,9 @@ export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
     b.pipe(a, { end: false });
   });
 }
+
+/** Resets after both sides finished are the normal end of an HTTP/2 stream, not failures. */
+export function isBenign(err: Error): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "ERR_HTTP2_STREAM_CANCEL" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+}

@@ -5,15 +5,17 @@
 
 import type { Duplex } from "node:stream";
 import { errorMessage, type HboneRequest, hasCode, ipText, type Logger, type Workload } from "@ambient/core";
-import { copyBidirectional, type ProxyState, workloadIdentity } from "@ambient/dataplane";
 import {
   type AccessLog,
   type AccessLogEntry,
   connectionLabels,
+  copyBidirectional,
   isBenign,
   type MeteredConnection,
+  type ProxyState,
   type TcpMetrics,
-} from "@ambient/ztunnel";
+  workloadIdentity,
+} from "@ambient/dataplane";
 import { clusterName } from "../cluster/index.js";
 import type { L7Request } from "../model/request.js";
 import { classify, pickError, WaypointErrorCode, waypointError } from "./errors.js";

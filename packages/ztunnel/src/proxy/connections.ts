@@ -3,9 +3,8 @@
 
 import type { Socket } from "node:net";
 import { type AmbientError, type Drain, type DrainHandle, errorMessage } from "@ambient/core";
+import type { AccessLog, AccessLogEntry, MeteredConnection, TcpLabels, TcpMetrics } from "@ambient/dataplane";
 import type { ConnectionFacts } from "../rbac/index.js";
-import type { AccessLog, AccessLogEntry } from "../telemetry/access-log.js";
-import type { MeteredConnection, TcpLabels, TcpMetrics } from "../telemetry/metrics.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
 
 export interface ConnectionTelemetry {

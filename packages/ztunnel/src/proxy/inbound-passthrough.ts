@@ -5,12 +5,11 @@
 
 import type { Socket } from "node:net";
 import { errorMessage, type Workload } from "@ambient/core";
-import { copyBidirectional } from "@ambient/dataplane";
+import { connectionLabels, copyBidirectional, isBenign, principalOf } from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
-import { connectionLabels, principalOf } from "../telemetry/labels.js";
 import { Connection } from "./connections.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
-import { connectApp, type InboundContext, isBenign } from "./inbound.js";
+import { connectApp, type InboundContext } from "./inbound.js";
 import type { PodRef } from "./socket-factory.js";
 
 export function handleInboundPlaintext(

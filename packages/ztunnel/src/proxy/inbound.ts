@@ -13,9 +13,14 @@ import {
   respondStatus,
   type Workload,
 } from "@ambient/core";
-import { copyBidirectional, type ProxyState } from "@ambient/dataplane";
+import {
+  connectionLabels,
+  copyBidirectional,
+  isBenign,
+  type ProxyState,
+  principalOf,
+} from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
-import { connectionLabels, principalOf } from "../telemetry/labels.js";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
@@ -162,10 +167,4 @@ export function connectApp(
       );
     });
   });
-}
-
-/** Resets after both sides finished are the normal end of an HTTP/2 stream, not failures. */
-export function isBenign(err: Error): boolean {
-  const code = (err as { code?: string }).code;
-  return code === "ERR_HTTP2_STREAM_CANCEL" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
 }

@@ -6,11 +6,15 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { errorMessage, type HboneClientPool, type Logger, SpiffeId, type Workload } from "@ambient/core";
-import { type CertificateManager, copyBidirectional } from "@ambient/dataplane";
-import { connectionLabels, principalOf } from "../telemetry/labels.js";
+import {
+  type CertificateManager,
+  connectionLabels,
+  copyBidirectional,
+  isBenign,
+  principalOf,
+} from "@ambient/dataplane";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
-import { isBenign } from "./inbound.js";
 import type { HboneRoute, Route, Router, Target } from "./resolve.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 

@@ -11,8 +11,7 @@ import {
   SpiffeId,
   type Workload,
 } from "@ambient/core";
-import type { CertificateManager } from "@ambient/dataplane";
-import { principalOf } from "../telemetry/labels.js";
+import { type CertificateManager, principalOf } from "@ambient/dataplane";
 import { ProxyErrorCode, proxyError } from "./errors.js";
 import { handleInboundStream, type InboundContext } from "./inbound.js";
 import { handleInboundPlaintext } from "./inbound-passthrough.js";
