@@ -19,6 +19,10 @@ export interface ZtunnelConfig {
   metricsPort: number;
   readinessPort: number;
   drainDeadlineMs: number;
+  /** SOCKS5 greeting on 15080, TLS handshake and first CONNECT on 15008: each must finish within this. */
+  handshakeTimeoutMs: number;
+  /** Connects to an app, a peer's 15008 or a passthrough destination give up after this. */
+  connectTimeoutMs: number;
   certTtlSeconds: number;
   logLevel: LogLevel;
   accessLog: boolean;
@@ -96,6 +100,24 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
     default: "25s",
     description: "how long SIGTERM waits for open connections",
   },
+  // A client that connects and stalls holds a socket and a timer until this: peer ztunnels handshake
+  // in milliseconds. Node's TLS default is 120 s, nginx 60 s, Envoy's listener filters 15 s.
+  {
+    flag: "handshake-timeout",
+    env: "HANDSHAKE_TIMEOUT",
+    kind: "duration",
+    default: "10s",
+    description: "bound on a SOCKS5 greeting (15080), a TLS handshake and the first CONNECT after it (15008)",
+  },
+  // Envoy's cluster connect_timeout default is 5 s, Istio's ztunnel 10 s: an app on the same pod or a
+  // peer on the node network answers well within it.
+  {
+    flag: "connect-timeout",
+    env: "CONNECT_TIMEOUT",
+    kind: "duration",
+    default: "10s",
+    description: "bound on connecting to an app (15006, 15008), a peer ztunnel or a passthrough destination",
+  },
   {
     flag: "cert-ttl",
     kind: "duration",
@@ -134,6 +156,8 @@ export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): Ztu
     metricsPort: v["metrics-port"] as number,
     readinessPort: v["readiness-port"] as number,
     drainDeadlineMs: v["drain-deadline"] as number,
+    handshakeTimeoutMs: v["handshake-timeout"] as number,
+    connectTimeoutMs: v["connect-timeout"] as number,
     certTtlSeconds: Math.round((v["cert-ttl"] as number) / 1000),
     logLevel: v["log-level"] as LogLevel,
     accessLog: v["access-log"] as boolean,

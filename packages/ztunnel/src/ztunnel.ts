@@ -42,8 +42,6 @@ import { Router } from "./proxy/resolve.js";
 import { LocalSocketFactory, type SocketFactory } from "./proxy/socket-factory.js";
 import { evaluate, explain } from "./rbac/index.js";
 
-/** Connect attempts (to a peer's 15008, an app, a passthrough target) give up after this. */
-const CONNECT_TIMEOUT_MS = 10_000;
 /** A connection from a pod whose first certificate is still being issued waits this long. */
 const CERTIFICATE_WAIT_MS = 10_000;
 
@@ -94,7 +92,7 @@ export class Ztunnel {
     // in-pod mode also its netns and SO_MARK so capture skips them).
     this.pool = new HboneClientPool({
       logger,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: config.connectTimeoutMs,
       createConnection: ({ host, port, localAddress }) =>
         sockets.connect(localAddress ? this.podByIp(localAddress) : undefined, { host, port }),
     });
@@ -109,7 +107,7 @@ export class Ztunnel {
       sockets,
       logger: logger.child({ component: "inbound" }),
       open: this.open,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: config.connectTimeoutMs,
     };
     this.outbound = {
       ...telemetry,
@@ -120,7 +118,7 @@ export class Ztunnel {
       logger: logger.child({ component: "outbound" }),
       open: this.open,
       clusterId: config.clusterId,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: config.connectTimeoutMs,
       certificateWaitMs: CERTIFICATE_WAIT_MS,
     };
   }
@@ -273,6 +271,7 @@ export class Ztunnel {
           certs: this.certs,
           sockets: this.sockets,
           trustDomain: this.config.trustDomain,
+          handshakeTimeoutMs: this.config.handshakeTimeoutMs,
           logger: this.logger,
         },
         w,

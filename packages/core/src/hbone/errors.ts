@@ -25,6 +25,19 @@ export const HboneErrorCode = {
   ABORTED: "AMB_HBONE_ABORTED",
   /** A bad argument from the caller (no expected identities, malformed destination). */
   INVALID_REQUEST: "AMB_HBONE_INVALID_REQUEST",
+  // What the server does to clients that hold or abuse its port (see server-guard.ts).
+  /** The client did not finish the TLS handshake within the bound. */
+  HANDSHAKE_TIMEOUT: "AMB_HBONE_HANDSHAKE_TIMEOUT",
+  /** The session sent no CONNECT within the bound after its handshake, or had none open for too long. */
+  IDLE: "AMB_HBONE_IDLE",
+  /** The client broke HTTP/2 (bad preface, CONTINUATION flood, invalid frames): Node ended the session. */
+  PROTOCOL: "AMB_HBONE_PROTOCOL",
+  /** Too many streams reset by the client before their answer, or refused: rapid reset (CVE-2023-44487). */
+  RESET_FLOOD: "AMB_HBONE_RESET_FLOOD",
+  /** A stream past the session's concurrency limit, refused on its own with REFUSED_STREAM. */
+  STREAM_REFUSED: "AMB_HBONE_STREAM_REFUSED",
+  /** Streams Node reset before they reached us: a header block past SETTINGS_MAX_HEADER_LIST_SIZE. */
+  HEADERS_REFUSED: "AMB_HBONE_HEADERS_REFUSED",
 } as const;
 
 export type HboneErrorCodeValue = (typeof HboneErrorCode)[keyof typeof HboneErrorCode];
@@ -41,4 +54,29 @@ export function hboneError(
 export function isHboneError(err: unknown): err is AmbientError {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && code.startsWith("AMB_HBONE_");
+}
+
+export type LogLevel = "debug" | "info" | "warn";
+
+/**
+ * How loudly the server logs each way a client's connection or stream ends badly: the one table for
+ * the HBONE server (one line per connection or session, never per frame). Handshake failures are
+ * debug: scanners and plaintext clients are routine on a mesh port. An authenticated peer that breaks
+ * HTTP/2 is worth an info line; a reset flood, an attack or a badly broken client, a warning.
+ */
+const SERVER_LOG_LEVEL: Readonly<Record<string, LogLevel>> = {
+  [HboneErrorCode.TLS]: "debug",
+  [HboneErrorCode.HANDSHAKE_TIMEOUT]: "debug",
+  [HboneErrorCode.CONNECT_FAILED]: "debug",
+  [HboneErrorCode.PEER_UNTRUSTED]: "info",
+  [HboneErrorCode.IDLE]: "info",
+  [HboneErrorCode.TIMEOUT]: "info",
+  [HboneErrorCode.PROTOCOL]: "info",
+  [HboneErrorCode.STREAM_REFUSED]: "info",
+  [HboneErrorCode.HEADERS_REFUSED]: "info",
+  [HboneErrorCode.RESET_FLOOD]: "warn",
+};
+
+export function serverLogLevel(code: string): LogLevel {
+  return SERVER_LOG_LEVEL[code] ?? "info";
 }

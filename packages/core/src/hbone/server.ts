@@ -1,6 +1,7 @@
 // The HBONE server: accepts mutual TLS 1.3 + HTTP/2 on 15008 (ztunnel) or a waypoint's port, learns
 // the client's SPIFFE ID once per session, and hands each well-formed CONNECT to the caller, which
-// authorizes it, connects upstream and answers 200/401/503. Anything else is answered or closed here.
+// authorizes it, connects upstream and answers 200/401/503. Anything else is answered or closed here;
+// server-guard.ts bounds what one client can hold or flood (streams, resets, idle sessions).
 
 import {
   constants,
@@ -18,6 +19,13 @@ import { errorMessage } from "../errors/errors.js";
 import type { SpiffeId } from "../identity/spiffe.js";
 import type { Logger } from "../telemetry/logging.js";
 import { type HboneTarget, parseAuthority } from "./authority.js";
+import { serverLogLevel } from "./errors.js";
+import {
+  DEFAULT_SERVER_LIMITS,
+  GOAWAY_LINGER_MS,
+  type HboneServerLimits,
+  SessionGuard,
+} from "./server-guard.js";
 import {
   hboneSettings,
   type KeepaliveOptions,
@@ -52,6 +60,8 @@ export interface HboneServerOptions {
   /** Must answer the stream: `respondStatus(stream, 200)` then pipe, or 401/503. */
   onStream: (stream: ServerHttp2Stream, request: HboneRequest) => void;
   keepalive?: KeepaliveOptions;
+  /** Handshake, idle and per-session bounds (tests shorten them); DEFAULT_SERVER_LIMITS otherwise. */
+  limits?: Partial<HboneServerLimits>;
 }
 
 export interface HboneServer {
@@ -78,9 +88,6 @@ interface SessionPeer {
   remoteAddress: string;
   remotePort: number;
 }
-
-/** How long a refused session may take to read our GOAWAY before we drop the socket. */
-const REFUSED_SESSION_LINGER_MS = 1000;
 
 export function createHboneServer(opts: HboneServerOptions): HboneServer {
   return new HboneServerImpl(opts);
@@ -111,6 +118,8 @@ class HboneServerImpl implements HboneServer {
   readonly #log: Logger;
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #peers = new WeakMap<ServerHttp2Session, SessionPeer>();
+  readonly #guards = new WeakMap<ServerHttp2Session, SessionGuard>();
+  readonly #limits: HboneServerLimits;
   /** Raw TCP sockets by remote `address|port`, including ones still in the handshake. */
   readonly #sockets = new Map<string, Socket>();
   #serial: string | undefined;
@@ -122,6 +131,7 @@ class HboneServerImpl implements HboneServer {
   constructor(opts: HboneServerOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: "hbone-server" });
+    this.#limits = { ...DEFAULT_SERVER_LIMITS, ...opts.limits };
     const cert = opts.certificate();
     this.#serial = cert?.serial;
     this.server = createSecureServer({
@@ -133,8 +143,14 @@ class HboneServerImpl implements HboneServer {
       rejectUnauthorized: false,
       ALPNProtocols: HBONE_ALPN,
       allowHTTP1: false,
-      settings: hboneSettings("server"),
+      settings: {
+        ...hboneSettings("server"),
+        maxConcurrentStreams: this.#limits.maxConcurrentStreams,
+        maxHeaderListSize: this.#limits.maxHeaderListBytes,
+      },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      // A TCP connection that never finishes its handshake (or never starts one) is dropped here.
+      handshakeTimeout: this.#limits.handshakeTimeoutMs,
       noDelay: true,
     });
     // Before node:tls wraps the socket, so a rotated certificate is in place for this handshake.
@@ -149,11 +165,17 @@ class HboneServerImpl implements HboneServer {
     this.server.prependListener("secureConnection", (socket: TLSSocket) => {
       this.#accepting = socket;
     });
-    // Scanners, plaintext clients, wrong TLS versions: routine on a mesh port, so debug only.
+    // One line per connection; its level comes from errors.ts (scanners and plaintext clients are
+    // routine on a mesh port).
     this.server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
-      this.#log.debug(
-        { remote: `${socket.remoteAddress}:${socket.remotePort}`, code: (err as { code?: string }).code },
-        `HBONE handshake failed: ${describeClientTlsError(err)}`,
+      const { code, text } = describeClientTlsError(err);
+      this.#log[serverLogLevel(code)](
+        {
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          code,
+          tlsCode: (err as { code?: string }).code,
+        },
+        `HBONE handshake failed: ${text}`,
       );
     });
     // TLS without ALPN h2 (Node's default would answer an HTTP/1.0 403 in plaintext over TLS).
@@ -163,9 +185,6 @@ class HboneServerImpl implements HboneServer {
         "closing HBONE connection that did not negotiate ALPN h2",
       );
       socket.destroy();
-    });
-    this.server.on("sessionError", (err: Error) => {
-      this.#log.debug({ err: errorMessage(err) }, "HBONE session error");
     });
   }
 
@@ -262,6 +281,10 @@ class HboneServerImpl implements HboneServer {
       remoteAddress: socket.remoteAddress ?? "",
       remotePort: socket.remotePort ?? 0,
     });
+    this.#guards.set(
+      session,
+      new SessionGuard(session, socket, this.#limits, this.#log, { remote, identity: identity.toString() }),
+    );
     widenConnectionWindow(session);
     startKeepalive(session, this.#opts.keepalive);
     this.#log.debug({ remote, identity: identity.toString() }, "HBONE session opened");
@@ -281,7 +304,7 @@ class HboneServerImpl implements HboneServer {
       socket.destroy();
       return;
     }
-    setTimeout(() => socket.destroy(), REFUSED_SESSION_LINGER_MS).unref();
+    setTimeout(() => socket.destroy(), GOAWAY_LINGER_MS).unref();
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -289,10 +312,25 @@ class HboneServerImpl implements HboneServer {
     stream.on("error", (err) => this.#log.debug({ err: errorMessage(err) }, "HBONE stream error"));
     const session = stream.session as ServerHttp2Session | undefined;
     const peer = session && this.#peers.get(session);
-    if (!session || !peer) {
+    const guard = session && this.#guards.get(session);
+    if (!session || !peer || !guard) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    if (!guard.admit(stream)) return;
+    // Handed on at the next turn: a stream the client reset within the same read (rapid reset:
+    // HEADERS then RST_STREAM) is gone by then and never costs the caller an upstream connection.
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed && !guard.ended) this.#dispatch(stream, headers, session, peer);
+    });
+  }
+
+  #dispatch(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    session: ServerHttp2Session,
+    peer: SessionPeer,
+  ): void {
     const method = headers[":method"];
     if (method !== "CONNECT") {
       this.#log.debug({ method, remote: `${peer.remoteAddress}:${peer.remotePort}` }, "HBONE: not a CONNECT");

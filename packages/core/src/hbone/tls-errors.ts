@@ -65,10 +65,15 @@ function localProblem(code: string): Problem | undefined {
     case "ERR_SSL_HTTP_REQUEST":
     case "ERR_SSL_RECORD_LAYER_FAILURE":
       return { code: HboneErrorCode.TLS, text: "is not speaking TLS" };
+    case "ERR_SSL_UNEXPECTED_MESSAGE":
+    case "ERR_SSL_UNEXPECTED_RECORD":
+      return { code: HboneErrorCode.TLS, text: "sent TLS records out of order (not a TLS client)" };
     case "ERR_SSL_UNSUPPORTED_PROTOCOL":
     case "ERR_SSL_NO_PROTOCOLS_AVAILABLE":
     case "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION":
       return { code: HboneErrorCode.TLS, text: "does not speak TLS 1.3" };
+    case "ERR_TLS_HANDSHAKE_TIMEOUT":
+      return { code: HboneErrorCode.HANDSHAKE_TIMEOUT, text: "did not finish the TLS handshake in time" };
     case "ECONNREFUSED":
       return { code: HboneErrorCode.CONNECT_FAILED, text: "refused the TCP connection" };
     case "ECONNRESET":
@@ -124,11 +129,11 @@ export function describeVerifyError(code: string): string {
   return text ? `${text} (${code})` : `failed verification (${code})`;
 }
 
-/** Why the server's handshake with a client failed (a `tlsClientError`), for a log line. */
-export function describeClientTlsError(err: unknown): string {
+/** Why the server's handshake with a client failed (a `tlsClientError`): our code and a log text. */
+export function describeClientTlsError(err: unknown): Problem {
   const code = String((err as { code?: unknown } | null)?.code ?? "");
   const message = (err as Error | null)?.message ?? String(err);
   const problem = alertProblem(code) ?? localProblem(code);
-  if (problem) return `client ${problem.text}`;
-  return `${message.split("\n")[0]}${code ? ` (${code})` : ""}`;
+  if (problem) return { code: problem.code, text: `client ${problem.text}` };
+  return { code: HboneErrorCode.TLS, text: `${message.split("\n")[0]}${code ? ` (${code})` : ""}` };
 }

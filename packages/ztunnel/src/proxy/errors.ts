@@ -2,12 +2,15 @@
 // inbound side answers, the response flag metrics and access logs carry, and the log level.
 
 import { AmbientError, findCode } from "@ambient/core";
+import { Socks5ErrorCode } from "./socks5.js";
 
 export const ProxyErrorCode = {
   /** Malformed request or :authority. */
   BAD_REQUEST: "AMB_PROXY_BAD_REQUEST",
   /** :authority names no workload served by this ztunnel. */
   UNKNOWN_DESTINATION: "AMB_PROXY_UNKNOWN_DESTINATION",
+  /** The destination is one of ztunnel's own listeners on the pod (15001/15006/15008/15080). */
+  OWN_PORT: "AMB_PROXY_OWN_PORT",
   /** L4 AuthorizationPolicy (or STRICT PeerAuthentication) said no. */
   DENIED: "AMB_PROXY_DENIED",
   /** The app (inbound) or the peer ztunnel (outbound) could not be reached. */
@@ -42,6 +45,7 @@ export interface Classification {
 
 const BY_CODE: Record<string, Classification> = {
   [ProxyErrorCode.BAD_REQUEST]: { status: 400, flag: "DPE", level: "info" },
+  [ProxyErrorCode.OWN_PORT]: { status: 400, flag: "DPE", level: "info" },
   [ProxyErrorCode.UNKNOWN_DESTINATION]: { status: 503, flag: "NR", level: "info" },
   [ProxyErrorCode.DENIED]: { status: 401, flag: "DENY", level: "info" },
   [ProxyErrorCode.POLICY_CHANGED]: { status: 401, flag: "DENY", level: "info" },
@@ -51,7 +55,17 @@ const BY_CODE: Record<string, Classification> = {
   [ProxyErrorCode.NO_CERTIFICATE]: { status: 503, flag: "UF", level: "warn" },
   [ProxyErrorCode.NO_ORIGINAL_DESTINATION]: { status: 400, flag: "NR", level: "info" },
   [ProxyErrorCode.DRAINED]: { status: 503, flag: "DC", level: "info" },
-  [ProxyErrorCode.DOWNSTREAM_CLOSED]: { status: 503, flag: "DC", level: "info" },
+  // A client that gives up before its connection is up is routine (and, in a reset flood, would be one
+  // line per stream: the HBONE server logs the flood itself, once).
+  [ProxyErrorCode.DOWNSTREAM_CLOSED]: { status: 503, flag: "DC", level: "debug" },
+  // SOCKS5 handshakes (15080) that fail never reach a status; only the level is read. A stalled
+  // client is worth a line, one that hangs up mid-greeting is not.
+  [Socks5ErrorCode.TIMEOUT]: { status: 400, flag: "DPE", level: "info" },
+  [Socks5ErrorCode.PROTOCOL]: { status: 400, flag: "DPE", level: "info" },
+  [Socks5ErrorCode.NO_ACCEPTABLE_METHOD]: { status: 400, flag: "DPE", level: "info" },
+  [Socks5ErrorCode.COMMAND_NOT_SUPPORTED]: { status: 400, flag: "DPE", level: "info" },
+  [Socks5ErrorCode.ADDRESS_TYPE_NOT_SUPPORTED]: { status: 400, flag: "DPE", level: "info" },
+  [Socks5ErrorCode.CLOSED]: { status: 400, flag: "DC", level: "debug" },
 };
 
 /** Walks the `cause` chain to the first code we know; HBONE answers keep their status. */

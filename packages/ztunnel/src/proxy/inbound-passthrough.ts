@@ -9,7 +9,7 @@ import { connectionLabels, copyBidirectional, isBenign, principalOf } from "@amb
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
 import { Connection } from "./connections.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
-import { connectApp, type InboundContext } from "./inbound.js";
+import { connectApp, type InboundContext, localDestination } from "./inbound.js";
 import type { PodRef } from "./socket-factory.js";
 
 export function handleInboundPlaintext(
@@ -49,14 +49,16 @@ export function handleInboundPlaintext(
   async function run(): Promise<void> {
     const original = ctx.sockets.originalDestination(client);
     const dstPort = original?.port ?? fallbackPort;
-    const dstIp = original?.host ?? podRef.ip;
+    const originalIp = original?.host ?? podRef.ip;
     if (dstPort === undefined) {
       throw proxyError(
         ProxyErrorCode.NO_ORIGINAL_DESTINATION,
         `no original destination for a plaintext connection to ${pod.namespace}/${pod.name}, and the pod declares no container port`,
       );
     }
-    conn.update({ "dst.addr": `${dstIp}:${dstPort}` });
+    conn.update({ "dst.addr": `${originalIp}:${dstPort}` });
+    // Captured traffic to the pod's own 15080 would otherwise be handed to ztunnel's SOCKS5 there.
+    const dstIp = localDestination(pod, originalIp, dstPort, `${originalIp}:${dstPort}`);
 
     const facts: ConnectionFacts = { srcIp: client.remoteAddress ?? "", dstIp, dstPort };
     const decision = evaluate(ctx.state.policiesFor(pod), facts);

@@ -23,6 +23,7 @@ import {
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
 import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { isOwnPort } from "./ports.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 
 export interface InboundContext extends ConnectionTelemetry {
@@ -72,19 +73,14 @@ export function handleInboundStream(
   });
 
   async function run(): Promise<void> {
-    // Phase 1: the request names this pod and a port.
+    // Phase 1: the request names this pod and a port of its app.
     const target = req.target;
-    if (!pod.addresses.some((a) => ipText(a) === canonicalIp(target.address))) {
-      throw proxyError(
-        ProxyErrorCode.BAD_REQUEST,
-        `:authority ${req.authority} is not ${pod.namespace}/${pod.name}, the pod this listener serves`,
-      );
-    }
+    const dstIp = localDestination(pod, target.address, target.port, req.authority);
 
     // Phase 2: L4 authorization with the peer's verified identity.
     const facts: ConnectionFacts = {
       srcIp: req.remoteAddress,
-      dstIp: target.address,
+      dstIp,
       dstPort: target.port,
       srcIdentity: req.peerIdentity,
     };
@@ -93,7 +89,7 @@ export function handleInboundStream(
     conn.recheck = { facts, destinationUid: pod.uid };
 
     // Phase 3: connect to the app.
-    const app = await connectApp(ctx, podRef, target.address, target.port);
+    const app = await connectApp(ctx, podRef, dstIp, target.port);
 
     // Phase 4: 200, then bytes both ways. The peer may have reset the stream, or the session may
     // have gone, while the app was being connected: then nothing would ever end the app's socket.
@@ -118,6 +114,28 @@ export function handleInboundStream(
     const { error } = await copyBidirectional(stream, app);
     conn.finish(error && !isBenign(error) ? error : undefined);
   }
+}
+
+/**
+ * The canonical IP of an inbound destination that this listener may connect to: the pod's own address
+ * (any spelling, e.g. IPv4-mapped IPv6), on a port that is not one of ztunnel's listeners. Anything
+ * else (the node, localhost, another node's pod) is refused: inbound is never an open proxy.
+ */
+export function localDestination(pod: Workload, address: string, port: number, shown: string): string {
+  const ip = canonicalIp(address);
+  if (!ip || !pod.addresses.some((a) => ipText(a) === ip)) {
+    throw proxyError(
+      ProxyErrorCode.UNKNOWN_DESTINATION,
+      `${shown} is not ${pod.namespace}/${pod.name}, the only workload behind this listener`,
+    );
+  }
+  if (isOwnPort(port)) {
+    throw proxyError(
+      ProxyErrorCode.OWN_PORT,
+      `${shown} is ztunnel's own listener in ${pod.namespace}/${pod.name}, not the app's`,
+    );
+  }
+  return ip;
 }
 
 /** Why a stream we never answered is gone: the peer's reset, or its session closing. */

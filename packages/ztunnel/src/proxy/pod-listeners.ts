@@ -5,6 +5,8 @@
 import { createServer, type Server, type Socket } from "node:net";
 import {
   createHboneServer,
+  errorMessage,
+  findCode,
   type HboneServer,
   ipText,
   type Logger,
@@ -12,14 +14,15 @@ import {
   type Workload,
 } from "@ambient/core";
 import { type CertificateManager, principalOf } from "@ambient/dataplane";
-import { ProxyErrorCode, proxyError } from "./errors.js";
+import { classify, ProxyErrorCode, proxyError } from "./errors.js";
 import { handleInboundStream, type InboundContext } from "./inbound.js";
 import { handleInboundPlaintext } from "./inbound-passthrough.js";
 import { handleOutbound, type OutboundContext } from "./outbound.js";
+import { PORTS } from "./ports.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 import { readSocks5Request, replyCodeForError, Socks5Reply, sendSocks5Reply } from "./socks5.js";
 
-export const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, socks5: 15080 } as const;
+export { PORTS } from "./ports.js";
 
 export interface PodListenerContext {
   inbound: InboundContext;
@@ -27,6 +30,8 @@ export interface PodListenerContext {
   certs: CertificateManager;
   sockets: SocketFactory;
   trustDomain: string;
+  /** SOCKS5 greeting, TLS handshake and first CONNECT (see config.ts). */
+  handshakeTimeoutMs: number;
   logger: Logger;
 }
 
@@ -69,6 +74,7 @@ export class PodListeners {
       trustDomain: this.ctx.trustDomain,
       logger: log,
       onStream: (stream, req) => handleInboundStream(this.ctx.inbound, this.workload, this.ref, stream, req),
+      limits: { handshakeTimeoutMs: this.ctx.handshakeTimeoutMs },
     });
     const outbound = this.tcpServer((socket) => {
       const original = this.ctx.sockets.originalDestination(socket);
@@ -89,7 +95,7 @@ export class PodListeners {
       handleInboundPlaintext(this.ctx.inbound, this.workload, this.ref, this.plaintextPort(), socket),
     );
     const socks = this.tcpServer((socket) => {
-      readSocks5Request(socket)
+      readSocks5Request(socket, { timeoutMs: this.ctx.handshakeTimeoutMs })
         .then((req) => {
           handleOutbound(
             this.ctx.outbound,
@@ -103,7 +109,16 @@ export class PodListeners {
             },
           );
         })
-        .catch((err) => log.debug({ err: String(err) }, "SOCKS5 handshake failed"));
+        .catch((err) =>
+          log[classify(err).level](
+            {
+              peer: `${socket.remoteAddress}:${socket.remotePort}`,
+              code: findCode(err),
+              err: errorMessage(err),
+            },
+            "SOCKS5 handshake failed",
+          ),
+        );
     });
     try {
       await this.ctx.sockets.listen(outbound, this.ref, PORTS.outbound);
