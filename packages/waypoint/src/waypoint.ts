@@ -39,6 +39,7 @@ import type { StreamInfo } from "./proxy/http.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
 import { forwardTcp, type TcpContext } from "./proxy/tcp.js";
 import { UpstreamAgents } from "./proxy/upstream-agents.js";
+import { servedDestination } from "./served-destination.js";
 import { HttpMetrics } from "./telemetry/metrics.js";
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -182,13 +183,11 @@ export class Waypoint {
     };
   }
 
-  /** Who is calling and where to: the :authority names a service VIP or a workload's IP and port. */
+  /** Who is calling and where to: a service VIP or workload IP bound to this waypoint, and a port. */
   private describe(req: HboneRequest): StreamInfo | { refuse: number; reason: string } {
-    const ip = canonicalIp(req.target.address) ?? req.target.address;
-    const service = this.state.serviceByVip(ip);
-    const workload = service ? undefined : this.state.workloadByIp(ip);
-    if (!service && !workload)
-      return { refuse: 400, reason: `${req.authority} is neither a service VIP nor a workload` };
+    const served = servedDestination(this.state, this.config, req.target.address, req.authority);
+    if ("refuse" in served) return served;
+    const { ip, service, workload } = served;
     const source = this.state.workloadByIp(req.remoteAddress);
     const sourceMatches = source && workloadIdentity(source).toString() === req.peerIdentity.toString();
     const peer = req.peerIdentity.toString();
