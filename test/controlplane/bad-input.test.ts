@@ -1,9 +1,14 @@
 // A folder with broken content: malformed YAML, an unknown kind, an invalid AuthorizationPolicy.
 // The control plane keeps serving the valid objects, logs each problem once with file and path,
-// and keeps the last good version of an object that turns invalid.
+// and keeps the last good version of an object that turns invalid. And bad clients on its gRPC port
+// (garbage, HTTP/1, a silent client, a stream flood): closed and logged once, others still served.
 
-import { AUTHORIZATION_TYPE_URL, L7_RESOURCE_TYPE_URL } from "@ambient/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { once } from "node:events";
+import { Socket } from "node:net";
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, L7_RESOURCE_TYPE_URL, nodeToWire } from "@ambient/core";
+import { RawDeltaStream } from "@ambient/core/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RawH2, Setting } from "../utils/h2-raw.js";
 import {
   docs,
   eventually,
@@ -186,5 +191,105 @@ spec:
     expect(env.cp.store.get(L7_RESOURCE_TYPE_URL, "DestinationRule/demo/reviews")?.version).toBe(
       drBefore!.version,
     );
+  });
+});
+
+describe("bad clients on the gRPC port", () => {
+  let env: RunningControlPlane;
+  beforeAll(async () => {
+    env = await startControlPlane(
+      {
+        "00-good.yaml": docs(
+          namespace("demo", { "istio.io/dataplane-mode": "ambient" }),
+          node("node-1", "127.10.1.1"),
+          pod({ name: "sleep", namespace: "demo", node: "node-1", ip: "127.10.1.10" }),
+        ),
+      },
+      { watch: false, prefaceTimeoutMs: 500 },
+    );
+  });
+  afterAll(async () => env?.stop());
+
+  function address(): { host: string; port: number } {
+    const [host, port] = env.cp.address.split(":");
+    return { host: host!, port: Number(port) };
+  }
+
+  /** A Delta ADS client still gets its workloads. */
+  async function stillServed(): Promise<void> {
+    const s = new RawDeltaStream(env.cp.address);
+    try {
+      s.send({
+        node: nodeToWire({ id: "ztunnel~127.10.1.1~node-1", cluster: "Kubernetes", metadata: {} }),
+        typeUrl: ADDRESS_TYPE_URL,
+      });
+      expect((await s.next()).resources.map((r) => r.name)).toEqual(["Kubernetes//Pod/demo/sleep"]);
+    } finally {
+      s.close();
+    }
+  }
+
+  /** Sends `bytes` (or nothing) and resolves with what came back once the server closed. */
+  async function exchange(bytes?: string): Promise<string> {
+    const s = new Socket();
+    s.on("error", () => {});
+    s.connect(address());
+    await once(s, "connect");
+    const got: Buffer[] = [];
+    s.on("data", (c: Buffer) => got.push(c));
+    if (bytes) s.write(bytes);
+    await once(s, "close");
+    return Buffer.concat(got).toString("latin1");
+  }
+
+  function loggedOnce(code: string): Promise<void> {
+    return eventually(() => expect(env.logs.filter((l) => l["code"] === code)).toHaveLength(1));
+  }
+
+  it("garbage bytes: closed, logged once", async () => {
+    expect(await exchange("\x16\x03\x01 hello, not HTTP/2 at all\r\n\r\n")).toBe("");
+    await loggedOnce("AMB_CP_NOT_HTTP2");
+    await stillServed();
+  });
+
+  it("an HTTP/1 request: answered 505 naming the protocol, logged once", async () => {
+    const answer = await exchange("GET /debug HTTP/1.1\r\nHost: istiod\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1\.1 505 /);
+    expect(answer).toMatch(/gRPC: HTTP\/2 with prior knowledge/);
+    await loggedOnce("AMB_CP_HTTP1");
+    await stillServed();
+  });
+
+  it("a client that never sends: closed after the preface timeout, logged once", async () => {
+    expect(await exchange()).toBe("");
+    await loggedOnce("AMB_CP_PREFACE_TIMEOUT");
+    await stillServed();
+  });
+
+  it("a stream flood: the connection is ended at the advertised limit, memory stays bounded", async () => {
+    const h = await RawH2.connectPlain(address());
+    expect(h.serverSettings.get(Setting.MAX_CONCURRENT_STREAMS)).toBe(100);
+    const rss = process.memoryUsage().rss;
+    const fields: [string, string][] = [
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"],
+      [":authority", env.cp.address],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+    ];
+    // Streams that stay open: each would be a Delta ADS call held by the server.
+    for (let batch = 0; batch < 20 && !h.isClosed; batch++) {
+      h.write(
+        Buffer.concat(
+          Array.from({ length: 1000 }, (_, i) => h.headersFrame(1 + 2 * (batch * 1000 + i), fields)),
+        ),
+      );
+      await new Promise((r) => setImmediate(r));
+    }
+    await h.closed;
+    // Unlimited before: 20,000 held calls cost ~130 MB and the connection stayed.
+    expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 1024 * 1024);
+    await stillServed();
   });
 });

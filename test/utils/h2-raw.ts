@@ -4,7 +4,8 @@
 // mutual TLS 1.3 with a workload certificate, as HBONE peers do, and records every frame it reads.
 
 import { once } from "node:events";
-import { connect as connectTls, type TLSSocket } from "node:tls";
+import { connect as connectTcp, type Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
 import { clientTlsOptions, type WorkloadCertificate } from "@ambient/core";
 import { encodeHeaders, HpackDecoder } from "./hpack.js";
 
@@ -73,7 +74,7 @@ export class RawH2 {
   #waiters = new Set<() => void>();
   #closed = false;
 
-  private constructor(readonly socket: TLSSocket) {
+  private constructor(readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", () => {});
     this.closed = new Promise((resolve) =>
@@ -93,8 +94,19 @@ export class RawH2 {
       ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
     });
     await once(socket, "secureConnect");
+    return RawH2.start(socket, opts.preface);
+  }
+
+  /** Prior-knowledge HTTP/2 without TLS (h2c), as a plaintext gRPC client speaks it. */
+  static async connectPlain(opts: { host: string; port: number; preface?: boolean }): Promise<RawH2> {
+    const socket = connectTcp({ host: opts.host, port: opts.port });
+    await once(socket, "connect");
+    return RawH2.start(socket, opts.preface);
+  }
+
+  private static async start(socket: Socket, preface = true): Promise<RawH2> {
     const h2 = new RawH2(socket);
-    if (opts.preface !== false) {
+    if (preface) {
       socket.write(PREFACE);
       h2.settings({});
       // Our SETTINGS ACK must not land inside a header block a test is writing, so the server's
@@ -133,6 +145,11 @@ export class RawH2 {
       payload.writeUInt32BE(value ?? 0, 6 * i + 2);
     });
     this.send(FrameType.SETTINGS, 0, 0, payload);
+  }
+
+  /** HEADERS frame bytes for a request with exactly these fields (pseudo-headers first). */
+  headersFrame(streamId: number, fields: [string, string][], flags: number = Flag.END_HEADERS): Buffer {
+    return this.frame(FrameType.HEADERS, flags, streamId, encodeHeaders(fields));
   }
 
   /** HEADERS frame bytes for a CONNECT to `authority` (plus `extra` headers). */

@@ -36,7 +36,7 @@ export interface RunningControlPlane {
 /** A control plane on 127.0.0.1:<free port> serving `files` (name → YAML text). */
 export async function startControlPlane(
   files: Record<string, string>,
-  opts: { watch?: boolean } = {},
+  opts: { watch?: boolean; prefaceTimeoutMs?: number } = {},
 ): Promise<RunningControlPlane> {
   const config = await tempDir("ambient-config-");
   const state = await tempDir("ambient-state-");
@@ -51,6 +51,7 @@ export async function startControlPlane(
     rootNamespace: "istio-system",
     logger,
     watch: opts.watch ?? true,
+    ...(opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {}),
   });
   return {
     cp,

@@ -4,12 +4,10 @@
 
 import { join } from "node:path";
 import {
-  AmbientError,
   addDeltaAdsService,
   CertificateAuthority,
   type DeltaAdsHooks,
   DeltaAdsServer,
-  ErrorCode,
   formatHostPort,
   type HostPort,
   type Logger,
@@ -26,6 +24,7 @@ import { AddressAllocator } from "../local/address-allocator.js";
 import { synthesizeWaypoints } from "../local/waypoint-pods.js";
 import { type TranslateResult, translate, type Warning } from "../translate/index.js";
 import { validateObject } from "../validate/index.js";
+import { GRPC_SERVER_OPTIONS, type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
 
 export interface ControlPlaneOptions {
@@ -49,6 +48,8 @@ export interface ControlPlaneOptions {
    * each waypoint Gateway's Pod and Service as Istio's deployment controller would (see local/).
    */
   allocateLocalAddresses?: boolean;
+  /** A connection must send the HTTP/2 preface within this (grpc-listener.ts; tests shorten it). */
+  prefaceTimeoutMs?: number;
 }
 
 export type PublishedListener = (objects: readonly KubeObject[], result: TranslateResult) => void;
@@ -75,6 +76,7 @@ export class ControlPlane {
   private sourceVersion = 0;
   private publishedVersion = -1;
   private boundPort = 0;
+  private listener: GrpcListener | undefined;
   private reportedWarnings = new Set<string>();
   private effective: KubeObject[] = [];
   private readonly allocator: AddressAllocator | undefined;
@@ -111,7 +113,7 @@ export class ControlPlane {
       });
     const store = new ResourceStore();
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
-    const server = new grpc.Server();
+    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const cp = new ControlPlane(opts, store, ca, tokens, source, ads, server, logger);
     source.onChange(() => {
       cp.sourceVersion++;
@@ -132,19 +134,10 @@ export class ControlPlane {
           logger.info({ node: caller.node, identity, serial }, "certificate signed"),
       }),
     );
-    cp.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(formatHostPort(opts.listen), grpc.ServerCredentials.createInsecure(), (err, port) => {
-        if (!err) return resolve(port);
-        const inUse = /EADDRINUSE/.test(err.message);
-        reject(
-          new AmbientError(
-            ErrorCode.LISTEN_FAILED,
-            `cannot listen on ${formatHostPort(opts.listen)}: ${inUse ? "address already in use (is another control plane or `ambientctl up` running?)" : err.message}`,
-            { cause: err },
-          ),
-        );
-      }),
-    );
+    cp.listener = await listenGrpc(server, opts.listen, opts.logger, {
+      ...(opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {}),
+    });
+    cp.boundPort = cp.listener.port;
     logger.info(
       {
         address: cp.address,
@@ -252,6 +245,7 @@ export class ControlPlane {
     await this.source.stop();
     await this.reloading;
     this.ads.close();
+    this.listener?.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
   }
 }
