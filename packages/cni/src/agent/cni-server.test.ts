@@ -1,10 +1,12 @@
 // The agent's CNI endpoint on a real unix socket: valid requests reach the callbacks, bad ones get
 // a 400 naming the fields, callback failures keep their status, the socket is root-only.
+import { once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "@ambient/core";
+import { createLogger, createMemoryLogger } from "@ambient/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentError, type CniAddRequest, type CniDelRequest } from "./agent.js";
 import { type CniServer, startCniServer } from "./cni-server.js";
@@ -136,6 +138,81 @@ describe("CNI server", () => {
       onAdd: async () => ({ enrolled: false }),
       onDel: async () => {},
     });
+    expect((await call(sock, "GET", "/v1/cni/status")).status).toBe(200);
+  });
+});
+
+describe("CNI server against clients that do not speak HTTP or stall", () => {
+  let dir: string;
+  let sock: string;
+  let server: CniServer;
+  const { logger: memory, records } = createMemoryLogger("debug");
+  beforeEach(async () => {
+    records.length = 0;
+    dir = mkdtempSync(join(tmpdir(), "amb-cni-abuse-"));
+    sock = join(dir, "cni.sock");
+    server = await startCniServer({
+      socketPath: sock,
+      logger: memory,
+      requestTimeoutMs: 300,
+      onAdd: async () => ({ enrolled: true }),
+      onDel: async () => {},
+    });
+  });
+  afterEach(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Writes `chunks` (stopping when the server hangs up) and resolves with what came back. */
+  async function exchange(chunks: Iterable<Buffer>): Promise<string> {
+    const s = connect(sock);
+    // EPIPE once the server has hung up on a writer is expected.
+    s.on("error", () => {});
+    await once(s, "connect");
+    const got: Buffer[] = [];
+    s.on("data", (c: Buffer) => got.push(c));
+    const closed = new Promise<void>((resolve) => s.once("close", () => resolve()));
+    for (const c of chunks) {
+      if (s.destroyed || !s.writable) break;
+      if (s.write(c)) continue;
+      await new Promise<void>((resolve) => {
+        s.once("drain", resolve);
+        s.once("close", resolve);
+      });
+    }
+    await closed;
+    return Buffer.concat(got).toString();
+  }
+
+  function logged(code: string): Record<string, unknown>[] {
+    return records.filter((r) => r["code"] === code);
+  }
+
+  it("garbage: 400, one log line, and the next client is served", async () => {
+    expect(await exchange([Buffer.from("\u0000\u0001garbage\r\n\r\n")])).toMatch(/^HTTP\/1\.1 400 /);
+    expect(logged("AMB_AGENT_BAD_HTTP")).toHaveLength(1);
+    expect((await call(sock, "GET", "/v1/cni/status")).status).toBe(200);
+  });
+
+  it("a 100 MB line without a newline: 431, memory bounded, the next client served", async () => {
+    const mib = Buffer.alloc(1024 * 1024, "x");
+    const rss = process.memoryUsage().rss;
+    const answer = await exchange(
+      (function* () {
+        yield Buffer.from("POST /v1/cni/add?");
+        for (let i = 0; i < 100; i++) yield mib;
+      })(),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
+    expect(logged("AMB_AGENT_BAD_HTTP")).toHaveLength(1);
+    expect((await call(sock, "GET", "/v1/cni/status")).status).toBe(200);
+  });
+
+  it("a client that never sends: 408 after the request timeout, one log line", async () => {
+    expect(await exchange([])).toMatch(/^HTTP\/1\.1 408 /);
+    expect(logged("AMB_AGENT_REQUEST_TIMEOUT")).toHaveLength(1);
     expect((await call(sock, "GET", "/v1/cni/status")).status).toBe(200);
   });
 });

@@ -1,23 +1,40 @@
 // The node agent's side of the plugin protocol: HTTP/1.1 on a unix socket only root can open
 // (0600), POST /v1/cni/add and /v1/cni/del with JSON bodies, GET /v1/cni/status for the plugin's
 // STATUS. A bad body gets a 400 naming every bad field; a failing callback a 500 (or the 4xx it
-// carries) with {"error"}; nothing a client sends can take the server down.
+// carries) with {"error"}; nothing a client sends can take the server down. Bytes that are not HTTP,
+// a head past Node's 16 KiB limit (a 100 MB line) or a request that does not arrive in time are
+// answered 400/431/408 and the connection closed, with one log line each.
 
 import { chmod, mkdir, rm } from "node:fs/promises";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect, isIP } from "node:net";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from "node:http";
+import { connect, isIP, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { AmbientError, ErrorCode, errorMessage, type Logger } from "@ambient/core";
 import type { CniAddRequest, CniDelRequest } from "./agent.js";
+import { AgentSocketErrorCode, agentSocketLogLevel } from "./errors.js";
 
 /** A request is a few hundred bytes; this bounds what a confused client can make us buffer. */
 const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * The plugin writes its request at once, and the runtime waits on the plugin: a connection that has
+ * not delivered a whole request after this is stuck. Node's defaults are 60 s for the head and 300 s
+ * for the request, checked every 30 s.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface CniServerOptions {
   socketPath: string;
   onAdd(req: CniAddRequest): Promise<{ enrolled: boolean }>;
   onDel(req: CniDelRequest): Promise<void>;
   logger: Logger;
+  /** Bound on receiving one whole request (tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 export interface CniServer {
@@ -28,12 +45,22 @@ export async function startCniServer(o: CniServerOptions): Promise<CniServer> {
   const log = o.logger.child({ component: "cni-server" });
   await mkdir(dirname(o.socketPath), { recursive: true });
   await removeStaleSocket(o.socketPath);
-  const server = createServer((req, res) => {
-    handle(req, res, o, log).catch((err) => {
-      log.error({ err }, "cni request handler failed");
-      reply(res, 500, { error: errorMessage(err) });
-    });
-  });
+  const timeoutMs = o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const server = createServer(
+    {
+      requestTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      // Node enforces both timeouts by a sweep at this interval.
+      connectionsCheckingInterval: Math.min(1_000, timeoutMs),
+    },
+    (req, res) => {
+      handle(req, res, o, log).catch((err) => {
+        log.error({ err }, "cni request handler failed");
+        reply(res, 500, { error: errorMessage(err) });
+      });
+    },
+  );
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => refuseClient(err, socket, log));
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) =>
       reject(
@@ -192,6 +219,29 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
     req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
   });
+}
+
+/** Node's parser or timer refused a connection before any handler ran: answer, say why once, close. */
+function refuseClient(err: NodeJS.ErrnoException, socket: Socket, log: Logger): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+  const status = timeout ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+  const code = timeout ? AgentSocketErrorCode.REQUEST_TIMEOUT : AgentSocketErrorCode.BAD_HTTP;
+  const why = timeout
+    ? "no complete request in time"
+    : status === 431
+      ? "a request head over 16 KiB (Node's limit)"
+      : `not an HTTP/1.1 request (${err.code ?? err.message})`;
+  log[agentSocketLogLevel(code)]({ code, status }, `closing a CNI socket connection: ${why}`);
+  const text = JSON.stringify({ error: why });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
+  // Whatever else the client sends (the rest of a 100 MB line) is not read into memory.
+  socket.destroySoon();
 }
 
 function reply(res: ServerResponse, status: number, body: Record<string, unknown>): void {

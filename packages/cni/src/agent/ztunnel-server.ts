@@ -1,7 +1,9 @@
 // The agent's side of the in-pod protocol (see @ambient/core inpod/protocol.ts): ztunnel connects
 // to our unix socket; we replay every enrolled pod as an add, then a snapshot marker, then send
 // adds and deletes as they happen. Each message waits for ztunnel's ack (with a deadline). More
-// than one ztunnel may be connected during a rolling restart: each gets everything.
+// than one ztunnel may be connected during a rolling restart: each gets everything. A connection
+// that sends something unreadable, or leaves a message unacknowledged past the deadline, is closed:
+// a wedged peer must not make every later CNI ADD wait on it.
 
 import { chmod, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -13,8 +15,9 @@ import {
   type Logger,
   parseZtunnelMessage,
 } from "@ambient/core";
+import { AgentSocketErrorCode, agentSocketLogLevel } from "./errors.js";
 
-/** How long a message waits for ztunnel's ack before the agent logs it and moves on. */
+/** How long a message waits for ztunnel's ack before the agent gives up on that connection. */
 export const ACK_TIMEOUT_MS = 5_000;
 
 export class ZtunnelAckError extends Error {
@@ -31,14 +34,17 @@ class ZtunnelConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
+  private failed = false;
+
   constructor(
     readonly socket: Socket,
     private readonly logger: Logger,
+    private readonly ackTimeoutMs: number,
     private readonly onGone: (c: ZtunnelConnection) => void,
   ) {
     const reader = new LineReader(
       (line) => this.onLine(line),
-      () => this.fail("a line longer than the protocol allows"),
+      () => this.fail(AgentSocketErrorCode.LINE_TOO_LONG, "a line longer than the protocol allows"),
     );
     socket.on("data", (chunk) => reader.push(chunk));
     socket.on("error", () => {});
@@ -57,8 +63,10 @@ class ZtunnelConnection {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ZtunnelAckError(`no ack for ${message.type} ${id} within ${ACK_TIMEOUT_MS} ms`));
-      }, ACK_TIMEOUT_MS);
+        const why = `no ack for ${message.type} ${id} within ${this.ackTimeoutMs} ms`;
+        reject(new ZtunnelAckError(why));
+        this.fail(AgentSocketErrorCode.ACK_TIMEOUT, why);
+      }, this.ackTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       this.socket.write(encodeLine({ ...message, id } as AgentMessage));
     });
@@ -69,7 +77,7 @@ class ZtunnelConnection {
     try {
       msg = parseZtunnelMessage(line);
     } catch (err) {
-      this.fail((err as Error).message);
+      this.fail(AgentSocketErrorCode.BAD_MESSAGE, (err as Error).message);
       return;
     }
     if (msg.type === "error") {
@@ -88,9 +96,11 @@ class ZtunnelConnection {
     else p.resolve();
   }
 
-  /** The peer is not speaking our protocol: tell it why and hang up. Other connections carry on. */
-  private fail(why: string): void {
-    this.logger.warn({ why }, "unreadable message on the ztunnel socket; closing that connection");
+  /** The peer is not speaking our protocol, or not keeping up: tell it why and hang up, once. */
+  private fail(code: string, why: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.logger[agentSocketLogLevel(code)]({ code }, `closing a ztunnel connection: ${why}`);
     this.socket.end(encodeLine({ type: "error", error: why }));
     this.socket.destroySoon();
   }
@@ -107,6 +117,7 @@ export class ZtunnelServer {
     /** Every pod the agent has enrolled right now: replayed to each ztunnel that connects. */
     private readonly enrolled: () => InpodPod[],
     private readonly logger: Logger,
+    private readonly ackTimeoutMs = ACK_TIMEOUT_MS,
   ) {}
 
   get connected(): number {
@@ -147,7 +158,7 @@ export class ZtunnelServer {
   }
 
   private accept(socket: Socket): void {
-    const conn = new ZtunnelConnection(socket, this.logger, (c) => {
+    const conn = new ZtunnelConnection(socket, this.logger, this.ackTimeoutMs, (c) => {
       this.connections.delete(c);
       this.logger.info({ connected: this.connections.size }, "ztunnel disconnected");
     });
@@ -158,7 +169,8 @@ export class ZtunnelServer {
     const replay = [...pods.map((pod) => conn.send({ type: "add", pod })), conn.send({ type: "snapshot" })];
     void Promise.all(replay).then(
       () => this.logger.info({ pods: pods.length }, "ztunnel acknowledged the snapshot"),
-      (err) => this.logger.warn({ err: (err as Error).message }, "ztunnel did not acknowledge the replay"),
+      // The connection's own failure (unreadable reply, ack deadline) was logged when it was closed.
+      (err) => this.logger.debug({ err: (err as Error).message }, "ztunnel did not acknowledge the replay"),
     );
   }
 }
