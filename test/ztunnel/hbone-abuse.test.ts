@@ -9,7 +9,7 @@ import { createServer, type Server, Socket } from "node:net";
 import { connect as connectTls } from "node:tls";
 import { LocalTokenAuthenticator } from "@ambient/controlplane";
 import { createMemoryLogger, SpiffeId, type WorkloadCertificate } from "@ambient/core";
-import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
+import { LocalSocketFactory, type PodRef, parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCode, Flag, FrameType, RawH2 } from "../utils/h2-raw.js";
 import { encodeHeaders } from "../utils/hpack.js";
@@ -20,6 +20,7 @@ import {
   node,
   pod,
   type RunningControlPlane,
+  service,
   startControlPlane,
 } from "../utils/index.js";
 import { logsWith } from "../utils/mesh.js";
@@ -30,10 +31,15 @@ const CLIENT = "127.41.1.10";
 const WEB = "127.41.2.10";
 /** On node-a: "another node's pod" as node-b sees it. */
 const OTHER = "127.41.1.20";
+/** On node-b: an app whose connects never complete (a SYN black hole), standing in below. */
+const SLOW = "127.41.2.20";
+const SLOW_PORT = 9999;
 const APP_PORT = 8080;
 const WEB_ID = "spiffe://cluster.local/ns/demo/sa/web";
 /** Short, so stalled clients are cut off within the test; the default is 10 s. */
 const HANDSHAKE_TIMEOUT = "750ms";
+/** Short too, but not so short that 1,000 app connects made at once in this process miss it. */
+const CONNECT_TIMEOUT = "3s";
 /** Generous: what matters is that a flood does not grow memory with its size. */
 const RSS_GROWTH_BOUND = 256 * 1024 * 1024;
 
@@ -48,6 +54,18 @@ let appAccepted = 0;
 let loopbackPort = 0;
 let loopbackAccepted = 0;
 let rssBefore = 0;
+
+/** node-b's sockets, except that connects to SLOW's app are never made: they stay pending. */
+class BlackHoleFactory extends LocalSocketFactory {
+  readonly pending: Socket[] = [];
+  override connectToApp(pod: PodRef, target: { host: string; port: number }): Socket {
+    if (target.host !== SLOW) return super.connectToApp(pod, target);
+    const s = new Socket();
+    this.pending.push(s);
+    return s;
+  }
+}
+let blackHole: BlackHoleFactory;
 
 async function echoApp(host: string, port: number, onAccept?: () => void): Promise<number> {
   const server = createServer({ allowHalfOpen: true }, (s) => {
@@ -69,6 +87,23 @@ beforeAll(async () => {
       pod({ name: "client", namespace: "demo", node: "node-a", ip: CLIENT, sa: "client" }),
       pod({ name: "other", namespace: "demo", node: "node-a", ip: OTHER, sa: "other" }),
       pod({
+        name: "slow",
+        namespace: "demo",
+        node: "node-b",
+        ip: SLOW,
+        sa: "slow",
+        labels: { app: "slow" },
+        ports: [{ containerPort: SLOW_PORT }],
+      }),
+      // Local mode sends plaintext 15006 traffic to the first target port of the pod's services.
+      service({
+        name: "slow",
+        namespace: "demo",
+        vip: "127.41.100.2",
+        selector: { app: "slow" },
+        ports: [{ port: 80, targetPort: SLOW_PORT }],
+      }),
+      pod({
         name: "web",
         namespace: "demo",
         node: "node-b",
@@ -79,13 +114,17 @@ beforeAll(async () => {
     ),
   });
   for (const [name, ip] of Object.entries(NODES)) {
-    const cfg = parseZtunnelConfig(["--admin-on-node-ip", "--handshake-timeout", HANDSHAKE_TIMEOUT], {
-      NODE_NAME: name,
-      NODE_IP: ip,
-      XDS_ADDRESS: cp.cp.address,
-      AMBIENT_NODE_TOKEN_FILE: LocalTokenAuthenticator.tokenPath(cp.state.path, name),
-    });
-    ztunnels.push(await Ztunnel.start(cfg, { logger }));
+    const cfg = parseZtunnelConfig(
+      ["--admin-on-node-ip", "--handshake-timeout", HANDSHAKE_TIMEOUT, "--connect-timeout", CONNECT_TIMEOUT],
+      {
+        NODE_NAME: name,
+        NODE_IP: ip,
+        XDS_ADDRESS: cp.cp.address,
+        AMBIENT_NODE_TOKEN_FILE: LocalTokenAuthenticator.tokenPath(cp.state.path, name),
+      },
+    );
+    if (name === "node-b") blackHole = new BlackHoleFactory(ip);
+    ztunnels.push(await Ztunnel.start(cfg, { logger, ...(name === "node-b" ? { sockets: blackHole } : {}) }));
   }
   await echoApp(WEB, APP_PORT, () => appAccepted++);
   await echoApp(OTHER, APP_PORT);
@@ -105,7 +144,7 @@ afterAll(async () => {
   for (const s of servers) s.close();
 });
 
-function raw(opts: { preface?: boolean } = {}): Promise<RawH2> {
+function raw(opts: { preface?: boolean; host?: string; serverIdentity?: string } = {}): Promise<RawH2> {
   return RawH2.connect({
     host: WEB,
     port: 15008,
@@ -398,6 +437,38 @@ describe("slow and idle clients", () => {
     s.resume();
     await once(s, "close");
     await eventually(() => expect(logsWith(records, { code: "AMB_HBONE_IDLE" }).length).toBe(before + 1));
+  });
+
+  it("a CONNECT whose app never answers the TCP handshake gets 503 after the connect timeout", async () => {
+    const h = await raw({ host: SLOW, serverIdentity: "spiffe://cluster.local/ns/demo/sa/slow" });
+    try {
+      expect(await h.connect(1, `${SLOW}:${SLOW_PORT}`, 10_000)).toEqual({ status: 503 });
+    } finally {
+      h.destroy();
+    }
+    expect(blackHole.pending.length).toBeGreaterThan(0);
+    expect(blackHole.pending.every((s) => s.destroyed)).toBe(true);
+    await goodClientServed();
+  });
+
+  it("plaintext 15006 whose app never answers is reset after the connect timeout", async () => {
+    const before = blackHole.pending.length;
+    const s = new Socket();
+    s.connect({ host: SLOW, port: 15006, localAddress: CLIENT });
+    const outcome = await new Promise<string>((resolve) => {
+      s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      s.once("close", () => resolve("closed"));
+    });
+    expect(outcome).toBe("ECONNRESET");
+    expect(blackHole.pending.length).toBe(before + 1);
+    expect(blackHole.pending.at(-1)?.destroyed).toBe(true);
+    await eventually(() =>
+      expect(
+        logsWith(records, { direction: "inbound", "dst.workload": "slow" }).filter((l) =>
+          /timed out/.test(String(l["error"])),
+        ).length,
+      ).toBe(2),
+    );
   });
 
   for (const [name, bytes] of [
