@@ -2,8 +2,8 @@
 // as their waypoint. Anything else (another service, the node, loopback, the waypoint's own ports,
 // where its admin answers /quitquitquit) is refused: the waypoint's 15008 is never an open proxy.
 
-import type { GatewayAddress, Service, Workload } from "@ambient/core";
-import { canonicalIp, ipText, type ProxyState } from "@ambient/ztunnel";
+import { canonicalIp, type GatewayAddress, ipText, type Service, type Workload } from "@ambient/core";
+import type { ProxyState } from "@ambient/dataplane";
 
 export interface WaypointSelf {
   name: string;

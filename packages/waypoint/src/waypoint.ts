@@ -4,7 +4,6 @@
 
 import type { Server } from "node:http";
 import {
-  canonicalIp,
   createHboneServer,
   createLogger,
   createRegistry,
