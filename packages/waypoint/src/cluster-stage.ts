@@ -8,11 +8,15 @@ import type { ProxyState } from "@ambient/dataplane";
 import {
   CircuitBreakers,
   clusterName,
+  clusterNotFound,
   createBalancer,
   type DrObject,
   type EndpointInfo,
+  noHealthyUpstream,
   OutlierDetector,
   resolveClusterPolicy,
+  unknownDestination,
+  upstreamOverflow,
 } from "./cluster/index.js";
 import { serviceFor } from "./default-stages.js";
 import type { L7Request } from "./model/request.js";
@@ -45,19 +49,12 @@ export class ClusterStage {
     const service = serviceFor(this.state, req, target.host);
     if (!service) {
       const w = this.state.workloadByIp(req.destination.ip);
-      if (!w) return { ok: false, status: 503, flag: "NR", reason: `no route to ${target.host}` };
+      if (!w) return { ok: false, error: unknownDestination(target.host) };
       return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
     }
     const resolved = resolveClusterPolicy(this.drs, service.hostname, target.port, target.subset);
-    if (resolved.error === "unknown-subset") {
-      return {
-        ok: false,
-        status: 503,
-        flag: "NC",
-        reason: `no subset ${target.subset} for ${service.hostname}`,
-      };
-    }
     const name = clusterName(service.hostname, target.port, target.subset);
+    if (resolved.error === "unknown-subset") return { ok: false, error: clusterNotFound(name) };
     const cluster = this.cluster(name, resolved.policy);
     const all = this.state.endpointsFor(service, target.port);
     const byUid = new Map<string, { workload: Workload; targetPort: number }>();
@@ -83,21 +80,26 @@ export class ClusterStage {
       activeRequests: (uid) => this.active.get(uid) ?? 0,
       isEjected: (uid) => cluster.outlier?.isEjected(uid) ?? false,
     });
-    if (!picked) return { ok: false, status: 503, flag: "UH", reason: "no healthy upstream" };
+    if (!picked) return { ok: false, error: noHealthyUpstream(name) };
+    const breaker = this.breakers.get(name, resolved.policy.connectionPool);
+    // http2MaxRequests is Envoy's max_requests: HTTP requests in flight to the cluster, any
+    // protocol (an opaque TCP connection is no request).
+    const request = target.opaque ? undefined : breaker.tryAcquire("request");
+    if (!target.opaque && !request) return { ok: false, error: upstreamOverflow(name, "request") };
     // HBONE gives each request its own stream, so a request in flight is a connection in Envoy's
     // HTTP/1.1 terms; beyond maxConnections it would wait as pending, beyond that it overflows.
     // Opaque TCP has no pending queue: past maxConnections it overflows at once, as tcp_proxy does.
-    const breaker = this.breakers.get(name, resolved.policy.connectionPool);
-    const release = target.opaque
+    const slot = target.opaque
       ? breaker.tryAcquire("connection")
       : (breaker.tryAcquire("connection") ?? breaker.tryAcquire("pending"));
-    if (!release)
-      return {
-        ok: false,
-        status: 503,
-        flag: "UO",
-        reason: "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-      };
+    if (!slot) {
+      request?.();
+      return { ok: false, error: upstreamOverflow(name, target.opaque ? "connection" : "pending") };
+    }
+    const release = () => {
+      slot();
+      request?.();
+    };
     const ep = byUid.get(picked.endpoint.uid)!;
     const uid = ep.workload.uid;
     this.active.set(uid, (this.active.get(uid) ?? 0) + 1);
@@ -114,11 +116,15 @@ export class ClusterStage {
           maxRequestsPerConnection: pool.maxRequestsPerConnection,
           idleTimeoutMs: pool.idleTimeoutMs,
           maxConnectionDurationMs: pool.maxConnectionDurationMs,
+          ...(Number.isFinite(pool.maxConcurrentStreams)
+            ? { maxConcurrentStreams: pool.maxConcurrentStreams }
+            : {}),
         },
         opaque: {
           idleTimeoutMs: pool.tcpIdleTimeoutMs,
           maxConnectionDurationMs: pool.maxConnectionDurationMs,
         },
+        acquireRetry: () => breaker.tryAcquire("retry"),
         done: (outcome) => {
           release();
           this.active.set(uid, Math.max(0, (this.active.get(uid) ?? 1) - 1));

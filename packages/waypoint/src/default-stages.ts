@@ -4,13 +4,16 @@
 
 import type { Service } from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
+import { noHealthyUpstream, unknownDestination } from "./cluster/errors.js";
 import type { L7Request } from "./model/request.js";
 import type { RetryPlan, Stages } from "./proxy/stages.js";
+import { defaultRetryPolicy, shouldRetry } from "./route/retry.js";
 
 /** Istio's default: 2 retries on connect-failure, refused-stream, unavailable, cancelled, 503. */
+const DEFAULT_RETRY_POLICY = defaultRetryPolicy();
 export const DEFAULT_RETRY: RetryPlan = {
-  attempts: 2,
-  shouldRetry: (o) => o.connectFailure === true || o.status === 503,
+  attempts: DEFAULT_RETRY_POLICY.attempts,
+  shouldRetry: (o) => shouldRetry(DEFAULT_RETRY_POLICY, o),
 };
 
 export function serviceFor(state: ProxyState, req: L7Request, host: string): Service | undefined {
@@ -28,11 +31,11 @@ export function defaultStages(state: ProxyState): Stages {
       if (!service) {
         // Workload-addressed traffic: the destination pod itself.
         const w = state.workloadByIp(req.destination.ip);
-        if (!w) return { ok: false, status: 503, flag: "NR", reason: `no route to ${target.host}` };
+        if (!w) return { ok: false, error: unknownDestination(target.host) };
         return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
       }
       const picked = state.pickEndpoint(service, target.port);
-      if (!picked) return { ok: false, status: 503, flag: "UH", reason: "no healthy upstream" };
+      if (!picked) return { ok: false, error: noHealthyUpstream(target.host) };
       return {
         ok: true,
         service,

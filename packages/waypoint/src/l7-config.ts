@@ -130,7 +130,7 @@ function toRouteResult(
     case "default":
       return { kind: "forward", host: req.destination.host, retry: retryPlan(d.retry) };
     case "no-route":
-      return { kind: "respond", status: 404, flag: "NR" };
+      return { kind: "no-route" };
     case "direct":
       return { kind: "respond", status: d.status, ...(d.body !== undefined ? { body: d.body } : {}) };
     case "redirect":

@@ -36,12 +36,16 @@ import type { WaypointConfig } from "./config.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
+import { h2Sender } from "./proxy/request/send-h2.js";
+import { http1Sender } from "./proxy/request/send-http1.js";
 import { forwardTcp, type TcpContext } from "./proxy/tcp.js";
+import { DEFAULT_BOUNDS } from "./proxy/timeouts.js";
 import { UpstreamAgents } from "./proxy/upstream-agents.js";
+import { UpstreamH2Sessions } from "./proxy/upstream-h2-sessions.js";
 import { servedDestination } from "./served-destination.js";
 import { HttpMetrics } from "./telemetry/metrics.js";
 
-const CONNECT_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = DEFAULT_BOUNDS.connectMs;
 /** Envoy's admin (istio-proxy) and ztunnel's listen on localhost only. */
 const ADMIN_HOST = "127.0.0.1";
 
@@ -54,6 +58,7 @@ export class Waypoint {
   private readonly pool: HboneClientPool;
   private hbone: HboneServer | undefined;
   private agents: UpstreamAgents | undefined;
+  private sessions: UpstreamH2Sessions | undefined;
   private xds: DeltaAdsClient | undefined;
   private readonly httpServers: Server[] = [];
   private stopped = false;
@@ -145,6 +150,7 @@ export class Waypoint {
     this.certs.close();
     this.hbone?.destroy();
     this.agents?.destroy();
+    this.sessions?.destroy();
     this.pool.destroy();
     await Promise.all(this.httpServers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const s of this.httpServers) s.closeAllConnections();
@@ -161,6 +167,8 @@ export class Waypoint {
     };
     this.agents?.destroy();
     this.agents = new UpstreamAgents(upstream);
+    this.sessions?.destroy();
+    this.sessions = new UpstreamH2Sessions(upstream);
     const tcp: TcpContext = {
       stages: () => this.l7.stages(),
       upstream,
@@ -171,8 +179,9 @@ export class Waypoint {
     };
     return {
       stages: () => this.l7.stages(),
-      upstream,
-      agents: this.agents,
+      sendHttp1: http1Sender(this.agents),
+      sendH2: h2Sender(this.sessions),
+      bounds: DEFAULT_BOUNDS,
       metrics,
       logger: this.logger,
       accessLog: this.config.accessLog,

@@ -11,9 +11,11 @@ export const ClusterErrorCode = {
   NO_HEALTHY_UPSTREAM: "AMB_NO_HEALTHY_UPSTREAM",
   /** The route names a subset no DestinationRule defines (Envoy `NC`: the cluster does not exist). */
   CLUSTER_NOT_FOUND: "AMB_CLUSTER_NOT_FOUND",
+  /** Neither a service nor a workload answers to the destination (Envoy `NR`). */
+  UNKNOWN_DESTINATION: "AMB_UNKNOWN_DESTINATION",
 } as const;
 
-export type ResponseFlag = "UO" | "UH" | "NC";
+export type ResponseFlag = "UO" | "UH" | "NC" | "NR";
 
 export interface ClusterErrorDetails extends Record<string, unknown> {
   status: number;
@@ -41,5 +43,12 @@ export function noHealthyUpstream(cluster: string): AmbientError {
 export function clusterNotFound(cluster: string): AmbientError {
   return new AmbientError(ClusterErrorCode.CLUSTER_NOT_FOUND, `cluster ${cluster} not found`, {
     details: { status: 503, responseFlag: "NC", cluster } satisfies ClusterErrorDetails,
+  });
+}
+
+/** 503 NR: the request names a host the waypoint knows no service or workload for. */
+export function unknownDestination(host: string): AmbientError {
+  return new AmbientError(ClusterErrorCode.UNKNOWN_DESTINATION, `no route to ${host}`, {
+    details: { status: 503, responseFlag: "NR", cluster: "", host } satisfies ClusterErrorDetails,
   });
 }

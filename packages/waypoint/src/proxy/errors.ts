@@ -3,7 +3,7 @@
 // log carry, and the level it is logged at. Flags are Envoy's words for the same events.
 
 import { AmbientError } from "@ambient/core";
-import { ClusterErrorCode, clusterNotFound, noHealthyUpstream, upstreamOverflow } from "../cluster/errors.js";
+import { ClusterErrorCode } from "../cluster/errors.js";
 import { UPSTREAM_CONNECT_FAILED } from "./upstream.js";
 
 export const WaypointErrorCode = {
@@ -43,6 +43,7 @@ const BY_CODE: Record<string, Classification> = {
   [ClusterErrorCode.OVERFLOW]: { flag: "UO", level: "warn" },
   [ClusterErrorCode.NO_HEALTHY_UPSTREAM]: { flag: "UH", level: "warn" },
   [ClusterErrorCode.CLUSTER_NOT_FOUND]: { flag: "NC", level: "warn" },
+  [ClusterErrorCode.UNKNOWN_DESTINATION]: { flag: "NR", level: "info" },
 };
 
 /** The first code in the `cause` chain we know; anything else broke mid-stream (UC, as Envoy). */
@@ -54,21 +55,4 @@ export function classify(err: unknown): Classification {
     cur = (cur as { cause?: unknown }).cause;
   }
   return { flag: "UC", level: "info" };
-}
-
-/**
- * The cluster stage answers a refused pick with Envoy's flag; this is where that answer becomes the
- * typed error the rest of the path classifies.
- */
-export function pickError(refused: { flag: string; reason: string }, cluster: string): AmbientError {
-  switch (refused.flag) {
-    case "UO":
-      return upstreamOverflow(cluster, "connection");
-    case "UH":
-      return noHealthyUpstream(cluster);
-    case "NC":
-      return clusterNotFound(cluster);
-    default:
-      return waypointError(WaypointErrorCode.NO_ROUTE, refused.reason);
-  }
 }

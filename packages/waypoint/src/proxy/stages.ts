@@ -2,7 +2,7 @@
 // → authorize (AuthorizationPolicy) → route (VirtualService) → pick an endpoint (DestinationRule).
 // `L7Config` builds them from what the control plane sent; defaults pass everything through.
 
-import type { Service, Workload } from "@ambient/core";
+import type { AmbientError, Service, Workload } from "@ambient/core";
 import type { HeaderOps, L7Request } from "../model/request.js";
 import type { UpstreamTarget } from "./upstream.js";
 
@@ -25,7 +25,17 @@ export interface AuthzResult {
 export interface RetryPlan {
   attempts: number;
   perTryTimeoutMs?: number;
-  shouldRetry(outcome: { status?: number; reset?: boolean; connectFailure?: boolean }): boolean;
+  shouldRetry(outcome: RetryOutcomeFacts): boolean;
+}
+
+/** What an attempt's outcome says to the retry policy (Envoy's retryOn conditions read these). */
+export interface RetryOutcomeFacts {
+  status?: number;
+  /** grpc-status of a trailers-only answer. */
+  grpcStatus?: number;
+  reset?: boolean;
+  connectFailure?: boolean;
+  refusedStream?: boolean;
 }
 
 export type RouteResult =
@@ -44,7 +54,10 @@ export type RouteResult =
       mirrors?: { host: string; subset?: string; port?: number }[];
       corsHeaders?: Record<string, string>;
     }
-  | { kind: "respond"; status: number; headers?: Record<string, string>; body?: string; flag?: string };
+  /** A local answer the route asks for (direct response, redirect, CORS preflight). */
+  | { kind: "respond"; status: number; headers?: Record<string, string>; body?: string }
+  /** A VirtualService owns the host and none of its rules matched (404 NR). */
+  | { kind: "no-route" };
 
 /** How connections to the endpoint are reused (DestinationRule connectionPool.http). */
 export interface UpstreamConnectionPolicy {
@@ -54,6 +67,8 @@ export interface UpstreamConnectionPolicy {
   idleTimeoutMs: number;
   /** connectionPool.tcp.maxConnectionDuration: not reused past this age. Absent: no limit. */
   maxConnectionDurationMs?: number;
+  /** HTTP/2: streams per upstream session (DestinationRule http.maxConcurrentStreams). */
+  maxConcurrentStreams?: number;
 }
 
 /** connectionPool.tcp limits of one opaque TCP connection (Infinity: none). */
@@ -71,6 +86,12 @@ export interface EndpointPick extends UpstreamTarget {
   connections?: UpstreamConnectionPolicy;
   /** Called with the outcome, for least-request accounting and outlier detection. */
   done(outcome: { status?: number; connectFailure?: boolean; reset?: boolean }): void;
+  /**
+   * A slot in the cluster's concurrent-retry budget (DestinationRule http.maxRetries or
+   * retryBudget), held while the retry runs; undefined when the budget is spent (then Envoy does
+   * not retry and returns what it has). Absent: no limit.
+   */
+  acquireRetry?(): (() => void) | undefined;
 }
 
 export interface Stages {
@@ -79,7 +100,7 @@ export interface Stages {
   /** An opaque TCP connection: L4 fields only (HTTP-only fields never allow, and widen a DENY). */
   authorizeTcp(req: L7Request): AuthzResult;
   route(req: L7Request): RouteResult;
-  /** An endpoint of `host` for the request, or why there is none (UH no healthy, UO overflow). */
+  /** An endpoint of `host` for the request, or why there is none (a typed cluster error: UH, UO, NC, NR). */
   pick(
     req: L7Request,
     /**
@@ -87,7 +108,5 @@ export interface Stages {
      * TCP connection, admitted by maxConnections alone (Envoy's tcp_proxy queues nothing).
      */
     target: { host: string; subset?: string; port: number; exclude?: ReadonlySet<string>; opaque?: boolean },
-  ):
-    | { ok: true; endpoint: EndpointPick; service?: Service }
-    | { ok: false; status: number; flag: string; reason: string };
+  ): { ok: true; endpoint: EndpointPick; service?: Service } | { ok: false; error: AmbientError };
 }

@@ -15,34 +15,56 @@ import { Duplex } from "node:stream";
 /** How long a stream node:http is done with may wait for the peer's END_STREAM before a reset. */
 export const CLEAN_CLOSE_GRACE_MS = 5_000;
 
-export function asByteStream(inner: Duplex): Duplex {
+/**
+ * The adapter, plus what an HTTP/1.1 upgrade needs from the downstream one: `hold` stops handing
+ * the peer's bytes to node:http (they may be the upgraded protocol's, not a next request) until
+ * the upstream has answered, `release` resumes, and `takeOver` gives the stream underneath back for
+ * raw bytes once the answer is 101 (node:http's parser never sees another byte).
+ */
+export interface ByteStream extends Duplex {
+  hold(): void;
+  release(): void;
+  /** The inner stream, with the bytes node:http had not read yet; the adapter is then destroyed. */
+  takeOver(): { stream: Duplex; unread: Buffer[] };
+}
+
+export function asByteStream(inner: Duplex): ByteStream {
+  let holding = false;
+  let detached = false;
   const outer = new Duplex({
     allowHalfOpen: true,
     read() {
-      inner.resume();
+      if (!holding && !detached) inner.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
+      if (detached) return callback();
       touch();
       inner.write(chunk, callback);
     },
     final(callback) {
-      inner.end();
+      if (!detached) inner.end();
       callback();
     },
     destroy(err, callback) {
-      if (err || inner.destroyed) inner.destroy(err ?? undefined);
-      else closeCleanly(inner);
+      if (!detached) {
+        if (err || inner.destroyed) inner.destroy(err ?? undefined);
+        else closeCleanly(inner);
+      }
       callback(err);
     },
-  });
-  inner.on("data", (chunk: Buffer) => {
+  }) as ByteStream;
+  const onData = (chunk: Buffer) => {
     if (!outer.push(chunk)) inner.pause();
-  });
-  inner.once("end", () => outer.push(null));
-  inner.once("error", (err) => outer.destroy(err));
-  inner.once("close", () => {
+  };
+  const onEnd = () => outer.push(null);
+  const onError = (err: Error) => outer.destroy(err);
+  const onClose = () => {
     if (!outer.destroyed) outer.destroy();
-  });
+  };
+  inner.on("data", onData);
+  inner.once("end", onEnd);
+  inner.once("error", onError);
+  inner.once("close", onClose);
   // http.Server, ClientRequest and http.Agent call these on their socket; an HTTP/2 stream has no
   // TCP options. setTimeout is real: the agent closes pooled connections idle that long.
   let idleMs = 0;
@@ -52,7 +74,7 @@ export function asByteStream(inner: Duplex): Duplex {
     if (idleMs === 0 && idle === undefined) return;
     if (idle) clearTimeout(idle);
     idle = undefined;
-    if (idleMs > 0 && !outer.destroyed) {
+    if (idleMs > 0 && !outer.destroyed && !detached) {
       idle = setTimeout(() => outer.emit("timeout"), idleMs);
       idle.unref();
     }
@@ -78,10 +100,36 @@ export function asByteStream(inner: Duplex): Duplex {
       touch();
       return outer;
     },
+    hold() {
+      holding = true;
+      inner.pause();
+    },
+    release() {
+      holding = false;
+      if (!detached) inner.resume();
+    },
+    takeOver() {
+      detached = true;
+      inner.pause();
+      for (const [event, listener] of [
+        ["data", onData],
+        ["data", touch],
+        ["end", onEnd],
+        ["error", onError],
+        ["close", onClose],
+      ] as const)
+        inner.removeListener(event, listener);
+      if (idle) clearTimeout(idle);
+      const unread: Buffer[] = [];
+      // read() also emits 'data': node:http's parser must not get these bytes.
+      outer.removeAllListeners("data");
+      for (let chunk = outer.read(); chunk !== null; chunk = outer.read()) unread.push(chunk as Buffer);
+      outer.destroy();
+      return { stream: inner, unread };
+    },
   });
   return outer;
 }
-
 function closeCleanly(inner: Duplex): void {
   if (!inner.writableEnded) inner.end();
   // Nobody reads any more: drain what the peer still sends so its END_STREAM is seen.

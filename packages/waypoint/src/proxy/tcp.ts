@@ -16,9 +16,8 @@ import {
   type TcpMetrics,
   workloadIdentity,
 } from "@ambient/dataplane";
-import { clusterName } from "../cluster/index.js";
 import type { L7Request } from "../model/request.js";
-import { classify, pickError, WaypointErrorCode, waypointError } from "./errors.js";
+import { classify, WaypointErrorCode, waypointError } from "./errors.js";
 import type { StreamInfo } from "./http.js";
 import type { EndpointPick, OpaqueConnectionLimits, Stages } from "./stages.js";
 import { openUpstream, type UpstreamDeps } from "./upstream.js";
@@ -95,7 +94,7 @@ export function forwardTcp(
     // Phase 2: an endpoint, admitted by the cluster's maxConnections.
     const target = { host: info.destination.host, port: info.destination.port, opaque: true };
     const picked = stages.pick(l7, target);
-    if (!picked.ok) throw pickError(picked, clusterName(target.host, target.port));
+    if (!picked.ok) throw picked.error;
     endpoint = picked.endpoint;
     const ep = picked.endpoint;
     log = { ...log, ...destinationFields(ep, picked.service?.hostname) };

@@ -27,6 +27,8 @@ class EndpointAgent extends Agent {
   private readonly served = new WeakMap<Socket, number>();
   /** When each connection was made, for maxConnectionDuration. */
   private readonly born = new WeakMap<Duplex, number>();
+  /** Connections sitting in the pool, waiting for a request. */
+  private readonly idle = new WeakSet<Duplex>();
 
   constructor(
     private readonly deps: UpstreamDeps,
@@ -36,29 +38,42 @@ class EndpointAgent extends Agent {
   ) {
     super(options);
     // Node's Agent asks keepSocketAlive whether to pool a socket; @types/node types the answer as
-    // void, so the override is installed here rather than declared. The idle timeout is armed only
-    // while a connection sits in the pool (the agent destroys a free socket on 'timeout'); Agent's
-    // own `timeout` option would arm it, with a listener, on every request.
+    // void, so the override is installed here rather than declared.
     const keepSocketAlive = Agent.prototype.keepSocketAlive as unknown as (this: Agent, s: Socket) => boolean;
     Object.assign(this, {
       keepSocketAlive: (socket: Socket): boolean => {
         const served = (this.served.get(socket) ?? 0) + 1;
         this.served.set(socket, served);
+        // The app already ended its side (its FIN came with or right after the response): a request
+        // sent on it would reach a closed socket and never be answered.
+        if (socket.readableEnded || socket.destroyed) return false;
         // Past maxConnectionDuration a connection finishes its request and is closed, as Envoy
         // drains it; one that is younger waits in the pool until idle or that age, whichever first.
         const lifeLeft = this.lifeLeft(socket);
-        const keep =
-          lifeLeft > 0 && served < this.policy.maxRequestsPerConnection && keepSocketAlive.call(this, socket);
+        if (lifeLeft <= 0 || served >= this.policy.maxRequestsPerConnection) return false;
+        if (!keepSocketAlive.call(this, socket)) return false;
+        // Node's agent has set the idle timeout from the app's `Keep-Alive: timeout=` hint (minus
+        // 1 s); the DestinationRule's limits apply when shorter or there is no hint. The agent
+        // destroys a pooled socket on 'timeout'; Agent's own `timeout` option would arm it, with a
+        // listener, on every request instead.
+        const hinted = socket.timeout ?? 0;
         const wait = Math.min(this.policy.idleTimeoutMs, lifeLeft);
-        if (keep && Number.isFinite(wait)) socket.setTimeout(Math.max(1, wait));
-        return keep;
+        if (Number.isFinite(wait) && (hinted === 0 || wait < hinted)) socket.setTimeout(Math.max(1, wait));
+        this.idle.add(socket);
+        return true;
       },
     });
   }
 
   override reuseSocket(socket: Socket, request: ClientRequest): void {
+    this.idle.delete(socket);
     socket.setTimeout(0);
     super.reuseSocket(socket, request);
+  }
+
+  /** Closes every pooled connection now (one of them turned out dead: its siblings likely are too). */
+  dropIdle(): void {
+    for (const list of Object.values(this.freeSockets)) for (const s of [...(list ?? [])]) s.destroy();
   }
 
   // node:http accepts a connection handed over later through the callback (return nothing now).
@@ -70,6 +85,12 @@ class EndpointAgent extends Agent {
       (stream) => {
         const socket = asByteStream(stream);
         this.born.set(socket, performance.now());
+        // The app closing a pooled connection (its keep-alive timeout, a restart) reaches us as the
+        // end of the stream. A pooled socket has nobody reading it, so nothing else would notice:
+        // it leaves the pool at once, and ztunnel gets our end too and closes its side.
+        socket.on("end", () => {
+          if (this.idle.has(socket)) socket.destroy();
+        });
         callback?.(null, socket);
       },
       (err: Error) => callback?.(err, undefined as never),
@@ -92,20 +113,7 @@ export class UpstreamAgents {
 
   /** The agent for an endpoint under a connection policy; requests through it reuse its idle connections. */
   agentFor(target: UpstreamTarget, policy: UpstreamConnectionPolicy = DEFAULT_POLICY): Agent {
-    const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
-    // The workload uid too: a new pod that reuses an IP must not inherit the old one's connections.
-    // The policy too: a DestinationRule edit applies to new connections, as in Envoy.
-    const key = [
-      target.workload.uid,
-      ip,
-      target.port,
-      target.workload.tunnelProtocol,
-      policy.maxRequestsPerConnection,
-      policy.idleTimeoutMs,
-      policy.maxConnectionDurationMs,
-      target.connectTimeoutMs,
-      JSON.stringify(target.keepalive ?? null),
-    ].join("|");
+    const key = this.key(target, policy);
     let agent = this.agents.get(key);
     if (!agent) {
       this.prune();
@@ -120,6 +128,11 @@ export class UpstreamAgents {
     return agent;
   }
 
+  /** Closes the idle pooled connections of an endpoint (a request on one of them found it dead). */
+  dropIdle(target: UpstreamTarget, policy: UpstreamConnectionPolicy = DEFAULT_POLICY): void {
+    this.agents.get(this.key(target, policy))?.dropIdle();
+  }
+
   /**
    * Forgets agents holding no connection and no queued request: endpoints come and go (pods,
    * DestinationRule edits), and an agent per endpoint ever seen would only grow.
@@ -128,6 +141,23 @@ export class UpstreamAgents {
     const empty = (d: NodeJS.ReadOnlyDict<unknown>) => Object.keys(d).length === 0;
     for (const [key, agent] of this.agents)
       if (empty(agent.sockets) && empty(agent.freeSockets) && empty(agent.requests)) this.agents.delete(key);
+  }
+
+  private key(target: UpstreamTarget, policy: UpstreamConnectionPolicy): string {
+    const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
+    // The workload uid too: a new pod that reuses an IP must not inherit the old one's connections.
+    // The policy too: a DestinationRule edit applies to new connections, as in Envoy.
+    return [
+      target.workload.uid,
+      ip,
+      target.port,
+      target.workload.tunnelProtocol,
+      policy.maxRequestsPerConnection,
+      policy.idleTimeoutMs,
+      policy.maxConnectionDurationMs,
+      target.connectTimeoutMs,
+      JSON.stringify(target.keepalive ?? null),
+    ].join("|");
   }
 
   /** Closes every pooled connection (the waypoint is stopping). */

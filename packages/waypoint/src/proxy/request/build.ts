@@ -1,0 +1,84 @@
+// Stage 1, build: the request as the L7 stages see it (model/request.ts), from an HTTP/1.1 or
+// HTTP/2 request, plus the protocol facts later stages need — whether it asks to upgrade the
+// connection (and to what), and whether it is a CONNECT the waypoint refuses.
+
+import type { IncomingHttpHeaders } from "node:http";
+import type { L7Request } from "../../model/request.js";
+import type { StreamInfo } from "./exchange.js";
+
+/** What node:http and node:http2 requests both offer. */
+export interface WireRequest {
+  method?: string;
+  url?: string;
+  headers: IncomingHttpHeaders;
+  httpVersionMajor: number;
+  /** HTTP/2 only. */
+  authority?: string;
+}
+
+export interface BuiltRequest {
+  l7: L7Request;
+  /**
+   * HTTP/1.1 `Connection: upgrade` with the protocols asked for (lowercase), h2c removed: Envoy
+   * drops an h2c upgrade and serves the request as HTTP/1.1, and so do we — after a 101 for h2c the
+   * client's HTTP/2 requests would flow as raw bytes, past every L7 policy. Empty: no upgrade.
+   */
+  upgrade: string[];
+  /** CONNECT, or HTTP/2 extended CONNECT (a `:protocol` pseudo-header). */
+  connect: boolean;
+}
+
+export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    // HTTP/2 pseudo-headers are the request line, not headers an L7 rule may match.
+    if (v === undefined || k.startsWith(":")) continue;
+    headers[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  const ns = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\//.exec(info.sourcePrincipal)?.[1];
+  const method = req.method ?? "GET";
+  const h2 = req.httpVersionMajor === 2;
+  const l7: L7Request = {
+    method,
+    scheme: "http",
+    authority: (req.headers.host ?? req.authority ?? info.destination.host).toLowerCase(),
+    path: req.url ?? "/",
+    headers,
+    port: info.destination.port,
+    protocol: (req.headers["content-type"] ?? "").startsWith("application/grpc")
+      ? "grpc"
+      : h2
+        ? "h2"
+        : "http/1.1",
+    source: { ip: info.sourceIp, principal: info.sourcePrincipal, ...(ns ? { namespace: ns } : {}) },
+    destination: info.destination,
+  };
+  return {
+    l7,
+    upgrade: h2 ? [] : upgradeTokens(req.headers),
+    connect: method === "CONNECT" || req.headers[":protocol"] !== undefined,
+  };
+}
+
+/** The protocols an HTTP/1.1 request asks to switch to, when `Connection` names `upgrade`. */
+export function upgradeTokens(headers: IncomingHttpHeaders): string[] {
+  if (!connectionTokens(headers).has("upgrade")) return [];
+  const upgrade = headers.upgrade;
+  if (!upgrade) return [];
+  return upgrade
+    .split(",")
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t !== "" && t !== "h2c");
+}
+
+/** The lowercase tokens of the Connection header (RFC 9110 §7.6.1). */
+export function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+  const value = headers.connection;
+  const text = Array.isArray(value) ? value.join(",") : (value ?? "");
+  return new Set(
+    text
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ""),
+  );
+}

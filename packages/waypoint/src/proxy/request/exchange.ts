@@ -1,0 +1,83 @@
+// One request through the waypoint as telemetry sees it: what each stage learnt (route, upstream
+// host, attempts, bytes, status, response flag), and `record`, the single place that turns it into
+// Istio's metrics and one access-log line — for plain requests, local replies, failures and
+// upgraded connections alike, exactly once.
+
+import type { Logger } from "@ambient/core";
+import type { L7Request } from "../../model/request.js";
+import type { HttpLabels, HttpMetrics } from "../../telemetry/metrics.js";
+import { NO_FLAG } from "./errors.js";
+
+export interface StreamInfo {
+  sourceIp: string;
+  sourcePrincipal: string;
+  /** The original destination (VIP:port or podIP:port) the HBONE :authority named. */
+  destination: { host: string; namespace?: string; ip: string; port: number };
+  labels: Omit<HttpLabels, "response_code" | "response_flags" | "request_protocol">;
+}
+
+export interface Telemetry {
+  metrics: HttpMetrics;
+  logger: Logger;
+  accessLog: boolean;
+}
+
+export class Exchange {
+  readonly started = performance.now();
+  /** 0 until something was answered (Envoy logs 0 for a client that left before any answer). */
+  status = 0;
+  flag = NO_FLAG;
+  requestBytes = 0;
+  responseBytes = 0;
+  upstreamHost = "";
+  routeName = "";
+  /** Envoy's %UPSTREAM_REQUEST_ATTEMPT_COUNT%: 1 + retries. */
+  attempts = 0;
+  /** The connection switched protocols (101): bytes are the tunnel's, duration its lifetime. */
+  upgraded = false;
+  /** Why it failed, for the access log. */
+  error: string | undefined;
+  private recorded = false;
+
+  constructor(
+    readonly l7: L7Request,
+    readonly info: StreamInfo,
+  ) {}
+
+  /** Writes the metrics and the access-log line; later calls do nothing. */
+  record(t: Telemetry): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    const duration = performance.now() - this.started;
+    const labels: HttpLabels = {
+      ...this.info.labels,
+      request_protocol: this.l7.protocol === "grpc" ? "grpc" : "http",
+      response_code: String(this.status),
+      response_flags: this.flag,
+    };
+    t.metrics.record(labels, duration, this.requestBytes, this.responseBytes);
+    if (!t.accessLog) return;
+    t.logger.info(
+      {
+        component: "access",
+        method: this.l7.method,
+        path: this.l7.path,
+        authority: this.l7.authority,
+        protocol: this.l7.protocol,
+        status: this.status,
+        response_flags: this.flag,
+        bytes_received: this.requestBytes,
+        bytes_sent: this.responseBytes,
+        duration: Math.round(duration),
+        upstream_host: this.upstreamHost || undefined,
+        route_name: this.routeName || undefined,
+        attempts: this.attempts || undefined,
+        upgraded: this.upgraded || undefined,
+        error: this.error,
+        "src.identity": this.info.sourcePrincipal,
+        "dst.service": this.info.destination.host,
+      },
+      "request",
+    );
+  }
+}
