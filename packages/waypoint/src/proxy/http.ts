@@ -40,10 +40,7 @@ export interface HttpContext {
 }
 
 export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downstream): Promise<void> {
-  const { l7, upgrade, connect } = buildRequest(down.req, info);
-  // Until the upstream has answered, the client's next bytes may be the new protocol's: node:http
-  // must not parse them as another request.
-  if (down.protocol === "http1" && upgrade.length > 0) down.socket?.hold();
+  const { l7, upgrade, connect, upgradeWithBody } = buildRequest(down.req, info);
   const ex = new Exchange(l7, info);
   const stages = ctx.stages();
   const clock = new RequestClock(ctx.bounds.streamIdleMs);
@@ -52,6 +49,11 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
   down.res.once("close", onClientGone);
   try {
     if (connect) throw requestError(RequestErrorCode.CONNECT_REFUSED, `${l7.method} ${l7.authority} refused`);
+    if (upgradeWithBody)
+      throw requestError(
+        RequestErrorCode.UPGRADE_WITH_BODY,
+        "an Upgrade request with a body (Content-Length or Transfer-Encoding)",
+      );
     const auth = await authenticate(stages, l7);
     authorize(stages, l7, auth);
     const decision = route(stages, l7);
@@ -71,7 +73,9 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
     });
     body.once("complete", () => clock.requestDone());
     const send = down.protocol === "h2" ? ctx.sendH2 : ctx.sendHttp1;
-    const request = upstreamRequest(l7, plan, info, upgrade);
+    // Only a request node:http stopped at can switch protocols; any other is sent without Upgrade.
+    const canSwitch = down.protocol === "http1" && down.upgrade !== undefined;
+    const request = upstreamRequest(l7, plan, info, canSwitch ? upgrade : []);
     mirror(stages, send, l7, plan, request, body);
     const forwarded = await forward({ stages, send, clock, exchange: ex, plan, request, body });
     try {
@@ -92,8 +96,6 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
   } finally {
     clock.dispose();
     down.res.removeListener("close", onClientGone);
-    // Not upgraded: the connection stays HTTP and its next request is parsed like this one.
-    if (down.protocol === "http1" && !ex.upgraded) down.socket?.release();
     ex.record(ctx);
   }
 }

@@ -19,6 +19,8 @@ export function serveH2c(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): vo
   const server = createServer({ settings: { enableConnectProtocol: false } }, (req, res) =>
     handle(ctx, info, req, res),
   );
+  // Without this listener node:http2 answers a CONNECT 405 itself, unseen by policy and telemetry.
+  server.on("connect", (req: Http2ServerRequest, res: Http2ServerResponse) => handle(ctx, info, req, res));
   // A session with no frames either way for the stream idle bound is closed (GOAWAY): each request
   // stream has its own clock, this one bounds a silent client.
   server.setTimeout(ctx.bounds.streamIdleMs);

@@ -16,25 +16,20 @@ import { Duplex } from "node:stream";
 export const CLEAN_CLOSE_GRACE_MS = 5_000;
 
 /**
- * The adapter, plus what an HTTP/1.1 upgrade needs from the downstream one: `hold` stops handing
- * the peer's bytes to node:http (they may be the upgraded protocol's, not a next request) until
- * the upstream has answered, `release` resumes, and `takeOver` gives the stream underneath back for
- * raw bytes once the answer is 101 (node:http's parser never sees another byte).
+ * The adapter, plus what an HTTP/1.1 upgrade needs once the upstream answered 101: `takeOver` gives
+ * back the stream underneath for raw bytes, with what had arrived but was not read yet, and
+ * destroys the adapter without touching that stream (node:http never sees another byte).
  */
 export interface ByteStream extends Duplex {
-  hold(): void;
-  release(): void;
-  /** The inner stream, with the bytes node:http had not read yet; the adapter is then destroyed. */
   takeOver(): { stream: Duplex; unread: Buffer[] };
 }
 
 export function asByteStream(inner: Duplex): ByteStream {
-  let holding = false;
   let detached = false;
   const outer = new Duplex({
     allowHalfOpen: true,
     read() {
-      if (!holding && !detached) inner.resume();
+      if (!detached) inner.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
       if (detached) return callback();
@@ -99,14 +94,6 @@ export function asByteStream(inner: Duplex): ByteStream {
       }
       touch();
       return outer;
-    },
-    hold() {
-      holding = true;
-      inner.pause();
-    },
-    release() {
-      holding = false;
-      if (!detached) inner.resume();
     },
     takeOver() {
       detached = true;

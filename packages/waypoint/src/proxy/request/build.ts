@@ -26,6 +26,11 @@ export interface BuiltRequest {
   upgrade: string[];
   /** CONNECT, or HTTP/2 extended CONNECT (a `:protocol` pseudo-header). */
   connect: boolean;
+  /**
+   * An upgrade request that also declares a body. Where the body ends and the new protocol starts
+   * is ambiguous (node:http stops at the head), so it is refused with 400, as Kestrel does.
+   */
+  upgradeWithBody: boolean;
 }
 
 export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
@@ -53,10 +58,14 @@ export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
     source: { ip: info.sourceIp, principal: info.sourcePrincipal, ...(ns ? { namespace: ns } : {}) },
     destination: info.destination,
   };
+  const upgrade = h2 ? [] : upgradeTokens(req.headers);
+  const declaresBody =
+    req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
   return {
     l7,
-    upgrade: h2 ? [] : upgradeTokens(req.headers),
+    upgrade,
     connect: method === "CONNECT" || req.headers[":protocol"] !== undefined,
+    upgradeWithBody: upgrade.length > 0 && declaresBody,
   };
 }
 

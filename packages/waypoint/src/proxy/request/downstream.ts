@@ -1,6 +1,6 @@
 // The client's side of one request, over HTTP/1.1 (node:http) or HTTP/2 (node:http2's compatibility
-// API): how an answer is written, how a broken one is cut off, and — for HTTP/1.1 only — the
-// connection under it, which an upgrade holds and then takes over.
+// API): how an answer is written, how a broken one is cut off, and — for an HTTP/1.1 upgrade
+// request — the connection under it, which a 101 takes over.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
@@ -8,7 +8,16 @@ import type { ByteStream } from "../stream-adapter.js";
 import type { Exchange } from "./exchange.js";
 
 export type Downstream =
-  | { protocol: "http1"; req: IncomingMessage; res: ServerResponse; socket?: ByteStream }
+  | {
+      protocol: "http1";
+      req: IncomingMessage;
+      res: ServerResponse;
+      /**
+       * Upgrade requests only (node:http stopped parsing after their head): the connection, which a
+       * 101 takes over, and the bytes that came after the head.
+       */
+      upgrade?: { socket: ByteStream; head: Buffer };
+    }
   | { protocol: "h2"; req: Http2ServerRequest; res: Http2ServerResponse };
 
 /** The answer can no longer be written (the client left, or the stream is gone). */

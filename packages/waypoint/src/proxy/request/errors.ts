@@ -18,6 +18,8 @@ export const RequestErrorCode = {
   FAULT_ABORT: "AMB_WP_FAULT_ABORT",
   /** CONNECT (plain or extended): the waypoint terminates HTTP and does not open raw tunnels. */
   CONNECT_REFUSED: "AMB_WP_CONNECT_REFUSED",
+  /** An HTTP/1.1 Upgrade request that declares a body. */
+  UPGRADE_WITH_BODY: "AMB_WP_UPGRADE_WITH_BODY",
   /** The endpoint could not be reached (HBONE or TCP connect failed or timed out). */
   UPSTREAM_CONNECT: UPSTREAM_CONNECT_FAILED,
   /** The upstream connection or stream ended or was reset before a complete response. */
@@ -81,6 +83,13 @@ const BY_CODE: Record<string, Rule> = {
     status: 403,
     flag: "-",
     body: "CONNECT is not supported by the waypoint",
+    level: "info",
+  }),
+  // Envoy's DPE: the downstream request broke the protocol.
+  [RequestErrorCode.UPGRADE_WITH_BODY]: () => ({
+    status: 400,
+    flag: "DPE",
+    body: "an Upgrade request must not have a body",
     level: "info",
   }),
   // Envoy adds why: "..., transport failure reason: delayed connect error: 111".

@@ -28,13 +28,15 @@ export async function switchProtocols(
   // stream idle timeout still closes a tunnel nobody uses.
   forwarded.dispose();
   clock.upgraded();
-  if (down.protocol !== "http1" || !down.socket) {
+  if (down.protocol !== "http1" || !down.upgrade) {
     upgrade.socket.destroy();
     throw requestError(RequestErrorCode.UPSTREAM_RESET, "a 101 answer to a request that cannot upgrade");
   }
   ex.status = 101;
   ex.upgraded = true;
-  const client = down.socket.takeOver();
+  const client = down.upgrade.socket.takeOver();
+  // What the client sent after its request head (node:http stopped there), then what came since.
+  client.unread.unshift(down.upgrade.head);
   const server = takeOverUpstream(upgrade.socket);
   const lines = ["HTTP/1.1 101 Switching Protocols"];
   for (const [k, v] of Object.entries(downstreamHeaders(response.headers, plan, true)))
@@ -42,7 +44,7 @@ export async function switchProtocols(
   client.stream.write(`${lines.join("\r\n")}\r\n\r\n`);
   for (const chunk of [upgrade.head, ...server.unread]) if (chunk.length > 0) write(client.stream, chunk);
   for (const chunk of client.unread) {
-    write(server.stream, chunk);
+    if (chunk.length > 0) write(server.stream, chunk);
     ex.requestBytes += chunk.length;
   }
   ex.responseBytes += upgrade.head.length;
