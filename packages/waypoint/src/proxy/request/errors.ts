@@ -162,5 +162,7 @@ export function classify(err: unknown): Classification {
 
 /** Envoy's flag for a response that is the upstream's own answer after retries ran out. */
 export const RETRIES_EXHAUSTED_FLAG = "URX";
+/** Envoy's flag for an upstream answer kept because the cluster's retry budget was spent. */
+export const RETRY_OVERFLOW_FLAG = "UO";
 /** No flag: the request went through as asked. */
 export const NO_FLAG = "-";

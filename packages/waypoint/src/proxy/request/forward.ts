@@ -9,7 +9,7 @@ import type { L7Request } from "../../model/request.js";
 import type { EndpointPick, Stages } from "../stages.js";
 import type { AttemptRequest, Sender, UpstreamResponse } from "./attempt.js";
 import type { ReplayBody } from "./body.js";
-import { NO_FLAG, RETRIES_EXHAUSTED_FLAG } from "./errors.js";
+import { NO_FLAG, RETRIES_EXHAUSTED_FLAG, RETRY_OVERFLOW_FLAG } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 import type { ForwardPlan } from "./route.js";
 import type { RequestClock } from "./timers.js";
@@ -63,7 +63,13 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
         const retriable = response.upgrade === undefined && plan.retry.shouldRetry(facts);
         const slot = canRetry && retriable ? takeRetrySlot(endpoint) : undefined;
         if (!slot) {
-          const flag = retriable && retries > 0 ? RETRIES_EXHAUSTED_FLAG : NO_FLAG;
+          const flag = !retriable
+            ? NO_FLAG
+            : canRetry
+              ? RETRY_OVERFLOW_FLAG
+              : retries > 0
+                ? RETRIES_EXHAUSTED_FLAG
+                : NO_FLAG;
           return { response, endpoint, signal: attempt.signal, dispose: attempt.dispose, flag };
         }
         response.discard();
