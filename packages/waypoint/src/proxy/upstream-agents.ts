@@ -3,7 +3,7 @@
 // stream to the endpoint's ztunnel, or TCP outside the mesh). Without it every request paid for a
 // new HBONE stream and a new TCP connection from the destination ztunnel to the app.
 
-import { Agent, type AgentOptions, type ClientRequest } from "node:http";
+import { Agent, type AgentOptions, type ClientRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { ipText } from "@ambient/core";
@@ -19,6 +19,8 @@ const DEFAULT_POLICY: UpstreamConnectionPolicy = {
   maxRequestsPerConnection: Number.POSITIVE_INFINITY,
   idleTimeoutMs: UPSTREAM_IDLE_TIMEOUT_MS,
 };
+/** Closed this long before the app's announced keep-alive timeout (Node's agent: 1 s). */
+const HINT_MARGIN_MS = 1_000;
 /** Idle connections kept per endpoint. */
 const MAX_FREE_PER_ENDPOINT = 32;
 
@@ -29,6 +31,8 @@ class EndpointAgent extends Agent {
   private readonly born = new WeakMap<Duplex, number>();
   /** Connections sitting in the pool, waiting for a request. */
   private readonly idle = new WeakSet<Duplex>();
+  /** The app's `Keep-Alive: timeout=` on the last response of a connection, in ms. */
+  readonly hints = new WeakMap<Duplex, number>();
 
   constructor(
     private readonly deps: UpstreamDeps,
@@ -52,13 +56,18 @@ class EndpointAgent extends Agent {
         const lifeLeft = this.lifeLeft(socket);
         if (lifeLeft <= 0 || served >= this.policy.maxRequestsPerConnection) return false;
         if (!keepSocketAlive.call(this, socket)) return false;
-        // Node's agent has set the idle timeout from the app's `Keep-Alive: timeout=` hint (minus
-        // 1 s); the DestinationRule's limits apply when shorter or there is no hint. The agent
-        // destroys a pooled socket on 'timeout'; Agent's own `timeout` option would arm it, with a
-        // listener, on every request instead.
-        const hinted = socket.timeout ?? 0;
-        const wait = Math.min(this.policy.idleTimeoutMs, lifeLeft);
-        if (Number.isFinite(wait) && (hinted === 0 || wait < hinted)) socket.setTimeout(Math.max(1, wait));
+        // ... or until 1 s before the app said it would close (its Keep-Alive hint, which Node's
+        // agent itself only reads when it has a timeout of its own). The agent destroys a pooled
+        // socket on 'timeout'; Agent's own `timeout` option would arm it, with a listener, on every
+        // request.
+        const hint = this.hints.get(socket);
+        const wait = Math.min(
+          this.policy.idleTimeoutMs,
+          lifeLeft,
+          hint === undefined ? Number.POSITIVE_INFINITY : hint - HINT_MARGIN_MS,
+        );
+        if (wait <= 0) return false;
+        if (Number.isFinite(wait)) socket.setTimeout(wait);
         this.idle.add(socket);
         return true;
       },
@@ -126,6 +135,13 @@ export class UpstreamAgents {
       this.agents.set(key, agent);
     }
     return agent;
+  }
+
+  /** Notes the app's keep-alive hint of a response, for when its connection goes back to the pool. */
+  noteResponse(agent: Agent, res: IncomingMessage): void {
+    const hint = /^timeout=(\d+)/.exec(String(res.headers["keep-alive"] ?? ""))?.[1];
+    if (hint !== undefined && agent instanceof EndpointAgent)
+      agent.hints.set(res.socket, Number(hint) * 1000);
   }
 
   /** Closes the idle pooled connections of an endpoint (a request on one of them found it dead). */

@@ -55,7 +55,12 @@ export function localReply(
   ex.responseBytes = bytes;
   const out = { "content-type": "text/plain", "content-length": String(bytes), ...headers };
   if (down.protocol === "h2") down.res.writeHead(status, out);
-  else down.res.writeHead(status, out);
+  else {
+    // Answered before the request was all read: what is left of it cannot be told from a next
+    // request, so the connection closes after the answer (Envoy does the same).
+    if (!down.req.complete) down.res.shouldKeepAlive = false;
+    down.res.writeHead(status, out);
+  }
   down.res.end(body);
 }
 

@@ -19,8 +19,9 @@ export function http1Sender(agents: UpstreamAgents): Sender {
         headers.connection = "upgrade";
         headers.upgrade = request.upgrade.join(", ");
       }
+      const agent = agents.agentFor(endpoint, endpoint.connections);
       const r = httpRequest({
-        agent: agents.agentFor(endpoint, endpoint.connections),
+        agent,
         method: request.method,
         path: request.path,
         headers,
@@ -50,6 +51,7 @@ export function http1Sender(agents: UpstreamAgents): Sender {
         r.destroy();
       };
       r.once("response", (res) => {
+        agents.noteResponse(agent, res);
         settle({
           ok: true,
           response: { status: res.statusCode ?? 502, headers: res.headers, body: res, discard },
