@@ -6,13 +6,13 @@
 
 import { errorMessage, hasCode, type Logger } from "@ambient/core";
 import type { HttpMetrics } from "../telemetry/metrics.js";
+import { classify, WaypointErrorCode, waypointError } from "./errors.js";
 import type { Sender } from "./request/attempt.js";
 import { authenticate } from "./request/authenticate.js";
 import { authorize } from "./request/authorize.js";
 import { RETRY_BUFFER_BYTES, ReplayBody } from "./request/body.js";
 import { buildRequest } from "./request/build.js";
 import { cutOff, type Downstream, localReply, responseDone } from "./request/downstream.js";
-import { classify, RequestErrorCode, requestError } from "./request/errors.js";
 import { Exchange, type StreamInfo } from "./request/exchange.js";
 import { forward } from "./request/forward.js";
 import { upstreamRequest } from "./request/headers.js";
@@ -45,13 +45,14 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
   const stages = ctx.stages();
   const clock = new RequestClock(ctx.bounds.streamIdleMs);
   const onClientGone = () =>
-    clock.abort(requestError(RequestErrorCode.DOWNSTREAM_DISCONNECT, "the client went away"));
+    clock.abort(waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, "the client went away"));
   down.res.once("close", onClientGone);
   try {
-    if (connect) throw requestError(RequestErrorCode.CONNECT_REFUSED, `${l7.method} ${l7.authority} refused`);
+    if (connect)
+      throw waypointError(WaypointErrorCode.CONNECT_REFUSED, `${l7.method} ${l7.authority} refused`);
     if (upgradeWithBody)
-      throw requestError(
-        RequestErrorCode.UPGRADE_WITH_BODY,
+      throw waypointError(
+        WaypointErrorCode.UPGRADE_WITH_BODY,
         "an Upgrade request with a body (Content-Length or Transfer-Encoding)",
       );
     const auth = await authenticate(stages, l7);
@@ -106,7 +107,7 @@ function fail(logger: Logger, down: Downstream, ex: Exchange, err: unknown): voi
   ex.flag = c.flag;
   ex.error = errorMessage(err);
   logger[c.level]({ err: ex.error, method: ex.l7.method, path: ex.l7.path }, "request failed");
-  if (hasCode(err, RequestErrorCode.DOWNSTREAM_DISCONNECT)) {
+  if (hasCode(err, WaypointErrorCode.DOWNSTREAM_CLOSED)) {
     cutOff(down);
     return;
   }

@@ -9,9 +9,9 @@
 
 import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { classify, WaypointErrorCode, waypointError } from "./errors.js";
 import { type HttpContext, handleHttp } from "./http.js";
 import { buildRequest, connectionTokens, upgradeTokens } from "./request/build.js";
-import { classify, RequestErrorCode, requestError } from "./request/errors.js";
 import { Exchange, type StreamInfo } from "./request/exchange.js";
 import { asByteStream, type ByteStream } from "./stream-adapter.js";
 
@@ -122,8 +122,8 @@ function headerDeadline(
     timer.unref();
   };
   const expire = () => {
-    const err = requestError(
-      RequestErrorCode.REQUEST_HEADERS_TIMEOUT,
+    const err = waypointError(
+      WaypointErrorCode.REQUEST_HEADERS_TIMEOUT,
       `no complete request headers within ${ctx.bounds.requestHeadersMs} ms`,
     );
     const c = classify(err);

@@ -3,13 +3,13 @@
 // Verified claims and header edits (the token removed unless forwardOriginalToken) apply here.
 
 import type { L7Request } from "../../model/request.js";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 import type { AuthnResult, Stages } from "../stages.js";
-import { RequestErrorCode, requestError } from "./errors.js";
 
 export async function authenticate(stages: Stages, l7: L7Request): Promise<AuthnResult> {
   const auth = await stages.authenticate(l7);
   if (!auth.ok) {
-    throw requestError(RequestErrorCode.UNAUTHENTICATED, auth.reason ?? "Jwt verification fails", {
+    throw waypointError(WaypointErrorCode.UNAUTHENTICATED, auth.reason ?? "Jwt verification fails", {
       details: { status: auth.status ?? 401, reason: auth.reason ?? "Jwt verification fails" },
     });
   }

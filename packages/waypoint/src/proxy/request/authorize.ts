@@ -3,13 +3,13 @@
 // protocol or headers (an Upgrade request included): a denial is 403 "RBAC: access denied".
 
 import type { L7Request } from "../../model/request.js";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 import type { AuthnResult, Stages } from "../stages.js";
-import { RequestErrorCode, requestError } from "./errors.js";
 
 export function authorize(stages: Stages, l7: L7Request, auth: AuthnResult): void {
   const decision = stages.authorize(l7, auth);
   if (!decision.allowed) {
-    throw requestError(RequestErrorCode.DENIED, `denied: ${decision.reason}`, {
+    throw waypointError(WaypointErrorCode.DENIED, `denied: ${decision.reason}`, {
       details: { ...(decision.policy ? { policy: decision.policy } : {}) },
     });
   }

@@ -6,7 +6,7 @@
 import type { Logger } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../../telemetry/metrics.js";
-import { NO_FLAG } from "./errors.js";
+import { NO_FLAG } from "../errors.js";
 
 export interface StreamInfo {
   sourceIp: string;

@@ -6,10 +6,10 @@
 // answers 503 UC unless retryOn has `reset`): nothing was answered, so nothing is repeated.
 
 import type { L7Request } from "../../model/request.js";
+import { NO_FLAG, RETRIES_EXHAUSTED_FLAG, RETRY_OVERFLOW_FLAG } from "../errors.js";
 import type { EndpointPick, Stages } from "../stages.js";
 import type { AttemptRequest, Sender, UpstreamResponse } from "./attempt.js";
 import type { ReplayBody } from "./body.js";
-import { NO_FLAG, RETRIES_EXHAUSTED_FLAG, RETRY_OVERFLOW_FLAG } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 import type { ForwardPlan } from "./route.js";
 import type { RequestClock } from "./timers.js";

@@ -4,8 +4,8 @@
 // stream is cut off and the access log says why.
 
 import type { IncomingHttpHeaders } from "node:http";
+import { classify, WaypointErrorCode, waypointError } from "../errors.js";
 import { cutOff, type Downstream, downstreamGone } from "./downstream.js";
-import { classify, RequestErrorCode, requestError } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 import type { Forwarded } from "./forward.js";
 import { downstreamHeaders } from "./headers.js";
@@ -72,7 +72,10 @@ export function relay(
     up.body.once("close", () => {
       if (!upstreamEnded)
         finish(
-          requestError(RequestErrorCode.UPSTREAM_RESET, "the upstream response ended before it was complete"),
+          waypointError(
+            WaypointErrorCode.UPSTREAM_RESET,
+            "the upstream response ended before it was complete",
+          ),
         );
     });
     up.body.on("error", () => {});
@@ -80,7 +83,7 @@ export function relay(
     res.once("close", () => {
       if (!finished && !upstreamEnded)
         finish(
-          requestError(RequestErrorCode.DOWNSTREAM_DISCONNECT, "the client went away during the response"),
+          waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, "the client went away during the response"),
         );
       else finish();
     });

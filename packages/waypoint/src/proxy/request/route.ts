@@ -3,8 +3,8 @@
 // route's fault injection — a delay before forwarding, or an abort in place of it.
 
 import type { L7Request } from "../../model/request.js";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 import type { RouteResult, Stages } from "../stages.js";
-import { RequestErrorCode, requestError } from "./errors.js";
 
 export type ForwardPlan = Extract<RouteResult, { kind: "forward" }>;
 export type LocalAnswer = Extract<RouteResult, { kind: "respond" }>;
@@ -12,7 +12,10 @@ export type LocalAnswer = Extract<RouteResult, { kind: "respond" }>;
 export function route(stages: Stages, l7: L7Request): ForwardPlan | LocalAnswer {
   const decision = stages.route(l7);
   if (decision.kind === "no-route") {
-    throw requestError(RequestErrorCode.NO_ROUTE, `no route matches ${l7.method} ${l7.authority}${l7.path}`);
+    throw waypointError(
+      WaypointErrorCode.ROUTE_NOT_MATCHED,
+      `no route matches ${l7.method} ${l7.authority}${l7.path}`,
+    );
   }
   return decision;
 }
@@ -33,7 +36,7 @@ export async function injectFault(plan: ForwardPlan, signal: AbortSignal): Promi
   }
   const status = plan.fault?.abortStatus;
   if (status) {
-    throw requestError(RequestErrorCode.FAULT_ABORT, `fault injection aborted with ${status}`, {
+    throw waypointError(WaypointErrorCode.FAULT_ABORT, `fault injection aborted with ${status}`, {
       details: { status },
     });
   }

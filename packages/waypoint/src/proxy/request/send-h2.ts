@@ -5,9 +5,9 @@
 
 import { constants, type IncomingHttpHeaders } from "node:http2";
 import { type AmbientError, hasCode } from "@ambient/core";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 import type { UpstreamH2Sessions } from "../upstream-h2-sessions.js";
 import type { AttemptResult, Sender } from "./attempt.js";
-import { RequestErrorCode, requestError } from "./errors.js";
 
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); `host` becomes :authority. */
 const H2_FORBIDDEN = new Set([
@@ -37,12 +37,12 @@ export function h2Sender(sessions: UpstreamH2Sessions): Sender {
         [constants.HTTP2_HEADER_AUTHORITY]: request.authority,
       });
     } catch (err) {
-      if (hasCode(err, RequestErrorCode.UPSTREAM_CONNECT))
+      if (hasCode(err, WaypointErrorCode.UPSTREAM_CONNECT))
         return { ok: false, error: err as AmbientError, facts: { connectFailure: true }, stale: false };
       // The pooled session refused new streams (GOAWAY between our check and the request): the app
       // never saw this one.
-      const error = requestError(
-        RequestErrorCode.UPSTREAM_RESET,
+      const error = waypointError(
+        WaypointErrorCode.UPSTREAM_RESET,
         `upstream HTTP/2 session closed: ${(err as Error).message}`,
         {
           cause: err,
@@ -70,7 +70,7 @@ export function h2Sender(sessions: UpstreamH2Sessions): Sender {
       };
       const onAbort = () => fail(signal.reason as AmbientError);
       const onBodyFailed = (err: Error) =>
-        fail(requestError(RequestErrorCode.DOWNSTREAM_DISCONNECT, err.message));
+        fail(waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, err.message));
       stream.on("error", () => {});
       stream.once("response", (h: IncomingHttpHeaders, flags: number) => {
         const status = Number(h[constants.HTTP2_HEADER_STATUS] ?? 502);
@@ -99,8 +99,8 @@ export function h2Sender(sessions: UpstreamH2Sessions): Sender {
         // one stream on a live session meant it.
         const session = stream.session;
         const sessionGone = session === undefined || session.destroyed || session.closed;
-        const error = requestError(
-          RequestErrorCode.UPSTREAM_RESET,
+        const error = waypointError(
+          WaypointErrorCode.UPSTREAM_RESET,
           refused ? "upstream refused the stream" : `upstream reset the stream (code ${stream.rstCode})`,
         );
         settle({

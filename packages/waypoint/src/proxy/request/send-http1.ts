@@ -5,9 +5,9 @@
 import { request as httpRequest } from "node:http";
 import type { Duplex } from "node:stream";
 import { type AmbientError, hasCode } from "@ambient/core";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 import type { UpstreamAgents } from "../upstream-agents.js";
 import type { AttemptResult, Sender } from "./attempt.js";
-import { RequestErrorCode, requestError } from "./errors.js";
 
 export function http1Sender(agents: UpstreamAgents): Sender {
   return (endpoint, request, body, signal, opts) =>
@@ -45,7 +45,7 @@ export function http1Sender(agents: UpstreamAgents): Sender {
       };
       const onAbort = () => fail(signal.reason as AmbientError, { reset: true });
       const onBodyFailed = (err: Error) =>
-        fail(requestError(RequestErrorCode.DOWNSTREAM_DISCONNECT, err.message), { reset: true });
+        fail(waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, err.message), { reset: true });
       const discard = () => {
         body.detach(r);
         r.destroy();
@@ -67,13 +67,13 @@ export function http1Sender(agents: UpstreamAgents): Sender {
       });
       r.on("error", (err) => {
         if (settled) return;
-        if (hasCode(err, RequestErrorCode.UPSTREAM_CONNECT)) {
+        if (hasCode(err, WaypointErrorCode.UPSTREAM_CONNECT)) {
           settle({ ok: false, error: err as AmbientError, facts: { connectFailure: true }, stale: false });
           return;
         }
         // Nothing was answered: on a reused connection the app most likely closed it just before.
-        const error = requestError(
-          RequestErrorCode.UPSTREAM_RESET,
+        const error = waypointError(
+          WaypointErrorCode.UPSTREAM_RESET,
           `upstream reset before headers: ${err.message}`,
           {
             cause: err,

@@ -1,6 +1,6 @@
 import { hasCode } from "@ambient/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { RequestErrorCode } from "./errors.js";
+import { WaypointErrorCode } from "../errors.js";
 import { RequestClock } from "./timers.js";
 
 describe("RequestClock", () => {
@@ -18,7 +18,7 @@ describe("RequestClock", () => {
     vi.advanceTimersByTime(900);
     expect(clock.signal.aborted).toBe(false);
     vi.advanceTimersByTime(200);
-    expect(hasCode(clock.signal.reason, RequestErrorCode.STREAM_IDLE_TIMEOUT)).toBe(true);
+    expect(hasCode(clock.signal.reason, WaypointErrorCode.IDLE_TIMEOUT)).toBe(true);
     expect(clock.signal.reason.details).toEqual({ requestComplete: false });
   });
 
@@ -31,7 +31,7 @@ describe("RequestClock", () => {
     vi.advanceTimersByTime(499);
     expect(clock.signal.aborted).toBe(false);
     vi.advanceTimersByTime(1);
-    expect(hasCode(clock.signal.reason, RequestErrorCode.UPSTREAM_TIMEOUT)).toBe(true);
+    expect(hasCode(clock.signal.reason, WaypointErrorCode.UPSTREAM_TIMEOUT)).toBe(true);
     clock.dispose();
   });
 

@@ -3,7 +3,7 @@
 // the downstream request is complete, so a slow upload does not eat the upstream's time), and the
 // client going away. The signal's reason is the typed error that says which one fired.
 
-import { RequestErrorCode, requestError } from "./errors.js";
+import { WaypointErrorCode, waypointError } from "../errors.js";
 
 export class RequestClock {
   private readonly controller = new AbortController();
@@ -32,13 +32,9 @@ export class RequestClock {
     else {
       this.idleTimer = setTimeout(() => {
         this.abort(
-          requestError(
-            RequestErrorCode.STREAM_IDLE_TIMEOUT,
-            `no bytes either way for ${this.streamIdleMs} ms`,
-            {
-              details: { requestComplete: this.requestComplete },
-            },
-          ),
+          waypointError(WaypointErrorCode.IDLE_TIMEOUT, `no bytes either way for ${this.streamIdleMs} ms`, {
+            details: { requestComplete: this.requestComplete },
+          }),
         );
       }, this.streamIdleMs);
     }
@@ -51,7 +47,8 @@ export class RequestClock {
     if (this.routeTimeoutMs !== undefined && !this.signal.aborted) {
       const ms = this.routeTimeoutMs;
       this.deadlineTimer = setTimeout(
-        () => this.abort(requestError(RequestErrorCode.UPSTREAM_TIMEOUT, `route timeout of ${ms} ms passed`)),
+        () =>
+          this.abort(waypointError(WaypointErrorCode.UPSTREAM_TIMEOUT, `route timeout of ${ms} ms passed`)),
         ms,
       );
     }
@@ -92,8 +89,8 @@ export class RequestClock {
       timer = setTimeout(
         () =>
           controller.abort(
-            requestError(
-              RequestErrorCode.UPSTREAM_TIMEOUT,
+            waypointError(
+              WaypointErrorCode.UPSTREAM_TIMEOUT,
               `per-try timeout of ${perTryTimeoutMs} ms passed`,
               {
                 details: { perTry: true },

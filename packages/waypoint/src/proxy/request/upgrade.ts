@@ -5,9 +5,9 @@
 
 import type { Duplex } from "node:stream";
 import { copyBidirectional } from "@ambient/dataplane";
+import { classify, WaypointErrorCode, waypointError } from "../errors.js";
 import type { ByteStream } from "../stream-adapter.js";
 import type { Downstream } from "./downstream.js";
-import { classify, RequestErrorCode, requestError } from "./errors.js";
 import type { Exchange } from "./exchange.js";
 import type { Forwarded } from "./forward.js";
 import { downstreamHeaders } from "./headers.js";
@@ -30,7 +30,7 @@ export async function switchProtocols(
   clock.upgraded();
   if (down.protocol !== "http1" || !down.upgrade) {
     upgrade.socket.destroy();
-    throw requestError(RequestErrorCode.UPSTREAM_RESET, "a 101 answer to a request that cannot upgrade");
+    throw waypointError(WaypointErrorCode.UPSTREAM_RESET, "a 101 answer to a request that cannot upgrade");
   }
   ex.status = 101;
   ex.upgraded = true;
