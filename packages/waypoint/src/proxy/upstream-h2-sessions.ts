@@ -3,7 +3,8 @@
 // openUpstream makes, shared by concurrent requests up to the app's SETTINGS_MAX_CONCURRENT_STREAMS.
 // A session leaves the pool the moment it cannot take a new stream: the app's GOAWAY (gRPC servers
 // send one on their idle or age limit), the tunnel ending or failing, maxRequestsPerConnection
-// reached; it is closed after the policy's idle timeout with no stream open.
+// reached, maxConnectionDuration passed; it is closed after the policy's idle timeout with no
+// stream open.
 
 import {
   type ClientHttp2Session,
@@ -60,7 +61,7 @@ export class UpstreamH2Sessions {
     let pooled = list.find((p) => p.usable && p.active < maxStreams(p.session, limits));
     const reused = pooled !== undefined;
     if (!pooled) {
-      pooled = await this.open(target, key);
+      pooled = await this.open(target, limits, key);
       if (!pooled.usable) throw new Error("the new upstream HTTP/2 session closed before its first stream");
     }
     const p = pooled;
@@ -108,7 +109,7 @@ export class UpstreamH2Sessions {
     this.pools.clear();
   }
 
-  private async open(target: UpstreamTarget, key: string): Promise<Pooled> {
+  private async open(target: UpstreamTarget, limits: UpstreamConnectionPolicy, key: string): Promise<Pooled> {
     const tunnel = asByteStream(await openUpstream(this.deps, target, {}));
     const session = connect("http://upstream", { createConnection: () => tunnel as never });
     const p: Pooled = { session, served: 0, active: 0, usable: true };
@@ -125,6 +126,14 @@ export class UpstreamH2Sessions {
       leave();
       session.destroy();
     });
+    // connectionPool.tcp.maxConnectionDuration: no new streams past that age; the open ones finish
+    // (retire closes the session once the last is done), as Envoy drains such a connection.
+    const maxAge = limits.maxConnectionDurationMs;
+    if (maxAge !== undefined && Number.isFinite(maxAge)) {
+      const aged = setTimeout(leave, maxAge);
+      aged.unref();
+      session.once("close", () => clearTimeout(aged));
+    }
     return p;
   }
 
@@ -140,9 +149,18 @@ export class UpstreamH2Sessions {
 
   private key(target: UpstreamTarget, policy: UpstreamConnectionPolicy): string {
     const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
-    return [target.workload.uid, ip, target.port, policy.maxRequestsPerConnection, policy.idleTimeoutMs].join(
-      "|",
-    );
+    // As the HTTP/1.1 agents: a DestinationRule edit applies to new sessions.
+    return [
+      target.workload.uid,
+      ip,
+      target.port,
+      policy.maxRequestsPerConnection,
+      policy.idleTimeoutMs,
+      policy.maxConnectionDurationMs,
+      policy.maxConcurrentStreams,
+      target.connectTimeoutMs,
+      JSON.stringify(target.keepalive ?? null),
+    ].join("|");
   }
 }
 
