@@ -83,7 +83,8 @@ const refusedPlaintextFrom = (nodeName: string, peerIp: string) =>
   readFileSync(join(mesh.stateDir, "logs", `ztunnel-${nodeName}.log`), "utf8")
     .split("\n")
     .filter(
-      (line) => line.includes("inbound plaintext connection refused") && line.includes(`"peer":"${peerIp}"`),
+      (line) =>
+        line.includes("inbound plaintext connection refused") && line.includes(`"src.addr":"${peerIp}:`),
     ).length;
 const podNs = (namespace: string, name: string) => mesh.podNetns(namespace, name);
 const podIp = (namespace: string, name: string) => mesh.pods.get(`${namespace}/${name}`)!.sandbox.ip;

@@ -77,9 +77,9 @@ describe("waypoint in the path", () => {
       }),
     ).toBeGreaterThan(0);
     await eventually(() =>
-      expect(logsWith(t.logs, { component: "access", path: "/through-waypoint", status: 200 })).toHaveLength(
-        1,
-      ),
+      expect(
+        logsWith(t.logs, { component: "access", path: "/through-waypoint", response_code: 200 }),
+      ).toHaveLength(1),
     );
   });
 });

@@ -249,7 +249,7 @@ describe("HTTP/2 and gRPC requests honour the route's timeout and retries", () =
     expect(res.body.toString()).toBe("upstream request timeout");
     await eventually(() =>
       expect(logsWith(t.logs, { component: "access", path: "/timeout/slow", protocol: "h2" })).toMatchObject([
-        { status: 504, response_flags: "UT" },
+        { response_code: 504, response_flags: "UT" },
       ]),
     );
   });
@@ -273,7 +273,7 @@ describe("HTTP/2 and gRPC requests honour the route's timeout and retries", () =
     await eventually(() =>
       expect(
         logsWith(t.logs, { component: "access", path: "/test.Echo/Unary", protocol: "grpc" }),
-      ).toMatchObject([{ status: 200, attempts: 2 }]),
+      ).toMatchObject([{ response_code: 200, attempts: 2 }]),
     );
   });
 
@@ -296,7 +296,7 @@ describe("DestinationRule connectionPool.http", () => {
     expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
     await eventually(() =>
       expect(logsWith(t.logs, { component: "access", path: "/hold/3" })).toMatchObject([
-        { status: 503, response_flags: "UO" },
+        { response_code: 503, response_flags: "UO" },
       ]),
     );
     await t.config.remove("30-dr-limits.yaml");
@@ -317,7 +317,7 @@ describe("DestinationRule connectionPool.http", () => {
     await eventually(() =>
       expect(logsWith(t.logs, { component: "access", path: "/retry/b" })).toMatchObject([
         // Envoy flags a retry refused by the circuit breaker UO (retries run out: URX).
-        { status: 503, attempts: 1, response_flags: "UO" },
+        { response_code: 503, attempts: 1, response_flags: "UO" },
       ]),
     );
     await t.config.remove("30-dr-limits.yaml");

@@ -171,8 +171,12 @@ describe("gRPC through the waypoint", () => {
     const r = await grpcCall("/test.Echo/Unary", ["hello"]);
     expect(r).toEqual({ messages: ["echo:hello"], status: "0" });
     expect(
-      logsWith(t.logs, { component: "access", path: "/test.Echo/Unary", protocol: "grpc", status: 200 })
-        .length,
+      logsWith(t.logs, {
+        component: "access",
+        path: "/test.Echo/Unary",
+        protocol: "grpc",
+        response_code: 200,
+      }).length,
     ).toBe(1);
   });
 

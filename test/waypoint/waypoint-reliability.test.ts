@@ -156,7 +156,7 @@ describe("after the app closed an idle upstream connection", () => {
     for (let i = 0; i < 3; i++) expect((await getH1(`/after-${i}`)).status).toBe(200);
     // The closed connection had left the pool: the first request after the pause needed no resend.
     const after = logsWith(t.logs, { component: "access", path: "/after-0" });
-    expect(after.map((l) => [l.status, l.attempts, l.response_flags])).toEqual([[200, 1, "-"]]);
+    expect(after.map((l) => [l.response_code, l.attempts, l.response_flags])).toEqual([[200, 1, "-"]]);
 
     // Every connection ztunnel opened for these requests is closed and counted closed: the app's
     // side of a pooled connection no longer sits in CLOSE-WAIT behind a stream the waypoint keeps.
@@ -200,7 +200,7 @@ describe("after the app closed an idle upstream connection", () => {
       // The session the app ended left the pool: a new one, and no request needed a second try.
       expect(h2SessionsOpened - opened).toBe(2);
       const after = logsWith(t.logs, { component: "access", path: "/after-0", protocol: "h2" });
-      expect(after.map((l) => [l.status, l.attempts, l.response_flags])).toEqual([[200, 1, "-"]]);
+      expect(after.map((l) => [l.response_code, l.attempts, l.response_flags])).toEqual([[200, 1, "-"]]);
     } finally {
       session.close();
     }

@@ -270,7 +270,8 @@ describe("fault injection and timeouts", () => {
     await eventually(async () => expect((await get("/delay/1")).status).toBe(504));
     await eventually(() =>
       expect(
-        logsWith(t.logs, { component: "access", path: "/delay/1", status: 504, response_flags: "UT" }).length,
+        logsWith(t.logs, { component: "access", path: "/delay/1", response_code: 504, response_flags: "UT" })
+          .length,
       ).toBeGreaterThan(0),
     );
     expect((await get("/delay/0.01")).status).toBe(200);
@@ -308,7 +309,7 @@ spec:
       expect(codes.filter((c) => c === 200).length).toBeGreaterThan(0);
     });
     expect(
-      logsWith(t.logs, { component: "access", status: 503, response_flags: "UO" }).length,
+      logsWith(t.logs, { component: "access", response_code: 503, response_flags: "UO" }).length,
     ).toBeGreaterThan(0);
     await t.config.remove("40-cb.yaml");
   });

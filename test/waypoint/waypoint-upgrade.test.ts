@@ -192,8 +192,8 @@ describe("Upgrade requests take every L7 stage", () => {
     expect(echo).toEqual(frame);
     s.end();
     await eventually(() => {
-      const [log] = logsWith(t.logs, { component: "access", path: "/chat", status: 101 });
-      expect(log).toMatchObject({ upgraded: true, bytes_received: frame.length, bytes_sent: frame.length });
+      const [log] = logsWith(t.logs, { component: "access", path: "/chat", response_code: 101 });
+      expect(log).toMatchObject({ upgraded: true, bytes_recv: frame.length, bytes_sent: frame.length });
     });
     const metrics = await (await fetch(`http://${WAYPOINT}:15020/metrics`)).text();
     expect(metricValue(metrics, "istio_requests_total", { reporter: "waypoint", response_code: "101" })).toBe(
@@ -249,7 +249,7 @@ describe("an Upgrade request with a body", () => {
     s.destroy();
     await eventually(() =>
       expect(
-        logsWith(t.logs, { component: "access", path: "/upload", status: 400, response_flags: "DPE" }),
+        logsWith(t.logs, { component: "access", path: "/upload", response_code: 400, response_flags: "DPE" }),
       ).toHaveLength(1),
     );
   });
@@ -265,7 +265,7 @@ describe("CONNECT is refused", () => {
     s.destroy();
     await eventually(() =>
       expect(
-        logsWith(t.logs, { component: "access", method: "CONNECT", status: 403 }).length,
+        logsWith(t.logs, { component: "access", method: "CONNECT", response_code: 403 }).length,
       ).toBeGreaterThan(0),
     );
   });

@@ -5,6 +5,7 @@
 export * from "./admin/admin.js";
 export * from "./identity/index.js";
 export { copyBidirectional, isBenign } from "./io/copy.js";
+export { endSocket, endStream } from "./io/end.js";
 export * from "./state/index.js";
 // Istio's TCP metrics, labels and access-log fields: ztunnel reports them, and the waypoint for opaque TCP.
 export * from "./telemetry/access-log.js";

@@ -2,7 +2,15 @@
 // as their waypoint. Anything else (another service, the node, loopback, the waypoint's own ports,
 // where its admin answers /quitquitquit) is refused: the waypoint's 15008 is never an open proxy.
 
-import { canonicalIp, type GatewayAddress, ipText, type Service, type Workload } from "@ambient/core";
+import {
+  AmbientError,
+  canonicalIp,
+  type GatewayAddress,
+  ipText,
+  type Service,
+  WaypointErrorCode,
+  type Workload,
+} from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
 
 export interface WaypointSelf {
@@ -15,10 +23,10 @@ export interface WaypointSelf {
 export type ServedDestination =
   | { ip: string; service: Service; workload?: undefined }
   | { ip: string; workload: Workload; service?: undefined }
-  | { refuse: number; reason: string };
+  | { refuse: AmbientError };
 
-/** No such service or workload behind this waypoint: 503, as ztunnel answers for no local workload. */
-const NOT_SERVED = 503;
+/** No such service or workload behind this waypoint (503 NR, as ztunnel answers for no local workload). */
+const notServed = (reason: string) => ({ refuse: new AmbientError(WaypointErrorCode.NOT_SERVED, reason) });
 
 export function servedDestination(
   state: Pick<ProxyState, "serviceByVip" | "workloadByIp">,
@@ -28,7 +36,7 @@ export function servedDestination(
 ): ServedDestination {
   const ip = canonicalIp(address) ?? address;
   if (ip === canonicalIp(self.ip)) {
-    return { refuse: NOT_SERVED, reason: `${authority} is this waypoint itself` };
+    return notServed(`${authority} is this waypoint itself`);
   }
   const service = state.serviceByVip(ip);
   if (service && isSelf(service.waypoint, self)) return { ip, service };
@@ -39,10 +47,7 @@ export function servedDestination(
     : workload
       ? `workload ${workload.namespace}/${workload.name}`
       : "no service or workload";
-  return {
-    refuse: NOT_SERVED,
-    reason: `${authority} is ${what}, not one that uses waypoint ${self.namespace}/${self.name}`,
-  };
+  return notServed(`${authority} is ${what}, not one that uses waypoint ${self.namespace}/${self.name}`);
 }
 
 /** The control plane names a waypoint by its Service's hostname (or, as Istio allows, its address). */

@@ -4,6 +4,7 @@
 
 import type { Server } from "node:http";
 import {
+  type AmbientError,
   createHboneServer,
   createLogger,
   createRegistry,
@@ -23,6 +24,7 @@ import {
 import {
   AccessLog,
   CertificateManager,
+  connectionLabels,
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
@@ -184,7 +186,7 @@ export class Waypoint {
       bounds: DEFAULT_BOUNDS,
       metrics,
       logger: this.logger,
-      accessLog: this.config.accessLog,
+      accessLog: tcp.accessLog,
       describe: (req) => this.describe(req),
       tcp: (stream, info, head, req) => forwardTcp(tcp, stream, info, head, req),
       sniff: { timeoutMs: this.config.protocolDetectionTimeoutMs },
@@ -192,16 +194,29 @@ export class Waypoint {
   }
 
   /** Who is calling and where to: a service VIP or workload IP bound to this waypoint, and a port. */
-  private describe(req: HboneRequest): StreamInfo | { refuse: number; reason: string } {
+  private describe(req: HboneRequest): StreamInfo | { refuse: AmbientError } {
     const served = servedDestination(this.state, this.config, req.target.address, req.authority);
     if ("refuse" in served) return served;
     const { ip, service, workload } = served;
-    const source = this.state.workloadByIp(req.remoteAddress);
-    const sourceMatches = source && workloadIdentity(source).toString() === req.peerIdentity.toString();
     const peer = req.peerIdentity.toString();
-    const unknown = "unknown";
+    // The source workload only when the address and the verified identity agree.
+    const byIp = this.state.workloadByIp(req.remoteAddress);
+    const source = byIp && workloadIdentity(byIp).toString() === peer ? byIp : undefined;
+    const {
+      request_protocol: _,
+      response_flags: __,
+      ...labels
+    } = connectionLabels({
+      reporter: "waypoint",
+      source,
+      sourcePrincipal: peer,
+      destination: workload,
+      service,
+      mtls: true,
+    });
     return {
       sourceIp: req.remoteAddress,
+      sourceAddress: `${req.remoteAddress}:${req.remotePort}`,
       sourcePrincipal: peer,
       destination: {
         host: service ? service.hostname : ip,
@@ -209,23 +224,7 @@ export class Waypoint {
         ip,
         port: req.target.port,
       },
-      labels: {
-        reporter: "waypoint",
-        source_workload: sourceMatches ? source.workloadName || source.name : unknown,
-        source_workload_namespace: sourceMatches ? source.namespace : unknown,
-        source_principal: peer,
-        source_app: sourceMatches ? source.canonicalName : unknown,
-        source_version: sourceMatches ? source.canonicalRevision : unknown,
-        destination_service: service?.hostname ?? ip,
-        destination_service_namespace: service?.namespace ?? workload?.namespace ?? unknown,
-        destination_service_name: service?.name ?? workload?.name ?? unknown,
-        destination_workload: workload ? workload.workloadName || workload.name : unknown,
-        destination_workload_namespace: workload?.namespace ?? service?.namespace ?? unknown,
-        destination_principal: workload ? workloadIdentity(workload).toString() : unknown,
-        destination_app: workload?.canonicalName ?? unknown,
-        destination_version: workload?.canonicalRevision ?? unknown,
-        connection_security_policy: "mutual_tls",
-      },
+      labels,
     };
   }
 

@@ -14,6 +14,7 @@ import {
   HboneClientPool,
   ipText,
   type Logger,
+  ProxyErrorCode,
   type Registry,
   routeGrpcLogs,
   SpiffeId,
@@ -34,7 +35,7 @@ import {
 import type { ZtunnelConfig } from "./config.js";
 import { AgentClient } from "./inpod/agent-client.js";
 import type { Connection } from "./proxy/connections.js";
-import { ProxyErrorCode, proxyError } from "./proxy/errors.js";
+import { proxyError } from "./proxy/errors.js";
 import type { InboundContext } from "./proxy/inbound.js";
 import type { OutboundContext } from "./proxy/outbound.js";
 import { PodListeners } from "./proxy/pod-listeners.js";

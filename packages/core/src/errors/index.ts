@@ -1,1 +1,3 @@
+export * from "./classify.js";
+export * from "./codes.js";
 export * from "./errors.js";

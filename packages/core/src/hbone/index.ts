@@ -6,7 +6,7 @@ export type {
   HboneStream,
   HboneStreamInfo,
 } from "./client.js";
-export { HboneErrorCode, type HboneErrorCodeValue, isHboneError } from "./errors.js";
+export { type HboneErrorCodeValue, isHboneError } from "./errors.js";
 export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,

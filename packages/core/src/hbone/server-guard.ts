@@ -4,9 +4,10 @@
 
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { TLSSocket } from "node:tls";
+import { classify } from "../errors/classify.js";
 import { errorMessage, findCode } from "../errors/errors.js";
 import type { Logger } from "../telemetry/logging.js";
-import { HboneErrorCode, serverLogLevel } from "./errors.js";
+import { HboneErrorCode } from "./errors.js";
 import {
   HANDSHAKE_TIMEOUT_MS,
   MAX_HEADER_LIST_BYTES,
@@ -133,7 +134,10 @@ export class SessionGuard {
     this.#noticeHiddenRefusals(this.#lastProcessed());
     this.#ended = true;
     this.#clearTimer();
-    this.#log[serverLogLevel(code)]({ ...this.#fields, code }, `closing HBONE session: ${reason}`);
+    this.#log[classify({ code: code }, "server").level](
+      { ...this.#fields, code },
+      `closing HBONE session: ${reason}`,
+    );
     try {
       this.#session.goaway(goawayCode, this.#highestId, Buffer.from(reason.slice(0, 512)));
       this.#session.close();
@@ -171,7 +175,10 @@ export class SessionGuard {
       ours = HboneErrorCode.PROTOCOL;
       reason = `the client broke HTTP/2: ${errorMessage(err)}${code ? ` (${code})` : ""}`;
     }
-    this.#log[serverLogLevel(ours)]({ ...this.#fields, code: ours }, `HBONE session ended: ${reason}`);
+    this.#log[classify({ code: ours }, "server").level](
+      { ...this.#fields, code: ours },
+      `HBONE session ended: ${reason}`,
+    );
   }
 
   /**
@@ -199,7 +206,7 @@ export class SessionGuard {
   }
 
   #logOnce(code: string, reason: string): void {
-    this.#log[serverLogLevel(code)]({ ...this.#fields, code }, reason);
+    this.#log[classify({ code: code }, "server").level]({ ...this.#fields, code }, reason);
   }
 
   #arm(ms: number, reason: () => string): void {

@@ -15,11 +15,11 @@ import {
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { WorkloadCertificate } from "../ca/authority.js";
+import { classify } from "../errors/classify.js";
 import { errorMessage } from "../errors/errors.js";
 import type { SpiffeId } from "../identity/spiffe.js";
 import type { Logger } from "../telemetry/logging.js";
 import { type HboneTarget, parseAuthority } from "./authority.js";
-import { serverLogLevel } from "./errors.js";
 import {
   DEFAULT_SERVER_LIMITS,
   GOAWAY_LINGER_MS,
@@ -169,7 +169,7 @@ class HboneServerImpl implements HboneServer {
     // routine on a mesh port).
     this.server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
       const { code, text } = describeClientTlsError(err);
-      this.#log[serverLogLevel(code)](
+      this.#log[classify({ code: code }, "server").level](
         {
           remote: `${socket.remoteAddress}:${socket.remotePort}`,
           code,

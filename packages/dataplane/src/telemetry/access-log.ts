@@ -1,7 +1,12 @@
-// One JSON line per connection, when it closes: who talked to whom, which way, how much, how long,
-// and why it failed. Field names follow Istio ztunnel's access log (src.addr, dst.hbone_addr, ...).
+// One JSON line per connection (ztunnel, the waypoint's opaque TCP) or request (the waypoint's
+// HTTP), when it ends: who talked to whom, which way, how much, how long, and why it failed. The
+// connection fields are Istio ztunnel's (src.addr, dst.hbone_addr, bytes_recv, ...), the HTTP ones
+// Envoy's (method, path, response_code, upstream_host, ...), the same names in both proxies.
+//
+// A failure is logged once: in this line, at the level core's classifier gives it; with the access
+// log off, as a line of its own at that level, so turning the log off never hides a failure.
 
-import type { Logger } from "@ambient/core";
+import { classify, errorMessage, type Logger } from "@ambient/core";
 
 export interface AccessLogEntry {
   direction: "inbound" | "outbound";
@@ -23,6 +28,21 @@ export interface AccessLogEntry {
   error?: string;
 }
 
+/** The HTTP fields of a request's line (Envoy's names). */
+export interface HttpAccessLogFields {
+  method: string;
+  path: string;
+  authority: string;
+  protocol: string;
+  response_code: number;
+  upstream_host?: string;
+  route_name?: string;
+  /** Envoy's %UPSTREAM_REQUEST_ATTEMPT_COUNT%: 1 + retries. */
+  attempts?: number;
+  /** The request switched protocols (101): bytes and duration are the tunnel's. */
+  upgraded?: boolean;
+}
+
 export class AccessLog {
   private readonly log: Logger;
 
@@ -33,10 +53,20 @@ export class AccessLog {
     this.log = logger.child({ component: "access" });
   }
 
-  write(entry: AccessLogEntry): void {
-    if (!this.enabled) return;
-    const msg = entry.error ? `connection failed: ${entry.error}` : "connection complete";
-    if (entry.error) this.log.warn(entry, msg);
-    else this.log.info(entry, msg);
+  /**
+   * `failure`: why it failed and the phase's words for it ("inbound plaintext connection refused");
+   * the entry's `error` field is filled from it.
+   */
+  write(
+    entry: AccessLogEntry | (AccessLogEntry & HttpAccessLogFields),
+    failure?: { error: unknown; message: string },
+  ): void {
+    if (!failure) {
+      if (this.enabled) this.log.info(entry, "method" in entry ? "request" : "connection complete");
+      return;
+    }
+    const { level } = classify(failure.error);
+    const line = { ...entry, error: errorMessage(failure.error) };
+    this.log[level](line, failure.message);
   }
 }

@@ -4,9 +4,10 @@
 // (an Upgrade or a CONNECT included), every failure is a typed error that `classify` turns into the
 // answer, and every request ends in exactly one metrics sample and access-log line.
 
-import { errorMessage, hasCode, type Logger } from "@ambient/core";
+import { classify, hasCode, type Logger, WaypointErrorCode } from "@ambient/core";
+import type { AccessLog } from "@ambient/dataplane";
 import type { HttpMetrics } from "../telemetry/metrics.js";
-import { classify, WaypointErrorCode, waypointError } from "./errors.js";
+import { waypointError } from "./errors.js";
 import type { Sender } from "./request/attempt.js";
 import { authenticate } from "./request/authenticate.js";
 import { authorize } from "./request/authorize.js";
@@ -35,7 +36,7 @@ export interface HttpContext {
   sendH2: Sender;
   metrics: HttpMetrics;
   logger: Logger;
-  accessLog: boolean;
+  accessLog: AccessLog;
   bounds: RequestBounds;
 }
 
@@ -92,7 +93,7 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
       forwarded.dispose();
     }
   } catch (err) {
-    fail(ctx.logger, down, ex, err);
+    fail(down, ex, err);
     await responseDone(down);
   } finally {
     clock.dispose();
@@ -102,11 +103,9 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
 }
 
 /** The one way a failed request is answered: what `classify` says, or a cut-off once headers went out. */
-function fail(logger: Logger, down: Downstream, ex: Exchange, err: unknown): void {
+function fail(down: Downstream, ex: Exchange, err: unknown): void {
   const c = classify(err);
-  ex.flag = c.flag;
-  ex.error = errorMessage(err);
-  logger[c.level]({ err: ex.error, method: ex.l7.method, path: ex.l7.path }, "request failed");
+  ex.fail(err);
   if (hasCode(err, WaypointErrorCode.DOWNSTREAM_CLOSED)) {
     cutOff(down);
     return;

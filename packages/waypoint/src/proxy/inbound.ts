@@ -3,8 +3,7 @@
 // HTTP/2 prior knowledge (serve-h2c.ts: h2c, gRPC), or anything else as opaque TCP (tcp.ts).
 
 import type { ServerHttp2Stream } from "node:http2";
-import type { Duplex } from "node:stream";
-import { type HboneRequest, type Logger, respondStatus } from "@ambient/core";
+import { type AmbientError, classify, type HboneRequest, type Logger, respondStatus } from "@ambient/core";
 import type { HttpContext, StreamInfo } from "./http.js";
 import { serveH2c } from "./serve-h2c.js";
 import { serveHttp1 } from "./serve-http1.js";
@@ -12,12 +11,12 @@ import { type SniffOptions, sniff } from "./sniff.js";
 
 export interface InboundContext extends HttpContext {
   /** The original destination of a tunnel, or why the waypoint refuses it. */
-  describe(req: HboneRequest): StreamInfo | { refuse: number; reason: string };
+  describe(req: HboneRequest): StreamInfo | { refuse: AmbientError };
   /**
    * Opaque TCP: forwarded to the destination with L4 policy only. `head` holds the bytes protocol
    * detection read; they go upstream before the rest of `stream`.
    */
-  tcp(stream: Duplex, info: StreamInfo, head: Buffer, req: HboneRequest): void;
+  tcp(stream: ServerHttp2Stream, info: StreamInfo, head: Buffer, req: HboneRequest): void;
   logger: Logger;
   /** Protocol detection bounds (defaults in sniff.ts). */
   sniff?: SniffOptions;
@@ -26,11 +25,17 @@ export interface InboundContext extends HttpContext {
 export function handleTunnel(ctx: InboundContext, stream: ServerHttp2Stream, req: HboneRequest): void {
   const info = ctx.describe(req);
   if ("refuse" in info) {
-    ctx.logger.info(
-      { authority: req.authority, peer: req.peerIdentity.toString(), reason: info.reason },
+    const { status, level } = classify(info.refuse);
+    ctx.logger[level](
+      {
+        authority: req.authority,
+        peer: req.peerIdentity.toString(),
+        code: info.refuse.code,
+        reason: info.refuse.message,
+      },
       "tunnel refused",
     );
-    respondStatus(stream, info.refuse);
+    respondStatus(stream, status);
     return;
   }
   respondStatus(stream, 200);

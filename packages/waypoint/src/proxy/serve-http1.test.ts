@@ -68,7 +68,7 @@ describe("serveHttp1 bounds every phase", () => {
     } finally {
       clearInterval(trickle);
     }
-    expect(setup!.access()).toMatchObject([{ status: 408 }]);
+    expect(setup!.access()).toMatchObject([{ response_code: 408 }]);
   });
 
   it("answers 504 SI when the upstream never answers within the stream idle bound", async () => {
@@ -78,7 +78,7 @@ describe("serveHttp1 bounds every phase", () => {
     const answer = await text;
     expect(answer).toMatch(/^HTTP\/1\.1 504 /);
     expect(answer).toContain("stream timeout");
-    expect(setup!.access()).toMatchObject([{ path: "/never", status: 504, response_flags: "SI" }]);
+    expect(setup!.access()).toMatchObject([{ path: "/never", response_code: 504, response_flags: "SI" }]);
   });
 
   it("answers 408 SI when the client stops sending its body", async () => {
@@ -86,7 +86,7 @@ describe("serveHttp1 bounds every phase", () => {
     const text = received(client);
     client.write("POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 10\r\n\r\nabc");
     expect(await text).toMatch(/^HTTP\/1\.1 408 /);
-    expect(setup!.access()).toMatchObject([{ path: "/upload", status: 408, response_flags: "SI" }]);
+    expect(setup!.access()).toMatchObject([{ path: "/upload", response_code: 408, response_flags: "SI" }]);
   });
 
   it("closes a keep-alive connection idle past the downstream idle bound", async () => {

@@ -9,7 +9,8 @@
 
 import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { classify, WaypointErrorCode, waypointError } from "./errors.js";
+import { classify, WaypointErrorCode } from "@ambient/core";
+import { waypointError } from "./errors.js";
 import { type HttpContext, handleHttp } from "./http.js";
 import { buildRequest, connectionTokens, upgradeTokens } from "./request/build.js";
 import { Exchange, type StreamInfo } from "./request/exchange.js";
@@ -130,8 +131,7 @@ function headerDeadline(
     const blank = buildRequest({ method: "", url: "", headers: {}, httpVersionMajor: 1 }, info).l7;
     const ex = new Exchange(blank, info);
     ex.status = c.status;
-    ex.flag = c.flag;
-    ex.error = err.message;
+    ex.fail(err);
     ex.record(ctx);
     socket.end(`HTTP/1.1 ${c.status} Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     socket.destroy();

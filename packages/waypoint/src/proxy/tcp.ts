@@ -3,13 +3,22 @@
 // upstream → copy both ways within the cluster's idle and duration limits → give the endpoint back
 // and report istio_tcp_* metrics and an access-log line, with the fields ztunnel uses.
 
-import type { Duplex } from "node:stream";
-import { errorMessage, type HboneRequest, hasCode, ipText, type Logger, type Workload } from "@ambient/core";
+import type { ServerHttp2Stream } from "node:http2";
+import {
+  classify,
+  type HboneRequest,
+  hasCode,
+  ipText,
+  type Logger,
+  WaypointErrorCode,
+  type Workload,
+} from "@ambient/core";
 import {
   type AccessLog,
   type AccessLogEntry,
   connectionLabels,
   copyBidirectional,
+  endStream,
   isBenign,
   type MeteredConnection,
   type ProxyState,
@@ -17,7 +26,7 @@ import {
   workloadIdentity,
 } from "@ambient/dataplane";
 import type { L7Request } from "../model/request.js";
-import { classify, WaypointErrorCode, waypointError } from "./errors.js";
+import { waypointError } from "./errors.js";
 import type { StreamInfo } from "./http.js";
 import type { EndpointPick, OpaqueConnectionLimits, Stages } from "./stages.js";
 import { openUpstream, type UpstreamDeps } from "./upstream.js";
@@ -42,7 +51,7 @@ type LogFields = Omit<AccessLogEntry, "bytes_sent" | "bytes_recv" | "duration" |
 /** Forwards `stream` (after `head`, the bytes protocol detection read) to an endpoint of its destination. */
 export function forwardTcp(
   ctx: TcpContext,
-  stream: Duplex,
+  stream: ServerHttp2Stream,
   info: StreamInfo,
   head: Buffer,
   req: HboneRequest,
@@ -63,7 +72,7 @@ export function forwardTcp(
   let metered: MeteredConnection | undefined;
   let finished = false;
 
-  const finish = (err: unknown) => {
+  const finish = (err: unknown, failureMessage = "opaque TCP connection failed") => {
     if (finished) return;
     finished = true;
     const flag = err === undefined ? undefined : classify(err).flag;
@@ -73,14 +82,16 @@ export function forwardTcp(
       if (flag) metered.labels.response_flags = flag;
       bytes = ctx.metrics.connectionClosed(metered);
     }
-    ctx.accessLog.write({
-      ...log,
-      bytes_sent: bytes.sent,
-      bytes_recv: bytes.received,
-      duration: Math.round(performance.now() - started),
-      ...(flag ? { response_flags: flag } : {}),
-      ...(err !== undefined ? { error: errorMessage(err) } : {}),
-    });
+    ctx.accessLog.write(
+      {
+        ...log,
+        bytes_sent: bytes.sent,
+        bytes_recv: bytes.received,
+        duration: Math.round(performance.now() - started),
+        ...(flag ? { response_flags: flag } : {}),
+      },
+      err === undefined ? undefined : { error: err, message: failureMessage },
+    );
   };
 
   const run = async (): Promise<void> => {
@@ -159,10 +170,8 @@ export function forwardTcp(
   };
 
   run().catch((err: unknown) => {
-    const { level } = classify(err);
-    ctx.logger[level]({ err: errorMessage(err), authority: req.authority, peer }, "opaque TCP refused");
-    stream.destroy();
-    finish(err);
+    endStream(stream, err);
+    finish(err, "opaque TCP connection refused");
   });
 }
 

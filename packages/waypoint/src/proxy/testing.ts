@@ -3,6 +3,7 @@
 // real senders and bounds a test can shorten. Real sockets throughout; nothing here is a mock.
 
 import { createMemoryLogger, createRegistry, type Workload } from "@ambient/core";
+import { AccessLog } from "@ambient/dataplane";
 import type { L7Request } from "../model/request.js";
 import { HttpMetrics } from "../telemetry/metrics.js";
 import type { HttpContext, StreamInfo } from "./http.js";
@@ -29,6 +30,7 @@ export const NO_RETRY: RetryPlan = { attempts: 0, shouldRetry: () => false };
 
 export const info: StreamInfo = {
   sourceIp: "127.0.0.1",
+  sourceAddress: "127.0.0.1:40000",
   sourcePrincipal: "spiffe://cluster.local/ns/test/sa/client",
   destination: { host: "app.test.svc.cluster.local", namespace: "test", ip: "127.0.0.1", port: 80 },
   labels: {} as StreamInfo["labels"],
@@ -99,7 +101,7 @@ export function testContext(stages: Stages, bounds: Partial<RequestBounds> = {})
     sendH2: h2Sender(sessions),
     metrics: new HttpMetrics(createRegistry()),
     logger,
-    accessLog: true,
+    accessLog: new AccessLog(logger, true),
     bounds: { ...DEFAULT_BOUNDS, ...bounds },
   };
   return {

@@ -5,7 +5,14 @@
 
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { type HboneClientPool, ipText, type Workload, type WorkloadCertificate } from "@ambient/core";
+import {
+  AmbientError,
+  type HboneClientPool,
+  ipText,
+  WaypointErrorCode,
+  type Workload,
+  type WorkloadCertificate,
+} from "@ambient/core";
 import { workloadIdentity } from "@ambient/dataplane";
 import { applyKeepalive, type KeepaliveSettings } from "./keepalive.js";
 
@@ -30,20 +37,9 @@ export interface UpstreamDeps {
   connectTimeoutMs: number;
 }
 
-/** Stable code of UpstreamError, for classifiers that match on `code`. */
-export const UPSTREAM_CONNECT_FAILED = "AMB_WAYPOINT_UPSTREAM_CONNECT";
-
-export class UpstreamError extends Error {
-  readonly code = UPSTREAM_CONNECT_FAILED;
-
-  constructor(
-    message: string,
-    readonly flag: "UF" | "URX",
-    readonly connectFailure: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/** An upstream connect that failed or timed out (503 UF by core's classifier). */
+function connectError(message: string, cause?: unknown): AmbientError {
+  return new AmbientError(WaypointErrorCode.UPSTREAM_CONNECT, message, cause === undefined ? {} : { cause });
 }
 
 /** A byte stream to `target.workload` port `target.port`, through HBONE when it is in the mesh. */
@@ -53,12 +49,12 @@ export async function openUpstream(
   headers: Record<string, string>,
 ): Promise<Duplex> {
   const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
-  if (!ip) throw new UpstreamError(`endpoint ${target.workload.uid} has no address`, "UF", true);
+  if (!ip) throw connectError(`endpoint ${target.workload.uid} has no address`);
   const timeoutMs = target.connectTimeoutMs ?? deps.connectTimeoutMs;
   if (target.workload.tunnelProtocol !== "HBONE")
     return plainTcp(ip, target.port, timeoutMs, target.keepalive);
   const cert = deps.certificate();
-  if (!cert) throw new UpstreamError("the waypoint has no certificate yet", "UF", true);
+  if (!cert) throw connectError("the waypoint has no certificate yet");
   try {
     return await deps.pool.connect({
       source: cert,
@@ -71,9 +67,7 @@ export async function openUpstream(
       connectTimeoutMs: timeoutMs,
     });
   } catch (err) {
-    throw new UpstreamError(`HBONE to ${ip}:${target.port} failed: ${(err as Error).message}`, "UF", true, {
-      cause: err,
-    });
+    throw connectError(`HBONE to ${ip}:${target.port} failed: ${(err as Error).message}`, err);
   }
 }
 
@@ -87,7 +81,7 @@ function plainTcp(
     const s = connect({ host, port, allowHalfOpen: true, noDelay: true });
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new UpstreamError(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`, "UF", true));
+      reject(connectError(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     s.once("connect", () => {
       clearTimeout(timer);
@@ -95,20 +89,14 @@ function plainTcp(
         if (keepalive) applyKeepalive(s, keepalive);
       } catch (err) {
         s.destroy();
-        reject(
-          new UpstreamError(`connected to ${host}:${port} but ${(err as Error).message}`, "UF", true, {
-            cause: err,
-          }),
-        );
+        reject(connectError(`connected to ${host}:${port} but ${(err as Error).message}`, err));
         return;
       }
       resolve(s);
     });
     s.once("error", (err) => {
       clearTimeout(timer);
-      reject(
-        new UpstreamError(`cannot connect to ${host}:${port}: ${err.message}`, "UF", true, { cause: err }),
-      );
+      reject(connectError(`cannot connect to ${host}:${port}: ${err.message}`, err));
     });
   });
 }

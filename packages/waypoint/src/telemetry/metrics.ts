@@ -1,29 +1,12 @@
 // Istio's standard HTTP metrics as the waypoint reports them (reporter="waypoint"): request count,
-// duration and request/response sizes, with the identity labels ztunnel uses plus response_code
-// and response_flags.
+// duration and request/response sizes, with exactly the label set ztunnel's TCP metrics carry plus
+// response_code, so one dashboard query joins both proxies.
 
 import { Counter, Histogram, type Registry } from "@ambient/core";
+import { TCP_LABELS } from "@ambient/dataplane";
 
-export const HTTP_LABELS = [
-  "reporter",
-  "source_workload",
-  "source_workload_namespace",
-  "source_principal",
-  "source_app",
-  "source_version",
-  "destination_service",
-  "destination_service_namespace",
-  "destination_service_name",
-  "destination_workload",
-  "destination_workload_namespace",
-  "destination_principal",
-  "destination_app",
-  "destination_version",
-  "request_protocol",
-  "response_code",
-  "response_flags",
-  "connection_security_policy",
-] as const;
+/** ztunnel's TCP label set (identities, canonical service and revision, cluster) plus the status. */
+export const HTTP_LABELS = [...TCP_LABELS, "response_code"] as const;
 
 export type HttpLabels = Record<(typeof HTTP_LABELS)[number], string>;
 

@@ -2,10 +2,10 @@
 // inbound ones, the facts needed to re-check policy when it changes. `finish` runs exactly once.
 
 import type { Socket } from "node:net";
-import { type AmbientError, type Drain, type DrainHandle, errorMessage } from "@ambient/core";
+import { type AmbientError, classify, type Drain, type DrainHandle, ProxyErrorCode } from "@ambient/core";
 import type { AccessLog, AccessLogEntry, MeteredConnection, TcpLabels, TcpMetrics } from "@ambient/dataplane";
 import type { ConnectionFacts } from "../rbac/index.js";
-import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { proxyError } from "./errors.js";
 
 export interface ConnectionTelemetry {
   metrics: TcpMetrics;
@@ -59,8 +59,11 @@ export class Connection {
     this.abort(reason);
   }
 
-  /** Records the end of the connection; a failure before `established` is still logged. */
-  finish(result?: unknown): void {
+  /**
+   * Records the end of the connection; a failure before `established` is still logged, once, with
+   * `failureMessage` (the phase's words for it) at the level core's classifier gives.
+   */
+  finish(result?: unknown, failureMessage = "connection failed"): void {
     if (this.finished) return;
     const error = this.closedBecause ?? result;
     this.finished = true;
@@ -73,13 +76,15 @@ export class Connection {
       if (flag) this.metered.labels.response_flags = flag;
       bytes = this.t.metrics.connectionClosed(this.metered);
     }
-    this.t.accessLog.write({
-      ...this.log,
-      bytes_sent: bytes.sent,
-      bytes_recv: bytes.received,
-      duration: Math.round(performance.now() - this.started),
-      ...(flag ? { response_flags: flag } : {}),
-      ...(error ? { error: errorMessage(error) } : {}),
-    });
+    this.t.accessLog.write(
+      {
+        ...this.log,
+        bytes_sent: bytes.sent,
+        bytes_recv: bytes.received,
+        duration: Math.round(performance.now() - this.started),
+        ...(flag ? { response_flags: flag } : {}),
+      },
+      error ? { error, message: this.closedBecause ? "connection closed" : failureMessage } : undefined,
+    );
   }
 }

@@ -4,11 +4,11 @@
 // is captured, the pod's first container port.
 
 import type { Socket } from "node:net";
-import { errorMessage, type Workload } from "@ambient/core";
-import { connectionLabels, copyBidirectional, isBenign, principalOf } from "@ambient/dataplane";
+import { ProxyErrorCode, type Workload } from "@ambient/core";
+import { connectionLabels, copyBidirectional, endSocket, isBenign, principalOf } from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
 import { Connection } from "./connections.js";
-import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { proxyError } from "./errors.js";
 import { connectApp, type InboundContext, localDestination } from "./inbound.js";
 import type { PodRef } from "./socket-factory.js";
 
@@ -31,19 +31,14 @@ export function handleInboundPlaintext(
       "dst.namespace": pod.namespace,
       "dst.identity": principalOf(pod),
     },
-    () => client.destroy(),
+    (reason) => endSocket(client, reason),
     ctx.open,
   );
   client.on("error", () => {});
   void run().catch((err) => {
-    const { level } = classify(err);
-    ctx.logger[level](
-      { err: errorMessage(err), peer: client.remoteAddress },
-      "inbound plaintext connection refused",
-    );
     // A refused TCP connection is reset, not closed politely: the client sees it failed.
-    client.resetAndDestroy();
-    conn.finish(err);
+    endSocket(client, err);
+    conn.finish(err, "inbound plaintext connection refused");
   });
 
   async function run(): Promise<void> {

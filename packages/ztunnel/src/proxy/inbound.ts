@@ -6,23 +6,25 @@ import type { ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import {
   canonicalIp,
-  errorMessage,
+  classify,
   type HboneRequest,
   ipText,
   type Logger,
+  ProxyErrorCode,
   respondStatus,
   type Workload,
 } from "@ambient/core";
 import {
   connectionLabels,
   copyBidirectional,
+  endStream,
   isBenign,
   type ProxyState,
   principalOf,
 } from "@ambient/dataplane";
 import { type ConnectionFacts, evaluate, explain } from "../rbac/index.js";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
-import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { proxyError } from "./errors.js";
 import { isOwnPort } from "./ports.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 
@@ -58,18 +60,13 @@ export function handleInboundStream(
       "dst.namespace": pod.namespace,
       "dst.identity": principalOf(pod),
     },
-    (reason) => stream.close(classify(reason).status === 401 ? 0x8 /* CANCEL */ : 0x2),
+    (reason) => endStream(stream, reason),
     ctx.open,
   );
   void run().catch((err) => {
-    const { status, level } = classify(err);
-    ctx.logger[level](
-      { err: errorMessage(err), authority: req.authority, peer },
-      "inbound HBONE request refused",
-    );
-    if (!stream.headersSent && !stream.destroyed) respondStatus(stream, status);
+    if (!stream.headersSent && !stream.destroyed) respondStatus(stream, classify(err).status);
     stream.close();
-    conn.finish(err);
+    conn.finish(err, "inbound HBONE request refused");
   });
 
   async function run(): Promise<void> {

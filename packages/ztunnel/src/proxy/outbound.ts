@@ -5,16 +5,24 @@
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { errorMessage, type HboneClientPool, type Logger, SpiffeId, type Workload } from "@ambient/core";
+import {
+  errorMessage,
+  type HboneClientPool,
+  type Logger,
+  ProxyErrorCode,
+  SpiffeId,
+  type Workload,
+} from "@ambient/core";
 import {
   type CertificateManager,
   connectionLabels,
   copyBidirectional,
+  endSocket,
   isBenign,
   principalOf,
 } from "@ambient/dataplane";
 import { Connection, type ConnectionTelemetry } from "./connections.js";
-import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { proxyError } from "./errors.js";
 import type { HboneRoute, Route, Router, Target } from "./resolve.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 
@@ -56,7 +64,7 @@ export function handleOutbound(
       "src.identity": principalOf(source),
       "dst.addr": `${target.host}:${target.port}`,
     },
-    () => client.destroy(),
+    (reason) => endSocket(client, reason),
     ctx.open,
   );
   client.on("error", () => {});
@@ -74,14 +82,9 @@ export function handleOutbound(
     );
   });
   void run().catch((err) => {
-    const { level } = classify(err);
-    ctx.logger[level](
-      { err: errorMessage(err), source: sourceRef.uid, target },
-      "outbound connection failed",
-    );
     if (!connected) hooks.failed(err);
-    else client.destroy();
-    conn.finish(err);
+    else endSocket(client, err);
+    conn.finish(err, "outbound connection failed");
   });
 
   async function run(): Promise<void> {

@@ -4,23 +4,26 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import {
+  classify,
   createHboneServer,
   errorMessage,
   findCode,
   type HboneServer,
   ipText,
   type Logger,
+  ProxyErrorCode,
+  Socks5Reply,
   SpiffeId,
   type Workload,
 } from "@ambient/core";
-import { type CertificateManager, principalOf } from "@ambient/dataplane";
-import { classify, ProxyErrorCode, proxyError } from "./errors.js";
+import { type CertificateManager, endSocket, principalOf } from "@ambient/dataplane";
+import { proxyError } from "./errors.js";
 import { handleInboundStream, type InboundContext } from "./inbound.js";
 import { handleInboundPlaintext } from "./inbound-passthrough.js";
 import { handleOutbound, type OutboundContext } from "./outbound.js";
 import { PORTS } from "./ports.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
-import { readSocks5Request, replyCodeForError, Socks5Reply, sendSocks5Reply } from "./socks5.js";
+import { readSocks5Request, sendSocks5Reply } from "./socks5.js";
 
 export { PORTS } from "./ports.js";
 
@@ -88,7 +91,7 @@ export class PodListeners {
       }
       handleOutbound(this.ctx.outbound, this.workload, this.ref, socket, original, {
         established: () => {},
-        failed: () => socket.resetAndDestroy(),
+        failed: (err) => endSocket(socket, err),
       });
     });
     const plaintext = this.tcpServer((socket) =>
@@ -105,7 +108,7 @@ export class PodListeners {
             { host: req.host, port: req.port },
             {
               established: () => sendSocks5Reply(socket, Socks5Reply.SUCCEEDED),
-              failed: (err) => sendSocks5Reply(socket, replyCodeForError(err)),
+              failed: (err) => sendSocks5Reply(socket, classify(err).socks5),
             },
           );
         })

@@ -4,8 +4,15 @@
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { type GatewayAddress, hostPort, ipText, type Service, type Workload } from "@ambient/core";
-import { ProxyErrorCode, proxyError } from "./errors.js";
+import {
+  type GatewayAddress,
+  hostPort,
+  ipText,
+  ProxyErrorCode,
+  type Service,
+  type Workload,
+} from "@ambient/core";
+import { proxyError } from "./errors.js";
 
 /** The lookups routing needs; ProxyState provides them. */
 export interface MeshLookup {

@@ -1,16 +1,8 @@
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { AmbientError } from "@ambient/core";
+import { AmbientError, Socks5ErrorCode, Socks5Reply } from "@ambient/core";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  readSocks5Request,
-  replyCodeFor,
-  replyCodeForError,
-  Socks5ErrorCode,
-  Socks5Reply,
-  type Socks5Request,
-  sendSocks5Reply,
-} from "./socks5.js";
+import { readSocks5Request, type Socks5Request, sendSocks5Reply } from "./socks5.js";
 
 // ---- a loopback server running the handshake, and a byte-level client ----
 
@@ -370,45 +362,6 @@ describe("sendSocks5Reply", () => {
     sendSocks5Reply(socket, Socks5Reply.NOT_ALLOWED);
     expect(await client.rest()).toEqual([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]);
     await closedOnServer(socket);
-  });
-});
-
-describe("replyCodeFor", () => {
-  it.each<[string | undefined, Record<string, unknown> | undefined, number]>([
-    ["AMB_PROXY_DENIED", undefined, Socks5Reply.NOT_ALLOWED],
-    ["AMB_RBAC_DENIED", undefined, Socks5Reply.NOT_ALLOWED],
-    ["AMB_HBONE_CONNECT_REFUSED", { status: 401 }, Socks5Reply.NOT_ALLOWED],
-    ["AMB_HBONE_CONNECT_REFUSED", { status: 403 }, Socks5Reply.NOT_ALLOWED],
-    ["AMB_HBONE_CONNECT_REFUSED", { status: 503 }, Socks5Reply.CONNECTION_REFUSED],
-    ["AMB_HBONE_CONNECT_REFUSED", { status: 504 }, Socks5Reply.TTL_EXPIRED],
-    ["AMB_HBONE_CONNECT_REFUSED", { status: 500 }, Socks5Reply.GENERAL_FAILURE],
-    ["AMB_HBONE_CONNECT_REFUSED", undefined, Socks5Reply.GENERAL_FAILURE],
-    ["AMB_NO_ROUTE", undefined, Socks5Reply.HOST_UNREACHABLE],
-    ["AMB_PROXY_NO_ROUTE", undefined, Socks5Reply.HOST_UNREACHABLE],
-    ["AMB_PROXY_NO_HEALTHY_UPSTREAM", undefined, Socks5Reply.HOST_UNREACHABLE],
-    ["ENOTFOUND", undefined, Socks5Reply.HOST_UNREACHABLE],
-    ["EHOSTUNREACH", undefined, Socks5Reply.HOST_UNREACHABLE],
-    ["ENETUNREACH", undefined, Socks5Reply.NETWORK_UNREACHABLE],
-    ["ECONNREFUSED", undefined, Socks5Reply.CONNECTION_REFUSED],
-    ["ETIMEDOUT", undefined, Socks5Reply.TTL_EXPIRED],
-    ["AMB_HBONE_CONNECT_TIMEOUT", undefined, Socks5Reply.TTL_EXPIRED],
-    ["AMB_SOCKS_COMMAND_NOT_SUPPORTED", undefined, Socks5Reply.COMMAND_NOT_SUPPORTED],
-    ["ECONNRESET", undefined, Socks5Reply.GENERAL_FAILURE],
-    [undefined, undefined, Socks5Reply.GENERAL_FAILURE],
-  ])("%s %j → %d", (code, details, expected) => {
-    expect(replyCodeFor(code, details)).toBe(expected);
-  });
-
-  it("walks the cause chain to the first code it knows", () => {
-    const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
-    const wrapped = new AmbientError("AMB_PROXY_UPSTREAM_CONNECT", "upstream", { cause: refused });
-    expect(replyCodeForError(wrapped)).toBe(Socks5Reply.CONNECTION_REFUSED);
-    const hbone = new AmbientError("AMB_HBONE_CONNECT_REFUSED", "401", { details: { status: 401 } });
-    expect(replyCodeForError(new AmbientError("AMB_PROXY_UPSTREAM_CONNECT", "x", { cause: hbone }))).toBe(
-      Socks5Reply.NOT_ALLOWED,
-    );
-    expect(replyCodeForError(new Error("plain"))).toBe(Socks5Reply.GENERAL_FAILURE);
-    expect(replyCodeForError(undefined)).toBe(Socks5Reply.GENERAL_FAILURE);
   });
 });
 

@@ -1,37 +1,16 @@
 // The server side of SOCKS5 (RFC 1928) for ztunnel's SOCKS5 listener: no authentication, CONNECT
 // only. readSocks5Request runs the greeting and reads the request; the caller routes and connects,
-// then answers with sendSocks5Reply (SUCCEEDED, or replyCodeForError(err)) and copies bytes.
+// then answers with sendSocks5Reply (SUCCEEDED, or the reply core's classify gives) and copies bytes.
 
 import type { Socket } from "node:net";
-import { AmbientError, ipFromBytes, parsePeerIp } from "@ambient/core";
-
-export const Socks5ErrorCode = {
-  /** Not SOCKS5: wrong version byte, an empty or malformed address. */
-  PROTOCOL: "AMB_SOCKS_PROTOCOL",
-  /** The handshake did not complete within the timeout. */
-  TIMEOUT: "AMB_SOCKS_TIMEOUT",
-  /** The client closed or reset the connection mid-handshake. */
-  CLOSED: "AMB_SOCKS_CLOSED",
-  /** The client offered no method we accept (we accept only 0x00, no authentication). */
-  NO_ACCEPTABLE_METHOD: "AMB_SOCKS_NO_ACCEPTABLE_METHOD",
-  /** BIND or UDP ASSOCIATE (or garbage) instead of CONNECT. */
-  COMMAND_NOT_SUPPORTED: "AMB_SOCKS_COMMAND_NOT_SUPPORTED",
-  ADDRESS_TYPE_NOT_SUPPORTED: "AMB_SOCKS_ADDRESS_TYPE_NOT_SUPPORTED",
-} as const;
-
-/** RFC 1928 §6 reply codes. */
-export const Socks5Reply = {
-  SUCCEEDED: 0,
-  GENERAL_FAILURE: 1,
-  NOT_ALLOWED: 2,
-  NETWORK_UNREACHABLE: 3,
-  HOST_UNREACHABLE: 4,
-  CONNECTION_REFUSED: 5,
-  TTL_EXPIRED: 6,
-  COMMAND_NOT_SUPPORTED: 7,
-  ADDRESS_TYPE_NOT_SUPPORTED: 8,
-} as const;
-export type Socks5ReplyCode = (typeof Socks5Reply)[keyof typeof Socks5Reply];
+import {
+  AmbientError,
+  ipFromBytes,
+  parsePeerIp,
+  Socks5ErrorCode,
+  Socks5Reply,
+  type Socks5ReplyCode,
+} from "@ambient/core";
 
 export interface Socks5Request {
   /** The address as the client sent it; a domain that is an IP literal is reported as that IP. */
@@ -244,85 +223,6 @@ export function sendSocks5Reply(
   const bytes = encodeReply(code, bound);
   if (code === Socks5Reply.SUCCEEDED) socket.write(bytes);
   else closeAfter(socket, bytes);
-}
-
-/**
- * The reply for a failure, by error code (the first column):
- *
- * | code                                                             | reply               |
- * | ---------------------------------------------------------------- | ------------------- |
- * | AMB_PROXY_DENIED, AMB_PROXY_POLICY_CHANGED, any `*_DENIED`       | NOT_ALLOWED         |
- * | HBONE answered 401 or 403 (`details.status`)                     | NOT_ALLOWED         |
- * | HBONE answered 503                                               | CONNECTION_REFUSED  |
- * | HBONE answered 504                                               | TTL_EXPIRED         |
- * | AMB_NO_ROUTE, AMB_PROXY_NO_ROUTE, AMB_PROXY_UNKNOWN_DESTINATION, |                     |
- * | AMB_PROXY_NO_HEALTHY_UPSTREAM, ENOTFOUND, EAI_AGAIN, EHOSTUNREACH| HOST_UNREACHABLE    |
- * | ENETUNREACH, ENETDOWN                                            | NETWORK_UNREACHABLE |
- * | ECONNREFUSED                                                     | CONNECTION_REFUSED  |
- * | ETIMEDOUT, any `*_TIMEOUT`                                       | TTL_EXPIRED         |
- * | AMB_SOCKS_COMMAND_NOT_SUPPORTED / _ADDRESS_TYPE_NOT_SUPPORTED    | 0x07 / 0x08         |
- * | anything else, or no code                                        | GENERAL_FAILURE     |
- *
- * The `*_DENIED` / `*_TIMEOUT` suffix rules keep codes added later mapped sensibly.
- */
-export function replyCodeFor(
-  errCode: string | undefined,
-  details?: Readonly<Record<string, unknown>>,
-): Socks5ReplyCode {
-  return lookup(errCode, details?.status) ?? Socks5Reply.GENERAL_FAILURE;
-}
-
-/**
- * replyCodeFor applied along `err`'s cause chain: the first error whose code (or HBONE status) is
- * in the table decides, so a wrapper such as AMB_PROXY_UPSTREAM_CONNECT reports its ECONNREFUSED.
- */
-export function replyCodeForError(err: unknown): Socks5ReplyCode {
-  let cur: unknown = err;
-  for (let depth = 0; cur && depth < 16; depth++) {
-    const { code, details } = cur as { code?: unknown; details?: { status?: unknown } };
-    const found = lookup(typeof code === "string" ? code : undefined, details?.status);
-    if (found !== undefined) return found;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return Socks5Reply.GENERAL_FAILURE;
-}
-
-const REPLY_BY_CODE: Readonly<Record<string, Socks5ReplyCode>> = {
-  AMB_PROXY_DENIED: Socks5Reply.NOT_ALLOWED,
-  AMB_PROXY_POLICY_CHANGED: Socks5Reply.NOT_ALLOWED,
-  AMB_NO_ROUTE: Socks5Reply.HOST_UNREACHABLE,
-  AMB_PROXY_NO_ROUTE: Socks5Reply.HOST_UNREACHABLE,
-  AMB_PROXY_UNKNOWN_DESTINATION: Socks5Reply.HOST_UNREACHABLE,
-  AMB_PROXY_NO_HEALTHY_UPSTREAM: Socks5Reply.HOST_UNREACHABLE,
-  ENOTFOUND: Socks5Reply.HOST_UNREACHABLE,
-  EAI_AGAIN: Socks5Reply.HOST_UNREACHABLE,
-  EHOSTUNREACH: Socks5Reply.HOST_UNREACHABLE,
-  EHOSTDOWN: Socks5Reply.HOST_UNREACHABLE,
-  ENETUNREACH: Socks5Reply.NETWORK_UNREACHABLE,
-  ENETDOWN: Socks5Reply.NETWORK_UNREACHABLE,
-  ECONNREFUSED: Socks5Reply.CONNECTION_REFUSED,
-  ETIMEDOUT: Socks5Reply.TTL_EXPIRED,
-  [Socks5ErrorCode.COMMAND_NOT_SUPPORTED]: Socks5Reply.COMMAND_NOT_SUPPORTED,
-  [Socks5ErrorCode.ADDRESS_TYPE_NOT_SUPPORTED]: Socks5Reply.ADDRESS_TYPE_NOT_SUPPORTED,
-};
-
-// What the peer's HBONE CONNECT answer means to a SOCKS client (ztunnel answers 401 on a policy
-// denial and 503 when it cannot reach the workload).
-const REPLY_BY_STATUS: Readonly<Record<number, Socks5ReplyCode>> = {
-  401: Socks5Reply.NOT_ALLOWED,
-  403: Socks5Reply.NOT_ALLOWED,
-  503: Socks5Reply.CONNECTION_REFUSED,
-  504: Socks5Reply.TTL_EXPIRED,
-};
-
-function lookup(code: string | undefined, status: unknown): Socks5ReplyCode | undefined {
-  if (typeof status === "number") return REPLY_BY_STATUS[status] ?? Socks5Reply.GENERAL_FAILURE;
-  if (code === undefined) return undefined;
-  const direct = REPLY_BY_CODE[code];
-  if (direct !== undefined) return direct;
-  if (code.endsWith("_DENIED")) return Socks5Reply.NOT_ALLOWED;
-  if (code.endsWith("_TIMEOUT")) return Socks5Reply.TTL_EXPIRED;
-  return undefined;
 }
 
 // ---- wire helpers ----

@@ -2,8 +2,9 @@
 // the request (401); a request without one goes on with no request principal, as in Istio.
 // Verified claims and header edits (the token removed unless forwardOriginalToken) apply here.
 
+import { WaypointErrorCode } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
-import { WaypointErrorCode, waypointError } from "../errors.js";
+import { waypointError } from "../errors.js";
 import type { AuthnResult, Stages } from "../stages.js";
 
 export async function authenticate(stages: Stages, l7: L7Request): Promise<AuthnResult> {

@@ -3,13 +3,16 @@
 // Istio's metrics and one access-log line — for plain requests, local replies, failures and
 // upgraded connections alike, exactly once.
 
-import type { Logger } from "@ambient/core";
+import { classify } from "@ambient/core";
+import type { AccessLog } from "@ambient/dataplane";
 import type { L7Request } from "../../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../../telemetry/metrics.js";
 import { NO_FLAG } from "../errors.js";
 
 export interface StreamInfo {
   sourceIp: string;
+  /** `ip:port` of the peer (the source ztunnel or the client's pod). */
+  sourceAddress: string;
   sourcePrincipal: string;
   /** The original destination (VIP:port or podIP:port) the HBONE :authority named. */
   destination: { host: string; namespace?: string; ip: string; port: number };
@@ -18,8 +21,7 @@ export interface StreamInfo {
 
 export interface Telemetry {
   metrics: HttpMetrics;
-  logger: Logger;
-  accessLog: boolean;
+  accessLog: AccessLog;
 }
 
 export class Exchange {
@@ -35,14 +37,20 @@ export class Exchange {
   attempts = 0;
   /** The connection switched protocols (101): bytes are the tunnel's, duration its lifetime. */
   upgraded = false;
-  /** Why it failed, for the access log. */
-  error: string | undefined;
+  /** Why it failed: its flag is the classifier's, and the access log says it once at its level. */
+  failure: unknown;
   private recorded = false;
 
   constructor(
     readonly l7: L7Request,
     readonly info: StreamInfo,
   ) {}
+
+  /** A failure: the flag the classifier gives, and the error for the access log. */
+  fail(err: unknown): void {
+    this.flag = classify(err).flag;
+    this.failure = err;
+  }
 
   /** Writes the metrics and the access-log line; later calls do nothing. */
   record(t: Telemetry): void {
@@ -56,28 +64,34 @@ export class Exchange {
       response_flags: this.flag,
     };
     t.metrics.record(labels, duration, this.requestBytes, this.responseBytes);
-    if (!t.accessLog) return;
-    t.logger.info(
+    const l = this.info.labels;
+    const known = (v: string) => (v === "unknown" ? undefined : v);
+    t.accessLog.write(
       {
-        component: "access",
+        direction: "inbound",
+        "src.addr": this.info.sourceAddress,
+        "src.identity": this.info.sourcePrincipal,
+        "src.workload": known(l.source_workload),
+        "src.namespace": known(l.source_workload_namespace),
+        "dst.addr": `${this.info.destination.ip}:${this.info.destination.port}`,
+        "dst.service": this.info.destination.host,
+        "dst.workload": known(l.destination_workload),
+        "dst.namespace": known(l.destination_workload_namespace),
+        bytes_recv: this.requestBytes,
+        bytes_sent: this.responseBytes,
+        duration: Math.round(duration),
+        response_flags: this.flag,
         method: this.l7.method,
         path: this.l7.path,
         authority: this.l7.authority,
         protocol: this.l7.protocol,
-        status: this.status,
-        response_flags: this.flag,
-        bytes_received: this.requestBytes,
-        bytes_sent: this.responseBytes,
-        duration: Math.round(duration),
+        response_code: this.status,
         upstream_host: this.upstreamHost || undefined,
         route_name: this.routeName || undefined,
         attempts: this.attempts || undefined,
         upgraded: this.upgraded || undefined,
-        error: this.error,
-        "src.identity": this.info.sourcePrincipal,
-        "dst.service": this.info.destination.host,
       },
-      "request",
+      this.failure === undefined ? undefined : { error: this.failure, message: "request failed" },
     );
   }
 }

@@ -4,7 +4,8 @@
 // stream is cut off and the access log says why.
 
 import type { IncomingHttpHeaders } from "node:http";
-import { classify, WaypointErrorCode, waypointError } from "../errors.js";
+import { WaypointErrorCode } from "@ambient/core";
+import { waypointError } from "../errors.js";
 import { cutOff, type Downstream, downstreamGone } from "./downstream.js";
 import type { Exchange } from "./exchange.js";
 import type { Forwarded } from "./forward.js";
@@ -40,9 +41,7 @@ export function relay(
       up.body.removeListener("data", onData);
       signal.removeEventListener("abort", onAbort);
       if (err) {
-        const c = classify(err);
-        ex.flag = c.flag;
-        ex.error = err.message;
+        ex.fail(err);
         up.discard();
         cutOff(down);
       }

@@ -2,8 +2,9 @@
 // local answer such as a redirect, or 404 NR when the service's rules match nothing), then the
 // route's fault injection — a delay before forwarding, or an abort in place of it.
 
+import { WaypointErrorCode } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
-import { WaypointErrorCode, waypointError } from "../errors.js";
+import { waypointError } from "../errors.js";
 import type { RouteResult, Stages } from "../stages.js";
 
 export type ForwardPlan = Extract<RouteResult, { kind: "forward" }>;

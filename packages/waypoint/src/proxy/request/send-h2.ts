@@ -4,8 +4,8 @@
 // session gone), or the attempt's signal.
 
 import { constants, type IncomingHttpHeaders } from "node:http2";
-import { type AmbientError, hasCode } from "@ambient/core";
-import { WaypointErrorCode, waypointError } from "../errors.js";
+import { type AmbientError, hasCode, WaypointErrorCode } from "@ambient/core";
+import { waypointError } from "../errors.js";
 import type { UpstreamH2Sessions } from "../upstream-h2-sessions.js";
 import type { AttemptResult, Sender } from "./attempt.js";
 

@@ -4,8 +4,8 @@
 
 import { request as httpRequest } from "node:http";
 import type { Duplex } from "node:stream";
-import { type AmbientError, hasCode } from "@ambient/core";
-import { WaypointErrorCode, waypointError } from "../errors.js";
+import { type AmbientError, hasCode, WaypointErrorCode } from "@ambient/core";
+import { waypointError } from "../errors.js";
 import type { UpstreamAgents } from "../upstream-agents.js";
 import type { AttemptResult, Sender } from "./attempt.js";
 

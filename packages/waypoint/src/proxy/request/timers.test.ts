@@ -1,6 +1,5 @@
-import { hasCode } from "@ambient/core";
+import { hasCode, WaypointErrorCode } from "@ambient/core";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { WaypointErrorCode } from "../errors.js";
 import { RequestClock } from "./timers.js";
 
 describe("RequestClock", () => {

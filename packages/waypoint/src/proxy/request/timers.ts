@@ -3,7 +3,8 @@
 // the downstream request is complete, so a slow upload does not eat the upstream's time), and the
 // client going away. The signal's reason is the typed error that says which one fired.
 
-import { WaypointErrorCode, waypointError } from "../errors.js";
+import { WaypointErrorCode } from "@ambient/core";
+import { waypointError } from "../errors.js";
 
 export class RequestClock {
   private readonly controller = new AbortController();

@@ -4,8 +4,9 @@
 // — authentication, authorization, routing, faults, the pick — ran as for any request.
 
 import type { Duplex } from "node:stream";
-import { copyBidirectional } from "@ambient/dataplane";
-import { classify, WaypointErrorCode, waypointError } from "../errors.js";
+import { WaypointErrorCode } from "@ambient/core";
+import { copyBidirectional, isBenign } from "@ambient/dataplane";
+import { waypointError } from "../errors.js";
 import type { ByteStream } from "../stream-adapter.js";
 import type { Downstream } from "./downstream.js";
 import type { Exchange } from "./exchange.js";
@@ -58,15 +59,14 @@ export async function switchProtocols(
   });
   const idle = () => {
     const err = clock.signal.reason as Error;
-    ex.flag = classify(err).flag;
-    ex.error = err.message;
+    ex.fail(err);
     client.stream.destroy(err);
     server.stream.destroy(err);
   };
   clock.signal.addEventListener("abort", idle, { once: true });
   const { error } = await copyBidirectional(client.stream, server.stream);
   clock.signal.removeEventListener("abort", idle);
-  if (error && !ex.error) ex.error = error.message;
+  if (error && ex.failure === undefined && !isBenign(error)) ex.fail(error);
   forwarded.endpoint.done({ status: 101 });
 }
 
