@@ -162,3 +162,27 @@ export function decodeProtobufBody(body: Buffer): unknown {
   }
   return { apiVersion, kind, ...decode(readFields(raw)) };
 }
+
+function lengthDelimited(field: number, payload: Buffer): Buffer {
+  const varint: number[] = [];
+  let n = payload.length;
+  do {
+    varint.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n >>>= 7;
+  } while (n > 0);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, ...varint]), payload]);
+}
+
+/**
+ * /openapi/v2 as kubectl asks for it (gnostic `openapi.v2.Document`, protobuf): `swagger` = 1,
+ * `info` = 2 {title 1, version 2}, no definitions. kubectl only falls back to these schemas for a
+ * kind whose group the /openapi/v3 index lacks (a custom resource applied with its CRD), and it
+ * skips validating kinds it finds no schema for, as it does for schema-less CRDs.
+ */
+export function encodeOpenApiV2Document(version: string): Buffer {
+  const info = Buffer.concat([
+    lengthDelimited(1, Buffer.from("Kubernetes")),
+    lengthDelimited(2, Buffer.from(version)),
+  ]);
+  return Buffer.concat([lengthDelimited(1, Buffer.from("2.0")), lengthDelimited(2, info)]);
+}

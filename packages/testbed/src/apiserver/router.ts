@@ -18,6 +18,7 @@ import {
 import { ApiErrorCode, apiError, toStatus } from "./errors.js";
 import type { Faults } from "./faults.js";
 import { type HandlerContext, handleResource, json, lookupIn, parseBody } from "./handlers.js";
+import { encodeOpenApiV2Document } from "./protobuf.js";
 import { ISSUER } from "./tokens.js";
 
 /** kube-apiserver refuses request bodies over 3 MiB (MaxRequestBodyBytes). */
@@ -109,6 +110,20 @@ async function dispatch(
   if (url.pathname === "/api")
     return json(res, 200, apiVersions(ctx.serverAddress().replace(/^https:\/\//, "")));
   if (url.pathname === "/apis") return json(res, 200, apiGroupList(registry));
+  if (url.pathname === "/openapi/v2") {
+    if (/protobuf/.test(req.headers.accept ?? "")) {
+      const doc = encodeOpenApiV2Document(SERVER_VERSION.gitVersion);
+      res.writeHead(200, { "content-type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" });
+      res.end(doc);
+      return;
+    }
+    return json(res, 200, {
+      swagger: "2.0",
+      info: { title: "Kubernetes", version: SERVER_VERSION.gitVersion },
+      paths: {},
+      definitions: {},
+    });
+  }
   if (segs[0] === "openapi" && segs[1] === "v3") {
     const doc =
       segs.length === 2 ? openApiIndex(registry) : openApiDocument(registry, segs.slice(2).join("/"));
