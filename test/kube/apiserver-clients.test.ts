@@ -246,6 +246,44 @@ describe("the test API server with the real kubectl and helm", () => {
     );
   });
 
+  it("kubectl apply --server-side: conflicts with another manager's field, --force-conflicts takes it", async () => {
+    const cm = (value: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: demo}\ndata: {key: ${value}}\n`;
+    await writeFile(join(dir.path, "ssa-a.yaml"), cm("a"));
+    await writeFile(join(dir.path, "ssa-b.yaml"), cm("b"));
+    expect(
+      await kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "team-a",
+        "-f",
+        join(dir.path, "ssa-a.yaml"),
+      ),
+    ).toBe("configmap/ssa serverside-applied\n");
+    const conflict = await clients.kubectl([
+      "apply",
+      "--server-side",
+      "--field-manager",
+      "team-b",
+      "-f",
+      join(dir.path, "ssa-b.yaml"),
+    ]);
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toContain('conflict with "team-a"');
+    expect(conflict.stderr).toContain(".data.key");
+    await kubectl(
+      "apply",
+      "--server-side",
+      "--field-manager",
+      "team-b",
+      "--force-conflicts",
+      "-f",
+      join(dir.path, "ssa-b.yaml"),
+    );
+    expect(await kubectl("get", "cm", "ssa", "-n", "demo", "-o", "jsonpath={.data.key}")).toBe("b");
+  });
+
   it("delete waits for the object to be gone", async () => {
     expect(await kubectl("delete", "pod", "web", "-n", "demo")).toBe(
       'pod "web" deleted from demo namespace\n',

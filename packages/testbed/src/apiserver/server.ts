@@ -51,6 +51,8 @@ export interface TestApiServer {
   requests: RequestRecord[];
   /** Drops every connection and watch, stays down `downtimeMs` (connections refused), comes back. */
   restart(downtimeMs?: number): Promise<void>;
+  /** Ends a restart's downtime now (tests wait for the refusal they check, not for a timer). */
+  endDowntime(): void;
   stop(): Promise<void>;
 }
 
@@ -143,6 +145,8 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
   };
 
   let server = makeServer();
+  let endDowntime = () => {};
+  let stopped = false;
   await listen(server);
   const url = `https://${host}:${port}`;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "ambient-apiserver-")));
@@ -168,12 +172,29 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     backends,
     requests,
     async restart(downtimeMs = 0) {
+      // The downtime starts now, so endDowntime() works even before the close has finished.
+      let release = () => {};
+      const downtime = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const timer = setTimeout(release, downtimeMs);
+      endDowntime = () => {
+        clearTimeout(timer);
+        release();
+      };
       await close(server);
-      if (downtimeMs > 0) await new Promise((r) => setTimeout(r, downtimeMs));
+      await downtime;
+      endDowntime = () => {};
+      if (stopped) return;
       server = makeServer();
       await listen(server);
     },
+    endDowntime() {
+      endDowntime();
+    },
     async stop() {
+      stopped = true;
+      endDowntime();
       await close(server);
       if (ownsDir) await rm(dir, { recursive: true, force: true });
     },

@@ -154,6 +154,42 @@ describe("watch", () => {
     expect(after.body.items.map((p: any) => p.metadata.name)).toEqual(["a"]);
   });
 
+  it("restart(downtime) refuses connections while down, then serves the same data", async () => {
+    await call(server, "POST", "/api/v1/namespaces/default/pods", pod("a", "n1"));
+    // restart() closes the listener before it first yields; the downtime is ended by the test.
+    const restarted = server.restart(60_000);
+    let refused: unknown;
+    const deadline = Date.now() + 5000;
+    while (refused === undefined && Date.now() < deadline) {
+      try {
+        await call(server, "GET", "/api/v1/pods");
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect((refused as NodeJS.ErrnoException).code).toBe("ECONNREFUSED");
+    server.endDowntime();
+    await restarted;
+    expect((await call(server, "GET", "/api/v1/pods")).body.items.map((p: any) => p.metadata.name)).toEqual([
+      "a",
+    ]);
+  });
+
+  it("sendInitialEvents=true: ADDED for what exists, then a BOOKMARK marking the end of them", async () => {
+    await call(server, "POST", "/api/v1/namespaces/default/pods", pod("a", "n1"));
+    const w = await watch(
+      server,
+      "/api/v1/pods?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+    );
+    await until(() => w.events.length >= 2, "ADDED and the bookmark");
+    w.close();
+    expect(w.events[0]).toMatchObject({ type: "ADDED", object: { metadata: { name: "a" } } });
+    expect(w.events[1]).toMatchObject({
+      type: "BOOKMARK",
+      object: { metadata: { annotations: { "k8s.io/initial-events-end": "true" } } },
+    });
+  });
+
   it("injected 5xx answers are Status objects and then stop", async () => {
     server.faults.failNext(1, 503, { path: "/pods" });
     const failed = await call(server, "GET", "/api/v1/pods");
