@@ -68,31 +68,6 @@ export function matchesLabels(selector: LabelSelector, labels: Record<string, st
   });
 }
 
-/** The metav1.LabelSelector form (matchLabels + matchExpressions) that specs carry. */
-export function matchesSelectorObject(
-  selector: {
-    matchLabels?: Record<string, string>;
-    matchExpressions?: { key: string; operator: string; values?: string[] }[];
-  },
-  labels: Record<string, string> | undefined,
-): boolean {
-  const reqs: LabelSelector = Object.entries(selector.matchLabels ?? {}).map(([key, value]) => ({
-    key,
-    op: "=",
-    value,
-  }));
-  for (const e of selector.matchExpressions ?? []) {
-    const op = { In: "in", NotIn: "notin", Exists: "exists", DoesNotExist: "!exists" }[e.operator];
-    if (op === undefined) throw badRequest(`unknown label selector operator "${e.operator}"`);
-    reqs.push(
-      op === "in" || op === "notin"
-        ? { key: e.key, op, values: e.values ?? [] }
-        : { key: e.key, op: op as "exists" | "!exists" },
-    );
-  }
-  return matchesLabels(reqs, labels);
-}
-
 export interface FieldRequirement {
   field: string;
   op: "=" | "!=";
