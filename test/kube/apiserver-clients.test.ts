@@ -176,18 +176,20 @@ describe("the test API server with the real kubectl and helm", () => {
   });
 
   it("label, annotate and get -w seeing the change", async () => {
-    const watch = clients.kubectlStream([
-      "get",
-      "pods",
-      "-n",
-      "demo",
-      "-w",
-      "-o",
-      "custom-columns=NAME:.metadata.name,TIER:.metadata.labels.tier",
-    ]);
-    await eventually(() => expect(watch.output()).toMatch(/web\s+<none>/), 15_000);
+    // The server's Table rows in watch events, with kubectl's label column (-L) read from each row's metadata.
+    const watch = clients.kubectlStream(["get", "pods", "-n", "demo", "-w", "-L", "tier"]);
+    await eventually(
+      () =>
+        expect(watch.output()).toMatch(
+          /NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+TIER\nweb\s+0\/1\s+Running\s+0\s+\S+\s*\n/,
+        ),
+      15_000,
+    );
     expect(await kubectl("label", "pod", "web", "-n", "demo", "tier=front")).toBe("pod/web labeled\n");
-    await eventually(() => expect(watch.output()).toMatch(/web\s+front/), 15_000);
+    await eventually(
+      () => expect(watch.output()).toMatch(/web\s+0\/1\s+Running\s+0\s+\S+\s+front\n/),
+      15_000,
+    );
     await watch.stop();
     expect(await kubectl("annotate", "pod", "web", "-n", "demo", "note=hi")).toBe("pod/web annotated\n");
     expect(

@@ -3,9 +3,9 @@
 // components and kubectl's tables read (Pod phase and service account, Service cluster IP), and
 // the objects a new Namespace gets (the `default` ServiceAccount and `kube-root-ca.crt`).
 
-import { invalid } from "./errors.js";
+import { badRequest, invalid } from "./errors.js";
 import { sameJson } from "./fields.js";
-import type { ResourceType } from "./resources.js";
+import { groupVersion, type ResourceType } from "./resources.js";
 import type { KubeObject } from "./store.js";
 
 // RFC 1123 subdomain (most kinds) and label (Namespaces, Services): kube-apiserver's name rules.
@@ -138,4 +138,32 @@ export function bumpGeneration(before: KubeObject, after: KubeObject): void {
   const strip = (o: KubeObject) => ({ ...o, metadata: undefined, status: undefined });
   const gen = before.metadata.generation ?? 1;
   after.metadata.generation = sameJson(strip(before), strip(after)) ? gen : gen + 1;
+}
+
+/** The body of a create, replace or apply: an object of this kind, in this namespace. */
+export function checkBody(type: ResourceType, ns: string | undefined, body: unknown): KubeObject {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw badRequest(`the request body must be a ${type.kind} object`);
+  }
+  const obj = structuredClone(body) as KubeObject;
+  obj.metadata ??= {};
+  obj.apiVersion ??= groupVersion(type);
+  obj.kind ??= type.kind;
+  if (obj.apiVersion !== groupVersion(type) && !(type.crd && obj.apiVersion.startsWith(`${type.group}/`))) {
+    throw badRequest(
+      `the API version in the data (${obj.apiVersion}) does not match the expected API version (${groupVersion(type)})`,
+    );
+  }
+  if (obj.kind !== type.kind) {
+    throw badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${type.kind})`);
+  }
+  if (type.namespaced) {
+    if (obj.metadata.namespace && obj.metadata.namespace !== ns) {
+      throw badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request",
+      );
+    }
+    obj.metadata.namespace = ns;
+  } else delete obj.metadata.namespace;
+  return obj;
 }

@@ -8,6 +8,7 @@ import { crdTypes, establishedStatus, validateCrd } from "./crds.js";
 import {
   bumpGeneration,
   ClusterIpAllocator,
+  checkBody,
   defaultOnCreate,
   keepOnUpdate,
   validateName,
@@ -64,7 +65,7 @@ export class ObjectService {
   }
 
   create(type: ResourceType, ns: string | undefined, body: unknown, opts: WriteOptions = {}): KubeObject {
-    const obj = this.checkBody(type, ns, body);
+    const obj = checkBody(type, ns, body);
     if (!obj.metadata.name && obj.metadata.generateName) {
       obj.metadata.name = `${obj.metadata.generateName}${randomUUID().replace(/-/g, "").slice(0, 5)}`;
     }
@@ -128,7 +129,7 @@ export class ObjectService {
     body: unknown,
     opts: WriteOptions = {},
   ): KubeObject {
-    const after = this.checkBody(type, ns, body);
+    const after = checkBody(type, ns, body);
     if (after.metadata.name !== name) {
       throw badRequest(
         `the name of the object (${after.metadata.name}) does not match the name on the URL (${name})`,
@@ -175,7 +176,7 @@ export class ObjectService {
         `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`,
       );
     }
-    const applied = this.checkBody(type, ns, body);
+    const applied = checkBody(type, ns, body);
     if (applied.metadata.name !== name) {
       throw badRequest(
         `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
@@ -274,33 +275,6 @@ export class ObjectService {
     if (type.kind === "CustomResourceDefinition") this.registry.setCrdTypes(gone.metadata.name!, []);
     this.onRemoved(type, gone);
     return this.atVersion(type, gone);
-  }
-
-  private checkBody(type: ResourceType, ns: string | undefined, body: unknown): KubeObject {
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw badRequest(`the request body must be a ${type.kind} object`);
-    }
-    const obj = structuredClone(body) as KubeObject;
-    obj.metadata ??= {};
-    obj.apiVersion ??= groupVersion(type);
-    obj.kind ??= type.kind;
-    if (obj.apiVersion !== groupVersion(type) && !(type.crd && obj.apiVersion.startsWith(`${type.group}/`))) {
-      throw badRequest(
-        `the API version in the data (${obj.apiVersion}) does not match the expected API version (${groupVersion(type)})`,
-      );
-    }
-    if (obj.kind !== type.kind) {
-      throw badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${type.kind})`);
-    }
-    if (type.namespaced) {
-      if (obj.metadata.namespace && obj.metadata.namespace !== ns) {
-        throw badRequest(
-          "the namespace of the provided object does not match the namespace sent on the request",
-        );
-      }
-      obj.metadata.namespace = ns;
-    } else delete obj.metadata.namespace;
-    return obj;
   }
 
   private requireNamespace(ns: string): void {

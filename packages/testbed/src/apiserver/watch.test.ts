@@ -190,6 +190,15 @@ describe("watch", () => {
     });
   });
 
+  it("faults match by kind of request: a watch-only 500 leaves lists alone", async () => {
+    server.faults.failNext(1, 500, { watch: true });
+    expect((await call(server, "GET", "/api/v1/pods")).status).toBe(200);
+    const failed = await call(server, "GET", "/api/v1/pods?watch=1");
+    expect(failed.body).toMatchObject({ kind: "Status", code: 500, reason: "InternalError" });
+    server.faults.delayNext(1, 1, { method: "GET" });
+    expect((await call(server, "GET", "/api/v1/pods")).status).toBe(200);
+  });
+
   it("injected 5xx answers are Status objects and then stop", async () => {
     server.faults.failNext(1, 503, { path: "/pods" });
     const failed = await call(server, "GET", "/api/v1/pods");
