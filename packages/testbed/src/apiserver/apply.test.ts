@@ -4,9 +4,12 @@
 
 import { describe, expect, it } from "vitest";
 import { toStatus } from "./errors.js";
+import { istioCrds } from "./istio-crds.js";
 import { ObjectService } from "./objects.js";
 import { ResourceRegistry } from "./resources.js";
+import { startTestApiServer } from "./server.js";
 import { ObjectStore } from "./store.js";
+import { call } from "./test-client.js";
 
 function setup() {
   const objects = new ObjectService(new ObjectStore(), new ResourceRegistry());
@@ -186,5 +189,43 @@ describe("writes", () => {
     expect((marked.spec as any).nodeName).toBeUndefined();
     const main = objects.patch(pods, "default", "p", "merge", { status: { phase: "Failed" } });
     expect(main.status).toMatchObject({ phase: "Running" });
+  });
+});
+
+describe("custom resources", () => {
+  it("istioCrds() serves each kind at every version from one stored copy; strategic merge is refused", async () => {
+    const server = await startTestApiServer({ objects: istioCrds() });
+    try {
+      const created = await call(
+        server,
+        "POST",
+        "/apis/security.istio.io/v1/namespaces/default/authorizationpolicies",
+        {
+          apiVersion: "security.istio.io/v1",
+          kind: "AuthorizationPolicy",
+          metadata: { name: "deny" },
+          spec: { action: "DENY" },
+        },
+      );
+      expect(created.status).toBe(201);
+      const old = await call(
+        server,
+        "GET",
+        "/apis/security.istio.io/v1beta1/namespaces/default/authorizationpolicies/deny",
+      );
+      expect(old.body).toMatchObject({ apiVersion: "security.istio.io/v1beta1", spec: { action: "DENY" } });
+      const smp = await call(
+        server,
+        "PATCH",
+        "/apis/security.istio.io/v1/namespaces/default/authorizationpolicies/deny",
+        { spec: { action: "ALLOW" } },
+        "application/strategic-merge-patch+json",
+      );
+      expect(smp.body).toMatchObject({ kind: "Status", code: 415 });
+      const gw = await call(server, "GET", "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
+      expect(gw.body).toMatchObject({ kind: "GatewayClassList", items: [] });
+    } finally {
+      await server.stop();
+    }
   });
 });
