@@ -96,6 +96,9 @@ describe("agent ⇄ ztunnel protocol", () => {
     let connections = 0;
     const fake: Server = createServer((s) => {
       connections++;
+      // The client hangs up on garbage; if our reply is still unread the kernel resets the
+      // connection, and an accepted socket without an error listener throws ECONNRESET.
+      s.on("error", () => {});
       s.on("data", (c) => heard.push(c.toString()));
       s.write('{"id":1,"type":"add","pod":{"uid":"x"}}\n');
     });

@@ -1,6 +1,10 @@
 // @ambient/testbed: whole meshes on one machine, for the tests and for `ambientctl up`. Not shipped
 // to clusters. LocalMesh runs every component in one process on loopback addresses; NetnsMesh runs
 // the real binaries in network namespaces with CNI-driven capture (root only).
+
+/** The test Kubernetes API server: HTTPS, kubeconfig, discovery, CRUD/watch, SSA, tokens, faults. */
+export * as apiserver from "./apiserver/index.js";
+export { startTestApiServer, type TestApiServer, type TestApiServerOptions } from "./apiserver/index.js";
 export { binaryPath } from "./binaries.js";
 export { LocalMesh, type LocalMeshOptions } from "./local/mesh.js";
 export {

@@ -1,0 +1,120 @@
+// CRDs for the Istio and Gateway API kinds our components read, with open schemas (the server
+// does not enforce schemas anyway) and the versions, scopes and short names of the upstream
+// CRDs, so `startTestApiServer({ objects: istioCrds() })` serves them as a cluster with Istio does.
+
+import type { KubeObject } from "./store.js";
+
+interface KindSpec {
+  group: string;
+  kind: string;
+  plural: string;
+  versions: string[];
+  shortNames?: string[];
+  scope?: "Namespaced" | "Cluster";
+  categories?: string[];
+}
+
+// Istio 1.2x serves v1 (stored), v1beta1 and, for networking, v1alpha3; Gateway API v1.x serves v1
+// (and v1beta1 for the older kinds).
+const ISTIO_KINDS: KindSpec[] = [
+  {
+    group: "security.istio.io",
+    kind: "AuthorizationPolicy",
+    plural: "authorizationpolicies",
+    versions: ["v1", "v1beta1"],
+    shortNames: ["ap"],
+  },
+  {
+    group: "security.istio.io",
+    kind: "PeerAuthentication",
+    plural: "peerauthentications",
+    versions: ["v1", "v1beta1"],
+    shortNames: ["pa"],
+  },
+  {
+    group: "security.istio.io",
+    kind: "RequestAuthentication",
+    plural: "requestauthentications",
+    versions: ["v1", "v1beta1"],
+    shortNames: ["ra"],
+  },
+  {
+    group: "networking.istio.io",
+    kind: "VirtualService",
+    plural: "virtualservices",
+    versions: ["v1", "v1beta1", "v1alpha3"],
+    shortNames: ["vs"],
+  },
+  {
+    group: "networking.istio.io",
+    kind: "DestinationRule",
+    plural: "destinationrules",
+    versions: ["v1", "v1beta1", "v1alpha3"],
+    shortNames: ["dr"],
+  },
+  {
+    group: "networking.istio.io",
+    kind: "ServiceEntry",
+    plural: "serviceentries",
+    versions: ["v1", "v1beta1", "v1alpha3"],
+    shortNames: ["se"],
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "GatewayClass",
+    plural: "gatewayclasses",
+    versions: ["v1", "v1beta1"],
+    shortNames: ["gc"],
+    scope: "Cluster",
+    categories: ["gateway-api"],
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "Gateway",
+    plural: "gateways",
+    versions: ["v1", "v1beta1"],
+    shortNames: ["gtw"],
+    categories: ["gateway-api"],
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "HTTPRoute",
+    plural: "httproutes",
+    versions: ["v1", "v1beta1"],
+    categories: ["gateway-api"],
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "GRPCRoute",
+    plural: "grpcroutes",
+    versions: ["v1"],
+    categories: ["gateway-api"],
+  },
+];
+
+export function istioCrds(): KubeObject[] {
+  return ISTIO_KINDS.map((k) => ({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${k.plural}.${k.group}` },
+    spec: {
+      group: k.group,
+      scope: k.scope ?? "Namespaced",
+      names: {
+        plural: k.plural,
+        singular: k.kind.toLowerCase(),
+        kind: k.kind,
+        listKind: `${k.kind}List`,
+        ...(k.shortNames ? { shortNames: k.shortNames } : {}),
+        categories: k.categories ?? ["istio-io", k.group.replace(/\./g, "-")],
+      },
+      versions: k.versions.map((name, i) => ({
+        name,
+        served: true,
+        storage: i === 0,
+        subresources: { status: {} },
+        schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+      })),
+    },
+  }));
+}

