@@ -8,12 +8,13 @@ import type { Duplex } from "node:stream";
 import {
   AmbientError,
   type HboneClientPool,
+  hostPort,
   ipText,
   WaypointErrorCode,
   type Workload,
   type WorkloadCertificate,
 } from "@ambient/core";
-import { workloadIdentity } from "@ambient/dataplane";
+import { awaitConnect, workloadIdentity } from "@ambient/dataplane";
 import { applyKeepalive, type KeepaliveSettings } from "./keepalive.js";
 
 export interface UpstreamTarget {
@@ -71,32 +72,23 @@ export async function openUpstream(
   }
 }
 
-function plainTcp(
+async function plainTcp(
   host: string,
   port: number,
   timeoutMs: number,
   keepalive: KeepaliveSettings | undefined,
 ): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, allowHalfOpen: true, noDelay: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(connectError(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    s.once("connect", () => {
-      clearTimeout(timer);
-      try {
-        if (keepalive) applyKeepalive(s, keepalive);
-      } catch (err) {
-        s.destroy();
-        reject(connectError(`connected to ${host}:${port} but ${(err as Error).message}`, err));
-        return;
-      }
-      resolve(s);
-    });
-    s.once("error", (err) => {
-      clearTimeout(timer);
-      reject(connectError(`cannot connect to ${host}:${port}: ${err.message}`, err));
-    });
+  const what = hostPort(host, port);
+  const s = await awaitConnect(connect({ host, port, allowHalfOpen: true, noDelay: true }), {
+    timeoutMs,
+    what,
+    code: WaypointErrorCode.UPSTREAM_CONNECT,
   });
+  try {
+    if (keepalive) applyKeepalive(s, keepalive);
+  } catch (err) {
+    s.destroy();
+    throw connectError(`connected to ${what} but ${(err as Error).message}`, err);
+  }
+  return s;
 }

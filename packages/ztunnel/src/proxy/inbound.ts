@@ -8,6 +8,7 @@ import {
   canonicalIp,
   classify,
   type HboneRequest,
+  hostPort,
   ipText,
   type Logger,
   ProxyErrorCode,
@@ -15,6 +16,7 @@ import {
   type Workload,
 } from "@ambient/core";
 import {
+  awaitConnect,
   connectionLabels,
   copyBidirectional,
   endStream,
@@ -154,32 +156,11 @@ export function connectApp(
   host: string,
   port: number,
 ): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = ctx.sockets.connectToApp(pod, { host, port });
-    socket.setNoDelay(true);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(
-        proxyError(
-          ProxyErrorCode.UPSTREAM_CONNECT,
-          `connecting to ${pod.namespace}/${pod.name} at ${host}:${port} timed out`,
-        ),
-      );
-    }, ctx.connectTimeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.removeAllListeners("error");
-      resolve(socket);
-    });
-    socket.once("error", (err) => {
-      clearTimeout(timer);
-      reject(
-        proxyError(
-          ProxyErrorCode.UPSTREAM_CONNECT,
-          `cannot connect to ${pod.namespace}/${pod.name} at ${host}:${port}: ${err.message}`,
-          err,
-        ),
-      );
-    });
+  const socket = ctx.sockets.connectToApp(pod, { host, port });
+  socket.setNoDelay(true);
+  return awaitConnect(socket, {
+    timeoutMs: ctx.connectTimeoutMs,
+    what: `${pod.namespace}/${pod.name} at ${hostPort(host, port)}`,
+    code: ProxyErrorCode.UPSTREAM_CONNECT,
   });
 }

@@ -8,12 +8,14 @@ import type { Duplex } from "node:stream";
 import {
   errorMessage,
   type HboneClientPool,
+  hostPort,
   type Logger,
   ProxyErrorCode,
   SpiffeId,
   type Workload,
 } from "@ambient/core";
 import {
+  awaitConnect,
   type CertificateManager,
   connectionLabels,
   copyBidirectional,
@@ -131,27 +133,10 @@ export function handleOutbound(
   }
 
   function passthrough(host: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = ctx.sockets.connect(sourceRef, { host, port });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(proxyError(ProxyErrorCode.UPSTREAM_CONNECT, `connecting to ${host}:${port} timed out`));
-      }, ctx.connectTimeoutMs);
-      socket.once("connect", () => {
-        clearTimeout(timer);
-        socket.removeAllListeners("error");
-        resolve(socket);
-      });
-      socket.once("error", (err) => {
-        clearTimeout(timer);
-        reject(
-          proxyError(
-            ProxyErrorCode.UPSTREAM_CONNECT,
-            `cannot connect to ${host}:${port}: ${err.message}`,
-            err,
-          ),
-        );
-      });
+    return awaitConnect(ctx.sockets.connect(sourceRef, { host, port }), {
+      timeoutMs: ctx.connectTimeoutMs,
+      what: hostPort(host, port),
+      code: ProxyErrorCode.UPSTREAM_CONNECT,
     });
   }
 }
