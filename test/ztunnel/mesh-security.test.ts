@@ -171,10 +171,15 @@ async function refusedWith(pattern: RegExp): Promise<void> {
     socksConnect({ host: CLIENT, port: 15080 }, { host: ROGUE, port: 8080 }, { localAddress: CLIENT }),
   ).rejects.toBeInstanceOf(SocksError);
   await eventually(() => {
-    const failures = logsWith(t.logs, { direction: "outbound", "dst.workload": "rogue" }).map((l) =>
-      String(l["error"]),
+    const failures = logsWith(t.logs, { direction: "outbound", "dst.workload": "rogue" }).filter((l) =>
+      pattern.test(String(l["error"])),
     );
-    expect(failures.some((e) => pattern.test(e))).toBe(true);
+    // An untrusted server is an upstream connect failure (UF), logged once, as a warning.
+    expect(failures.at(-1)).toMatchObject({
+      response_flags: "UF",
+      level: "warn",
+      msg: "outbound connection failed",
+    });
   });
 }
 
@@ -257,6 +262,14 @@ describe("PeerAuthentication", () => {
   it("STRICT refuses plaintext; PERMISSIVE accepts it", async () => {
     await t.config.write(PEER_AUTH_FILE, peerAuth("STRICT"));
     await eventually(async () => expect(await plaintext(LEGACY, WEB)).toBe("refused"));
+    // The refusal is a policy denial in web's ztunnel's log: flag DENY, at info.
+    await eventually(() =>
+      expect(
+        logsWith(t.logs, { direction: "inbound" })
+          .filter((l) => String(l["src.addr"]).startsWith(`${LEGACY}:`))
+          .at(-1),
+      ).toMatchObject({ response_flags: "DENY", level: "info", msg: "inbound plaintext connection refused" }),
+    );
     // mTLS still works under STRICT.
     expect((await httpGetViaSocks(CLIENT, WEB, 8080)).status).toBe(200);
     await t.config.write(PEER_AUTH_FILE, peerAuth("PERMISSIVE"));
@@ -357,10 +370,10 @@ describe("L4 AuthorizationPolicy in the mesh", () => {
     expect(await closed).toMatchObject({ code: "ECONNRESET" });
     await eventually(() =>
       expect(
-        logsWith(t.logs, { direction: "inbound", "dst.workload": "web" }).some((l) =>
+        logsWith(t.logs, { direction: "inbound", "dst.workload": "web" }).find((l) =>
           /no longer allowed/.test(String(l["error"])),
         ),
-      ).toBe(true),
+      ).toMatchObject({ response_flags: "DENY" }),
     );
     await t.config.remove(POLICY_FILE);
   });
