@@ -18,6 +18,7 @@ function count(tasks: RunnerTask[], acc = { passed: 0, failed: 0, skipped: 0 }) 
   return acc;
 }
 
+/** @public vitest.config.ts loads this reporter by path. */
 export default class SummaryReporter implements Reporter {
   onFinished(files: RunnerTestFile[] = [], errors: unknown[] = []): void {
     const c = count(files);

@@ -4,3 +4,4 @@ export { internalIp } from "./local/address-allocator.js";
 export { synthesizeWaypoints } from "./local/waypoint-pods.js";
 export { ControlPlane } from "./server/controlplane.js";
 export { translate } from "./translate/index.js";
+export { validateObject } from "./validate/index.js";

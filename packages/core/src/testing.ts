@@ -3,9 +3,6 @@
 export {
   createTestRoot,
   TestCa,
-  type TestCaOptions,
-  type TestLeaf,
-  type TestLeafOptions,
   testIdentity,
 } from "./ca/testing.js";
 export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./xds/testing.js";

@@ -4,7 +4,7 @@
 
 export * from "./admin/admin.js";
 export * from "./identity/index.js";
-export { awaitConnect, type ConnectBound } from "./io/connect.js";
+export { awaitConnect } from "./io/connect.js";
 export { copyBidirectional, isBenign } from "./io/copy.js";
 export { endSocket, endStream } from "./io/end.js";
 export * from "./state/index.js";

@@ -4,5 +4,5 @@
 // loads gRPC, YAML parsers or file watchers.
 export { isAmbientEnrolled } from "./enrolment.js";
 export * from "./model/index.js";
-export { formatSource, type ObjectSource, type SourceProblem, type SourceRef } from "./source.js";
+export type { ObjectSource, SourceProblem } from "./source.js";
 export * from "./validate/index.js";

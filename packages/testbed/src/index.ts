@@ -4,7 +4,11 @@
 
 /** The test Kubernetes API server: HTTPS, kubeconfig, discovery, CRUD/watch, SSA, tokens, faults. */
 export * as apiserver from "./apiserver/index.js";
-export { startTestApiServer, type TestApiServer, type TestApiServerOptions } from "./apiserver/index.js";
+export {
+  istioCrds,
+  startTestApiServer,
+  type TestApiServer,
+} from "./apiserver/index.js";
 export { binaryPath } from "./binaries.js";
 export { LocalMesh, type LocalMeshOptions } from "./local/mesh.js";
 export {

@@ -1,5 +1,5 @@
 // @ambient/ztunnel: the per-node L4 proxy.
-export { parseZtunnelConfig, ZTUNNEL_OPTIONS, type ZtunnelConfig } from "./config.js";
+export { parseZtunnelConfig } from "./config.js";
 export { AgentClient } from "./inpod/agent-client.js";
 export {
   type Listenable,

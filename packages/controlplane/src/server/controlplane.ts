@@ -14,6 +14,7 @@ import {
   protos,
   ResourceStore,
   routeGrpcLogs,
+  type XdsClientInfo,
 } from "@ambient/core";
 import type { KubeObject, ObjectSource, SourceProblem } from "@ambient/kube";
 import { FolderSource } from "@ambient/kube/manifests";
@@ -175,7 +176,7 @@ export class ControlPlane {
     return this.source.problems();
   }
 
-  clients() {
+  clients(): XdsClientInfo[] {
     return this.ads.clients();
   }
 

@@ -48,7 +48,7 @@ export function splitCertificatePems(text: string): string[] {
 }
 
 /** Canonical PEM form of one certificate, so equal certificates compare equal as strings. */
-export function normalizeCertificatePem(pem: string): string {
+function normalizeCertificatePem(pem: string): string {
   const certs = splitCertificatePems(pem);
   if (certs.length !== 1) throw new Error(`expected one certificate, found ${certs.length}`);
   return certs[0]!;

@@ -50,7 +50,7 @@ export const ErrorCode = {
   DRAIN_TIMEOUT: "AMB_DRAIN_TIMEOUT",
 } as const;
 
-export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The first error in a `cause` chain (including `err` itself) that carries a string `code`. */
 export function findCode(err: unknown): string | undefined {

@@ -1,2 +1,2 @@
 // Workload identity: the SPIFFE ID type every other component passes around.
-export { parseTrustDomain, SpiffeId, type SpiffeIdParts } from "./spiffe.js";
+export { SpiffeId } from "./spiffe.js";

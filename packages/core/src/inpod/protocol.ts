@@ -15,7 +15,7 @@
 
 import { isIP } from "node:net";
 
-export const INPOD_PROTOCOL_VERSION = 1;
+const INPOD_PROTOCOL_VERSION = 1;
 /** A line longer than this is garbage, not a message: the reader refuses it before parsing. */
 export const MAX_LINE_BYTES = 64 * 1024;
 

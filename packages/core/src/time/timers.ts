@@ -1,7 +1,7 @@
 // All waiting goes through here so tests can substitute fake timers (vi.useFakeTimers works on
 // the globals; this module only gives the patterns names).
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const t = setTimeout(() => {

@@ -17,7 +17,7 @@ import { protos } from "./proto.js";
 import type { ResourceStore } from "./resource-store.js";
 import type { DeltaDiscoveryRequest } from "./wire.js";
 
-export type { AckEvent, NackEvent, XdsClientInfo, XdsSubscriptionInfo } from "./delta-stream.js";
+export type { AckEvent, NackEvent, XdsClientInfo } from "./delta-stream.js";
 
 export interface DeltaAdsHooks {
   /** After the first request of a stream, which carries the client's node. */

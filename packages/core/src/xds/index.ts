@@ -9,36 +9,21 @@ export {
   decodeAuthorization,
   encodeAddress,
   encodeAuthorization,
-  packAny,
 } from "./codec.js";
 export {
-  type CallMetadataSource,
   DeltaAdsClient,
-  type DeltaAdsClientEvents,
-  type DeltaAdsClientOptions,
-  type XdsChanges,
   type XdsNackInfo,
   type XdsResourceHandler,
 } from "./delta-client.js";
 export {
-  type AckEvent,
   addDeltaAdsService,
   type DeltaAdsHooks,
   DeltaAdsServer,
-  type DeltaAdsServerOptions,
   type NackEvent,
   type XdsClientInfo,
-  type XdsSubscriptionInfo,
 } from "./delta-server.js";
-export { ADS_SERVICE_NAME, CA_SERVICE_NAME, type LoadedProtos, protoDir, protos } from "./proto.js";
-export {
-  type ResourceBatch,
-  ResourceStore,
-  resourceVersion,
-  type StoreChange,
-  type StoreListener,
-  type VersionedResource,
-} from "./resource-store.js";
+export { protos } from "./proto.js";
+export { ResourceStore } from "./resource-store.js";
 export * from "./types.js";
 export {
   decodeL7Resource,
@@ -48,19 +33,9 @@ export {
   l7ResourceName,
 } from "./waypoint-config.js";
 export {
-  type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   type IstioCertificateRequest,
   type IstioCertificateResponse,
-  nodeFromWire,
   nodeToWire,
   structFromJson,
-  structToJson,
-  type WireAny,
-  type WireNode,
-  type WireResource,
-  type WireStatus,
-  type WireStruct,
-  type WireValue,
-  type XdsNode,
 } from "./wire.js";

@@ -76,7 +76,7 @@ export async function watchStream(
   path: string,
   query: Record<string, string>,
   onEvent: (event: WatchEvent) => void,
-  options: { signal: AbortSignal; idleMs: number },
+  options: { signal: AbortSignal; idleMs: number; onOpen?: () => void },
 ): Promise<void> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new ApiError(0, "the kubeconfig names no current cluster");
@@ -108,6 +108,7 @@ export async function watchStream(
       } catch {}
       throw new ApiError(res.status, `watch ${path}: ${res.status} ${message}`);
     }
+    options.onOpen?.();
     const decoder = new TextDecoder();
     let buffered = "";
     for await (const chunk of res.body) {

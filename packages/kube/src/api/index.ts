@@ -1,7 +1,5 @@
 // @ambient/kube/api: the Kubernetes API as an object source (reflectors per kind: paged list,
 // watch with bookmarks, resume from the last version, relist on 410, watchdog, backoff). A subpath
 // of its own so that folder-mode processes never load the client library.
-export { KubeApiSource, type KubeApiSourceOptions } from "./api-source.js";
-export { ApiError, getJson, type ResourceRef, resourcePath } from "./http.js";
+export { KubeApiSource } from "./api-source.js";
 export { loadKubeConfig } from "./kubeconfig.js";
-export { Reflector, type ReflectorOptions } from "./reflector.js";

@@ -193,7 +193,12 @@ export class Reflector {
       },
       (event) =>
         this.apply(event.type, event.object as unknown as KubeObject & { code?: number; message?: string }),
-      { signal: this.abort.signal, idleMs: this.o.watchdogMs ?? DEFAULT_WATCHDOG_MS },
+      {
+        signal: this.abort.signal,
+        idleMs: this.o.watchdogMs ?? DEFAULT_WATCHDOG_MS,
+        // The server answered: it is back, even if nothing changed since.
+        onOpen: () => this.setHealthy(true, "watching"),
+      },
     );
   }
 

@@ -124,7 +124,9 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     // Watches are long requests: Node's defaults would cut them (requestTimeout 300 s).
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
-    server.on("secureConnection", (s) => {
+    // Every accepted connection, not only those through TLS: one still in its handshake when a
+    // restart begins would otherwise hold server.close() open (a client retrying at once does that).
+    server.on("connection", (s: Socket) => {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
     });

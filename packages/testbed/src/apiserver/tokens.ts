@@ -8,9 +8,9 @@ import { exportJWK, generateKeyPair, type JWK, jwtVerify, SignJWT } from "jose";
 import { ApiErrorCode, apiError, invalid, notFound } from "./errors.js";
 import type { KubeObject } from "./store.js";
 
-/** kube-apiserver's default --service-account-issuer and --api-audiences on kubeadm clusters. */
-export const API_AUDIENCE = "https://kubernetes.default.svc.cluster.local";
-export const ISSUER = API_AUDIENCE;
+/** kube-apiserver's default --service-account-issuer and --api-audiences on kubeadm clusters (the same URL). */
+export const ISSUER = "https://kubernetes.default.svc.cluster.local";
+const API_AUDIENCE = ISSUER;
 /** TokenRequest: 1 h by default, 10 min at least (ValidateTokenRequest). */
 export const DEFAULT_TOKEN_SECONDS = 3600;
 export const MIN_TOKEN_SECONDS = 600;

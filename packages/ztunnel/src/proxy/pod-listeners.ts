@@ -25,8 +25,6 @@ import { PORTS } from "./ports.js";
 import type { PodRef, SocketFactory } from "./socket-factory.js";
 import { readSocks5Request, sendSocks5Reply } from "./socks5.js";
 
-export { PORTS } from "./ports.js";
-
 export interface PodListenerContext {
   inbound: InboundContext;
   outbound: OutboundContext;

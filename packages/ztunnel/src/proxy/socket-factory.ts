@@ -84,5 +84,3 @@ export class LocalSocketFactory implements SocketFactory {
     });
   }
 }
-
-export type { Server };

@@ -4,10 +4,7 @@
 export {
   type ConnectionFacts,
   type Decision,
-  type DecisionReason,
-  type DryRunDecision,
   evaluate,
   explain,
-  matches,
 } from "./evaluate.js";
-export { PolicyIndex, type PolicyTarget } from "./policy-index.js";
+export { PolicyIndex } from "./policy-index.js";
