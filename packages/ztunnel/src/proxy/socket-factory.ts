@@ -2,7 +2,7 @@
 // loopback address; in-pod mode (CNI) creates the sockets inside the pod's network namespace.
 // Everything above this seam is the same in both modes.
 
-import { connect, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 
 export interface PodRef {
   uid: string;
