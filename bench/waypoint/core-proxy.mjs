@@ -7,7 +7,7 @@
 // Usage (run.mjs starts it): node bench/waypoint/core-proxy.mjs
 
 import { Agent, createServer, request } from "node:http";
-import { buildRequest } from "../../packages/waypoint/dist/proxy/http.js";
+import { buildRequest } from "../../packages/waypoint/dist/proxy/request/build.js";
 import { compileRoutes } from "../../packages/waypoint/dist/route/index.js";
 import { CORE, NAMESPACE, SERVICE, V1, V2, VIRTUAL_SERVICE } from "./config.mjs";
 
@@ -31,8 +31,9 @@ const upstreams = {
 };
 
 const server = createServer((req, res) => {
-  const l7 = buildRequest(req, {
+  const { l7 } = buildRequest(req, {
     sourceIp: req.socket.remoteAddress ?? "",
+    sourceAddress: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
     sourcePrincipal: SOURCE_PRINCIPAL,
     destination,
     labels: {},

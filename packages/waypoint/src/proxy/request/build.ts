@@ -3,6 +3,7 @@
 // connection (and to what), and whether it is a CONNECT the waypoint refuses.
 
 import type { IncomingHttpHeaders } from "node:http";
+import { SpiffeId } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
 import type { StreamInfo } from "./exchange.js";
 
@@ -40,7 +41,7 @@ export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
     if (v === undefined || k.startsWith(":")) continue;
     headers[k] = Array.isArray(v) ? v.join(", ") : v;
   }
-  const ns = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\//.exec(info.sourcePrincipal)?.[1];
+  const ns = SpiffeId.tryParse(info.sourcePrincipal)?.namespace;
   const method = req.method ?? "GET";
   const h2 = req.httpVersionMajor === 2;
   const l7: L7Request = {
