@@ -64,7 +64,7 @@ if (!stunnelBin) {
 }
 if (!which("openssl"))
   fail("openssl is not installed: sudo apt-get install -y openssl", PATHS.includes("stunnel"));
-for (const f of ["ztunnel/dist/main.js", "controlplane/dist/main.js", "ctl/dist/local/socks-client.js"]) {
+for (const f of ["ztunnel/dist/main.js", "controlplane/dist/main.js", "testbed/dist/local/socks-client.js"]) {
   if (!existsSync(join(root, "packages", f)))
     fail(`packages/${f} is missing: build first (npx -y pnpm@10 run build)`, true);
 }

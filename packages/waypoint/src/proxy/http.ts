@@ -45,8 +45,12 @@ export async function handleHttp(ctx: HttpContext, info: StreamInfo, down: Downs
   const ex = new Exchange(l7, info);
   const stages = ctx.stages();
   const clock = new RequestClock(ctx.bounds.streamIdleMs);
-  const onClientGone = () =>
+  // node:http emits 'close' after every finished response too: only an unfinished one means the
+  // client went away (and only then is an error worth building: this runs once per request).
+  const onClientGone = () => {
+    if (down.res.writableFinished) return;
     clock.abort(waypointError(WaypointErrorCode.DOWNSTREAM_CLOSED, "the client went away"));
+  };
   down.res.once("close", onClientGone);
   try {
     if (connect)
