@@ -72,7 +72,11 @@ const problems = [];
 // ---- preconditions ----
 for (const p of PATHS)
   if (!ALL_PATHS.includes(p)) fatal(`unknown path "${p}"; the paths are ${ALL_PATHS.join(",")}`);
-for (const f of ["testbed/dist/index.js", "waypoint/dist/route/index.js", "waypoint/dist/proxy/request/build.js"])
+for (const f of [
+  "testbed/dist/index.js",
+  "waypoint/dist/route/index.js",
+  "waypoint/dist/proxy/request/build.js",
+])
   if (!existsSync(join(root, "packages", f)))
     fatal(`packages/${f} is missing: build first (cd ${root} && npx -y pnpm@10 run build)`);
 const nginxBin = which("nginx");
