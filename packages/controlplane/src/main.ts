@@ -4,6 +4,7 @@ import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambien
 import { CONTROLPLANE_OPTIONS, parseControlPlaneConfig } from "./config.js";
 import { ControlPlane } from "./server/controlplane.js";
 
+/** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`);

@@ -4,6 +4,7 @@ import { createLogger, errorMessage, isLogLevel, usage } from "@ambient/core";
 import { parseWaypointConfig, WAYPOINT_OPTIONS } from "./config.js";
 import { Waypoint } from "./waypoint.js";
 
+/** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("waypoint", WAYPOINT_OPTIONS)}\n`);

@@ -5,6 +5,7 @@ import { createLogger, errorMessage, isLogLevel, usage } from "@ambient/core";
 import { parseZtunnelConfig, ZTUNNEL_OPTIONS } from "./config.js";
 import { Ztunnel } from "./ztunnel.js";
 
+/** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ztunnel", ZTUNNEL_OPTIONS)}\n`);

@@ -19,6 +19,7 @@ import { ZtunnelServer } from "./ztunnel-server.js";
 
 export const AGENT_READY_MESSAGE = "node agent ready";
 
+/** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ambient-cni-agent [uninstall]", AGENT_OPTIONS)}\n`);
