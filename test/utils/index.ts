@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { ControlPlane } from "@ambient/controlplane";
 import { createMemoryLogger, type Logger } from "@ambient/core";
 
+export { eventually } from "@ambient/core/testing";
+
 export interface TempDir {
   path: string;
   write(file: string, text: string): Promise<void>;
@@ -65,19 +67,6 @@ export async function startControlPlane(
       await state.cleanup();
     },
   };
-}
-
-/** Retries `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000, stepMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, stepMs));
-    }
-  }
 }
 
 // ---- manifest builders ----

@@ -5,4 +5,5 @@ export {
   TestCa,
   testIdentity,
 } from "./ca/testing.js";
+export { eventually } from "./time/eventually.js";
 export { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./xds/testing.js";

@@ -155,16 +155,4 @@ export function readAll(stream: Duplex): Promise<Buffer> {
   });
 }
 
-/** Polls `check` until it stops throwing (or returns true), up to `ms`. */
-export async function eventually(check: () => unknown, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await check()) !== false) return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-    }
-    if (Date.now() > until) throw new Error("eventually: condition still false");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { eventually } from "../time/eventually.js";

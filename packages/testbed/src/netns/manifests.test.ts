@@ -6,6 +6,7 @@ import { cp, mkdtemp, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@ambient/core";
+import { eventually } from "@ambient/core/testing";
 import type { KubeObject, Node, Pod } from "@ambient/kube";
 import { ManifestStore } from "@ambient/kube/manifests";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -66,19 +67,6 @@ function find<T extends KubeObject>(
   );
   if (!o) throw new Error(`${kind} ${ns ?? ""}/${name} not found`);
   return o as T;
-}
-
-async function eventually(check: () => Promise<void> | void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 }
 
 describe("netns manifests", () => {

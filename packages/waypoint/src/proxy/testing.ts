@@ -15,6 +15,8 @@ import type { UpstreamDeps } from "./upstream.js";
 import { UpstreamAgents } from "./upstream-agents.js";
 import { UpstreamH2Sessions } from "./upstream-h2-sessions.js";
 
+export { eventually } from "@ambient/core/testing";
+
 /** A workload outside the mesh at 127.0.0.1: openUpstream dials it over plain TCP. */
 export function plainWorkload(uid = "app"): Workload {
   return {
@@ -113,17 +115,4 @@ export function testContext(stages: Stages, bounds: Partial<RequestBounds> = {})
       sessions.destroy();
     },
   };
-}
-
-/** Retries `check` until it stops throwing, or rethrows its last error after `timeoutMs`. */
-export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 }

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { AmbientError, Socks5ErrorCode, Socks5Reply } from "@ambient/core";
+import { eventually } from "@ambient/core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { readSocks5Request, type Socks5Request, sendSocks5Reply } from "./socks5.js";
 
@@ -364,16 +365,3 @@ describe("sendSocks5Reply", () => {
     await closedOnServer(socket);
   });
 });
-
-async function eventually(check: () => void, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
