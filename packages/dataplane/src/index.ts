@@ -3,6 +3,7 @@
 // connections, and the node-level admin, metrics and readiness endpoints.
 
 export * from "./admin/admin.js";
+export * from "./control-plane/index.js";
 export * from "./identity/index.js";
 export { awaitConnect } from "./io/connect.js";
 export { copyBidirectional, isBenign } from "./io/copy.js";

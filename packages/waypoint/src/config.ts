@@ -1,7 +1,9 @@
 // The waypoint's configuration: which Gateway it is, where it listens, where the control plane is.
-// Flags first, then environment (Istio's names where Istio has one), then defaults.
+// Flags first, then environment (Istio's names where Istio has one), then defaults. With POD_NAME
+// set it runs as in a cluster: istiod over TLS, the projected token, its own identity from the CA.
 
 import { type EnvSource, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+import { CONTROL_PLANE_OPTIONS, type ControlPlaneConfig, controlPlaneConfig } from "@ambient/dataplane";
 
 export interface WaypointConfig {
   /** The Gateway (class istio-waypoint) this process serves. */
@@ -20,9 +22,12 @@ export interface WaypointConfig {
   protocolDetectionTimeoutMs: number;
   serviceAccount: string;
   nodeName: string;
-  xdsAddress: string;
-  caAddress: string;
-  tokenFile: string | undefined;
+  /**
+   * The waypoint's pod (Kubernetes mode). In a pod it asks the CA for its own identity with its
+   * own token; without one (local mode) it holds the node's token and asks as the node would.
+   */
+  podName: string | undefined;
+  controlPlane: ControlPlaneConfig;
   clusterId: string;
   trustDomain: string;
   logLevel: LogLevel;
@@ -59,25 +64,8 @@ export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
     default: "",
     description: "node the waypoint runs on",
   },
-  {
-    flag: "xds-address",
-    env: "XDS_ADDRESS",
-    kind: "string",
-    default: "127.0.0.1:15010",
-    description: "control plane Delta ADS address",
-  },
-  {
-    flag: "ca-address",
-    env: "CA_ADDRESS",
-    kind: "string",
-    description: "certificate service (defaults to the xDS address)",
-  },
-  {
-    flag: "token-file",
-    env: "AMBIENT_NODE_TOKEN_FILE",
-    kind: "string",
-    description: "bootstrap token (local mode: the node's)",
-  },
+  { flag: "pod-name", env: "POD_NAME", kind: "string", description: "this waypoint's pod (Kubernetes mode)" },
+  ...CONTROL_PLANE_OPTIONS,
   {
     flag: "cluster-id",
     env: "CLUSTER_ID",
@@ -132,16 +120,15 @@ export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
 
 export function parseWaypointConfig(argv: readonly string[], env: EnvSource): WaypointConfig {
   const { values: v } = parseOptions(WAYPOINT_OPTIONS, argv, env);
-  const xdsAddress = v["xds-address"] as string;
+  const podName = v["pod-name"] as string | undefined;
   return {
     name: v["name"] as string,
     namespace: v["namespace"] as string,
     ip: v["ip"] as string,
     serviceAccount: (v["service-account"] as string | undefined) ?? (v["name"] as string),
     nodeName: v["node-name"] as string,
-    xdsAddress,
-    caAddress: (v["ca-address"] as string | undefined) ?? xdsAddress,
-    tokenFile: v["token-file"] as string | undefined,
+    podName,
+    controlPlane: controlPlaneConfig(v, podName !== undefined),
     clusterId: v["cluster-id"] as string,
     trustDomain: v["trust-domain"] as string,
     logLevel: v["log-level"] as LogLevel,

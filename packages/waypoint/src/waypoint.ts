@@ -24,15 +24,16 @@ import {
 import {
   AccessLog,
   CertificateManager,
+  ControlPlaneChannel,
   connectionLabels,
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
   ProxyState,
   proxyStateHandlers,
-  readToken,
   TcpMetrics,
   workloadIdentity,
+  xdsNotSynced,
 } from "@ambient/dataplane";
 import type { WaypointConfig } from "./config.js";
 import { L7Config } from "./l7-config.js";
@@ -62,6 +63,7 @@ export class Waypoint {
   private agents: UpstreamAgents | undefined;
   private sessions: UpstreamH2Sessions | undefined;
   private xds: DeltaAdsClient | undefined;
+  private readonly controlPlane: ControlPlaneChannel;
   private readonly httpServers: Server[] = [];
   private stopped = false;
 
@@ -70,11 +72,17 @@ export class Waypoint {
     readonly logger: Logger,
   ) {
     this.identity = SpiffeId.of(config);
+    this.controlPlane = new ControlPlaneChannel(config.controlPlane);
+    const cp = this.controlPlane;
     this.certs = new CertificateManager({
-      caAddress: config.caAddress,
-      token: async () => (await readToken(config.tokenFile)) ?? "",
+      caAddress: config.controlPlane.caAddress,
+      token: async () => (await cp.token()) ?? "",
       trustDomain: config.trustDomain,
       logger,
+      ...(cp.credentials && { credentials: cp.credentials }),
+      channelOptions: cp.channelOptions,
+      // In a pod the CA authenticates the waypoint's own service account token; only node proxies impersonate.
+      impersonate: config.podName === undefined,
     });
     this.pool = new HboneClientPool({ logger, connectTimeoutMs: CONNECT_TIMEOUT_MS });
     this.l7 = new L7Config(this.state, { name: config.name, namespace: config.namespace }, logger);
@@ -94,29 +102,33 @@ export class Waypoint {
       decode: (name, bytes) => decodeL7Resource(bytes, name),
       apply: (changes) => w.l7.apply(changes),
     };
-    const token = config.tokenFile;
+    const cp = w.controlPlane;
+    const pod = config.podName ?? config.name;
     w.xds = new DeltaAdsClient({
-      address: config.xdsAddress,
+      address: config.controlPlane.xdsAddress,
       node: {
-        id: `waypoint~${config.ip}~${config.name}.${config.namespace}~${config.namespace}.svc.cluster.local`,
+        id: `waypoint~${config.ip}~${pod}.${config.namespace}~${config.namespace}.svc.cluster.local`,
         cluster: config.clusterId,
-        metadata: { NAME: config.name, NAMESPACE: config.namespace, INSTANCE_IPS: config.ip },
+        metadata: { NAME: pod, NAMESPACE: config.namespace, INSTANCE_IPS: config.ip },
       },
       handlers: [...proxyStateHandlers(w.state), l7Handler as XdsResourceHandler<unknown>],
       logger,
+      ...(cp.credentials && { credentials: cp.credentials }),
+      channelOptions: cp.channelOptions,
       metadata: async (): Promise<Record<string, string>> => {
-        const t = await readToken(token);
+        const t = await cp.token();
         return t ? { authorization: `Bearer ${t}` } : {};
       },
     });
     w.xds.start();
-    logger.info({ ip: config.ip, identity: w.identity.toString() }, "waypoint started");
+    logger.info({ ...cp.describe(), ip: config.ip, identity: w.identity.toString() }, "waypoint started");
     return w;
   }
 
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (!this.xds?.synced) reasons.push(`xDS not synced with ${this.config.xdsAddress}`);
+    if (!this.xds?.synced)
+      reasons.push(xdsNotSynced(this.config.controlPlane.xdsAddress, this.xds, this.controlPlane.via));
     if (!this.certs.get(this.identity)) reasons.push(`waiting for a certificate for ${this.identity}`);
     return { ready: reasons.length === 0, reasons };
   }
@@ -125,7 +137,11 @@ export class Waypoint {
     return {
       waypoint: `${this.config.namespace}/${this.config.name}`,
       identity: this.identity.toString(),
-      xds: { synced: this.xds?.synced ?? false },
+      xds: {
+        ...this.controlPlane.describe(),
+        synced: this.xds?.synced ?? false,
+        ...(this.xds?.lastError && { lastError: this.xds.lastError.message }),
+      },
       l7: this.l7.snapshot(),
       certificates: this.certs.snapshot(),
       pool: this.pool.stats(),

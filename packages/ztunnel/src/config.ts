@@ -1,16 +1,21 @@
 // ztunnel's configuration: flags first, then Istio's environment names (NODE_NAME, XDS_ADDRESS,
-// CA_ADDRESS, ...), then defaults. One function, env injected, every problem reported at once.
+// CA_ADDRESS, POD_NAME, INSTANCE_IP, ...), then defaults. One function, env injected, every problem
+// reported at once. With POD_NAME set it runs as Istio's chart runs it: the control plane at
+// istiod.istio-system.svc:15012 over TLS, the projected token and the root ConfigMap's file.
 
 import { type EnvSource, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+import { CONTROL_PLANE_OPTIONS, type ControlPlaneConfig, controlPlaneConfig } from "@ambient/dataplane";
 
 export interface ZtunnelConfig {
   nodeName: string;
-  /** The node's own address: admin (local mode), metrics and readiness listen here. */
+  /** The node's own address (in a pod: the ztunnel pod's INSTANCE_IP): admin (local mode), metrics and readiness listen here. */
   nodeIp: string;
-  xdsAddress: string;
-  caAddress: string;
-  /** File holding the node's bootstrap token (local mode); re-read on every CA/xDS call. */
-  tokenFile: string | undefined;
+  /** The ztunnel pod (Kubernetes mode); in local mode there is none and xDS names the node instead. */
+  podName: string | undefined;
+  podNamespace: string | undefined;
+  serviceAccount: string | undefined;
+  /** Addresses, TLS, token and root files of the control plane (xDS and CA). */
+  controlPlane: ControlPlaneConfig;
   clusterId: string;
   trustDomain: string;
   adminPort: number;
@@ -42,28 +47,20 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
     flag: "node-ip",
     env: "NODE_IP",
     kind: "string",
-    default: "127.0.0.1",
-    description: "address of this node (admin in local mode, metrics, readiness)",
+    description:
+      "address of this node (admin in local mode, metrics, readiness; default $INSTANCE_IP, else 127.0.0.1)",
   },
+  // Istio's chart sets these from the downward API.
+  { flag: "pod-name", env: "POD_NAME", kind: "string", description: "this ztunnel's pod (Kubernetes mode)" },
+  { flag: "pod-namespace", env: "POD_NAMESPACE", kind: "string", description: "this ztunnel's namespace" },
+  { flag: "instance-ip", env: "INSTANCE_IP", kind: "string", description: "this ztunnel pod's IP" },
   {
-    flag: "xds-address",
-    env: "XDS_ADDRESS",
+    flag: "service-account",
+    env: "SERVICE_ACCOUNT",
     kind: "string",
-    default: "127.0.0.1:15010",
-    description: "control plane Delta ADS address",
+    description: "this ztunnel's service account",
   },
-  {
-    flag: "ca-address",
-    env: "CA_ADDRESS",
-    kind: "string",
-    description: "certificate service address (defaults to the xDS address)",
-  },
-  {
-    flag: "token-file",
-    env: "AMBIENT_NODE_TOKEN_FILE",
-    kind: "string",
-    description: "node bootstrap token (local mode)",
-  },
+  ...CONTROL_PLANE_OPTIONS,
   {
     flag: "cluster-id",
     env: "CLUSTER_ID",
@@ -142,13 +139,14 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
 
 export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): ZtunnelConfig {
   const { values: v } = parseOptions(ZTUNNEL_OPTIONS, argv, env);
-  const xdsAddress = v["xds-address"] as string;
+  const podName = v["pod-name"] as string | undefined;
   return {
     nodeName: v["node-name"] as string,
-    nodeIp: v["node-ip"] as string,
-    xdsAddress,
-    caAddress: (v["ca-address"] as string | undefined) ?? xdsAddress,
-    tokenFile: v["token-file"] as string | undefined,
+    nodeIp: (v["node-ip"] as string | undefined) ?? (v["instance-ip"] as string | undefined) ?? "127.0.0.1",
+    podName,
+    podNamespace: v["pod-namespace"] as string | undefined,
+    serviceAccount: v["service-account"] as string | undefined,
+    controlPlane: controlPlaneConfig(v, podName !== undefined),
     clusterId: v["cluster-id"] as string,
     trustDomain: v["trust-domain"] as string,
     adminPort: v["admin-port"] as number,

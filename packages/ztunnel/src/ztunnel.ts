@@ -23,14 +23,15 @@ import {
 import {
   AccessLog,
   CertificateManager,
+  ControlPlaneChannel,
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
   ProxyState,
   principalOf,
-  readToken,
   startXdsClient,
   TcpMetrics,
+  xdsNotSynced,
 } from "@ambient/dataplane";
 import type { ZtunnelConfig } from "./config.js";
 import { AgentClient } from "./inpod/agent-client.js";
@@ -62,6 +63,7 @@ export class Ztunnel {
   readonly registry: Registry;
   readonly certs: CertificateManager;
   readonly drain = new Drain();
+  private readonly controlPlane: ControlPlaneChannel;
   private readonly pool: HboneClientPool;
   private readonly pods = new Map<string, PodListeners>();
   private readonly open = new Set<Connection>();
@@ -81,13 +83,16 @@ export class Ztunnel {
     private readonly onQuit: (() => void) | undefined,
   ) {
     this.registry = createRegistry();
-    const token = () => readToken(config.tokenFile);
+    this.controlPlane = new ControlPlaneChannel(config.controlPlane);
+    const cp = this.controlPlane;
     this.certs = new CertificateManager({
-      caAddress: config.caAddress,
-      token: async () => (await token()) ?? "",
+      caAddress: config.controlPlane.caAddress,
+      token: async () => (await cp.token()) ?? "",
       trustDomain: config.trustDomain,
       ttlSeconds: config.certTtlSeconds,
       logger,
+      ...(cp.credentials && { credentials: cp.credentials }),
+      channelOptions: cp.channelOptions,
     });
     // Tunnels are dialled through the socket factory, from the source pod's context (its address;
     // in-pod mode also its netns and SO_MARK so capture skips them).
@@ -143,16 +148,21 @@ export class Ztunnel {
       z.agent.on("changed", () => z.scheduleReconcile());
       z.agent.start();
     }
+    const cp = z.controlPlane;
     z.xds = startXdsClient({
-      address: config.xdsAddress,
+      address: config.controlPlane.xdsAddress,
       nodeName: config.nodeName,
       nodeIp: config.nodeIp,
       clusterId: config.clusterId,
-      token: () => readToken(config.tokenFile),
+      ...(config.podName && { podName: config.podName }),
+      ...(config.podNamespace && { podNamespace: config.podNamespace }),
+      token: () => cp.token(),
       state: z.state,
       logger,
+      ...(cp.credentials && { credentials: cp.credentials }),
+      channelOptions: cp.channelOptions,
     });
-    z.logger.info({ xds: config.xdsAddress, ca: config.caAddress, nodeIp: config.nodeIp }, "ztunnel started");
+    z.logger.info({ ...cp.describe(), nodeIp: config.nodeIp }, "ztunnel started");
     z.announceReady();
     return z;
   }
@@ -172,10 +182,14 @@ export class Ztunnel {
     timer.unref();
   }
 
-  /** Ready when xDS has synced and every local pod has a certificate. */
+  /**
+   * Ready when xDS has synced and every local pod has a certificate. Like Istio's ztunnel, once
+   * synced it stays ready through a control plane outage: it serves from the last configuration.
+   */
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
-    if (!this.xds?.synced) reasons.push(`xDS not synced with ${this.config.xdsAddress}`);
+    if (!this.xds?.synced)
+      reasons.push(xdsNotSynced(this.config.controlPlane.xdsAddress, this.xds, this.controlPlane.via));
     if (this.agent && !this.agent.synced)
       reasons.push(`waiting for the node agent at ${this.config.inpodUds}`);
     const missing = [...this.pods.values()].filter((p) => !this.certs.get(p.identity)).map((p) => p.identity);
@@ -188,7 +202,11 @@ export class Ztunnel {
     return {
       node: this.config.nodeName,
       nodeIp: this.config.nodeIp,
-      xds: { address: this.config.xdsAddress, synced: this.xds?.synced ?? false },
+      xds: {
+        ...this.controlPlane.describe(),
+        synced: this.xds?.synced ?? false,
+        ...(this.xds?.lastError && { lastError: this.xds.lastError.message }),
+      },
       ...(this.agent && {
         agent: {
           socket: this.config.inpodUds,

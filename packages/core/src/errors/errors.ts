@@ -45,6 +45,11 @@ export const ErrorCode = {
   XDS_DECODE: "AMB_XDS_DECODE",
   XDS_NACK: "AMB_XDS_NACK",
   XDS_STREAM: "AMB_XDS_STREAM",
+  // the control plane connection: files Kubernetes mounts into a proxy's pod
+  /** The bearer token file is missing, unreadable or empty; `details.path` names it. */
+  TOKEN_UNREADABLE: "AMB_TOKEN_UNREADABLE",
+  /** The control plane's root certificate file is missing, unreadable or holds no certificate. */
+  ROOT_CERT_UNREADABLE: "AMB_ROOT_CERT_UNREADABLE",
   // lifecycle
   LISTEN_FAILED: "AMB_LISTEN_FAILED",
   DRAIN_TIMEOUT: "AMB_DRAIN_TIMEOUT",

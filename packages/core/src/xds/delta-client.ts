@@ -13,7 +13,7 @@ import {
   type StatusObject,
   status,
 } from "@grpc/grpc-js";
-import { AmbientError, ErrorCode, errorMessage } from "../errors/errors.js";
+import { AmbientError, ErrorCode, errorMessage, findCode } from "../errors/errors.js";
 import type { Logger } from "../telemetry/logging.js";
 import { Backoff } from "../time/timers.js";
 import { protos } from "./proto.js";
@@ -39,6 +39,13 @@ export interface XdsResourceHandler<T> {
   apply(changes: XdsChanges<T>): void;
 }
 
+/**
+ * How to dial: fixed credentials, or a function called before every (re)connect that returns the
+ * same object while nothing changed and a new one when it did (a rotated root certificate), which
+ * makes the client open a new channel with it. A throw fails that attempt; it is retried.
+ */
+export type CredentialsSource = ChannelCredentials | (() => ChannelCredentials | Promise<ChannelCredentials>);
+
 /** gRPC call metadata; a function is called on every (re)connect, so a rotated token is picked up. */
 export type CallMetadataSource =
   | Record<string, string>
@@ -51,7 +58,7 @@ export interface DeltaAdsClientOptions {
   handlers: readonly XdsResourceHandler<unknown>[];
   logger: Logger;
   /** Plaintext when omitted. */
-  credentials?: ChannelCredentials;
+  credentials?: CredentialsSource;
   /** E.g. `{ authorization: "Bearer <token>" }`. */
   metadata?: CallMetadataSource;
   backoff?: { initialMs?: number; maxMs?: number };
@@ -81,7 +88,10 @@ const DEFAULT_BACKOFF_MAX_MS = 30_000;
 type DeltaCall = ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
 export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
-  private readonly grpcClient: Client;
+  /** Made on the first connect, and again whenever the credentials source returns new credentials. */
+  private grpcClient: Client | undefined;
+  private grpcCredentials: ChannelCredentials | undefined;
+  private failure: AmbientError | undefined;
   private readonly handlers = new Map<string, XdsResourceHandler<unknown>>();
   /** typeUrl -> name -> version of what the handlers hold. */
   private readonly held = new Map<string, Map<string, string>>();
@@ -106,11 +116,6 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       options.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS,
       options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS,
     );
-    this.grpcClient = new Client(
-      options.address,
-      options.credentials ?? credentials.createInsecure(),
-      options.channelOptions ?? {},
-    );
   }
 
   start(): void {
@@ -127,11 +132,16 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
     const call = this.call;
     this.call = undefined;
     call?.cancel();
-    this.grpcClient.close();
+    this.grpcClient?.close();
   }
 
   get synced(): boolean {
     return this.everSynced;
+  }
+
+  /** Why the last attempt failed or the last stream ended; cleared when a stream delivers again. */
+  get lastError(): AmbientError | undefined {
+    return this.failure;
   }
 
   /** name -> version of the resources of a type the client holds. */
@@ -141,17 +151,32 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
 
   private async connect(): Promise<void> {
     let metadata: Metadata;
+    let client: Client;
     try {
+      client = await this.channel();
       metadata = await this.callMetadata();
     } catch (err) {
-      this.logger.warn({ error: errorMessage(err) }, "cannot build xDS call metadata");
+      // A token or root file that cannot be read: typed by its reader, naming the path.
+      this.failure = findCode(err)?.startsWith("AMB_")
+        ? (err as AmbientError)
+        : new AmbientError(ErrorCode.XDS_STREAM, `cannot open the xDS stream: ${errorMessage(err)}`, {
+            cause: err,
+          });
+      this.logger.warn(
+        { code: this.failure.code, error: this.failure.message },
+        "cannot open the xDS stream",
+      );
       this.scheduleReconnect();
       return;
     }
-    if (this.state !== "running") return;
+    // close() ran while the channel or the token was being read: it may have missed a new channel.
+    if (this.state !== "running") {
+      this.grpcClient?.close();
+      return;
+    }
 
     const method = protos().deltaAggregatedResources;
-    const call = this.grpcClient.makeBidiStreamRequest(
+    const call = client.makeBidiStreamRequest(
       method.path,
       method.requestSerialize as (value: DeltaDiscoveryRequest) => Buffer,
       method.responseDeserialize as (bytes: Buffer) => DeltaDiscoveryResponse,
@@ -163,6 +188,7 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       if (this.call !== call) return;
       if (!connected) {
         connected = true;
+        this.failure = undefined;
         this.logger.info("xDS stream established");
         this.emit("connected");
       }
@@ -256,6 +282,7 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         : new AmbientError(ErrorCode.XDS_STREAM, `xDS stream ended: ${status[end.code]} ${end.details}`, {
             details: { address: this.options.address, code: end.code },
           });
+    if (error) this.failure = error;
     this.logger.warn({ error: error?.message }, "xDS stream ended; keeping the last configuration");
     this.emit("disconnected", error);
     this.scheduleReconnect();
@@ -269,6 +296,21 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       this.retryTimer = undefined;
       void this.connect();
     }, delayMs);
+  }
+
+  /** The channel for this attempt: the current one, or a new one when the credentials changed. */
+  private async channel(): Promise<Client> {
+    const source = this.options.credentials;
+    const creds =
+      typeof source === "function"
+        ? await source()
+        : (source ?? this.grpcCredentials ?? credentials.createInsecure());
+    if (this.grpcClient && creds === this.grpcCredentials) return this.grpcClient;
+    if (this.grpcClient) this.logger.info("control plane credentials changed; opening a new channel");
+    this.grpcClient?.close();
+    this.grpcCredentials = creds;
+    this.grpcClient = new Client(this.options.address, creds, this.options.channelOptions ?? {});
+    return this.grpcClient;
   }
 
   private async callMetadata(): Promise<Metadata> {

@@ -11,6 +11,7 @@ export {
   encodeAuthorization,
 } from "./codec.js";
 export {
+  type CredentialsSource,
   DeltaAdsClient,
   type XdsNackInfo,
   type XdsResourceHandler,

@@ -1,9 +1,11 @@
 // One call of Istio's certificate service as ztunnel makes it: a CSR for a pod's identity, sent
-// with the node's bearer token and ImpersonatedIdentity in the request metadata. gRPC failures
-// become typed errors once, here, carrying the CA's own message.
+// with the node's bearer token and ImpersonatedIdentity in the request metadata (a waypoint in a
+// pod asks for its own identity, without it). gRPC failures become typed errors once, here,
+// carrying the CA's own message.
 
 import {
   AmbientError,
+  type CredentialsSource,
   ErrorCode,
   type IstioCertificateRequest,
   type IstioCertificateResponse,
@@ -41,39 +43,50 @@ const IMPERSONATED_IDENTITY = "ImpersonatedIdentity";
 const DEFAULT_CALL_TIMEOUT_MS = 15_000;
 
 export interface CaClientOptions {
-  credentials?: ChannelCredentials;
+  /** Plaintext when omitted; a function is asked before every call (a rotated root: new channel). */
+  credentials?: CredentialsSource;
   channelOptions?: ChannelOptions;
   callTimeoutMs?: number;
+  /**
+   * Send ImpersonatedIdentity (default true): a node proxy asking for a pod's identity. False for a
+   * proxy that asks for its own identity, which the CA then checks against the caller's token.
+   */
+  impersonate?: boolean;
 }
 
 export class CaClient {
-  private readonly client: Client;
+  private client: Client | undefined;
+  private clientCredentials: ChannelCredentials | undefined;
+  private closed = false;
   private readonly callTimeoutMs: number;
 
   constructor(
     readonly address: string,
-    opts: CaClientOptions = {},
+    private readonly opts: CaClientOptions = {},
   ) {
-    this.client = new Client(
-      address,
-      opts.credentials ?? credentials.createInsecure(),
-      opts.channelOptions ?? {},
-    );
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   }
 
   /** Signs `csrPem` for `id`; resolves with the chain (leaf first, root last) as the CA sent it. */
-  createCertificate(id: SpiffeId, csrPem: string, ttlSeconds: number, token: string): Promise<string[]> {
+  async createCertificate(
+    id: SpiffeId,
+    csrPem: string,
+    ttlSeconds: number,
+    token: string,
+  ): Promise<string[]> {
+    const client = await this.channel();
     const method = protos().createCertificate;
     const metadata = new Metadata();
-    metadata.set("authorization", `Bearer ${token}`);
+    // Local mode without a token file has nothing to send; the CA then refuses with its reason.
+    if (token) metadata.set("authorization", `Bearer ${token}`);
     const request: IstioCertificateRequest = {
       csr: csrPem,
       validityDuration: ttlSeconds,
-      metadata: structFromJson({ [IMPERSONATED_IDENTITY]: id.toString() }),
+      metadata:
+        this.opts.impersonate === false ? null : structFromJson({ [IMPERSONATED_IDENTITY]: id.toString() }),
     };
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
+      client.makeUnaryRequest(
         method.path,
         method.requestSerialize as (value: IstioCertificateRequest) => Buffer,
         method.responseDeserialize as (bytes: Buffer) => IstioCertificateResponse,
@@ -89,7 +102,25 @@ export class CaClient {
   }
 
   close(): void {
-    this.client.close();
+    this.closed = true;
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  /** The channel for this call: the current one, or a new one when the credentials changed. */
+  private async channel(): Promise<Client> {
+    const source = this.opts.credentials;
+    const creds =
+      typeof source === "function"
+        ? await source()
+        : (source ?? this.clientCredentials ?? credentials.createInsecure());
+    if (this.closed)
+      throw new AmbientError(CertificateErrorCode.CERT_MANAGER_CLOSED, "the CA client is closed");
+    if (this.client && creds === this.clientCredentials) return this.client;
+    this.client?.close();
+    this.clientCredentials = creds;
+    this.client = new Client(this.address, creds, this.opts.channelOptions ?? {});
+    return this.client;
   }
 
   /** The CA's refusal keeps its words: they say what to fix (a token, a pod on another node). */

@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import {
   AmbientError,
   Backoff,
+  type CredentialsSource,
   createWorkloadCsr,
   ErrorCode,
   errorMessage,
@@ -14,7 +15,7 @@ import {
   type SpiffeId,
   type WorkloadCertificate,
 } from "@ambient/core";
-import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
+import type { ChannelOptions } from "@grpc/grpc-js";
 import { CaClient, CertificateErrorCode } from "./ca-client.js";
 import { verifyIssuedChain } from "./verify-issued.js";
 
@@ -40,9 +41,11 @@ export interface CertificateManagerOptions {
   /** The clock for validity and refresh times; timers still run on the real (or vitest's) clock. */
   now?: () => Date;
   backoff?: { initialMs: number; maxMs: number };
-  /** Plaintext when omitted (local mode). */
-  credentials?: ChannelCredentials;
+  /** Plaintext when omitted (local mode); a function is asked before every CA call. */
+  credentials?: CredentialsSource;
   channelOptions?: ChannelOptions;
+  /** Send ImpersonatedIdentity (default true; false: a waypoint in a pod asks for its own identity). */
+  impersonate?: boolean;
   /**
    * Trust anchors for issued chains (cluster mode: the mesh root from the CA's config map). When
    * omitted, each chain is verified up to the root the CA itself returns, as the last element.
@@ -111,6 +114,7 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
     this.backoffConfig = opts.backoff ?? DEFAULT_CERT_BACKOFF;
     this.ca = new CaClient(opts.caAddress, {
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      ...(opts.impersonate === false ? { impersonate: false } : {}),
       // grpc-js backs off reconnecting on its own (up to 120 s) and fails calls fast meanwhile;
       // capping it at our maximum keeps a recovered CA from waiting on a stale channel backoff.
       channelOptions: {
@@ -264,6 +268,8 @@ export class CertificateManager extends EventEmitter<CertificateManagerEvents> {
     try {
       token = await this.opts.token();
     } catch (err) {
+      // A typed reader's error (AMB_TOKEN_UNREADABLE, naming the file) says it best as it is.
+      if (findCode(err)?.startsWith("AMB_")) throw err;
       throw new AmbientError(
         CertificateErrorCode.CA_REQUEST_FAILED,
         `cannot read the node token: ${errorMessage(err)}`,

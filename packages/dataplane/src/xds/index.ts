@@ -3,4 +3,5 @@ export {
   proxyStateHandlers,
   startXdsClient,
   whenSynced,
+  xdsNotSynced,
 } from "./xds-client.js";

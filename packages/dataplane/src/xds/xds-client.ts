@@ -7,13 +7,14 @@ import {
   type Address,
   AUTHORIZATION_TYPE_URL,
   type Authorization,
+  type CredentialsSource,
   DeltaAdsClient,
   decodeAddress,
   decodeAuthorization,
   type Logger,
   type XdsResourceHandler,
 } from "@ambient/core";
-import type { ChannelCredentials } from "@grpc/grpc-js";
+import type { ChannelOptions } from "@grpc/grpc-js";
 import type { ProxyState } from "../state/proxy-state.js";
 import { validateAddress, validateAuthorization } from "./validate.js";
 
@@ -33,8 +34,9 @@ export interface XdsClientOptions {
   token?: () => Promise<string | undefined> | string | undefined;
   state: ProxyState;
   logger: Logger;
-  /** Plaintext when omitted (local mode). */
-  credentials?: ChannelCredentials;
+  /** Plaintext when omitted (local mode); a function is asked before every (re)connect. */
+  credentials?: CredentialsSource;
+  channelOptions?: ChannelOptions;
   backoff?: { initialMs?: number; maxMs?: number };
 }
 
@@ -88,6 +90,7 @@ export function startXdsClient(opts: XdsClientOptions): DeltaAdsClient {
     handlers: proxyStateHandlers(opts.state),
     logger: opts.logger.child({ component: "ztunnel-xds", node: opts.nodeName }),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     metadata: async (): Promise<Record<string, string>> => {
       const value = await token?.();
@@ -117,4 +120,13 @@ export function whenSynced(client: DeltaAdsClient, signal?: AbortSignal): Promis
     signal?.addEventListener("abort", onAbort, { once: true });
     client.once("synced", onSynced);
   });
+}
+
+/**
+ * A readiness reason that says why, while the control plane cannot be reached or refuses us;
+ * `via` says how it was dialled (TLS: the name and root checked), which a TLS failure refers to.
+ */
+export function xdsNotSynced(address: string, client: DeltaAdsClient | undefined, via?: string): string {
+  const why = client?.lastError?.message;
+  return `xDS not synced with ${address}${via ? ` (${via})` : ""}${why ? `: ${why}` : ""}`;
 }
