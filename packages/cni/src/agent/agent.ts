@@ -7,12 +7,10 @@
 import { type InpodPod, type Logger, workloadUid } from "@ambient/core";
 import { isAmbientEnrolled } from "@ambient/kube";
 import { exists } from "../fs.js";
-import type { PodAnnotator } from "./annotations.js";
+import { type PodAnnotator, REDIRECTION_ANNOTATION } from "./annotations.js";
 import type { ClusterSource } from "./cluster-source.js";
 import type { NodePod, PodRegistry } from "./pod-registry.js";
 import type { ZtunnelServer } from "./ztunnel-server.js";
-
-const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 
 /** What actually changes packets: in-pod rules and the host's probe SNAT (real: iptables). */
 export interface Redirection {

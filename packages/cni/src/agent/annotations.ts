@@ -1,10 +1,13 @@
 // Where the agent records `ambient.istio.io/redirection: enabled` on a pod. In a cluster this is a
-// PATCH of the pod; with a manifests folder (local/netns modes) there is no API server to write
-// to, so the annotations go to a JSON file in the agent's state folder that ambientctl and the
-// tests read.
+// merge patch of the pod's status (kube-annotator.ts); with a manifests folder (local/netns modes)
+// there is no API server to write to, so the annotations go to a JSON file in the agent's state
+// folder that ambientctl and the tests read.
 
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+
+/** Istio's mark of a pod whose traffic the node agent redirects to ztunnel. */
+export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 
 export interface PodAnnotator {
   /** Sets our annotations on a pod (undefined: removes them). */

@@ -4,7 +4,8 @@
 // changed" signal, so this view indexes the source's pods and namespaces by key.
 
 import type { Logger } from "@ambient/core";
-import { isNamespace, isPod, type Namespace, type ObjectSource, type Pod } from "@ambient/kube";
+import { isNamespace, isPod, kindInfo, type Namespace, type ObjectSource, type Pod } from "@ambient/kube";
+import { KubeAnnotator } from "./kube-annotator.js";
 
 export interface ClusterSource {
   pod(namespace: string, name: string): Pod | undefined;
@@ -76,4 +77,40 @@ export class SourceIndex implements ClusterSource {
 export async function manifestsClusterSource(dir: string, logger: Logger): Promise<ClusterSource> {
   const { FolderSource } = await import("@ambient/kube/manifests");
   return new SourceIndex(new FolderSource(dir, { logger }));
+}
+
+export interface KubeCluster {
+  source: ClusterSource;
+  annotator: KubeAnnotator;
+}
+
+/**
+ * The Kubernetes API (`kubeconfig`, or in-cluster when undefined): only this node's pods, by field
+ * selector as Istio's agent watches them, and every namespace (their labels enrol pods). The
+ * annotator patches through the same credentials. Loaded on demand: the client library stays out
+ * of an agent that reads a folder.
+ */
+export async function kubeCluster(
+  kubeconfig: string | undefined,
+  nodeName: string,
+  logger: Logger,
+  tuning: { backoff?: { initialMs: number; maxMs: number } } = {},
+): Promise<KubeCluster> {
+  const { KubeApiSource, loadKubeConfig, mergePatch } = await import("@ambient/kube/api");
+  const kc = loadKubeConfig(kubeconfig);
+  const source = new SourceIndex(
+    new KubeApiSource(kc, {
+      logger,
+      kinds: [kindInfo("v1", "Pod")!, kindInfo("v1", "Namespace")!],
+      fieldSelectors: { Pod: `spec.nodeName=${nodeName}` },
+      ...(tuning.backoff && { reflector: { backoff: tuning.backoff } }),
+    }),
+  );
+  const annotator = new KubeAnnotator({
+    patch: (path, body) => mergePatch(kc, path, body),
+    observed: (namespace, name) => source.pod(namespace, name)?.metadata.annotations,
+    logger,
+    ...(tuning.backoff && { backoff: tuning.backoff }),
+  });
+  return { source, annotator };
 }

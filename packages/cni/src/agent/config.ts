@@ -1,13 +1,27 @@
 // The node agent's configuration: flags, then Istio's env names where they exist, then defaults
-// that match a Kubernetes node (CNI folders under /opt/cni/bin and /etc/cni/net.d).
+// that match a Kubernetes node (CNI folders under /opt/cni/bin and /etc/cni/net.d). Pods and
+// namespaces come from a manifests folder (local and netns modes) or the Kubernetes API
+// (--kubeconfig, or in-cluster from the pod's service account): exactly one of them.
 
-import { type EnvSource, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+import {
+  AmbientError,
+  type EnvSource,
+  ErrorCode,
+  type LogLevel,
+  type OptionSpec,
+  parseOptions,
+} from "@ambient/core";
+
+/** Where pods and namespaces come from. */
+export type ClusterConfig =
+  | { kind: "manifests"; dir: string }
+  /** `kubeconfig` undefined: in-cluster (KUBERNETES_SERVICE_HOST and the service account files). */
+  | { kind: "kube"; kubeconfig: string | undefined };
 
 export interface AgentConfig {
   nodeName: string;
   clusterId: string;
-  /** Manifests folder to read pods and namespaces from (local/netns modes). */
-  manifests: string;
+  cluster: ClusterConfig;
   cniBinDir: string;
   cniConfDir: string;
   /** Where the CNI plugin reaches us (HTTP on a unix socket). */
@@ -18,6 +32,8 @@ export interface AgentConfig {
   excludeNamespaces: string[];
   hostProbeSnat: boolean;
   installPlugin: boolean;
+  /** GET /readyz answers here on every address (Istio's CNI agent: 8000); 0 picks a free port. */
+  readinessPort: number;
   logLevel: LogLevel;
 }
 
@@ -40,8 +56,13 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     flag: "manifests",
     env: "AMBIENT_MANIFESTS",
     kind: "string",
-    required: true,
-    description: "folder of manifests to read pods and namespaces from",
+    description: "folder of manifests to read pods and namespaces from (local and netns modes)",
+  },
+  {
+    flag: "kubeconfig",
+    env: "KUBECONFIG",
+    kind: "string",
+    description: "follow the Kubernetes API with this kubeconfig (default in a pod: its service account)",
   },
   {
     flag: "cni-bin-dir",
@@ -75,8 +96,7 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     flag: "exclude-namespaces",
     env: "EXCLUDE_NAMESPACES",
     kind: "string",
-    default: "kube-system",
-    description: "comma-separated namespaces never enrolled",
+    description: "comma-separated namespaces never enrolled, besides kube-system (always, as in Istio)",
   },
   {
     flag: "host-probe-snat",
@@ -90,6 +110,8 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     default: "true",
     description: "copy ambient-cni into --cni-bin-dir and chain it into the node's conflist",
   },
+  // Istio's istio-cni-node probes /readyz on 8000 (hostNetwork, so on the node's addresses).
+  { flag: "readiness-port", kind: "int", default: "8000", description: "GET /readyz (0: a free port)" },
   {
     flag: "log-level",
     env: "LOG_LEVEL",
@@ -104,18 +126,44 @@ export function parseAgentConfig(argv: readonly string[], env: EnvSource): Agent
   return {
     nodeName: v["node-name"] as string,
     clusterId: v["cluster-id"] as string,
-    manifests: v.manifests as string,
+    cluster: clusterConfig(v.manifests as string | undefined, v.kubeconfig as string | undefined, env),
     cniBinDir: v["cni-bin-dir"] as string,
     cniConfDir: v["cni-conf-dir"] as string,
     cniSocket: v["cni-socket"] as string,
     ztunnelSocket: v["ztunnel-socket"] as string,
     stateDir: v["state-dir"] as string,
-    excludeNamespaces: (v["exclude-namespaces"] as string)
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    excludeNamespaces: [
+      ...new Set([
+        "kube-system",
+        ...((v["exclude-namespaces"] as string | undefined) ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ]),
+    ],
     hostProbeSnat: v["host-probe-snat"] as boolean,
     installPlugin: v["install-plugin"] as boolean,
+    readinessPort: v["readiness-port"] as number,
     logLevel: v["log-level"] as LogLevel,
   };
+}
+
+function clusterConfig(
+  manifests: string | undefined,
+  kubeconfig: string | undefined,
+  env: EnvSource,
+): ClusterConfig {
+  const invalid = (problem: string) =>
+    new AmbientError(ErrorCode.CONFIG_INVALID, `invalid configuration:\n  - ${problem}`, {
+      details: { problems: [problem] },
+    });
+  if (manifests !== undefined && kubeconfig !== undefined)
+    throw invalid(
+      "--manifests and --kubeconfig (or $KUBECONFIG) exclude each other: pods come from one place",
+    );
+  if (manifests !== undefined) return { kind: "manifests", dir: manifests };
+  if (kubeconfig !== undefined || env.KUBERNETES_SERVICE_HOST) return { kind: "kube", kubeconfig };
+  throw invalid(
+    "no cluster to follow: give --manifests or --kubeconfig, or run in a pod with a service account",
+  );
 }

@@ -3,4 +3,3 @@ export {
   CertificateManager,
   type CertificateManagerOptions,
 } from "./certificate-manager.js";
-export { readToken } from "./token.js";
