@@ -16,9 +16,12 @@ describe("parseAgentConfig: where pods come from", () => {
     });
   });
 
-  it("refuses both, and neither, naming the flags", () => {
+  it("refuses both flags, and neither; a shell's $KUBECONFIG never overrides --manifests", () => {
     expect(() => parseAgentConfig([...node, "--manifests", "/m", "--kubeconfig", "/k"], {})).toThrow(
-      /--manifests and --kubeconfig \(or \$KUBECONFIG\) exclude each other/,
+      /--manifests and --kubeconfig exclude each other/,
+    );
+    expect(parseAgentConfig([...node, "--manifests", "/m"], { KUBECONFIG: "/k" }).cluster.kind).toBe(
+      "manifests",
     );
     expect(() => parseAgentConfig(node, {})).toThrow(/give --manifests or --kubeconfig, or run in a pod/);
   });

@@ -58,11 +58,13 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     description: "folder of manifests to read pods and namespaces from (local and netns modes)",
   },
+  // Not bound to $KUBECONFIG here: a developer's shell usually has one set, and it must not turn a
+  // --manifests agent (ambientctl up --netns) into a configuration error. clusterConfig reads it.
   {
     flag: "kubeconfig",
-    env: "KUBECONFIG",
     kind: "string",
-    description: "follow the Kubernetes API with this kubeconfig (default in a pod: its service account)",
+    description:
+      "follow the Kubernetes API with this kubeconfig (else $KUBECONFIG; in a pod: its service account)",
   },
   {
     flag: "cni-bin-dir",
@@ -158,11 +160,11 @@ function clusterConfig(
       details: { problems: [problem] },
     });
   if (manifests !== undefined && kubeconfig !== undefined)
-    throw invalid(
-      "--manifests and --kubeconfig (or $KUBECONFIG) exclude each other: pods come from one place",
-    );
+    throw invalid("--manifests and --kubeconfig exclude each other: pods come from one place");
   if (manifests !== undefined) return { kind: "manifests", dir: manifests };
-  if (kubeconfig !== undefined || env.KUBERNETES_SERVICE_HOST) return { kind: "kube", kubeconfig };
+  if (kubeconfig !== undefined) return { kind: "kube", kubeconfig };
+  if (env.KUBECONFIG) return { kind: "kube", kubeconfig: env.KUBECONFIG };
+  if (env.KUBERNETES_SERVICE_HOST) return { kind: "kube", kubeconfig: undefined };
   throw invalid(
     "no cluster to follow: give --manifests or --kubeconfig, or run in a pod with a service account",
   );

@@ -19,12 +19,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   let config: AgentConfig;
   try {
     // uninstall needs only the CNI folders; the other required flags get placeholders.
-    config = uninstall
-      ? parseAgentConfig(["--node-name", "-", "--manifests", "-", ...argv.slice(1)], {
-          ...env,
-          KUBECONFIG: undefined,
-        })
-      : parseAgentConfig(argv, env);
+    config = parseAgentConfig(
+      uninstall ? ["--node-name", "-", "--manifests", "-", ...argv.slice(1)] : argv,
+      env,
+    );
     if (!isLogLevel(config.logLevel)) throw new Error(`--log-level: "${config.logLevel}" is not a log level`);
   } catch (err) {
     process.stderr.write(
