@@ -4,6 +4,7 @@
 
 import { AmbientError, ErrorCode } from "../errors/errors.js";
 import { parseTrustDomain, type SpiffeId } from "../identity/spiffe.js";
+import { parseIp } from "../net/ip.js";
 import {
   type CaMaterial,
   type CaSources,
@@ -51,6 +52,12 @@ export interface SignedCertificate {
 
 export interface WorkloadCertificate extends SignedCertificate {
   identity: SpiffeId;
+  /** PKCS#8 PEM for node:tls `key`. */
+  privateKeyPem: string;
+}
+
+/** A TLS server certificate for the control plane itself (DNS and IP SANs, no SPIFFE ID). */
+export interface ServingCertificate extends SignedCertificate {
   /** PKCS#8 PEM for node:tls `key`. */
   privateKeyPem: string;
 }
@@ -180,6 +187,44 @@ export class CertificateAuthority {
       certChainPem: [encodePem("CERTIFICATE", leaf.der), ...this.#loaded.chainTailPem],
       serial: leaf.serial,
       notAfter: leaf.notAfter,
+    };
+  }
+
+  /**
+   * A fresh key and a serving certificate for the control plane's own gRPC port, chained to the
+   * mesh root so that proxies verify it with the root they already hold (istiod's DNS certificate).
+   */
+  async issueServingCertificate(opts: {
+    dnsNames: readonly string[];
+    ipAddresses?: readonly string[];
+    ttlSeconds: number;
+  }): Promise<ServingCertificate> {
+    const ips = (opts.ipAddresses ?? []).map((text) => {
+      const bytes = parseIp(text);
+      if (!bytes)
+        throw new AmbientError(ErrorCode.CONFIG_INVALID, `serving certificate: "${text}" is not an IP`);
+      return bytes;
+    });
+    if (opts.dnsNames.length === 0 && ips.length === 0) {
+      throw new AmbientError(ErrorCode.CONFIG_INVALID, "serving certificate: no DNS name or IP to certify");
+    }
+    const pair = await generateP256KeyPair();
+    const key = await signingKeyFromPair(pair);
+    const now = this.#now();
+    const cap = this.#loaded.notAfterCap;
+    const leaf = issueLeafCertificate(this.#loaded.issuer, {
+      spki: key.spki,
+      uris: [],
+      dnsNames: opts.dnsNames,
+      ipAddresses: ips,
+      notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+      notAfter: new Date(Math.min(now.getTime() + opts.ttlSeconds * 1000, cap.getTime())),
+    });
+    return {
+      certChainPem: [encodePem("CERTIFICATE", leaf.der), ...this.#loaded.chainTailPem],
+      serial: leaf.serial,
+      notAfter: leaf.notAfter,
+      privateKeyPem: await exportPrivateKeyPem(pair.privateKey),
     };
   }
 

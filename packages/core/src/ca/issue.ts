@@ -18,6 +18,8 @@ export interface LeafParams {
   spki: Uint8Array;
   uris: readonly string[];
   dnsNames?: readonly string[];
+  /** iPAddress SANs as 4 or 16 bytes (a serving certificate for a loopback harness). */
+  ipAddresses?: readonly Uint8Array[];
   /** DER of the subject Name; empty (the default, as Istio issues) when absent. */
   subjectDer?: Uint8Array;
   notBefore: Date;
@@ -57,6 +59,7 @@ export function issueLeafCertificate(issuer: Issuer, params: LeafParams): Issued
   const names = [
     ...params.uris.map((u) => der.implicitPrimitive(6, der.ia5(u))),
     ...(params.dnsNames ?? []).map((d) => der.implicitPrimitive(2, der.ia5(d))),
+    ...(params.ipAddresses ?? []).map((ip) => der.implicitPrimitive(7, ip)),
   ];
   const extensions = [
     extension(OID.keyUsage, true, params.isCa ? der.namedBits([0, 5]) : der.namedBits([0, 2])),

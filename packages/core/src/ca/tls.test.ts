@@ -94,3 +94,54 @@ describe("issued certificates with node:tls", () => {
     expect(verifyWorkloadChain(r.serverSawChain, ca.rootCertsPem).identity.equals(r.clientId)).toBe(true);
   });
 });
+
+describe("the control plane's serving certificate", () => {
+  async function handshake(ca: CertificateAuthority, connect: tls.ConnectionOptions): Promise<string> {
+    const cert = await ca.issueServingCertificate({
+      dnsNames: ["istiod.istio-system.svc", "istiod"],
+      ipAddresses: ["127.0.0.1"],
+      ttlSeconds: 3600,
+    });
+    const server = tls.createServer(
+      { key: cert.privateKeyPem, cert: cert.certChainPem.slice(0, -1).join("") },
+      (socket) => socket.end("ok"),
+    );
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return new Promise<string>((resolve, reject) => {
+      const client = tls.connect({ host: "127.0.0.1", port, ca: ca.rootCertsPem, ...connect });
+      let data = "";
+      client.on("data", (d) => {
+        data += d;
+      });
+      client.on("end", () => resolve(data));
+      client.on("error", reject);
+    });
+  }
+
+  it("verifies with the mesh root for each DNS name and IP it names, through an intermediate too", async () => {
+    const root = await createTestRoot();
+    for (const ca of [await root.toAuthority(), await (await root.createIntermediate()).toAuthority()]) {
+      expect(await handshake(ca, { servername: "istiod.istio-system.svc" })).toBe("ok");
+      expect(await handshake(ca, { servername: "istiod" })).toBe("ok");
+      // No servername: Node checks the IP it connected to against the iPAddress SANs.
+      expect(await handshake(ca, {})).toBe("ok");
+    }
+  });
+
+  it("is refused for a name it does not carry", async () => {
+    const ca = await (await createTestRoot()).toAuthority();
+    await expect(handshake(ca, { servername: "istiod.other.svc" })).rejects.toMatchObject({
+      code: "ERR_TLS_CERT_ALTNAME_INVALID",
+    });
+  });
+
+  it("refuses to issue without a name and for an IP that is not one", async () => {
+    const ca = await (await createTestRoot()).toAuthority();
+    await expect(ca.issueServingCertificate({ dnsNames: [], ttlSeconds: 60 })).rejects.toThrow(/no DNS name/);
+    await expect(
+      ca.issueServingCertificate({ dnsNames: ["a"], ipAddresses: ["10.0.0.300"], ttlSeconds: 60 }),
+    ).rejects.toThrow(/"10.0.0.300" is not an IP/);
+  });
+});
