@@ -237,6 +237,13 @@ describe("the test API server with the real kubectl and helm", () => {
     ).toEqual(["web"]);
   });
 
+  it("create namespace (a protobuf body from kubectl's typed client)", async () => {
+    expect(await kubectl("create", "namespace", "made")).toBe("namespace/made created\n");
+    expect(await kubectl("get", "namespace", "made", "-o", "jsonpath={.status.phase}")).toBe("Active");
+    const post = server.requests.findLast((r) => r.method === "POST" && r.path === "/api/v1/namespaces");
+    expect(post?.contentType).toMatch(/protobuf/);
+  });
+
   it("get --raw, logs and the pod proxy (through the test's kubelet hooks)", async () => {
     expect(JSON.parse(await kubectl("get", "--raw", "/api"))).toMatchObject({
       kind: "APIVersions",

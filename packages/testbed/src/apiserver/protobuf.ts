@@ -1,5 +1,5 @@
 // Protobuf request bodies from client-go's typed clients, which do not fall back to JSON on 415:
-// kubectl posts TokenRequest that way and helm its release Secrets. We decode those few messages
+// kubectl posts TokenRequest and `create namespace` that way, helm its release Secrets. We decode those few messages
 // (envelope `k8s\0` + runtime.Unknown, field numbers from k8s.io/api's generated.proto); answers
 // stay JSON, which the same clients accept. Any other protobuf body is a clear 415.
 
@@ -133,6 +133,14 @@ const DECODERS: Record<string, (f: Fields) => Record<string, unknown>> = {
       stringData: map(f, 4),
       immutable: f.has(5) ? num(f, 5) === 1 : undefined,
     }),
+  // `kubectl create namespace` posts through the typed client too.
+  Namespace: (f) => {
+    const spec = msg(f, 2);
+    return compact({
+      metadata: objectMeta(msg(f, 1)),
+      spec: spec?.has(1) ? { finalizers: strs(spec, 1) } : undefined,
+    });
+  },
   ConfigMap: (f) =>
     compact({ metadata: objectMeta(msg(f, 1)), data: map(f, 2), binaryData: map(f, 3, true) }),
   DeleteOptions: (f) => {

@@ -154,6 +154,27 @@ describe("watch", () => {
     expect(after.body.items.map((p: any) => p.metadata.name)).toEqual(["a"]);
   });
 
+  it("a stalled watch stays silent after the fault ends (a dropped connection); a new one sees what it missed", async () => {
+    const first = await call(server, "GET", "/api/v1/pods");
+    const rv = first.body.metadata.resourceVersion;
+    const stalled = await watch(
+      server,
+      `/api/v1/pods?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`,
+    );
+    server.faults.stallWatches();
+    await call(server, "POST", "/api/v1/namespaces/default/pods", pod("missed", "n1"));
+    server.faults.resumeWatches();
+    const fresh = await watch(server, `/api/v1/pods?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`);
+    await until(() => fresh.events.some((e) => e.type === "BOOKMARK"), "a bookmark on the new watch");
+    expect(fresh.events.filter((e) => e.type === "ADDED").map((e) => e.object.metadata.name)).toEqual([
+      "missed",
+    ]);
+    // Bookmarks every 50 ms: the stalled watch would have sent several by now.
+    expect(stalled.events).toEqual([]);
+    stalled.close();
+    fresh.close();
+  });
+
   it("restart(downtime) refuses connections while down, then serves the same data", async () => {
     await call(server, "POST", "/api/v1/namespaces/default/pods", pod("a", "n1"));
     // restart() closes the listener before it first yields; the downtime is ended by the test.

@@ -33,12 +33,27 @@ interface OpenWatch {
   res: ServerResponse;
   close: () => void;
   expire: () => void;
+  /** Stalled: sends nothing more, ever. */
+  dead: boolean;
 }
 
 export class WatchHub {
   private readonly open = new Set<OpenWatch>();
-  /** Fault: open watches and new ones send nothing and never end, as a broken proxy would. */
-  stalled = false;
+  private stall = false;
+
+  /**
+   * Fault: the watches open now, and those opened while it lasts, send nothing more (no events,
+   * no bookmarks) and never end, as over a connection a proxy or NAT dropped silently: what they
+   * miss never arrives on them, even after the fault ends. Watches opened afterwards are healthy.
+   */
+  get stalled(): boolean {
+    return this.stall;
+  }
+
+  set stalled(on: boolean) {
+    this.stall = on;
+    if (on) for (const w of this.open) w.dead = true;
+  }
 
   constructor(
     private readonly store: ObjectStore,
@@ -54,7 +69,7 @@ export class WatchHub {
     const inScope = (obj: KubeObject) =>
       (req.namespace === undefined || obj.metadata.namespace === req.namespace) && req.matches(obj);
     const write = (type: string, object: unknown) => {
-      if (!this.stalled && !res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
+      if (!watch.dead && !res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
     };
     const bookmark = (extra: Record<string, string> = {}) =>
       write("BOOKMARK", {
@@ -76,6 +91,7 @@ export class WatchHub {
     let unsubscribe = () => {};
     const watch: OpenWatch = {
       res,
+      dead: this.stall,
       close: () => finish(),
       expire: () => {
         write("ERROR", toStatus(expiredError()));
