@@ -25,6 +25,17 @@ export class ApiError extends Error {
   }
 }
 
+/** The HTTP status of an API server's refusal anywhere in `err`'s cause chain (0: no answer at all). */
+export function apiStatusOf(err: unknown): number | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; cur && depth < 16; depth++) {
+    const e = cur as { code?: unknown; status?: unknown; cause?: unknown };
+    if (e.code === "AMB_KUBE_API" && typeof e.status === "number") return e.status;
+    cur = e.cause;
+  }
+  return undefined;
+}
+
 /** `/api/v1/pods` or `/apis/security.istio.io/v1/authorizationpolicies` (all namespaces, or `namespace`). */
 export function resourcePath(r: ResourceRef, namespace?: string): string {
   const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
@@ -60,6 +71,49 @@ export async function getJson<T>(
 
 // A page of 500 objects comes back in milliseconds; this only stops a list from hanging forever.
 const LIST_TIMEOUT_MS = 60_000;
+// A write or a TokenReview is answered in milliseconds; this only keeps one from hanging its caller
+// (the CNI agent's patch queue, a proxy's CA call). client-go's default request timeout is 32 s.
+const WRITE_TIMEOUT_MS = 15_000;
+
+/**
+ * One write (POST, PUT, PATCH, DELETE) with a JSON body; resolves with the answer's JSON. The
+ * content type says which patch it is (`application/merge-patch+json`, `application/apply-patch+yaml`
+ * for server-side apply: JSON is YAML).
+ */
+export async function requestJson<T>(
+  kc: KubeConfig,
+  method: "POST" | "PUT" | "PATCH" | "DELETE",
+  path: string,
+  body: unknown,
+  opts: { query?: Record<string, string>; contentType?: string } = {},
+): Promise<T> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new ApiError(0, "the kubeconfig names no current cluster");
+  const url = new URL(cluster.server + path);
+  for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+  const ctx = new RequestContext(url.toString(), HttpMethod[method]);
+  await kc.applySecurityAuthentication(ctx);
+  const res = await fetch(url, {
+    method,
+    headers: {
+      ...ctx.getHeaders(),
+      accept: "application/json",
+      "content-type": opts.contentType ?? "application/json",
+    },
+    body: JSON.stringify(body),
+    dispatcher: ctx.getDispatcher() as never,
+    signal: AbortSignal.timeout(WRITE_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text.slice(0, 300);
+    try {
+      message = (JSON.parse(text) as { message?: string }).message ?? message;
+    } catch {}
+    throw new ApiError(res.status, `${method} ${path}: ${res.status} ${message}`);
+  }
+  return JSON.parse(text) as T;
+}
 
 export interface WatchEvent {
   type: string;

@@ -41,6 +41,7 @@ const DEFAULT_WATCHDOG_MS = 60_000;
 const DEFAULT_PAGE_SIZE = 500;
 // client-go's reflector backs off from 800 ms to 30 s; the DESIGN's CA client uses 0.5 s → 150 s.
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 export class Reflector {
   private readonly items = new Map<string, KubeObject>();
@@ -221,11 +222,20 @@ export class Reflector {
     }
   }
 
-  /** managedFields are the bulk of an object and nothing here reads them. */
+  /**
+   * managedFields and kubectl's last-applied-configuration (a second copy of the whole object) are
+   * the bulk of an object and nothing here reads them; the annotation would also travel to waypoints
+   * inside every L7 resource, which then differed from the same object read from a folder.
+   */
   private normalize(obj: KubeObject): KubeObject {
     const { managedFields: _, ...metadata } = obj.metadata as KubeObject["metadata"] & {
       managedFields?: unknown;
     };
+    if (metadata.annotations && LAST_APPLIED in metadata.annotations) {
+      const { [LAST_APPLIED]: _last, ...annotations } = metadata.annotations;
+      if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+      else delete metadata.annotations;
+    }
     const apiVersion = obj.apiVersion || apiVersionOf(this.o.resource);
     return { ...obj, apiVersion, kind: obj.kind || this.o.resource.kind, metadata };
   }
