@@ -1,34 +1,109 @@
 // ambient-controlplane's configuration: flags first, then environment (Istio's names where Istio
-// has one), then defaults.
+// has one), then defaults. Two modes: a manifests folder (`--config-dir`, local) or the Kubernetes
+// API (`--kubeconfig`, or in-cluster when running in a pod), each with its own listeners.
 
-import { type EnvSource, type HostPort, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
+import {
+  AmbientError,
+  type EnvSource,
+  ErrorCode,
+  type HostPort,
+  isIp,
+  type LogLevel,
+  type OptionSpec,
+  parseHostPort,
+  parseOptions,
+} from "@ambient/core";
 
 export interface ControlPlaneConfig {
-  configDir: string;
-  listen: HostPort;
+  /** Folder mode: the manifests folder. Exactly one of `configDir` and `kube` is set. */
+  configDir: string | undefined;
+  kube: KubeModeConfig | undefined;
+  /** Plaintext gRPC: always in folder mode; in Kubernetes mode only when `--listen` is given. */
+  listen: HostPort | undefined;
   stateDir: string;
   caDir: string | undefined;
   trustDomain: string;
   clusterId: string;
   rootNamespace: string;
   logLevel: LogLevel;
+  /** Said once at start-up: $KUBECONFIG was set but `--config-dir` chose folder mode. */
+  notes: string[];
 }
+
+export interface KubeModeConfig {
+  /** A kubeconfig file; undefined means in-cluster (the pod's service account). */
+  kubeconfig: string | undefined;
+  /** TLS gRPC (Delta ADS + CA), istiod's 15012. */
+  tlsListen: HostPort;
+  /** The serving certificate's DNS SANs: the `istiod` Service's names, then `--serving-dns`. */
+  servingDns: string[];
+  servingIps: string[];
+  /** `ns/sa` accounts whose pods may ask for other identities on their node (node proxies). */
+  trustedNodeAccounts: string[];
+  /** Where the control plane runs (its Service `istiod` lives there). */
+  namespace: string;
+}
+
+/** istiod's Service name: proxies dial `istiod.istio-system.svc:15012` by default. */
+export const SERVICE_NAME = "istiod";
+const PLAINTEXT_DEFAULT = "127.0.0.1:15010";
+
+const KUBE_ONLY_FLAGS = ["tls-listen", "serving-dns", "serving-ips", "trusted-node-accounts", "namespace"];
 
 export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
   {
     flag: "config-dir",
     env: "AMBIENT_CONFIG_DIR",
     kind: "string",
-    required: true,
-    description: "folder of Kubernetes manifests to serve",
+    description: "folder of Kubernetes manifests to serve (folder mode)",
   },
-  // 15010 is istiod's plaintext xDS port; cluster mode serves TLS on 15012.
+  // No env here: $KUBECONFIG is read by parseControlPlaneConfig, so that a shell's KUBECONFIG
+  // never turns `--config-dir` into a configuration error.
+  {
+    flag: "kubeconfig",
+    kind: "string",
+    description:
+      "kubeconfig of the cluster to serve (Kubernetes mode) [$KUBECONFIG]; in a pod, its service account without it",
+  },
+  // 15010 is istiod's plaintext xDS port.
   {
     flag: "listen",
     env: "AMBIENT_LISTEN",
     kind: "hostport",
-    default: "127.0.0.1:15010",
-    description: "gRPC address for Delta ADS and the CA",
+    description: `plaintext gRPC address for Delta ADS and the CA (folder mode default ${PLAINTEXT_DEFAULT}; Kubernetes mode: off unless given)`,
+  },
+  {
+    flag: "tls-listen",
+    env: "AMBIENT_TLS_LISTEN",
+    kind: "hostport",
+    default: "0.0.0.0:15012",
+    description: "Kubernetes mode: TLS gRPC address for Delta ADS and the CA (istiod's 15012)",
+  },
+  {
+    flag: "serving-dns",
+    env: "AMBIENT_SERVING_DNS",
+    kind: "string",
+    description: "Kubernetes mode: extra DNS names for the serving certificate, comma-separated",
+  },
+  {
+    flag: "serving-ips",
+    env: "AMBIENT_SERVING_IPS",
+    kind: "string",
+    description: "Kubernetes mode: IP SANs for the serving certificate, comma-separated",
+  },
+  {
+    flag: "trusted-node-accounts",
+    env: "CA_TRUSTED_NODE_ACCOUNTS",
+    kind: "string",
+    default: "istio-system/ztunnel",
+    description: "Kubernetes mode: ns/sa accounts allowed to ask for identities of pods on their node",
+  },
+  {
+    flag: "namespace",
+    env: "POD_NAMESPACE",
+    kind: "string",
+    default: "istio-system",
+    description: "Kubernetes mode: the control plane's namespace (its Service istiod is there)",
   },
   {
     flag: "state-dir",
@@ -75,16 +150,82 @@ export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+const DNS_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource): ControlPlaneConfig {
-  const { values } = parseOptions(CONTROLPLANE_OPTIONS, argv, env);
+  const { values: v } = parseOptions(CONTROLPLANE_OPTIONS, argv, env);
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const given = (flag: string) => argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+  const configDir = v["config-dir"] as string | undefined;
+  const kubeconfigFlag = v.kubeconfig as string | undefined;
+  const kubeconfigEnv = env.KUBECONFIG || undefined;
+
+  let kube: KubeModeConfig | undefined;
+  if (configDir !== undefined) {
+    if (kubeconfigFlag !== undefined)
+      problems.push("--config-dir and --kubeconfig together: serve a folder or a cluster, not both");
+    else if (kubeconfigEnv) notes.push("$KUBECONFIG is set but --config-dir chose folder mode");
+    for (const flag of KUBE_ONLY_FLAGS)
+      if (given(flag))
+        problems.push(`--${flag} applies to Kubernetes mode only (--config-dir chose folder mode)`);
+  } else if (kubeconfigFlag !== undefined || kubeconfigEnv || env.KUBERNETES_SERVICE_HOST) {
+    kube = {
+      kubeconfig: kubeconfigFlag ?? kubeconfigEnv,
+      tlsListen: v["tls-listen"] as HostPort,
+      servingDns: [...istiodNames(v.namespace as string), ...list(v["serving-dns"])],
+      servingIps: list(v["serving-ips"]),
+      trustedNodeAccounts: list(v["trusted-node-accounts"]),
+      namespace: v.namespace as string,
+    };
+    for (const name of kube.servingDns)
+      if (!DNS_NAME_RE.test(name)) problems.push(`--serving-dns: "${name}" is not a DNS name`);
+    for (const ip of kube.servingIps) if (!isIp(ip)) problems.push(`--serving-ips: "${ip}" is not an IP`);
+    for (const account of kube.trustedNodeAccounts) {
+      const [ns, sa, extra] = account.split("/");
+      if (extra !== undefined || !ns || !sa || !DNS_LABEL_RE.test(ns) || !DNS_NAME_RE.test(sa))
+        problems.push(`--trusted-node-accounts: "${account}" is not <namespace>/<service account>`);
+    }
+  } else {
+    problems.push(
+      "nothing to serve: --config-dir (or $AMBIENT_CONFIG_DIR) for a folder, --kubeconfig (or $KUBECONFIG) for a cluster, or run in a pod (in-cluster service account)",
+    );
+  }
+  if (problems.length > 0) {
+    throw new AmbientError(
+      ErrorCode.CONFIG_INVALID,
+      `invalid configuration:\n  - ${problems.join("\n  - ")}`,
+      {
+        details: { problems },
+      },
+    );
+  }
+  const listen = (v.listen as HostPort | undefined) ?? (kube ? undefined : parseHostPort(PLAINTEXT_DEFAULT));
   return {
-    configDir: values["config-dir"] as string,
-    listen: values["listen"] as HostPort,
-    stateDir: values["state-dir"] as string,
-    caDir: values["ca-dir"] as string | undefined,
-    trustDomain: values["trust-domain"] as string,
-    clusterId: values["cluster-id"] as string,
-    rootNamespace: values["root-namespace"] as string,
-    logLevel: values["log-level"] as LogLevel,
+    configDir,
+    kube,
+    listen,
+    stateDir: v["state-dir"] as string,
+    caDir: v["ca-dir"] as string | undefined,
+    trustDomain: v["trust-domain"] as string,
+    clusterId: v["cluster-id"] as string,
+    rootNamespace: v["root-namespace"] as string,
+    logLevel: v["log-level"] as LogLevel,
+    notes,
   };
+}
+
+/** The names a proxy may dial the `istiod` Service by, as istiod's own DNS certificate carries them. */
+function istiodNames(namespace: string): string[] {
+  const svc = `${SERVICE_NAME}.${namespace}`;
+  return [`${svc}.svc`, `${svc}.svc.cluster.local`, svc, SERVICE_NAME];
+}
+
+function list(value: unknown): string[] {
+  if (typeof value !== "string") return [];
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }

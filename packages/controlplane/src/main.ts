@@ -1,8 +1,9 @@
 // ambient-controlplane: parse configuration, start serving, stop cleanly on SIGINT/SIGTERM.
 
 import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambient/core";
-import { CONTROLPLANE_OPTIONS, parseControlPlaneConfig } from "./config.js";
+import { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig } from "./config.js";
 import { ControlPlane } from "./server/controlplane.js";
+import type { KubeModeOptions } from "./server/kube-mode.js";
 
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -21,9 +22,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, name: "ambient-controlplane" });
+  for (const note of config.notes) logger.info(note);
   let cp: ControlPlane;
   try {
-    cp = await ControlPlane.start({ ...config, logger });
+    const { kube: kubeConfig, ...rest } = config;
+    const kube = kubeConfig ? await kubeMode(kubeConfig) : undefined;
+    cp = await ControlPlane.start({ ...rest, ...(kube ? { kube } : {}), logger });
   } catch (err) {
     logger.fatal({ code: findCode(err), err }, `cannot start: ${errorMessage(err)}`);
     return 1;
@@ -39,4 +43,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   await cp.stop();
   logger.flush();
   return 0;
+}
+
+/** The Kubernetes client library is loaded only in Kubernetes mode. */
+async function kubeMode(config: NonNullable<ControlPlaneConfig["kube"]>): Promise<KubeModeOptions> {
+  const { loadKubeConfig } = await import("@ambient/kube/api");
+  return { ...config, kubeConfig: loadKubeConfig(config.kubeconfig) };
 }

@@ -1,6 +1,6 @@
 // Who is calling the CA. In local mode each node's ztunnel proves its node with a bootstrap token
-// that the control plane generated into its state folder; in cluster mode a Kubernetes TokenReview
-// of the ztunnel's service-account token fills the same `Caller` (the seam is CallerAuthenticator).
+// that the control plane generated into its state folder; in Kubernetes mode a TokenReview of the
+// caller's service-account token (token-review.ts) says which account and pod is calling.
 
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -8,11 +8,20 @@ import { join } from "node:path";
 import { AmbientError, ErrorCode } from "@ambient/core";
 
 /** A caller the CA trusts for some set of identities. */
-export type Caller = { kind: "node"; node: string };
+export type Caller =
+  /** Local mode: a node's ztunnel, by its bootstrap token. */
+  | { kind: "node"; node: string }
+  /** Kubernetes mode: a service account, and the pod its token is bound to (if it is). */
+  | {
+      kind: "serviceaccount";
+      namespace: string;
+      serviceAccount: string;
+      pod?: { name: string; uid: string };
+    };
 
 export interface CallerAuthenticator {
-  /** Resolves the caller from a bearer token; throws AMB_UNAUTHENTICATED. */
-  authenticate(bearerToken: string | undefined): Caller;
+  /** Resolves the caller from a bearer token; rejects with a typed refusal (ca/errors.ts). */
+  authenticate(bearerToken: string | undefined): Promise<Caller>;
 }
 
 const TOKEN_DIR = "node-tokens";
@@ -57,7 +66,7 @@ export class LocalTokenAuthenticator implements CallerAuthenticator {
     }
   }
 
-  authenticate(bearerToken: string | undefined): Caller {
+  async authenticate(bearerToken: string | undefined): Promise<Caller> {
     if (!bearerToken) {
       throw new AmbientError(
         ErrorCode.UNAUTHENTICATED,
@@ -79,9 +88,10 @@ function hash(token: string): string {
   return createHash("sha256").update(token).digest("base64url");
 }
 
-/** Extracts the token from an `authorization: Bearer <token>` header value. */
-export function bearerFrom(header: string | undefined): string | undefined {
+/** The token of a gRPC call's `authorization: Bearer <token>` metadata. */
+export function bearerOf(metadata: { get(key: string): (string | Buffer)[] }): string | undefined {
+  const header = metadata.get("authorization")[0];
   if (!header) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header.toString());
   return m?.[1];
 }

@@ -1,20 +1,21 @@
 // istio.v1.auth.IstioCertificateService/CreateCertificate. Signs a workload CSR only when the CSR
 // is well formed (one SPIFFE URI SAN in our trust domain) and the caller may hold the identity:
-// a node's ztunnel may get only identities of pods scheduled on that node.
+// who is calling (authenticator.ts, token-review.ts) and what it may hold (authorizer.ts,
+// node-authorizer.ts) are seams, so local and Kubernetes mode share these phases.
 
 import {
   AmbientError,
   type CertificateAuthority,
   ErrorCode,
-  errorMessage,
   findCode,
   type Logger,
   SpiffeId,
   validateWorkloadCsr,
 } from "@ambient/core";
 import type * as grpc from "@grpc/grpc-js";
-import { status as GrpcStatus } from "@grpc/grpc-js";
-import { bearerFrom, type Caller, type CallerAuthenticator } from "./authenticator.js";
+import { bearerOf, type Caller, type CallerAuthenticator } from "./authenticator.js";
+import type { IdentityAuthorizer } from "./authorizer.js";
+import { toGrpcStatus } from "./errors.js";
 
 /** Istio's default workload certificate lifetime. */
 export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
@@ -35,13 +36,10 @@ export interface CreateCertificateResponse {
   certChain: string[];
 }
 
-/** Which identities a node may hold: those of the pods scheduled on it. */
-export type NodeIdentities = (node: string) => ReadonlySet<string>;
-
 export interface CaServiceOptions {
   ca: CertificateAuthority;
   authenticator: CallerAuthenticator;
-  nodeIdentities: NodeIdentities;
+  authorizer: IdentityAuthorizer;
   logger: Logger;
   onSigned?: (caller: Caller, identity: string, serial: string) => void;
 }
@@ -69,10 +67,7 @@ async function handle(
   call: grpc.ServerUnaryCall<CreateCertificateRequest, CreateCertificateResponse>,
 ): Promise<CreateCertificateResponse> {
   // Phase 1: who is asking.
-  const header = call.metadata.get("authorization")[0];
-  const caller = opts.authenticator.authenticate(
-    bearerFrom(typeof header === "string" ? header : header?.toString()),
-  );
+  const caller = await opts.authenticator.authenticate(bearerOf(call.metadata));
 
   // Phase 2: what is asked for. The CSR must be valid on its own before anything else.
   const req = call.request;
@@ -95,13 +90,7 @@ async function handle(
   }
 
   // Phase 3: may this caller hold it.
-  const allowed = opts.nodeIdentities(caller.node);
-  if (!allowed.has(identity.toString())) {
-    throw new AmbientError(
-      ErrorCode.CSR_FORBIDDEN,
-      `node "${caller.node}" runs no pod with identity ${identity}; a ztunnel may only request identities of pods on its node`,
-    );
-  }
+  opts.authorizer.authorize(caller, identity, impersonated !== undefined && impersonated !== "");
 
   // Phase 4: sign.
   const requested = Number(req.validityDuration) || DEFAULT_CERT_TTL_SECONDS;
@@ -109,21 +98,4 @@ async function handle(
   const signed = await opts.ca.sign(req.csr, { ttlSeconds, identity });
   opts.onSigned?.(caller, identity.toString(), signed.serial);
   return { certChain: signed.certChainPem };
-}
-
-/** The one place CA errors become gRPC statuses. */
-export function toGrpcStatus(err: unknown): { code: GrpcStatus; message: string } {
-  const message = errorMessage(err);
-  switch (findCode(err)) {
-    case ErrorCode.UNAUTHENTICATED:
-      return { code: GrpcStatus.UNAUTHENTICATED, message };
-    case ErrorCode.CSR_FORBIDDEN:
-      return { code: GrpcStatus.PERMISSION_DENIED, message };
-    case ErrorCode.CSR_INVALID:
-    case ErrorCode.CERT_WRONG_TRUST_DOMAIN:
-    case ErrorCode.IDENTITY_MALFORMED:
-      return { code: GrpcStatus.INVALID_ARGUMENT, message };
-    default:
-      return { code: GrpcStatus.INTERNAL, message: `signing failed: ${message}` };
-  }
 }

@@ -1,6 +1,7 @@
-// The control plane process: an object source (a manifests folder; later the Kubernetes API) →
-// validated objects → translation → xDS store, served over one gRPC port together with the workload
-// CA. Publishes are serialized; each batch of source changes is one translation and one push batch.
+// The control plane process: an object source (a manifests folder, or the Kubernetes API in
+// Kubernetes mode: kube-mode.ts) → validated objects → translation → xDS store, served over gRPC
+// together with the workload CA (plaintext locally; TLS with authenticated callers in Kubernetes
+// mode). Publishes are serialized; each batch of source changes is one translation and one push batch.
 
 import { join } from "node:path";
 import {
@@ -19,21 +20,30 @@ import {
 import type { KubeObject, ObjectSource, SourceProblem } from "@ambient/kube";
 import { FolderSource } from "@ambient/kube/manifests";
 import * as grpc from "@grpc/grpc-js";
-import { LocalTokenAuthenticator } from "../ca/authenticator.js";
+import { type CallerAuthenticator, LocalTokenAuthenticator } from "../ca/authenticator.js";
+import { describeCaller, type IdentityAuthorizer, NodeTokenAuthorizer } from "../ca/authorizer.js";
 import { createCaHandlers } from "../ca/ca-service.js";
 import { AddressAllocator } from "../local/address-allocator.js";
 import { synthesizeWaypoints } from "../local/waypoint-pods.js";
 import { type TranslateResult, translate, type Warning } from "../translate/index.js";
 import { validateObject } from "../validate/index.js";
 import { GRPC_SERVER_OPTIONS, type GrpcListener, listenGrpc } from "./grpc-listener.js";
+import type { KubeMode, KubeModeOptions } from "./kube-mode.js";
 import { nodeIdentityIndex, publish } from "./publisher.js";
+import { addAuthenticatedDeltaAdsService } from "./xds-auth.js";
 
 export interface ControlPlaneOptions {
-  /** The manifests folder, read as the object source unless `source` is given. */
-  configDir: string;
-  /** Where objects come from instead of `configDir` (the Kubernetes API, a test's own source). */
+  /** The manifests folder, read as the object source unless `source` or `kube` is given. */
+  configDir?: string | undefined;
+  /** Where objects come from instead of `configDir` (a test's own source). */
   source?: ObjectSource;
-  listen: HostPort;
+  /**
+   * Kubernetes mode: objects from the API, TLS on `kube.tlsListen` with callers authenticated by
+   * TokenReview (xDS and CA), the root published to every namespace. Local mode without it.
+   */
+  kube?: KubeModeOptions;
+  /** Plaintext gRPC (Delta ADS + CA); optional in Kubernetes mode only. */
+  listen?: HostPort | undefined;
   stateDir: string;
   /** Plugged-in CA folder (Istio layout); otherwise a self-signed root is kept in stateDir/ca. */
   caDir?: string | undefined;
@@ -77,6 +87,7 @@ export class ControlPlane {
   private sourceVersion = 0;
   private publishedVersion = -1;
   private boundPort = 0;
+  private tlsPort = 0;
   private listener: GrpcListener | undefined;
   private reportedWarnings = new Set<string>();
   private effective: KubeObject[] = [];
@@ -87,7 +98,9 @@ export class ControlPlane {
     private readonly opts: ControlPlaneOptions,
     readonly store: ResourceStore,
     readonly ca: CertificateAuthority,
-    readonly tokens: LocalTokenAuthenticator,
+    /** Local mode's node bootstrap tokens (none in Kubernetes mode). */
+    readonly tokens: LocalTokenAuthenticator | undefined,
+    private readonly kube: KubeMode | undefined,
     private readonly source: ObjectSource,
     private readonly ads: DeltaAdsServer,
     private readonly grpcServer: grpc.Server,
@@ -96,26 +109,25 @@ export class ControlPlane {
     this.allocator = opts.allocateLocalAddresses ? new AddressAllocator() : undefined;
   }
 
-  /** Loads the CA and the folder, publishes, then starts serving: clients never see a half state. */
+  /** Loads the CA and the objects, publishes, then starts serving: clients never see a half state. */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const logger = opts.logger.child({ component: "controlplane" });
     routeGrpcLogs(opts.logger);
+    if (!opts.kube && !opts.listen) throw new Error("ControlPlane: local mode needs `listen`");
     const caOpts = { trustDomain: opts.trustDomain };
     const ca = opts.caDir
       ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
       : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
-    const tokens = await LocalTokenAuthenticator.open(opts.stateDir);
-    const source =
-      opts.source ??
-      new FolderSource(opts.configDir, {
-        logger: opts.logger.child({ component: "manifests" }),
-        validate: validateObject,
-        watch: opts.watch !== false,
-      });
+    // Loaded on demand: local mode never loads the Kubernetes client library.
+    const kube = opts.kube
+      ? new (await import("./kube-mode.js")).KubeMode(opts.kube, ca, opts.logger)
+      : undefined;
+    const tokens = kube ? undefined : await LocalTokenAuthenticator.open(opts.stateDir);
+    const source = opts.source ?? kube?.source ?? folderSource(opts);
     const store = new ResourceStore();
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
     const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-    const cp = new ControlPlane(opts, store, ca, tokens, source, ads, server, logger);
+    const cp = new ControlPlane(opts, store, ca, tokens, kube, source, ads, server, logger);
     source.onChange(() => {
       cp.sourceVersion++;
       void cp.schedulePublish();
@@ -123,26 +135,39 @@ export class ControlPlane {
 
     await source.start();
     await cp.schedulePublish();
-    addDeltaAdsService(server, ads);
+    let authenticator: CallerAuthenticator;
+    let authorizer: IdentityAuthorizer;
+    if (kube) {
+      authenticator = kube.authenticator;
+      authorizer = kube.authorizer;
+      addAuthenticatedDeltaAdsService(server, ads, authenticator, opts.logger);
+    } else {
+      authenticator = tokens!;
+      authorizer = new NodeTokenAuthorizer((node) => cp.identities.get(node) ?? new Set());
+      addDeltaAdsService(server, ads);
+    }
     server.addService(
       protos().caService,
       createCaHandlers({
         ca,
-        authenticator: tokens,
-        nodeIdentities: (node) => cp.identities.get(node) ?? new Set(),
+        authenticator,
+        authorizer,
         logger: opts.logger,
         onSigned: (caller, identity, serial) =>
-          logger.info({ node: caller.node, identity, serial }, "certificate signed"),
+          logger.info({ caller: describeCaller(caller), identity, serial }, "certificate signed"),
       }),
     );
-    cp.listener = await listenGrpc(server, opts.listen, opts.logger, {
-      ...(opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {}),
-    });
-    cp.boundPort = cp.listener.port;
+    const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
+    if (kube) cp.tlsPort = await kube.serve(server, listenOpts);
+    if (opts.listen) {
+      cp.listener = await listenGrpc(server, opts.listen, opts.logger, listenOpts);
+      cp.boundPort = cp.listener.port;
+    }
     logger.info(
       {
-        address: cp.address,
-        configDir: opts.configDir,
+        ...(opts.listen ? { address: cp.plaintextAddress } : {}),
+        ...(kube ? { tlsAddress: cp.tlsAddress } : {}),
+        source: kube ? "kubernetes" : opts.source ? "custom" : opts.configDir,
         trustDomain: opts.trustDomain,
         stateDir: opts.stateDir,
       },
@@ -151,9 +176,25 @@ export class ControlPlane {
     return cp;
   }
 
-  /** "host:port" actually bound (the port is resolved when `listen` asked for 0). */
+  /**
+   * The plaintext "host:port" actually bound (the port resolved when `listen` asked for 0); in
+   * Kubernetes mode without `listen`, the TLS one.
+   */
   get address(): string {
-    return formatHostPort({ host: this.opts.listen.host, port: this.boundPort });
+    return this.plaintextAddress ?? this.tlsAddress!;
+  }
+
+  get plaintextAddress(): string | undefined {
+    return this.opts.listen
+      ? formatHostPort({ host: this.opts.listen.host, port: this.boundPort })
+      : undefined;
+  }
+
+  /** Kubernetes mode: the TLS "host:port" actually bound. */
+  get tlsAddress(): string | undefined {
+    return this.opts.kube
+      ? formatHostPort({ host: this.opts.kube.tlsListen.host, port: this.tlsPort })
+      : undefined;
   }
 
   get snapshot(): TranslateResult {
@@ -217,8 +258,9 @@ export class ControlPlane {
     this.reportWarnings(result);
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
     // it sees its pods in the push below.
-    await this.tokens.ensureNodes(nodeNames(objects, result));
+    await this.tokens?.ensureNodes(nodeNames(objects, result));
     this.identities = nodeIdentityIndex(result);
+    this.kube?.published(objects);
     this.result = result;
     this.effective = objects;
     const summary = publish(this.store, result, objects);
@@ -244,11 +286,22 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     await this.source.stop();
+    await this.kube?.stop();
     await this.reloading;
     this.ads.close();
     this.listener?.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
   }
+}
+
+function folderSource(opts: ControlPlaneOptions): ObjectSource {
+  if (opts.configDir === undefined)
+    throw new Error("ControlPlane: no object source (configDir, source or kube)");
+  return new FolderSource(opts.configDir, {
+    logger: opts.logger.child({ component: "manifests" }),
+    validate: validateObject,
+    watch: opts.watch !== false,
+  });
 }
 
 function nodeNames(

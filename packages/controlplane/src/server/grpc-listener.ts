@@ -1,16 +1,17 @@
 // The control plane's TCP listener in front of grpc-js: each connection must open with the HTTP/2
 // client preface within a bound, or it is answered (an HTTP/1 request gets a plain-text 505 naming
-// the protocol) and closed here, with one log line; gRPC connections are handed to grpc-js.
+// the protocol) and closed here, with one log line; gRPC connections are handed to grpc-js. On the
+// TLS port (Kubernetes mode) the TLS handshake comes first (tls-stage.ts), within the same bound.
 
 import { createServer, type Server, type Socket } from "node:net";
+import type { SecureContext } from "node:tls";
 import { AmbientError, ErrorCode, formatHostPort, type HostPort, type Logger } from "@ambient/core";
 import * as grpc from "@grpc/grpc-js";
-import { ListenerErrorCode, listenerLogLevel } from "./errors.js";
+import { http1Refusal, ListenerErrorCode, listenerLogLevel, type Refusal } from "./errors.js";
+import { acceptTls } from "./tls-stage.js";
 
 /** RFC 9113 §3.4: what every prior-knowledge HTTP/2 (plaintext gRPC) client sends first. */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-/** A method token and a space: an HTTP/1 request line (RFC 9112 §3). */
-const HTTP1_REQUEST = /^[A-Z]{3,10} /;
 
 /**
  * Bound on a connection's first bytes: a proxy sends its preface at once. grpc-go gives a new
@@ -38,35 +39,52 @@ export interface GrpcListener {
   close(): void;
 }
 
+export interface ListenOptions {
+  prefaceTimeoutMs?: number;
+  /** Serve TLS with the current context (called per connection, so a renewed certificate applies at once). */
+  tls?: () => SecureContext;
+}
+
 export async function listenGrpc(
   server: grpc.Server,
   address: HostPort,
   logger: Logger,
-  opts: { prefaceTimeoutMs?: number } = {},
+  opts: ListenOptions = {},
 ): Promise<GrpcListener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const timeoutMs = opts.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
-  const log = logger.child({ component: "grpc-listener" });
-  /** Connections still waiting for their preface: grpc-js does not know them yet. */
+  const log = logger.child({ component: "grpc-listener", tls: opts.tls !== undefined });
+  /** Connections still waiting for their handshake or preface: grpc-js does not know them yet. */
   const waiting = new Set<Socket>();
   const tcp: Server = createServer((socket) => {
     waiting.add(socket);
     socket.once("close", () => waiting.delete(socket));
     socket.on("error", () => {});
-    awaitPreface(socket, timeoutMs).then(
-      () => {
+    const started = Date.now();
+    /** What the client talks to: the socket, or the TLS session on it once the handshake is done. */
+    let stream: Socket = socket;
+    const secured = opts.tls ? acceptTls(socket, opts.tls(), timeoutMs) : Promise.resolve(socket);
+    secured
+      .then(async (s) => {
+        if (s !== socket) {
+          stream = s;
+          waiting.add(s);
+          s.once("close", () => waiting.delete(s));
+        }
+        // One bound for handshake and preface together.
+        await awaitPreface(s, Math.max(1, timeoutMs - (Date.now() - started)));
         waiting.delete(socket);
-        injector.injectConnection(socket);
-      },
-      (refusal: Refusal) => {
+        waiting.delete(s);
+        injector.injectConnection(s);
+      })
+      .catch((refusal: Refusal) => {
         log[listenerLogLevel(refusal.code)](
           { remote: `${socket.remoteAddress}:${socket.remotePort}`, code: refusal.code },
           `closing a connection to the gRPC port: ${refusal.reason}`,
         );
-        if (refusal.answer) socket.end(refusal.answer);
-        socket.destroySoon();
-      },
-    );
+        if (refusal.answer) stream.end(refusal.answer);
+        stream.destroySoon();
+      });
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", (err: NodeJS.ErrnoException) =>
@@ -87,12 +105,6 @@ export async function listenGrpc(
       for (const s of waiting) s.destroy();
     },
   };
-}
-
-interface Refusal {
-  code: string;
-  reason: string;
-  answer?: string;
 }
 
 /**
@@ -137,17 +149,15 @@ function awaitPreface(socket: Socket, timeoutMs: number): Promise<void> {
 }
 
 function refusalFor(head: Buffer): Refusal {
-  const text = head.toString("latin1");
-  if (HTTP1_REQUEST.test(text)) {
-    const body = "this port speaks gRPC: HTTP/2 with prior knowledge (no HTTP/1.1, no Upgrade)\n";
-    return {
-      code: ListenerErrorCode.HTTP1,
-      reason: `an HTTP/1 request (${JSON.stringify(text.split("\r\n")[0]!.slice(0, 60))})`,
-      answer: `HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-    };
-  }
-  return {
-    code: ListenerErrorCode.NOT_HTTP2,
-    reason: `not HTTP/2 (first bytes ${JSON.stringify(text.slice(0, 24))})`,
-  };
+  return (
+    http1Refusal(
+      head,
+      ListenerErrorCode.HTTP1,
+      "505 HTTP Version Not Supported",
+      "this port speaks gRPC: HTTP/2 with prior knowledge (no HTTP/1.1, no Upgrade)\n",
+    ) ?? {
+      code: ListenerErrorCode.NOT_HTTP2,
+      reason: `not HTTP/2 (first bytes ${JSON.stringify(head.toString("latin1").slice(0, 24))})`,
+    }
+  );
 }

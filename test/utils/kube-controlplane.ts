@@ -1,0 +1,161 @@
+// Builders for Kubernetes-mode control-plane tests: a control plane in Kubernetes mode against the
+// test API server (TLS on 127.0.0.1:<free port>, serving certificate for istiod's names and the
+// loopback IP), the kubelet's part for pod status, and gRPC clients that call it as proxies do:
+// TLS verified against the root from ConfigMap istio-ca-root-cert, a bearer token, the CA and ADS.
+
+import { ControlPlane } from "@ambient/controlplane";
+import {
+  createLogger,
+  createMemoryLogger,
+  DeltaAdsClient,
+  type IstioCertificateRequest,
+  type IstioCertificateResponse,
+  type Logger,
+  protos,
+  type XdsResourceHandler,
+} from "@ambient/core";
+import { loadKubeConfig } from "@ambient/kube/api";
+import type { TestApiServer } from "@ambient/testbed";
+import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { type TempDir, tempDir } from "./index.js";
+
+/** The names proxies dial the control plane by (the contract's istiod Service names). */
+export const ISTIOD_NAMES = [
+  "istiod.istio-system.svc",
+  "istiod.istio-system.svc.cluster.local",
+  "istiod.istio-system",
+  "istiod",
+];
+
+export interface RunningKubeControlPlane {
+  cp: ControlPlane;
+  state: TempDir;
+  logs: Record<string, unknown>[];
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+export async function startKubeControlPlane(
+  api: TestApiServer,
+  opts: { servingCertTtlSeconds?: number; watchdogMs?: number; plaintext?: boolean } = {},
+): Promise<RunningKubeControlPlane> {
+  const state = await tempDir("ambient-kube-state-");
+  const { logger, records } = createMemoryLogger("debug");
+  const cp = await ControlPlane.start({
+    kube: {
+      kubeConfig: loadKubeConfig(api.kubeconfigPath),
+      tlsListen: { host: "127.0.0.1", port: 0 },
+      servingDns: ISTIOD_NAMES,
+      servingIps: ["127.0.0.1"],
+      trustedNodeAccounts: ["istio-system/ztunnel"],
+      ...(opts.servingCertTtlSeconds !== undefined
+        ? { servingCertTtlSeconds: opts.servingCertTtlSeconds }
+        : {}),
+      reflector: { watchdogMs: opts.watchdogMs ?? 60_000, backoff: { initialMs: 50, maxMs: 500 } },
+    },
+    ...(opts.plaintext ? { listen: { host: "127.0.0.1", port: 0 } } : {}),
+    stateDir: state.path,
+    trustDomain: "cluster.local",
+    clusterId: "Kubernetes",
+    rootNamespace: "istio-system",
+    logger,
+  });
+  return {
+    cp,
+    state,
+    logs: records,
+    logger,
+    stop: async () => {
+      await cp.stop();
+      await state.cleanup();
+    },
+  };
+}
+
+/** What the kubelet would report once a pod runs: its phase and IP, through the status subresource. */
+export function setPodStatus(api: TestApiServer, namespace: string, name: string, podIP: string): void {
+  const type = api.registry.byKind("v1", "Pod")!;
+  api.objects.patch(
+    type,
+    namespace,
+    name,
+    "merge",
+    { status: { phase: "Running", podIP, podIPs: [{ ip: podIP }] } },
+    { subresource: "status" },
+  );
+}
+
+/** A gRPC client for the TLS port, verifying the control plane's certificate for `servername`. */
+export function tlsClient(cp: ControlPlane, rootPem: string, servername = "istiod.istio-system.svc"): Client {
+  return new Client(cp.tlsAddress!, credentials.createSsl(Buffer.from(rootPem)), {
+    "grpc.ssl_target_name_override": servername,
+    "grpc.default_authority": servername,
+  });
+}
+
+export function createCertificate(
+  client: Client,
+  req: Partial<IstioCertificateRequest>,
+  token: string | undefined,
+): Promise<IstioCertificateResponse> {
+  const method = protos().createCertificate;
+  const md = new Metadata();
+  if (token !== undefined) md.set("authorization", `Bearer ${token}`);
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize as (v: IstioCertificateRequest) => Buffer,
+      method.responseDeserialize as (b: Buffer) => IstioCertificateResponse,
+      { csr: "", validityDuration: 0, ...req } as IstioCertificateRequest,
+      md,
+      (err, res) => (err ? reject(err) : resolve(res!)),
+    ),
+  );
+}
+
+/** The refusal of a call expected to fail. */
+export async function refusalOf(call: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await call;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error("the call succeeded");
+}
+
+/**
+ * A Delta ADS client as a proxy in a pod runs it: TLS to the control plane verified against
+ * `rootPem`, its token as a bearer, every resource of each type kept by name.
+ */
+export function adsClient(
+  cp: ControlPlane,
+  rootPem: string,
+  token: string | undefined,
+  typeUrls: readonly string[],
+): { client: DeltaAdsClient; held: Map<string, Map<string, Uint8Array>> } {
+  const held = new Map<string, Map<string, Uint8Array>>(typeUrls.map((t) => [t, new Map()]));
+  const handlers: XdsResourceHandler<Uint8Array>[] = typeUrls.map((typeUrl) => ({
+    typeUrl,
+    decode: (_name, bytes) => bytes,
+    apply: ({ upserts, removes }) => {
+      const m = held.get(typeUrl)!;
+      for (const [n, v] of upserts) m.set(n, v);
+      for (const n of removes) m.delete(n);
+    },
+  }));
+  const client = new DeltaAdsClient({
+    address: cp.tlsAddress!,
+    node: {
+      id: "ztunnel~10.0.0.1~ztunnel-a.istio-system~istio-system.svc.cluster.local",
+      cluster: "Kubernetes",
+    },
+    handlers: handlers as XdsResourceHandler<unknown>[],
+    logger: createLogger({ level: "silent" }),
+    credentials: credentials.createSsl(Buffer.from(rootPem)),
+    channelOptions: { "grpc.ssl_target_name_override": "istiod.istio-system.svc" },
+    ...(token !== undefined ? { metadata: { authorization: `Bearer ${token}` } } : {}),
+    backoff: { initialMs: 50, maxMs: 500 },
+  });
+  client.start();
+  return { client, held };
+}
