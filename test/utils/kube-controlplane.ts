@@ -14,18 +14,9 @@ import {
   protos,
   type XdsResourceHandler,
 } from "@ambient/core";
-import { loadKubeConfig } from "@ambient/kube/api";
 import type { TestApiServer } from "@ambient/testbed";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { type TempDir, tempDir } from "./index.js";
-
-/** The names proxies dial the control plane by (the contract's istiod Service names). */
-export const ISTIOD_NAMES = [
-  "istiod.istio-system.svc",
-  "istiod.istio-system.svc.cluster.local",
-  "istiod.istio-system",
-  "istiod",
-];
 
 export interface RunningKubeControlPlane {
   cp: ControlPlane;
@@ -43,11 +34,9 @@ export async function startKubeControlPlane(
   const { logger, records } = createMemoryLogger("debug");
   const cp = await ControlPlane.start({
     kube: {
-      kubeConfig: loadKubeConfig(api.kubeconfigPath),
+      kubeconfig: api.kubeconfigPath,
       tlsListen: { host: "127.0.0.1", port: 0 },
-      servingDns: ISTIOD_NAMES,
       servingIps: ["127.0.0.1"],
-      trustedNodeAccounts: ["istio-system/ztunnel"],
       ...(opts.servingCertTtlSeconds !== undefined
         ? { servingCertTtlSeconds: opts.servingCertTtlSeconds }
         : {}),

@@ -35,7 +35,7 @@ export interface KubeModeConfig {
   kubeconfig: string | undefined;
   /** TLS gRPC (Delta ADS + CA), istiod's 15012. */
   tlsListen: HostPort;
-  /** The serving certificate's DNS SANs: the `istiod` Service's names, then `--serving-dns`. */
+  /** Extra DNS SANs for the serving certificate, after the `istiod` Service's names (istiodNames). */
   servingDns: string[];
   servingIps: string[];
   /** `ns/sa` accounts whose pods may ask for other identities on their node (node proxies). */
@@ -47,6 +47,11 @@ export interface KubeModeConfig {
 /** istiod's Service name: proxies dial `istiod.istio-system.svc:15012` by default. */
 export const SERVICE_NAME = "istiod";
 const PLAINTEXT_DEFAULT = "127.0.0.1:15010";
+/** istiod's TLS port for xDS and the CA. */
+export const TLS_LISTEN_DEFAULT = "0.0.0.0:15012";
+/** Istio's CA_TRUSTED_NODE_ACCOUNTS default: the ztunnel DaemonSet's account. */
+export const TRUSTED_NODE_ACCOUNTS_DEFAULT = "istio-system/ztunnel";
+export const NAMESPACE_DEFAULT = "istio-system";
 
 const KUBE_ONLY_FLAGS = ["tls-listen", "serving-dns", "serving-ips", "trusted-node-accounts", "namespace"];
 
@@ -76,7 +81,7 @@ export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
     flag: "tls-listen",
     env: "AMBIENT_TLS_LISTEN",
     kind: "hostport",
-    default: "0.0.0.0:15012",
+    default: TLS_LISTEN_DEFAULT,
     description: "Kubernetes mode: TLS gRPC address for Delta ADS and the CA (istiod's 15012)",
   },
   {
@@ -95,14 +100,14 @@ export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
     flag: "trusted-node-accounts",
     env: "CA_TRUSTED_NODE_ACCOUNTS",
     kind: "string",
-    default: "istio-system/ztunnel",
+    default: TRUSTED_NODE_ACCOUNTS_DEFAULT,
     description: "Kubernetes mode: ns/sa accounts allowed to ask for identities of pods on their node",
   },
   {
     flag: "namespace",
     env: "POD_NAMESPACE",
     kind: "string",
-    default: "istio-system",
+    default: NAMESPACE_DEFAULT,
     description: "Kubernetes mode: the control plane's namespace (its Service istiod is there)",
   },
   {
@@ -174,12 +179,12 @@ export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource)
     kube = {
       kubeconfig: kubeconfigFlag ?? kubeconfigEnv,
       tlsListen: v["tls-listen"] as HostPort,
-      servingDns: [...istiodNames(v.namespace as string), ...list(v["serving-dns"])],
+      servingDns: list(v["serving-dns"]),
       servingIps: list(v["serving-ips"]),
       trustedNodeAccounts: list(v["trusted-node-accounts"]),
       namespace: v.namespace as string,
     };
-    for (const name of kube.servingDns)
+    for (const name of [...kube.servingDns, ...istiodNames(kube.namespace)])
       if (!DNS_NAME_RE.test(name)) problems.push(`--serving-dns: "${name}" is not a DNS name`);
     for (const ip of kube.servingIps) if (!isIp(ip)) problems.push(`--serving-ips: "${ip}" is not an IP`);
     for (const account of kube.trustedNodeAccounts) {
@@ -217,7 +222,7 @@ export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource)
 }
 
 /** The names a proxy may dial the `istiod` Service by, as istiod's own DNS certificate carries them. */
-function istiodNames(namespace: string): string[] {
+export function istiodNames(namespace: string): string[] {
   const svc = `${SERVICE_NAME}.${namespace}`;
   return [`${svc}.svc`, `${svc}.svc.cluster.local`, svc, SERVICE_NAME];
 }

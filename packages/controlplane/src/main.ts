@@ -1,9 +1,8 @@
 // ambient-controlplane: parse configuration, start serving, stop cleanly on SIGINT/SIGTERM.
 
 import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambient/core";
-import { CONTROLPLANE_OPTIONS, type ControlPlaneConfig, parseControlPlaneConfig } from "./config.js";
+import { CONTROLPLANE_OPTIONS, parseControlPlaneConfig } from "./config.js";
 import { ControlPlane } from "./server/controlplane.js";
-import type { KubeModeOptions } from "./server/kube-mode.js";
 
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -25,8 +24,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   for (const note of config.notes) logger.info(note);
   let cp: ControlPlane;
   try {
-    const { kube: kubeConfig, ...rest } = config;
-    const kube = kubeConfig ? await kubeMode(kubeConfig) : undefined;
+    const { kube, ...rest } = config;
     cp = await ControlPlane.start({ ...rest, ...(kube ? { kube } : {}), logger });
   } catch (err) {
     logger.fatal({ code: findCode(err), err }, `cannot start: ${errorMessage(err)}`);
@@ -43,10 +41,4 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   await cp.stop();
   logger.flush();
   return 0;
-}
-
-/** The Kubernetes client library is loaded only in Kubernetes mode. */
-async function kubeMode(config: NonNullable<ControlPlaneConfig["kube"]>): Promise<KubeModeOptions> {
-  const { loadKubeConfig } = await import("@ambient/kube/api");
-  return { ...config, kubeConfig: loadKubeConfig(config.kubeconfig) };
 }

@@ -192,9 +192,7 @@ export class ControlPlane {
 
   /** Kubernetes mode: the TLS "host:port" actually bound. */
   get tlsAddress(): string | undefined {
-    return this.opts.kube
-      ? formatHostPort({ host: this.opts.kube.tlsListen.host, port: this.tlsPort })
-      : undefined;
+    return this.kube ? formatHostPort({ host: this.kube.tlsListen.host, port: this.tlsPort }) : undefined;
   }
 
   get snapshot(): TranslateResult {

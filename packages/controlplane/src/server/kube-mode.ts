@@ -3,25 +3,43 @@
 // rules over the pods in the source, the TLS port with its renewed serving certificate, and the
 // root certificate published to every namespace.
 
-import type { CertificateAuthority, HostPort, Logger } from "@ambient/core";
+import { type CertificateAuthority, type HostPort, type Logger, parseHostPort } from "@ambient/core";
 import type { KubeObject } from "@ambient/kube";
-import { KubeApiSource, type KubeConfig } from "@ambient/kube/api";
+import { KubeApiSource, type KubeConfig, loadKubeConfig } from "@ambient/kube/api";
 import type * as grpc from "@grpc/grpc-js";
 import { KubeNodeAuthorizer, PodIndex } from "../ca/node-authorizer.js";
 import { TokenReviewAuthenticator } from "../ca/token-review.js";
+import {
+  istiodNames,
+  NAMESPACE_DEFAULT,
+  TLS_LISTEN_DEFAULT,
+  TRUSTED_NODE_ACCOUNTS_DEFAULT,
+} from "../config.js";
 import { validateObject } from "../validate/index.js";
 import { type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 import { ServingCertificate } from "./serving-cert.js";
 
+/**
+ * Kubernetes mode, as `ambient-controlplane --kubeconfig` parses it or a program (ambientctl) passes
+ * it to `ControlPlane.start({ kube })`. Only where the API server is must be said; the rest has
+ * istiod's defaults.
+ */
 export interface KubeModeOptions {
-  kubeConfig: KubeConfig;
-  /** TLS gRPC (Delta ADS + CA), istiod's 15012. */
-  tlsListen: HostPort;
-  servingDns: readonly string[];
-  servingIps: readonly string[];
+  /** A kubeconfig file; without it (and without `kubeConfig`), in-cluster (the pod's service account). */
+  kubeconfig?: string | undefined;
+  /** An already loaded configuration instead of `kubeconfig`. */
+  kubeConfig?: KubeConfig;
+  /** TLS gRPC (Delta ADS + CA): istiod's 0.0.0.0:15012. */
+  tlsListen?: HostPort;
+  /** Where the control plane's Service `istiod` lives: istio-system. */
+  namespace?: string;
+  /** Extra DNS SANs for the serving certificate, after istiod's Service names. */
+  servingDns?: readonly string[];
+  /** IP SANs (a harness on loopback dials the control plane by IP). */
+  servingIps?: readonly string[];
   /** `ns/sa` accounts whose pods may ask for identities of pods on their node (CA_TRUSTED_NODE_ACCOUNTS). */
-  trustedNodeAccounts: readonly string[];
+  trustedNodeAccounts?: readonly string[];
   /** Tests: a short-lived serving certificate, to watch it renew. */
   servingCertTtlSeconds?: number;
   /** Tests: a quicker watchdog and backoff for every reflector. */
@@ -37,19 +55,24 @@ export class KubeMode {
   private servingCert: ServingCertificate | undefined;
   private publisher: RootCertPublisher | undefined;
   private listener: GrpcListener | undefined;
+  private readonly kc: KubeConfig;
+  readonly tlsListen: HostPort;
 
   constructor(
     private readonly o: KubeModeOptions,
     private readonly ca: CertificateAuthority,
     private readonly logger: Logger,
   ) {
-    this.source = new KubeApiSource(o.kubeConfig, {
+    this.kc = o.kubeConfig ?? loadKubeConfig(o.kubeconfig);
+    this.tlsListen = o.tlsListen ?? parseHostPort(TLS_LISTEN_DEFAULT)!;
+    this.source = new KubeApiSource(this.kc, {
       logger: logger.child({ component: "kube-source" }),
       validate: validateObject,
       ...(o.reflector ? { reflector: o.reflector } : {}),
     });
-    this.authenticator = new TokenReviewAuthenticator(o.kubeConfig);
-    this.authorizer = new KubeNodeAuthorizer(ca.trustDomain, new Set(o.trustedNodeAccounts), () => this.pods);
+    this.authenticator = new TokenReviewAuthenticator(this.kc);
+    const trusted = o.trustedNodeAccounts ?? [TRUSTED_NODE_ACCOUNTS_DEFAULT];
+    this.authorizer = new KubeNodeAuthorizer(ca.trustDomain, new Set(trusted), () => this.pods);
   }
 
   /** After each publish: the pods the CA authorizes against, the namespaces that need the root. */
@@ -63,18 +86,18 @@ export class KubeMode {
   async serve(server: grpc.Server, opts: { prefaceTimeoutMs?: number }): Promise<number> {
     this.servingCert = await ServingCertificate.start({
       ca: this.ca,
-      dnsNames: this.o.servingDns,
-      ipAddresses: this.o.servingIps,
+      dnsNames: [...istiodNames(this.o.namespace ?? NAMESPACE_DEFAULT), ...(this.o.servingDns ?? [])],
+      ipAddresses: this.o.servingIps ?? [],
       logger: this.logger,
       ...(this.o.servingCertTtlSeconds !== undefined ? { ttlSeconds: this.o.servingCertTtlSeconds } : {}),
     });
     const cert = this.servingCert;
-    this.listener = await listenGrpc(server, this.o.tlsListen, this.logger, {
+    this.listener = await listenGrpc(server, this.tlsListen, this.logger, {
       ...opts,
       tls: () => cert.secureContext,
     });
     this.publisher = new RootCertPublisher({
-      kc: this.o.kubeConfig,
+      kc: this.kc,
       rootCertPem: this.ca.rootCertsPem.join(""),
       logger: this.logger,
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
