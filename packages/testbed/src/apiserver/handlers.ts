@@ -184,11 +184,9 @@ async function handleCollection(ctx: HandlerContext, r: ResourceRequest): Promis
         return;
       }
       const rv = String(objects.store.currentRv());
-      const all = objects.store
-        .list(storageKey(type), ns)
-        .filter(matches)
-        .map((o) => objects.atVersion(type, o));
-      const { items, next } = page(all, r.query);
+      const all = objects.store.scan(storageKey(type), ns).filter(matches);
+      const { items: stored, next } = page(all, r.query);
+      const items = stored.map((o) => objects.atVersion(type, structuredClone(o) as KubeObject));
       const listed = maybeTable(r, items, rv, next);
       return json(res, 200, listed);
     }
@@ -216,7 +214,7 @@ async function handleCollection(ctx: HandlerContext, r: ResourceRequest): Promis
  * `limit` and `continue`: the token is the offset into the ordered list. Unlike etcd we keep no
  * snapshot, so a continued list sees later writes (see README).
  */
-function page(items: KubeObject[], query: URLSearchParams): { items: KubeObject[]; next?: string } {
+function page<T>(items: readonly T[], query: URLSearchParams): { items: T[]; next?: string } {
   const limit = Number(query.get("limit") ?? 0);
   let start = 0;
   const token = query.get("continue");
