@@ -4,15 +4,20 @@
 //   - time from process start to the first full push (every Address and Authorization received)
 //   - latency of one pod edit reaching the connected client (file write → resource applied)
 //   - peak RSS of the control plane (VmHWM)
-// Usage: node bench/controlplane/run.mjs [--pods 10000] [--services 1000] [--policies 500] [--edits 10]
+// `--source kube` loads the same objects into the test API server (in this process) instead and
+// runs the control plane in Kubernetes mode against it: TLS on the gRPC port, the client with a
+// service-account token and the root read from ConfigMap istio-ca-root-cert, edits as API patches.
+// Usage: node bench/controlplane/run.mjs [--source folder|kube] [--pods 10000] [--services 1000] [--policies 500] [--edits 10]
 // Needs a build first (`pnpm build`); `pnpm bench:controlplane` does both.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, createLogger, DeltaAdsClient } from "@ambient/core";
+import { credentials } from "@grpc/grpc-js";
+import { parseAllDocuments } from "yaml";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -27,6 +32,8 @@ const POLICIES = Number(args.policies ?? 500);
 const EDITS = Number(args.edits ?? 10);
 const NAMESPACES = Math.max(1, Math.round(SERVICES / 10));
 const NODES = 20;
+const SOURCE = args.source ?? "folder";
+if (SOURCE !== "folder" && SOURCE !== "kube") throw new Error(`--source: "${SOURCE}" is not folder or kube`);
 
 const out = join(here, "out");
 const manifests = join(out, "manifests");
@@ -92,29 +99,45 @@ for (let k = 0; k < NAMESPACES; k++) {
   writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
 }
 
+// ---- the Kubernetes API (--source kube) ----
+const api = SOURCE === "kube" ? await loadApiServer() : undefined;
+
 // ---- run ----
 const port = await freePort();
+const sourceArgs = api
+  ? [
+      "--kubeconfig",
+      api.server.kubeconfigPath,
+      "--tls-listen",
+      `127.0.0.1:${port}`,
+      "--serving-ips",
+      "127.0.0.1",
+    ]
+  : ["--config-dir", manifests, "--listen", `127.0.0.1:${port}`];
 const started = performance.now();
 const child = spawn(
   process.execPath,
   [
     join(root, "packages/controlplane/bin/ambient-controlplane.js"),
-    "--config-dir",
-    manifests,
-    "--listen",
-    `127.0.0.1:${port}`,
+    ...sourceArgs,
     "--state-dir",
     state,
     "--log-level",
     "info",
   ],
-  { stdio: ["ignore", "pipe", "inherit"] },
+  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } },
 );
 let firstPublishMs;
+// The control plane's log is kept in out/controlplane.log (with --keep) to see where time went.
+const cpLog = createWriteStream(join(out, "controlplane.log"));
 child.stdout.setEncoding("utf8").on("data", (chunk) => {
+  cpLog.write(chunk);
   for (const line of chunk.split("\n")) {
     if (!line.includes("configuration published") || firstPublishMs !== undefined) continue;
-    firstPublishMs = JSON.parse(line).ms;
+    // The API source publishes while its kinds are still listing (before the port opens): the
+    // figure is the first publish holding every pod.
+    const published = JSON.parse(line);
+    if (published.workloads >= PODS) firstPublishMs = published.ms;
   }
 });
 
@@ -123,8 +146,17 @@ const waiters = [];
 const notify = () => {
   for (const w of waiters.splice(0)) w();
 };
+// A proxy in a pod: its token, and the root from the ConfigMap once the control plane published it.
+const tls = api ? { token: await api.token(), root: await api.rootCert() } : undefined;
 const client = new DeltaAdsClient({
   address: `127.0.0.1:${port}`,
+  ...(tls
+    ? {
+        credentials: credentials.createSsl(Buffer.from(tls.root)),
+        channelOptions: { "grpc.ssl_target_name_override": "istiod.istio-system.svc" },
+        metadata: { authorization: `Bearer ${tls.token}` },
+      }
+    : {}),
   node: { id: "bench~127.0.0.1~bench", cluster: "bench", metadata: {} },
   logger: createLogger({ level: "silent" }),
   backoff: { initialMs: 50, maxMs: 200 },
@@ -165,7 +197,8 @@ for (let e = 0; e < EDITS; e++) {
   const before = counts.address.get(uid);
   docs[1 + pods.indexOf(target)] = podDoc(ns, target.i, target.app, `v${e + 2}`);
   const t0 = performance.now();
-  writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
+  if (api) api.editPod(ns, `${target.app}-${target.i}`, `v${e + 2}`);
+  else writeFileSync(join(manifests, `${ns}.yaml`), docs.join("---\n"));
   await until(() => counts.address.get(uid) !== before, 30_000);
   latencies.push(performance.now() - t0);
   await new Promise((r) => setTimeout(r, 150));
@@ -176,9 +209,12 @@ const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
 client.close();
 child.kill("SIGTERM");
 await new Promise((r) => child.once("exit", r));
+await api?.server.stop();
 
 const median = latencies[Math.floor(latencies.length / 2)];
 const result = {
+  source: SOURCE,
+  ...(api ? { apiLoadMs: api.loadMs } : {}),
   pods: PODS,
   services: SERVICES,
   policies: POLICIES,
@@ -193,9 +229,75 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 console.log(
-  `| ${PODS} pods / ${SERVICES} svc / ${POLICIES} pol | ${result.firstFullPushMs} ms | ${result.translateAndPublishMs} ms | ${result.podEditToClientMs.median} ms (max ${result.podEditToClientMs.max}) | ${result.peakRssMiB} MiB |`,
+  `| ${SOURCE} | ${PODS} pods / ${SERVICES} svc / ${POLICIES} pol | ${result.firstFullPushMs} ms | ${result.translateAndPublishMs} ms | ${result.podEditToClientMs.median} ms (max ${result.podEditToClientMs.max}) | ${result.peakRssMiB} MiB |`,
 );
 if (!args.keep) rmSync(out, { recursive: true, force: true });
+
+/**
+ * The test API server with the generated objects, written through its object service (the API's
+ * semantics, without 10,000 HTTP round trips): Istio's CRDs first, pods' status as the kubelet
+ * would set it, and the ztunnel account whose token the client sends.
+ */
+async function loadApiServer() {
+  const { istioCrds, startTestApiServer } = await import("@ambient/testbed");
+  const t0 = performance.now();
+  const server = await startTestApiServer({ objects: istioCrds() });
+  const objects = server.objects;
+  const typeOf = (o) => server.registry.byKind(o.apiVersion, o.kind);
+  const create = (o) => objects.create(typeOf(o), o.metadata.namespace, o);
+  create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } });
+  const ztunnel = create({
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: "ztunnel", namespace: "istio-system" },
+  });
+  const podType = server.registry.byKind("v1", "Pod");
+  for (const file of ["00-nodes.yaml", ...[...nsFiles.keys()].map((ns) => `${ns}.yaml`)]) {
+    for (const doc of parseAllDocuments(readFileSync(join(manifests, file), "utf8"))) {
+      const obj = doc.toJS();
+      // The API server allocates cluster IPs from its own range (10.96.0.0/12).
+      if (obj.kind === "Service") delete obj.spec.clusterIP;
+      create(obj);
+      if (obj.kind === "Pod")
+        objects.patch(
+          podType,
+          obj.metadata.namespace,
+          obj.metadata.name,
+          "merge",
+          { status: obj.status },
+          {
+            subresource: "status",
+          },
+        );
+    }
+  }
+  const loadMs = Math.round(performance.now() - t0);
+  const lookup = (kind, ns, name) => {
+    try {
+      return objects.get(server.registry.byKind("v1", kind), ns, name);
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    server,
+    loadMs,
+    token: async () =>
+      (await server.tokens.request(ztunnel, { spec: { audiences: ["istio-ca"] } }, lookup)).status.token,
+    rootCert: async () => {
+      const cmType = server.registry.byKind("v1", "ConfigMap");
+      for (;;) {
+        try {
+          return objects.get(cmType, "istio-system", "istio-ca-root-cert").data["root-cert.pem"];
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    },
+    editPod: (ns, name, version) =>
+      objects.patch(podType, ns, name, "merge", { metadata: { labels: { version } } }),
+  };
+}
 
 function until(cond, timeoutMs) {
   return new Promise((resolve, reject) => {
