@@ -96,5 +96,8 @@ describe("the same objects through either source", () => {
     const counts = Object.values(expected).map((byName) => Object.keys(byName).length);
     expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(8);
     await eventually(() => expect(published(fromApi.cp)).toEqual(expected), 10_000);
+    // One translation at start, holding every kind: none while the kinds were still listing.
+    const publishes = fromApi.logs.filter((l) => l.msg === "configuration published");
+    expect(publishes).toHaveLength(1);
   });
 });

@@ -2,7 +2,6 @@
 export { LocalTokenAuthenticator } from "./ca/authenticator.js";
 export { internalIp } from "./local/address-allocator.js";
 export { synthesizeWaypoints } from "./local/waypoint-pods.js";
-export { ControlPlane, type ControlPlaneOptions } from "./server/controlplane.js";
-export type { KubeModeOptions } from "./server/kube-mode.js";
+export { ControlPlane } from "./server/controlplane.js";
 export { translate } from "./translate/index.js";
 export { validateObject } from "./validate/index.js";

@@ -128,12 +128,16 @@ export class ControlPlane {
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
     const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const cp = new ControlPlane(opts, store, ca, tokens, kube, source, ads, server, logger);
+    let loaded = false;
     source.onChange(() => {
       cp.sourceVersion++;
-      void cp.schedulePublish();
+      // While the source loads (the API source reports each kind as its list completes) nobody is
+      // served yet: one translation after start() covers all of it.
+      if (loaded) void cp.schedulePublish();
     });
 
     await source.start();
+    loaded = true;
     await cp.schedulePublish();
     let authenticator: CallerAuthenticator;
     let authorizer: IdentityAuthorizer;
