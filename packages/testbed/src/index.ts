@@ -10,6 +10,8 @@ export {
   type TestApiServer,
 } from "./apiserver/index.js";
 export { binaryPath } from "./binaries.js";
+/** A cluster on one machine: the test API server, the mesh's pods, a kubelet stand-in per node. */
+export * as kube from "./kube/index.js";
 export { LocalMesh, type LocalMeshOptions } from "./local/mesh.js";
 export {
   httpGetViaSocks,

@@ -32,6 +32,8 @@ export interface TestApiServerOptions {
   dir?: string;
   /** "cert" (kubeadm's admin.conf) or "token" (a bearer token, as a CI service account has). */
   kubeconfigAuth?: "cert" | "token";
+  /** More addresses the serving certificate names (a relay clients reach it through, e.g. from a netns). */
+  serverIps?: string[];
 }
 
 export interface TestApiServer {
@@ -61,7 +63,7 @@ const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-l
 export async function startTestApiServer(options: TestApiServerOptions = {}): Promise<TestApiServer> {
   const host = options.host ?? "127.0.0.1";
   const pki = await createPki({
-    ips: [host, "127.0.0.1"],
+    ips: [...new Set([host, "127.0.0.1", ...(options.serverIps ?? [])])],
     dns: ["localhost", "kubernetes", "kubernetes.default.svc"],
   });
   const store = new ObjectStore(options.historyLimit ?? DEFAULT_HISTORY_LIMIT);
