@@ -37,9 +37,6 @@ beforeEach(async () => {
       nodes: new Map([["node-a", NODE_IP]]),
       logLevel: "info",
       logger,
-      controlPlane: async () => {
-        throw new Error("no control plane in this test");
-      },
     }),
     dir: dir.path,
     apiServer: { host: url.hostname, port: Number(url.port) },

@@ -10,6 +10,8 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl up [-f DIR]                         run the local mesh on a manifests folder (default examples/)
   ambientctl up [-f DIR] --demo                  the same, then run the guided demo (examples/ only)
   ambientctl up [-f DIR] --netns                 the mesh on network namespaces with transparent capture (root)
+  ambientctl up --kube [--netns] [-f DIR]        a Kubernetes cluster on this machine (test API server, the mesh
+                                                 as pods, a kubelet per node); prints export KUBECONFIG=...
   ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
   ambientctl ztunnel-config [workloads|services|policies|certificates] --node-ip IP
                                                  show what one ztunnel holds (its /config_dump) [-o json]

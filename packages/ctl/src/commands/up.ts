@@ -4,9 +4,10 @@
 // `ambientctl up --netns [-f DIR]` (root): the same folder on network namespaces, with transparent
 // capture — nodes and pods are netns, pods are wired by the CNI plugins with ambient-cni chained,
 // and node agents and ztunnels run in the node netns (netns/mesh.ts).
+// `ambientctl up --kube [--netns] [-f DIR]`: the same components in Kubernetes mode against a test
+// API server, driven with the real kubectl (up-kube.ts).
 
-import { accessSync, constants } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import {
   createLogger,
   type EnvSource,
@@ -18,6 +19,8 @@ import {
 import { LocalMesh, NetnsMesh, netns } from "@ambient/testbed";
 import { runDemo } from "../local/demo.js";
 import { renderTable } from "../table.js";
+import { requireNetnsTools } from "./netns-tools.js";
+import { upKube } from "./up-kube.js";
 import { normalizeShortFlags } from "./xds.js";
 
 export const UP_OPTIONS: readonly OptionSpec[] = [
@@ -57,6 +60,18 @@ export const UP_OPTIONS: readonly OptionSpec[] = [
     description: "--netns: prefix of every netns made (pods are <prefix><namespace>-<pod>)",
   },
   {
+    flag: "kube",
+    kind: "bool",
+    default: "false",
+    description:
+      "a Kubernetes cluster on this machine: the test API server, the mesh as pods, a kubelet per node",
+  },
+  {
+    flag: "nodes",
+    kind: "string",
+    description: "--kube: comma-separated node names (default: those the folder names)",
+  },
+  {
     flag: "exit-after-start",
     kind: "bool",
     default: "false",
@@ -69,6 +84,26 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
   const logLevel = values["log-level"] as string;
   if (!isLogLevel(logLevel)) throw new Error(`--log-level: "${logLevel}" is not a log level`);
   const dir = resolve(values["file"] as string);
+  if (values["kube"]) {
+    if (values["demo"])
+      throw new Error(
+        "--demo runs on the loopback mesh of a folder; with --kube, try the printed kubectl commands",
+      );
+    const nodes = (values["nodes"] as string | undefined)
+      ?.split(",")
+      .map((n) => n.trim())
+      .filter(Boolean);
+    return upKube({
+      dir,
+      stateDir: values["state-dir"] as string,
+      netns: values["netns"] ? { prefix: values["netns-prefix"] as string } : undefined,
+      nodes: nodes?.length ? nodes : undefined,
+      logLevel: logLevel as LogLevel,
+      exitAfterStart: values["exit-after-start"] as boolean,
+      out,
+    });
+  }
+  if (values["nodes"]) throw new Error("--nodes applies to --kube only");
   if (values["netns"]) {
     if (values["demo"])
       throw new Error("--demo runs on the loopback mesh; with --netns, try the printed commands");
@@ -107,15 +142,6 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
   }
 }
 
-/** What --netns needs from the machine, with the Debian package that provides it. */
-const NETNS_TOOLS: readonly [string, string][] = [
-  ["/usr/bin/nsenter", "util-linux"],
-  ["/usr/sbin/iptables-restore", "iptables"],
-  ["/usr/bin/curl", "curl"],
-  [join(netns.SYSTEM_CNI_BIN_DIR, "bridge"), "containernetworking-plugins"],
-  [join(netns.SYSTEM_CNI_BIN_DIR, "host-local"), "containernetworking-plugins"],
-];
-
 interface UpNetnsOptions {
   prefix: string;
   logLevel: LogLevel;
@@ -127,20 +153,7 @@ async function upNetns(
   dir: string,
   { prefix, logLevel, exitAfterStart, out }: UpNetnsOptions,
 ): Promise<number> {
-  if (process.getuid?.() !== 0)
-    throw new Error("--netns needs root: it creates network namespaces, veth pairs and iptables rules");
-  const missing = NETNS_TOOLS.filter(([path]) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length > 0)
-    throw new Error(
-      `--netns needs ${missing.map(([p]) => p).join(", ")}: apt-get install -y ${[...new Set(missing.map(([, pkg]) => pkg))].join(" ")}`,
-    );
+  requireNetnsTools();
   // The mesh's own progress and warnings (skipped pods, pods that did not start) go to stderr.
   const logger = createLogger({
     level: logLevel === "error" ? "warn" : logLevel,

@@ -19,7 +19,7 @@ import { applyObjects, readFolder } from "./apply-manifests.js";
 import { KubeClient } from "./client.js";
 import { KubeProxy } from "./kube-proxy.js";
 import { Kubelet } from "./kubelet.js";
-import { type ControlPlaneStarter, LoopbackRuntime } from "./loopback-runtime.js";
+import { LoopbackRuntime } from "./loopback-runtime.js";
 import { CNI_POD_LABEL, meshObjects, type NodeHostPaths } from "./mesh-objects.js";
 import { NetnsRuntime } from "./netns-runtime.js";
 import type { ContainerRuntime } from "./runtime.js";
@@ -37,8 +37,6 @@ export interface KubeClusterOptions {
   loopbackNet?: string;
   logLevel: LogLevel;
   logger: Logger;
-  /** Loopback mode: how the control plane's pod runs in this process. */
-  controlPlane?: ControlPlaneStarter;
   /** Tests: a quicker watchdog and backoff for every reflector the harness runs. */
   reflector?: { watchdogMs?: number; backoff?: { initialMs?: number; maxMs?: number } };
 }
@@ -194,11 +192,6 @@ export class KubeCluster {
       nodes: new Map(this.nodes.map((n) => [n.name, n.ip])),
       logLevel: componentLevel(this.o.logLevel),
       logger: this.o.logger,
-      controlPlane:
-        this.o.controlPlane ??
-        (async () => {
-          throw new Error("no control plane starter was given for the loopback runtime");
-        }),
     });
   }
 

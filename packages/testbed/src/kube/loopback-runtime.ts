@@ -1,13 +1,14 @@
 // The loopback container runtime (`ambientctl up --kube` without --netns): every pod gets its own
 // 127.x address from its node's /24 and its containers run in this process — an echo server for
-// an app, ztunnel, the waypoint or the control plane for the mesh's images — as LocalMesh runs
-// them today, but configured from the pod (Istio's env, the projected token, the root ConfigMap).
+// an app, ztunnel or the waypoint — as LocalMesh runs them today, but configured from the pod
+// (Istio's env, the projected token, the root ConfigMap); the control plane runs as a process.
 
 import type { Logger, LogLevel } from "@ambient/core";
 import type { Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
 import { EchoServer } from "../local/echo-server.js";
+import { startProcessContainer } from "./process-container.js";
 import {
   type ContainerRuntime,
   type ContainerSpec,
@@ -16,15 +17,11 @@ import {
   type Sandbox,
 } from "./runtime.js";
 
-/** Starts the control plane's container (in-process), supplied by the cluster harness. */
-export type ControlPlaneStarter = (pod: Pod, sandbox: Sandbox, c: ContainerSpec) => Promise<RunningContainer>;
-
 export interface LoopbackRuntimeOptions {
   /** Node name → its 127.x.y.1 address; pods get .10 to .254 of the same /24. */
   nodes: ReadonlyMap<string, string>;
   logLevel: LogLevel;
   logger: Logger;
-  controlPlane: ControlPlaneStarter;
 }
 
 const FIRST_POD_HOST = 10;
@@ -79,8 +76,9 @@ export class LoopbackRuntime implements ContainerRuntime {
         const w = await Waypoint.start(config, { logger: logger.child({ process: "waypoint" }) });
         return { ready: () => w.readiness().ready, exited: NEVER, stop: () => w.stop() };
       }
+      // Its own process, as istiod is: it reads the API through the pod's in-cluster kubeconfig.
       case "controlplane":
-        return this.o.controlPlane(pod, sandbox, c);
+        return startProcessContainer(undefined, pod, c);
       case "cni":
         throw new Error(
           "the loopback runtime has no pod networks to capture: the CNI agent runs with --netns",
