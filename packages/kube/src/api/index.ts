@@ -6,7 +6,7 @@
 
 export type { KubeConfig } from "@kubernetes/client-node";
 export { KubeApiSource } from "./api-source.js";
-export { apiStatusOf, requestJson } from "./http.js";
+export { ApiError, apiStatusOf, getJson, requestJson } from "./http.js";
 export { loadKubeConfig } from "./kubeconfig.js";
 export { mergePatch } from "./patch.js";
 export { Reflector } from "./reflector.js";

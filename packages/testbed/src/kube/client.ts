@@ -1,20 +1,8 @@
 // The writes the cluster harness and its kubelets make (server-side apply, pods/status, node
 // status, TokenRequest, delete), authenticated as the kubeconfig says, through the HTTP stack the
-// reflectors use. Kinds are found by discovery, as kubectl does, so DIR may hold any served kind.
+// reflectors use (`@ambient/kube/api`). Kinds are found by discovery, as kubectl does, so DIR may hold any served kind.
 
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { fetch } from "undici";
-
-/** A non-2xx answer, with the status and the API server's message. */
-export class KubeRequestError extends Error {
-  readonly code = "AMB_KUBE_API";
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { ApiError, apiStatusOf, getJson, type KubeConfig, requestJson } from "@ambient/kube/api";
 
 export interface ResourceInfo {
   /** `/api/v1` or `/apis/<group>/<version>`. */
@@ -30,46 +18,21 @@ interface ObjectRef {
   [field: string]: unknown;
 }
 
-// Every call here answers in milliseconds; client-go's default request timeout is 32 s.
-const REQUEST_TIMEOUT_MS = 30_000;
-
 export class KubeClient {
   private readonly discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
 
   constructor(readonly kc: KubeConfig) {}
 
-  async request<T>(
+  /** One call; `ApiError` (code AMB_KUBE_API, with the status) on a non-2xx answer. */
+  request<T>(
     method: "GET" | "POST" | "PATCH" | "DELETE",
     path: string,
     body?: unknown,
     opts: { query?: Record<string, string>; contentType?: string } = {},
   ): Promise<T> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new KubeRequestError(0, "the kubeconfig names no current cluster");
-    const url = new URL(cluster.server + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
-    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
-    await this.kc.applySecurityAuthentication(ctx);
-    const res = await fetch(url, {
-      method,
-      headers: {
-        ...ctx.getHeaders(),
-        accept: "application/json",
-        ...(body !== undefined ? { "content-type": opts.contentType ?? "application/json" } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      dispatcher: ctx.getDispatcher() as never,
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    const text = await res.text();
-    if (!res.ok) {
-      let message = text.slice(0, 300);
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? message;
-      } catch {}
-      throw new KubeRequestError(res.status, `${method} ${path}: ${res.status} ${message}`);
-    }
-    return (text ? JSON.parse(text) : {}) as T;
+    return method === "GET"
+      ? getJson<T>(this.kc, path, opts.query)
+      : requestJson<T>(this.kc, method, path, body, opts);
   }
 
   /** The object at `path`, or undefined when it does not exist. */
@@ -77,7 +40,7 @@ export class KubeClient {
     try {
       return await this.request<T>("GET", path);
     } catch (err) {
-      if ((err as KubeRequestError).status === 404) return undefined;
+      if (apiStatusOf(err) === 404) return undefined;
       throw err;
     }
   }
@@ -101,7 +64,7 @@ export class KubeClient {
     try {
       await this.request("DELETE", path);
     } catch (err) {
-      if ((err as KubeRequestError).status !== 404) throw err;
+      if (apiStatusOf(err) !== 404) throw err;
     }
   }
 
@@ -123,7 +86,7 @@ export class KubeClient {
     const info = (await byKind).get(kind);
     if (!info) {
       this.discovery.delete(apiVersion);
-      throw new KubeRequestError(
+      throw new ApiError(
         404,
         `no kind ${kind} is served at ${apiVersion} (install its CustomResourceDefinition first)`,
       );

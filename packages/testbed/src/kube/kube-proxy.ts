@@ -5,8 +5,7 @@
 
 import type { Logger } from "@ambient/core";
 import { kindInfo } from "@ambient/kube";
-import { KubeApiSource } from "@ambient/kube/api";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeApiSource, type KubeConfig } from "@ambient/kube/api";
 import { serviceHostsEntries } from "../netns/manifests-rewrite.js";
 import { removeHostsFile, writeHostsFile } from "../netns/pods.js";
 import { applyServiceRules, serviceRules } from "../netns/service-proxy.js";

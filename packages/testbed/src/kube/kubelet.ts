@@ -5,8 +5,7 @@
 
 import { Backoff, type Logger } from "@ambient/core";
 import { kindInfo, type Pod } from "@ambient/kube";
-import { KubeApiSource } from "@ambient/kube/api";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { apiStatusOf, KubeApiSource, type KubeConfig } from "@ambient/kube/api";
 import { type KubeClient, podPath } from "./client.js";
 import { podKey } from "./pod-volumes.js";
 import { PodWorker } from "./pod-worker.js";
@@ -236,7 +235,7 @@ class StatusManager {
         );
         this.backoff.reset();
       } catch (err) {
-        if ((err as { status?: number }).status === 404) continue;
+        if (apiStatusOf(err) === 404) continue;
         // Put it back unless a newer status came meanwhile.
         if (!this.latest.has(key)) this.latest.set(key, { pod, status });
         const wait = this.backoff.next();
