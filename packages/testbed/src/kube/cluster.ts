@@ -192,6 +192,7 @@ export class KubeCluster {
       nodes: new Map(this.nodes.map((n) => [n.name, n.ip])),
       logLevel: componentLevel(this.o.logLevel),
       logger: this.o.logger,
+      ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
     });
   }
 

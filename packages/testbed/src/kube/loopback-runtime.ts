@@ -1,14 +1,15 @@
 // The loopback container runtime (`ambientctl up --kube` without --netns): every pod gets its own
 // 127.x address from its node's /24 and its containers run in this process — an echo server for
-// an app, ztunnel or the waypoint — as LocalMesh runs them today, but configured from the pod
-// (Istio's env, the projected token, the root ConfigMap); the control plane runs as a process.
+// an app, ztunnel, the waypoint or the control plane — as LocalMesh runs them today, but configured
+// from the pod (Istio's env, the projected token, the root ConfigMap, the in-cluster kubeconfig).
 
+import { ControlPlane } from "@ambient/controlplane";
 import type { Logger, LogLevel } from "@ambient/core";
 import type { Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
 import { EchoServer } from "../local/echo-server.js";
-import { startProcessContainer } from "./process-container.js";
+import { CONTROL_PLANE_STATE_DIR, CONTROL_PLANE_TLS_PORT } from "./mesh-objects.js";
 import {
   type ContainerRuntime,
   type ContainerSpec,
@@ -22,6 +23,8 @@ export interface LoopbackRuntimeOptions {
   nodes: ReadonlyMap<string, string>;
   logLevel: LogLevel;
   logger: Logger;
+  /** Tests: a quicker watchdog and backoff for the control plane's reflectors. */
+  reflector?: { watchdogMs?: number; backoff?: { initialMs?: number; maxMs?: number } };
 }
 
 const FIRST_POD_HOST = 10;
@@ -76,14 +79,36 @@ export class LoopbackRuntime implements ContainerRuntime {
         const w = await Waypoint.start(config, { logger: logger.child({ process: "waypoint" }) });
         return { ready: () => w.readiness().ready, exited: NEVER, stop: () => w.stop() };
       }
-      // Its own process, as istiod is: it reads the API through the pod's in-cluster kubeconfig.
       case "controlplane":
-        return startProcessContainer(undefined, pod, c);
+        return this.controlPlane(sandbox, c, logger);
       case "cni":
         throw new Error(
           "the loopback runtime has no pod networks to capture: the CNI agent runs with --netns",
         );
     }
+  }
+
+  /**
+   * istiod's container: Kubernetes mode through the pod's in-cluster kubeconfig, TLS on the pod's
+   * own address (every "pod" shares this machine's loopback), its CA kept in the pod's volume.
+   */
+  private async controlPlane(sandbox: Sandbox, c: ContainerSpec, logger: Logger): Promise<RunningContainer> {
+    const stateDir = c.file(CONTROL_PLANE_STATE_DIR);
+    if (!stateDir) throw new Error(`the control plane's pod mounts no volume at ${CONTROL_PLANE_STATE_DIR}`);
+    const cp = await ControlPlane.start({
+      kube: {
+        kubeconfig: c.kubeconfig,
+        tlsListen: { host: sandbox.ip, port: CONTROL_PLANE_TLS_PORT },
+        servingIps: [sandbox.ip],
+        ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
+      },
+      stateDir,
+      trustDomain: "cluster.local",
+      clusterId: "Kubernetes",
+      rootNamespace: "istio-system",
+      logger: logger.child({ process: "controlplane" }),
+    });
+    return { ready: () => true, exited: NEVER, stop: () => cp.stop() };
   }
 
   private async app(pod: Pod, sandbox: Sandbox, c: ContainerSpec): Promise<RunningContainer> {

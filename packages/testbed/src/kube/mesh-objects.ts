@@ -18,6 +18,8 @@ const TAG = "dev";
 /** istiod's Service names its certificate carries; proxies check this one when they dial an IP. */
 export const CONTROL_PLANE_SAN = "istiod.istio-system.svc";
 export const CONTROL_PLANE_TLS_PORT = 15012;
+/** Where the control plane's pod keeps its CA (istiod keeps it in Secret istio-ca-secret). */
+export const CONTROL_PLANE_STATE_DIR = "/var/lib/istio/ca";
 /** The Node label of the CNI agent's pods, which the kubelet waits for before other pods (Istio's not-ready taint). */
 export const CNI_POD_LABEL = { key: "k8s-app", value: "istio-cni-node" } as const;
 
@@ -104,7 +106,7 @@ function controlPlanePod(o: MeshObjectsOptions): KubeObject {
         {
           name: "discovery",
           image: `${IMAGES.controlplane}:${TAG}`,
-          args: ["--state-dir", "/var/lib/istio/ca", "--log-level", o.logLevel],
+          args: ["--state-dir", CONTROL_PLANE_STATE_DIR, "--log-level", o.logLevel],
           env: [
             fieldEnv("POD_NAMESPACE", "metadata.namespace"),
             fieldEnv("POD_IP", "status.podIP"),
@@ -113,7 +115,7 @@ function controlPlanePod(o: MeshObjectsOptions): KubeObject {
             { name: "AMBIENT_SERVING_IPS", value: "$(POD_IP)" },
           ],
           ports: [{ name: "grpc-xds-tls", containerPort: CONTROL_PLANE_TLS_PORT }],
-          volumeMounts: [{ name: "ca", mountPath: "/var/lib/istio/ca" }],
+          volumeMounts: [{ name: "ca", mountPath: CONTROL_PLANE_STATE_DIR }],
         },
       ],
       volumes: [{ name: "ca", emptyDir: {} }],

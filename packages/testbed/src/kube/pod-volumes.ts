@@ -22,8 +22,9 @@ const CONFIGMAP_SYNC_MS = 30_000;
 const RETRY_MS = 5_000;
 
 /** A volume could not be set up yet (a ConfigMap that does not exist): the pod waits, as in ContainerCreating. */
+export const VOLUME_NOT_READY = "AMB_KUBELET_VOLUME_NOT_READY";
 export class VolumeNotReady extends Error {
-  readonly code = "AMB_KUBELET_VOLUME_NOT_READY";
+  readonly code = VOLUME_NOT_READY;
 }
 
 interface KeyToPath {

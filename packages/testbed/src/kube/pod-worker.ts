@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Backoff, type Logger } from "@ambient/core";
 import type { Container, Pod } from "@ambient/kube";
 import type { KubeClient } from "./client.js";
-import { fieldValue, PodVolumes, podKey, type VolumeMount } from "./pod-volumes.js";
+import { fieldValue, PodVolumes, podKey, VOLUME_NOT_READY, type VolumeMount } from "./pod-volumes.js";
 import {
   type ContainerRuntime,
   type ContainerSpec,
@@ -110,7 +110,9 @@ export class PodWorker {
       this.report();
     } catch (err) {
       const why = (err as Error).message;
-      this.d.logger.warn({ pod: this.key, err: why }, "pod not started yet; retrying");
+      // Waiting for a ConfigMap (the root the control plane publishes) is part of a normal start.
+      const level = (err as { code?: string }).code === VOLUME_NOT_READY ? "info" : "warn";
+      this.d.logger[level]({ pod: this.key, err: why }, "pod not started yet; retrying");
       this.d.setStatus(this.pod, {
         phase: "Pending",
         conditions: [{ type: "Ready", status: "False", reason: "ContainersNotReady", message: why }],

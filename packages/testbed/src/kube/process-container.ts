@@ -1,12 +1,12 @@
 // A container as a real process: the mesh's binaries (or the echo app) with the pod's args and
-// env, in the pod's netns (or this machine's network, for the loopback cluster's control plane).
+// env, in the pod's netns.
 // Ready once the program logs its "ready" line; stopped with SIGTERM, then SIGKILL.
 
 import type { Pod } from "@ambient/kube";
 import { READY_MESSAGE } from "@ambient/ztunnel";
 import { ECHO_READY_MESSAGE, echoCommand } from "../netns/echo-app.js";
 import { BINARIES } from "../netns/mesh.js";
-import { spawnInNetns, spawnOnHost } from "../netns/spawn.js";
+import { spawnInNetns } from "../netns/spawn.js";
 import { type ContainerSpec, type ImageKind, proxyFiles, type RunningContainer } from "./runtime.js";
 
 /** The line each program logs once it serves (ztunnel's is exported by the package). */
@@ -20,24 +20,22 @@ const READY_LINES: Record<ImageKind, RegExp | string> = {
 // A start that has not logged its ready line by then fails, and the kubelet starts it again.
 const START_TIMEOUT_MS = 60_000;
 
-/** Runs `c` as a process: in the netns at `netnsPath`, or in this machine's network when undefined. */
+/** Runs `c` as a process in the netns at `netnsPath`. */
 export async function startProcessContainer(
-  netnsPath: string | undefined,
+  netnsPath: string,
   pod: Pod,
   c: ContainerSpec,
 ): Promise<RunningContainer> {
   const { cmd, args, env } = commandFor(pod, c);
   // Only what the pod declares (and PATH): a developer's shell (KUBECONFIG, NODE_NAME) stays out.
   const opts = { logFile: c.logFile, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } };
-  const proc = netnsPath
-    ? await spawnInNetns(netnsPath, cmd, args, opts)
-    : await spawnOnHost(cmd, args, opts);
+  const proc = await spawnInNetns(netnsPath, cmd, args, opts);
   try {
     await proc.waitForLog(READY_LINES[c.image], START_TIMEOUT_MS);
   } catch (err) {
     await proc.stop();
-    const pod_ = `${pod.metadata.namespace}/${pod.metadata.name}`;
-    throw new Error(`container ${c.name} of ${pod_} did not start: ${(err as Error).message}`);
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    throw new Error(`container ${c.name} of ${key} did not start: ${(err as Error).message}`, { cause: err });
   }
   return {
     ready: () => proc.running,

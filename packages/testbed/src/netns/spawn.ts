@@ -46,43 +46,22 @@ export async function spawnInNetns(
   args: readonly string[],
   opts: SpawnInNetnsOptions,
 ): Promise<NetnsProcess> {
-  return spawnProcess(netnsPath, cmd, args, opts);
-}
-
-/** The same, in this process's own network namespace (the loopback cluster's control plane). */
-export function spawnOnHost(
-  cmd: string,
-  args: readonly string[],
-  opts: SpawnInNetnsOptions,
-): Promise<NetnsProcess> {
-  return spawnProcess(undefined, cmd, args, opts);
-}
-
-async function spawnProcess(
-  netnsPath: string | undefined,
-  cmd: string,
-  args: readonly string[],
-  opts: SpawnInNetnsOptions,
-): Promise<NetnsProcess> {
   // nsenter would fail too, but only into the log file; a missing netns deserves a direct answer.
-  if (netnsPath !== undefined)
-    await access(netnsPath).catch((err) => {
-      throw netnsError(
-        NetnsErrorCode.COMMAND_FAILED,
-        `cannot start ${cmd}: network namespace ${netnsPath} does not exist`,
-        { netnsPath, command: cmd },
-        err,
-      );
-    });
+  await access(netnsPath).catch((err) => {
+    throw netnsError(
+      NetnsErrorCode.COMMAND_FAILED,
+      `cannot start ${cmd}: network namespace ${netnsPath} does not exist`,
+      { netnsPath, command: cmd },
+      err,
+    );
+  });
   await mkdir(dirname(opts.logFile), { recursive: true });
   const log = await open(opts.logFile, "a");
   // waitForLog looks only at what this process writes, not at an earlier run's lines.
   const logStart = (await log.stat()).size;
   let child: ChildProcess;
   try {
-    const [command, argv] =
-      netnsPath === undefined ? [cmd, [...args]] : ["nsenter", [`--net=${netnsPath}`, "--", cmd, ...args]];
-    child = spawn(command, argv, {
+    child = spawn("nsenter", [`--net=${netnsPath}`, "--", cmd, ...args], {
       stdio: ["ignore", log.fd, log.fd],
       env: opts.env ?? process.env,
       ...(opts.cwd && { cwd: opts.cwd }),
@@ -106,7 +85,7 @@ async function spawnProcess(
   return new RunningProcess(
     child,
     pid,
-    netnsPath ?? "the host network",
+    netnsPath,
     opts.logFile,
     logStart,
     opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
