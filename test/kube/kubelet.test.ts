@@ -110,7 +110,7 @@ describe("kubelet stand-in", () => {
       expect(phase).toBe("Running");
       expect(ready).toBe("True");
       return podIp!;
-    });
+    }, 20_000);
     expect(ip).toMatch(/^127\.31\.1\.\d+$/);
     expect(ip).not.toBe(NODE_IP);
     const wide = await kubectlOk(["get", "pod", "web", "-o", "wide"]);
@@ -130,7 +130,7 @@ describe("kubelet stand-in", () => {
     await kubectlOk(["delete", "pod", "web"]);
     await eventually(async () => {
       await expect(fetch(`http://${ip}:8080/`)).rejects.toThrow();
-    });
+    }, 20_000);
     expect(kubelet.pods().has("default/web")).toBe(false);
   });
 
@@ -164,13 +164,13 @@ describe("kubelet stand-in", () => {
       ]);
       expect(out).toMatch(/^Pending\|/);
       return out;
-    });
+    }, 20_000);
     expect(why).toContain('configmap "app-config" not found');
 
     await kubectlOk(["create", "configmap", "app-config", "--from-literal=greeting=hello"]);
     await eventually(async () => {
       expect(await kubectlOk(["get", "pod", "client", "-o", "jsonpath={.status.phase}"])).toBe("Running");
-    });
+    }, 20_000);
     const uid = await kubectlOk(["get", "pod", "client", "-o", "jsonpath={.metadata.uid}"]);
     const podDir = join(dir.path, "pods", `default_client_${uid}`, "volumes");
     expect(await readFile(join(podDir, "config", "greeting"), "utf8")).toBe("hello");

@@ -1,0 +1,158 @@
+// The loopback cluster (`ambientctl up --kube` without --netns) driven with the real kubectl: the
+// mesh's own pods are in the API as on a cluster; `kubectl label namespace` enrols running pods
+// (ztunnel serves them, HBONE with both identities in the metrics) and unlabelling unenrols them; a
+// pod applied later starts enrolled; an AuthorizationPolicy applied with kubectl denies and its
+// deletion allows again. Every component runs in this process (no build needed). Loopback 127.32.
+
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createMemoryLogger } from "@ambient/core";
+import { httpGetViaSocks, kube } from "@ambient/testbed";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, type TempDir, tempDir } from "../utils/index.js";
+import { type KubeClients, kubeClients } from "../utils/kube.js";
+import { metricValue, scrape } from "../utils/mesh.js";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/cluster", import.meta.url));
+const CLIENT = "spiffe://cluster.local/ns/demo/sa/client";
+const WEB = "spiffe://cluster.local/ns/demo/sa/web";
+const NODE_1 = "127.32.1.1";
+const NODE_2 = "127.32.2.1";
+const WEB_HOST = "web.demo.svc.cluster.local";
+
+let state: TempDir;
+let cluster: kube.KubeCluster;
+let kubectl: KubeClients;
+
+async function k(...args: string[]): Promise<string> {
+  const r = await kubectl.kubectl(args);
+  expect(r.code, `kubectl ${args.join(" ")}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+const podIp = (name: string) => k("get", "pod", name, "-n", "demo", "-o", "jsonpath={.status.podIP}");
+/** A GET from pod `fromIp` through its ztunnel's SOCKS5 listener: the answer, or why it failed. */
+const get = (fromIp: string, path = "/") =>
+  httpGetViaSocks(fromIp, WEB_HOST, 80, path).then(
+    (r) => r.status,
+    (err: Error) => err.message,
+  );
+
+beforeAll(async () => {
+  state = await tempDir("ambient-kube-loopback-");
+  const { logger } = createMemoryLogger("info");
+  cluster = await kube.KubeCluster.start({
+    stateDir: state.path,
+    dir: FIXTURE,
+    loopbackNet: "127.32",
+    logLevel: "info",
+    logger,
+    reflector: { watchdogMs: 10_000, backoff: { initialMs: 100, maxMs: 1_000 } },
+  });
+  kubectl = await kubeClients(cluster.kubeconfigPath);
+  await cluster.podsReady(60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await kubectl?.cleanup();
+  await cluster?.stop();
+  await state?.cleanup();
+}, 30_000);
+
+describe("the loopback cluster with the real kubectl", () => {
+  it("shows the mesh's own pods as on a cluster: istiod behind Service istiod:15012, a ztunnel per node", async () => {
+    const wide = await k("get", "pods", "-n", "istio-system", "-o", "wide");
+    expect(wide).toMatch(/istiod\s+1\/1\s+Running\s+0\s+\S+\s+127\.32\.1\.1\s+node-1/);
+    expect(wide).toMatch(/ztunnel-node-1\s+1\/1\s+Running\s+0\s+\S+\s+127\.32\.1\.1\s+node-1/);
+    expect(wide).toMatch(/ztunnel-node-2\s+1\/1\s+Running\s+0\s+\S+\s+127\.32\.2\.1\s+node-2/);
+    expect(await k("get", "pods", "-n", "istio-system", "-l", "app=ztunnel", "-o", "name")).toContain(
+      "pod/ztunnel-node-2",
+    );
+    expect(
+      await k("get", "service", "istiod", "-n", "istio-system", "-o", "jsonpath={.spec.ports[0].port}"),
+    ).toBe("15012");
+    // The control plane published its root to every namespace, as istiod does.
+    expect(await k("get", "configmap", "istio-ca-root-cert", "-n", "demo", "-o", "name")).toContain(
+      "configmap/",
+    );
+    // kubectl create token works for the node proxies' account.
+    expect(
+      (await k("create", "token", "ztunnel", "-n", "istio-system", "--audience", "istio-ca")).trim(),
+    ).toMatch(/^ey/);
+  });
+
+  it("labelling a namespace enrols its running pods (HBONE, both identities in the metrics); unlabelling unenrols", async () => {
+    const client = await podIp("client");
+    // Not in the mesh: ztunnel serves no listener for the pod.
+    expect(await get(client)).toMatch(/ECONNREFUSED/);
+
+    await k("label", "namespace", "demo", "istio.io/dataplane-mode=ambient");
+    await eventually(async () => expect(await get(client, "/enrolled")).toBe(200), 20_000);
+    const labels = {
+      source_principal: CLIENT,
+      destination_principal: WEB,
+      connection_security_policy: "mutual_tls",
+    };
+    expect(
+      metricValue(await scrape(NODE_1), "istio_tcp_connections_opened_total", {
+        ...labels,
+        reporter: "source",
+      }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(await scrape(NODE_2), "istio_tcp_connections_opened_total", {
+        ...labels,
+        reporter: "destination",
+      }),
+    ).toBeGreaterThanOrEqual(1);
+
+    await k("label", "namespace", "demo", "istio.io/dataplane-mode-");
+    await eventually(async () => expect(await get(client)).toMatch(/ECONNREFUSED/), 20_000);
+    await k("label", "namespace", "demo", "istio.io/dataplane-mode=ambient");
+    await eventually(async () => expect(await get(client)).toBe(200), 20_000);
+  });
+
+  it("a pod applied later with kubectl starts enrolled", async () => {
+    const file = join(state.path, "late.yaml");
+    await writeFile(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: late, namespace: demo }
+spec:
+  nodeName: node-2
+  serviceAccountName: client
+  containers: [{ name: curl, image: curlimages/curl }]
+`,
+    );
+    await k("apply", "-f", file);
+    const late = await eventually(async () => {
+      const ip = await podIp("late");
+      expect(ip).toMatch(/^127\.32\.2\./);
+      return ip;
+    });
+    await eventually(async () => expect(await get(late, "/late")).toBe(200), 20_000);
+  });
+
+  it("an AuthorizationPolicy applied with kubectl denies within seconds; deleting it allows again", async () => {
+    const client = await podIp("client");
+    expect(await get(client)).toBe(200);
+    const file = join(state.path, "policy.yaml");
+    await writeFile(
+      file,
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: web-only-from-nobody, namespace: demo }
+spec:
+  selector: { matchLabels: { app: web } }
+  action: ALLOW
+  rules: [{ from: [{ source: { principals: [cluster.local/ns/demo/sa/nobody] } }] }]
+`,
+    );
+    await k("apply", "-f", file);
+    await eventually(async () => expect(await get(client)).not.toBe(200), 20_000);
+    await k("delete", "-f", file);
+    await eventually(async () => expect(await get(client)).toBe(200), 20_000);
+  });
+});
