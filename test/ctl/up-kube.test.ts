@@ -21,7 +21,17 @@ describe("ambientctl up --kube", () => {
     let code: number;
     try {
       code = await run(
-        ["up", "--kube", "-f", fixture, "--state-dir", state.path, "--exit-after-start", "--log-level", "error"],
+        [
+          "up",
+          "--kube",
+          "-f",
+          fixture,
+          "--state-dir",
+          state.path,
+          "--exit-after-start",
+          "--log-level",
+          "error",
+        ],
         {},
         (s) => lines.push(s),
       );
