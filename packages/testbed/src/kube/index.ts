@@ -2,6 +2,6 @@
 // per node, on loopback or network namespaces. Shared by test/kube, test/netns and `ambientctl up --kube`.
 
 export { KubeClient } from "./client.js";
-export { KubeCluster, type KubeClusterOptions } from "./cluster.js";
+export { KubeCluster } from "./cluster.js";
 export { Kubelet } from "./kubelet.js";
 export { LoopbackRuntime } from "./loopback-runtime.js";

@@ -95,13 +95,14 @@ export class LoopbackRuntime implements ContainerRuntime {
   private async controlPlane(sandbox: Sandbox, c: ContainerSpec, logger: Logger): Promise<RunningContainer> {
     const stateDir = c.file(CONTROL_PLANE_STATE_DIR);
     if (!stateDir) throw new Error(`the control plane's pod mounts no volume at ${CONTROL_PLANE_STATE_DIR}`);
+    const kube = {
+      kubeconfig: c.kubeconfig,
+      tlsListen: { host: sandbox.ip, port: CONTROL_PLANE_TLS_PORT },
+      servingIps: [sandbox.ip],
+      ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
+    };
     const cp = await ControlPlane.start({
-      kube: {
-        kubeconfig: c.kubeconfig,
-        tlsListen: { host: sandbox.ip, port: CONTROL_PLANE_TLS_PORT },
-        servingIps: [sandbox.ip],
-        ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
-      },
+      kube,
       stateDir,
       trustDomain: "cluster.local",
       clusterId: "Kubernetes",
