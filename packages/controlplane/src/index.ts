@@ -5,3 +5,8 @@ export { synthesizeWaypoints } from "./local/waypoint-pods.js";
 export { ControlPlane } from "./server/controlplane.js";
 export { translate } from "./translate/index.js";
 export { validateObject } from "./validate/index.js";
+export {
+  startWaypointController,
+  type WaypointController,
+  type WaypointControllerOptions,
+} from "./waypoints/index.js";

@@ -12,7 +12,12 @@ interface KindSpec {
   shortNames?: string[];
   scope?: "Namespaced" | "Cluster";
   categories?: string[];
+  /** additionalPrinterColumns, as the upstream CRD has them (what `kubectl get` prints). */
+  columns?: { name: string; type: string; jsonPath: string; priority?: number }[];
 }
+
+// The Gateway API CRDs' columns: `kubectl get gateway` shows the class, address and Programmed.
+const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
 
 // Istio 1.2x serves v1 (stored), v1beta1 and, for networking, v1alpha3; Gateway API v1.x serves v1
 // (and v1beta1 for the older kinds).
@@ -67,6 +72,12 @@ const ISTIO_KINDS: KindSpec[] = [
     shortNames: ["gc"],
     scope: "Cluster",
     categories: ["gateway-api"],
+    columns: [
+      { name: "Controller", type: "string", jsonPath: ".spec.controllerName" },
+      { name: "Accepted", type: "string", jsonPath: '.status.conditions[?(@.type=="Accepted")].status' },
+      AGE,
+      { name: "Description", type: "string", jsonPath: ".spec.description", priority: 1 },
+    ],
   },
   {
     group: "gateway.networking.k8s.io",
@@ -75,6 +86,12 @@ const ISTIO_KINDS: KindSpec[] = [
     versions: ["v1", "v1beta1"],
     shortNames: ["gtw"],
     categories: ["gateway-api"],
+    columns: [
+      { name: "Class", type: "string", jsonPath: ".spec.gatewayClassName" },
+      { name: "Address", type: "string", jsonPath: ".status.addresses[*].value" },
+      { name: "Programmed", type: "string", jsonPath: '.status.conditions[?(@.type=="Programmed")].status' },
+      AGE,
+    ],
   },
   {
     group: "gateway.networking.k8s.io",
@@ -113,6 +130,7 @@ export function istioCrds(): KubeObject[] {
         served: true,
         storage: i === 0,
         subresources: { status: {} },
+        ...(k.columns ? { additionalPrinterColumns: k.columns } : {}),
         schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
       })),
     },

@@ -2,6 +2,7 @@
 // adds those with priority 1). The columns follow kube-apiserver's printers for the kinds used;
 // custom kinds get their additionalPrinterColumns, others Name and Age.
 
+import { jsonPathCell } from "./jsonpath.js";
 import { groupVersion, type PrinterColumn, type ResourceType } from "./resources.js";
 import type { KubeObject } from "./store.js";
 
@@ -151,8 +152,8 @@ function crdColumns(cols: PrinterColumn[]): Column[] {
       name: c.name,
       priority: c.priority ?? 0,
       cell: (o: KubeObject) => {
-        const v = get(o, c.jsonPath.replace(/^\./, ""));
-        return c.type === "date" ? age(v as string) : str(v, "");
+        if (c.type === "date") return age(get(o, c.jsonPath.replace(/^\./, "")) as string);
+        return jsonPathCell(o, c.jsonPath);
       },
     })),
   ];
