@@ -2,6 +2,7 @@
 
 import { type EnvSource, errorMessage } from "@ambient/core";
 import { upCommand } from "./commands/up.js";
+import { waypointCommand } from "./commands/waypoint.js";
 import { xdsCommand } from "./commands/xds.js";
 import { ztunnelConfigCommand } from "./commands/ztunnel-config.js";
 
@@ -15,6 +16,7 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
   ambientctl ztunnel-config [workloads|services|policies|certificates] --node-ip IP
                                                  show what one ztunnel holds (its /config_dump) [-o json]
+  ambientctl waypoint apply|list|status|delete     manage waypoints on a cluster (istioctl's flags; see waypoint --help)
   ambientctl version
 `;
 
@@ -32,6 +34,8 @@ export async function run(
         return await xdsCommand(rest, env, out);
       case "ztunnel-config":
         return await ztunnelConfigCommand(rest, env, out);
+      case "waypoint":
+        return await waypointCommand(rest, env, out);
       case "version":
         out("ambientctl 0.1.0");
         return 0;
