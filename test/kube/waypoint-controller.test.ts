@@ -201,6 +201,30 @@ describe("waypoint controller", () => {
     );
   });
 
+  it("deletes what it made when a Gateway leaves the istio-waypoint class", async () => {
+    await applyYaml(WAYPOINT("waypoint"));
+    await eventually(() => getJson("deployment", "waypoint", "-n", "demo"));
+    await kubectl(
+      "patch",
+      "gateway",
+      "waypoint",
+      "-n",
+      "demo",
+      "--type=merge",
+      "-p",
+      '{"spec":{"gatewayClassName":"istio"}}',
+    );
+    await eventually(async () => {
+      for (const kind of ["serviceaccount", "deployment", "service"])
+        expect((await kube.kubectl(["get", kind, "waypoint", "-n", "demo"])).stderr).toMatch(/not found/);
+    });
+    expect(
+      logs.some((r) =>
+        String(r.msg).includes("deleted Deployment (the Gateway is no longer of class istio-waypoint)"),
+      ),
+    ).toBe(true);
+  });
+
   it("leaves Gateways of other classes alone", async () => {
     await applyYaml(WAYPOINT("other").replace("istio-waypoint", "istio"));
     await applyYaml(WAYPOINT("waypoint"));
