@@ -8,5 +8,4 @@ export { validateObject } from "./validate/index.js";
 export {
   startWaypointController,
   type WaypointController,
-  type WaypointControllerOptions,
 } from "./waypoints/index.js";

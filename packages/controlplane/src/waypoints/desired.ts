@@ -11,7 +11,7 @@ import {
   WAYPOINT_CLASS,
 } from "../translate/waypoints.js";
 
-export const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
+const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
 /** GatewayClass.spec.controllerName of Istio's waypoint class. */
 export const MESH_CONTROLLER_NAME = "istio.io/mesh-controller";
 /** The readiness port (`/healthz/ready`) every Istio proxy serves and its Service exposes. */

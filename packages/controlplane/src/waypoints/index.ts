@@ -4,5 +4,4 @@
 export {
   startWaypointController,
   type WaypointController,
-  type WaypointControllerOptions,
 } from "./controller.js";
