@@ -42,6 +42,8 @@ export interface KubeModeConfig {
   trustedNodeAccounts: string[];
   /** Where the control plane runs (its Service `istiod` lives there). */
   namespace: string;
+  /** The waypoint controller's image for waypoint pods (`<hub>/waypoint:<tag>`). */
+  waypointImage: string;
 }
 
 /** istiod's Service name: proxies dial `istiod.istio-system.svc:15012` by default. */
@@ -53,7 +55,16 @@ export const TLS_LISTEN_DEFAULT = "0.0.0.0:15012";
 export const TRUSTED_NODE_ACCOUNTS_DEFAULT = "istio-system/ztunnel";
 export const NAMESPACE_DEFAULT = "istio-system";
 
-const KUBE_ONLY_FLAGS = ["tls-listen", "serving-dns", "serving-ips", "trusted-node-accounts", "namespace"];
+const KUBE_ONLY_FLAGS = [
+  "tls-listen",
+  "serving-dns",
+  "serving-ips",
+  "trusted-node-accounts",
+  "namespace",
+  "waypoint-image",
+];
+/** The image the waypoint controller gives waypoint pods unless told otherwise (the chart sets it from hub and tag). */
+export const WAYPOINT_IMAGE_DEFAULT = "localhost/ambient/waypoint:latest";
 
 export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
   {
@@ -109,6 +120,14 @@ export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     default: NAMESPACE_DEFAULT,
     description: "Kubernetes mode: the control plane's namespace (its Service istiod is there)",
+  },
+  {
+    flag: "waypoint-image",
+    env: "WAYPOINT_IMAGE",
+    kind: "string",
+    default: WAYPOINT_IMAGE_DEFAULT,
+    description:
+      "Kubernetes mode: the image of the waypoint pods the controller creates for Gateways of class istio-waypoint",
   },
   {
     flag: "state-dir",
@@ -183,6 +202,7 @@ export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource)
       servingIps: list(v["serving-ips"]),
       trustedNodeAccounts: list(v["trusted-node-accounts"]),
       namespace: v.namespace as string,
+      waypointImage: v["waypoint-image"] as string,
     };
     for (const name of [...kube.servingDns, ...istiodNames(kube.namespace)])
       if (!DNS_NAME_RE.test(name)) problems.push(`--serving-dns: "${name}" is not a DNS name`);

@@ -120,7 +120,11 @@ export class ControlPlane {
       : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
     // Loaded on demand: local mode never loads the Kubernetes client library.
     const kube = opts.kube
-      ? new (await import("./kube-mode.js")).KubeMode(opts.kube, ca, opts.logger)
+      ? new (await import("./kube-mode.js")).KubeMode(
+          { clusterId: opts.clusterId, ...opts.kube },
+          ca,
+          opts.logger,
+        )
       : undefined;
     const tokens = kube ? undefined : await LocalTokenAuthenticator.open(opts.stateDir);
     const source = opts.source ?? kube?.source ?? folderSource(opts);

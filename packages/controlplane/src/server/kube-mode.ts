@@ -1,7 +1,8 @@
 // What Kubernetes mode adds to the control plane: objects from the API (KubeApiSource with the
 // control plane's validator), callers authenticated by TokenReview and authorized by Istio's node
 // rules over the pods in the source, the TLS port with its renewed serving certificate, and the
-// root certificate published to every namespace.
+// root certificate published to every namespace, and the waypoint controller (Gateways of class
+// istio-waypoint → their Deployment, Service and ServiceAccount).
 
 import { type CertificateAuthority, type HostPort, type Logger, parseHostPort } from "@ambient/core";
 import type { KubeObject } from "@ambient/kube";
@@ -12,10 +13,13 @@ import { TokenReviewAuthenticator } from "../ca/token-review.js";
 import {
   istiodNames,
   NAMESPACE_DEFAULT,
+  SERVICE_NAME,
   TLS_LISTEN_DEFAULT,
   TRUSTED_NODE_ACCOUNTS_DEFAULT,
+  WAYPOINT_IMAGE_DEFAULT,
 } from "../config.js";
 import { validateObject } from "../validate/index.js";
+import { WaypointController } from "../waypoints/controller.js";
 import { type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import { RootCertPublisher } from "./root-cert-publisher.js";
 import { ServingCertificate } from "./serving-cert.js";
@@ -40,6 +44,10 @@ export interface KubeModeOptions {
   servingIps?: readonly string[];
   /** `ns/sa` accounts whose pods may ask for identities of pods on their node (CA_TRUSTED_NODE_ACCOUNTS). */
   trustedNodeAccounts?: readonly string[];
+  /** The mesh's cluster id (CLUSTER_ID), given to waypoint pods. */
+  clusterId?: string;
+  /** The image of the waypoint pods the controller creates; `false` runs no waypoint controller. */
+  waypointImage?: string | false;
   /** Tests: a short-lived serving certificate, to watch it renew. */
   servingCertTtlSeconds?: number;
   /** Tests: a quicker watchdog and backoff for every reflector. */
@@ -55,6 +63,7 @@ export class KubeMode {
   private servingCert: ServingCertificate | undefined;
   private publisher: RootCertPublisher | undefined;
   private listener: GrpcListener | undefined;
+  private waypoints: WaypointController | undefined;
   private readonly kc: KubeConfig;
   readonly tlsListen: HostPort;
 
@@ -104,10 +113,37 @@ export class KubeMode {
     });
     this.publisher.setNamespaces(this.namespaces);
     await this.publisher.start();
+    this.startWaypoints();
     return this.listener.port;
   }
 
+  /**
+   * In the background: its first lists wait for the Gateway API CRDs, which a cluster may install
+   * after the control plane; xDS and the CA must not wait for them.
+   */
+  private startWaypoints(): void {
+    if (this.o.waypointImage === false) return;
+    const namespace = this.o.namespace ?? NAMESPACE_DEFAULT;
+    this.waypoints = new WaypointController({
+      kc: this.kc,
+      logger: this.logger.child({ component: "waypoint-controller" }),
+      image: this.o.waypointImage ?? WAYPOINT_IMAGE_DEFAULT,
+      controlPlaneAddress: `${SERVICE_NAME}.${namespace}.svc:15012`,
+      trustDomain: this.ca.trustDomain,
+      clusterId: this.o.clusterId ?? "Kubernetes",
+      clusterDomain: "cluster.local",
+      ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
+    });
+    this.waypoints.start().catch((err: unknown) => {
+      this.logger.error(
+        { err },
+        "the waypoint controller did not start: Gateways of class istio-waypoint get no pods",
+      );
+    });
+  }
+
   async stop(): Promise<void> {
+    await this.waypoints?.stop();
     this.servingCert?.stop();
     this.listener?.close();
     await this.publisher?.stop();
