@@ -1,0 +1,22 @@
+{{/* The CNI node agent's image: <hub>/<image>:<tag>, or image as given when it names a registry. */}}
+{{- define "cni.image" -}}
+{{- if contains "/" .Values.image -}}
+{{ .Values.image }}
+{{- else -}}
+{{ .Values.hub | default .Values.global.hub }}/{{ .Values.image }}:{{ .Values.tag | default .Values.global.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
+
+{{- define "cni.labels" -}}
+app.kubernetes.io/name: istio-cni-node
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: ambient
+app.kubernetes.io/version: {{ .Values.tag | default .Values.global.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end }}
+
+{{/* Selector labels: Istio's (app: istio-cni-node). */}}
+{{- define "cni.selector" -}}
+app: istio-cni-node
+{{- end }}
