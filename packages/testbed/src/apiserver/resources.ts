@@ -117,6 +117,15 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     categories: ["all"],
     status: true,
   }),
+  builtin("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", true, {
+    shortNames: ["pdb"],
+    status: true,
+  }),
+  // Stored only: the server authorizes nobody by them (README: no RBAC), but charts create them.
+  builtin("rbac.authorization.k8s.io/v1", "roles", "Role", true),
+  builtin("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", true),
+  builtin("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", false),
+  builtin("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", false),
   builtin("coordination.k8s.io/v1", "leases", "Lease", true),
   builtin("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", false, {
     shortNames: ["crd", "crds"],
