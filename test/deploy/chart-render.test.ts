@@ -261,6 +261,10 @@ describe("values land where they should", () => {
     expect(container(find(objects, "Deployment", "istiod")).image).toBe(
       "registry.example/mesh/controlplane:1.2.3",
     );
+    // The waypoint pods the control plane creates come from the same registry and release.
+    expect(envOf(find(objects, "Deployment", "istiod"))).toMatchObject({
+      WAYPOINT_IMAGE: "registry.example/mesh/waypoint:1.2.3",
+    });
   });
 
   it("cni.excludeNamespaces, resources, tolerations, grace period and log level", async () => {
