@@ -7,7 +7,7 @@
 export type { KubeConfig } from "@kubernetes/client-node";
 export { KubeApiSource } from "./api-source.js";
 export { objectPath, serverSideApply } from "./apply.js";
-export { apiStatusOf, getJson, type ResourceRef, requestJson } from "./http.js";
+export { ApiError, apiStatusOf, getJson, type ResourceRef, requestJson } from "./http.js";
 export { loadKubeConfig, loadUserKubeConfig } from "./kubeconfig.js";
 export { mergePatch } from "./patch.js";
 export { Reflector } from "./reflector.js";
