@@ -1,11 +1,18 @@
 // ambient-controlplane: parse configuration, start serving, stop cleanly on SIGINT/SIGTERM.
 
-import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambient/core";
+import { createLogger, errorMessage, findCode, isLogLevel, usage, versionText } from "@ambient/core";
 import { CONTROLPLANE_OPTIONS, parseControlPlaneConfig } from "./config.js";
 import { ControlPlane } from "./server/controlplane.js";
 
+/** Its package.json, from src/ and dist/ alike. */
+const PACKAGE_JSON = new URL("../package.json", import.meta.url);
+
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--version")) {
+    process.stdout.write(`${versionText("ambient-controlplane", PACKAGE_JSON, env)}\n`);
+    return 0;
+  }
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ambient-controlplane", CONTROLPLANE_OPTIONS)}\n`);
     return 0;

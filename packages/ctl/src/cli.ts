@@ -1,10 +1,13 @@
 // ambientctl's entry: one function per subcommand; errors print as one clear line and exit 2.
 
-import { type EnvSource, errorMessage } from "@ambient/core";
+import { type EnvSource, errorMessage, versionText } from "@ambient/core";
 import { upCommand } from "./commands/up.js";
 import { waypointCommand } from "./commands/waypoint.js";
 import { xdsCommand } from "./commands/xds.js";
 import { ztunnelConfigCommand } from "./commands/ztunnel-config.js";
+
+/** Its package.json, from src/ and dist/ alike. */
+const PACKAGE_JSON = new URL("../package.json", import.meta.url);
 
 const HELP = `ambientctl: the Ambient mesh command line
 
@@ -17,7 +20,7 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl ztunnel-config [workloads|services|policies|certificates] --node-ip IP
                                                  show what one ztunnel holds (its /config_dump) [-o json]
   ambientctl waypoint apply|list|status|delete     manage waypoints on a cluster (istioctl's flags; see waypoint --help)
-  ambientctl version
+  ambientctl version                             (or --version) the version, commit and Node.js
 `;
 
 export async function run(
@@ -37,7 +40,8 @@ export async function run(
       case "waypoint":
         return await waypointCommand(rest, env, out);
       case "version":
-        out("ambientctl 0.1.0");
+      case "--version":
+        out(versionText("ambientctl", PACKAGE_JSON, env));
         return 0;
       case undefined:
       case "help":

@@ -1,11 +1,18 @@
 // The waypoint binary: configuration from flags and environment, then serve until SIGTERM/SIGINT.
 
-import { createLogger, errorMessage, isLogLevel, usage } from "@ambient/core";
+import { createLogger, errorMessage, isLogLevel, usage, versionText } from "@ambient/core";
 import { parseWaypointConfig, WAYPOINT_OPTIONS } from "./config.js";
 import { Waypoint } from "./waypoint.js";
 
+/** Its package.json, from src/ and dist/ alike. */
+const PACKAGE_JSON = new URL("../package.json", import.meta.url);
+
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--version")) {
+    process.stdout.write(`${versionText("waypoint", PACKAGE_JSON, env)}\n`);
+    return 0;
+  }
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("waypoint", WAYPOINT_OPTIONS)}\n`);
     return 0;

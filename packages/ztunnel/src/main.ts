@@ -1,12 +1,19 @@
 // The ztunnel binary: configuration from flags and Istio's env names, then run until SIGTERM or
 // SIGINT, which drain open connections up to --drain-deadline and exit 0.
 
-import { createLogger, errorMessage, isLogLevel, usage } from "@ambient/core";
+import { createLogger, errorMessage, isLogLevel, usage, versionText } from "@ambient/core";
 import { parseZtunnelConfig, ZTUNNEL_OPTIONS } from "./config.js";
 import { Ztunnel } from "./ztunnel.js";
 
+/** Its package.json, from src/ and dist/ alike. */
+const PACKAGE_JSON = new URL("../package.json", import.meta.url);
+
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--version")) {
+    process.stdout.write(`${versionText("ztunnel", PACKAGE_JSON, env)}\n`);
+    return 0;
+  }
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ztunnel", ZTUNNEL_OPTIONS)}\n`);
     return 0;

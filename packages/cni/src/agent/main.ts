@@ -4,13 +4,20 @@
 // agent; pods keep their redirection). `ambient-cni-agent uninstall` removes the plugin and its
 // conflist entry.
 
-import { createLogger, errorMessage, findCode, isLogLevel, usage } from "@ambient/core";
+import { createLogger, errorMessage, findCode, isLogLevel, usage, versionText } from "@ambient/core";
 import { uninstallPlugin } from "../install/install.js";
 import { AGENT_OPTIONS, type AgentConfig, parseAgentConfig } from "./config.js";
 import { type RunningAgent, runNodeAgent } from "./run.js";
 
+/** Its package.json, from src/ and dist/ alike. */
+const PACKAGE_JSON = new URL("../../package.json", import.meta.url);
+
 /** @public The package's bin script runs it (from dist). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--version")) {
+    process.stdout.write(`${versionText("ambient-cni-agent", PACKAGE_JSON, env)}\n`);
+    return 0;
+  }
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${usage("ambient-cni-agent [uninstall]", AGENT_OPTIONS)}\n`);
     return 0;

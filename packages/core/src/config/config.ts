@@ -149,5 +149,7 @@ export function usage(binary: string, specs: readonly OptionSpec[]): string {
     const def = s.default !== undefined ? ` (default ${s.default})` : "";
     return `  --${s.flag.padEnd(22)} ${s.description}${def}${env}`;
   });
+  lines.push(`  ${"--help".padEnd(24)} print this help and exit`);
+  lines.push(`  ${"--version".padEnd(24)} print the version (package, commit, Node.js) and exit`);
   return `usage: ${binary} [flags]\n${lines.join("\n")}`;
 }

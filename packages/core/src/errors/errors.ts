@@ -53,6 +53,8 @@ export const ErrorCode = {
   // lifecycle
   LISTEN_FAILED: "AMB_LISTEN_FAILED",
   DRAIN_TIMEOUT: "AMB_DRAIN_TIMEOUT",
+  /** A file the binary ships with (its package.json, a compiled addon) is missing or unreadable. */
+  INSTALL_BROKEN: "AMB_INSTALL_BROKEN",
 } as const;
 
 type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
