@@ -34,6 +34,8 @@ export interface AgentConfig {
   installPlugin: boolean;
   /** GET /readyz answers here on every address (Istio's CNI agent: 8000); 0 picks a free port. */
   readinessPort: number;
+  /** Copy this agent's Node.js next to the plugin: the node itself has none (see install.ts). */
+  copyNode: boolean;
   logLevel: LogLevel;
 }
 
@@ -114,6 +116,17 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
   },
   // Istio's istio-cni-node probes /readyz on 8000 (hostNetwork, so on the node's addresses).
   { flag: "readiness-port", kind: "int", default: "8000", description: "GET /readyz (0: a free port)" },
+  // On by default: in a cluster the agent runs in a container, so the node has no Node.js at the
+  // agent's path for the plugin the runtime execs there. `ambientctl up --netns` shares one host
+  // and turns it off.
+  {
+    flag: "copy-node",
+    env: "AMBIENT_CNI_COPY_NODE",
+    kind: "bool",
+    default: "true",
+    description:
+      "copy this Node.js next to the plugin in --cni-bin-dir (the node needs no Node.js of its own)",
+  },
   {
     flag: "log-level",
     env: "LOG_LEVEL",
@@ -146,6 +159,7 @@ export function parseAgentConfig(argv: readonly string[], env: EnvSource): Agent
     hostProbeSnat: v["host-probe-snat"] as boolean,
     installPlugin: v["install-plugin"] as boolean,
     readinessPort: v["readiness-port"] as number,
+    copyNode: v["copy-node"] as boolean,
     logLevel: v["log-level"] as LogLevel,
   };
 }

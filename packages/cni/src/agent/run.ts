@@ -110,6 +110,7 @@ export async function runNodeAgent(
         confDir: config.cniConfDir,
         agentSocket: config.cniSocket,
         excludeNamespaces: config.excludeNamespaces,
+        copyNode: config.copyNode,
       });
       log.info({ binary: installed.binary, conflist: installed.chain }, "ambient-cni installed and chained");
       readiness.done("plugin");

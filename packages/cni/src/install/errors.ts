@@ -9,6 +9,8 @@ export const CniInstallErrorCode = {
   CONFIG_MALFORMED: "AMB_CNI_CONFIG_MALFORMED",
   /** The compiled plugin (dist/plugin/main.js) is not there to copy: build the package first. */
   PLUGIN_NOT_BUILT: "AMB_CNI_PLUGIN_NOT_BUILT",
+  /** The Node.js binary to copy next to the plugin (`--copy-node`) cannot be read or written. */
+  NODE_NOT_COPIED: "AMB_CNI_NODE_NOT_COPIED",
 } as const;
 
 export function installError(

@@ -175,6 +175,53 @@ describe("install and chain", () => {
     expect(readFileSync(second.binary, "utf8")).toContain(second.pluginDir.slice(binDir.length + 1));
   });
 
+  it("with copyNode, the wrapper execs the Node.js copied next to the plugin, not the agent's", async () => {
+    // Stand-ins for Node.js: the wrapper passes them the entry file, which they echo.
+    const nodeA = join(dir, "node-a");
+    writeFileSync(nodeA, '#!/bin/sh\necho "node-a:$1"\n', { mode: 0o755 });
+    const r = await installPlugin({
+      binDir,
+      confDir,
+      agentSocket: SOCKET,
+      pluginDir,
+      nodePath: nodeA,
+      copyNode: true,
+    });
+    expect(readdirSync(r.pluginDir)).toContain("node");
+    expect(readFileSync(r.binary, "utf8")).not.toContain(nodeA);
+    // The agent's own Node.js is not on the node (it runs in a container): the copy still runs.
+    rmSync(nodeA);
+    expect(execFileSync(r.binary, { env: { CNI_COMMAND: "VERSION" }, encoding: "utf8" })).toBe(
+      `node-a:${join(r.pluginDir, "ambient-cni.js")}\n`,
+    );
+
+    // Another Node.js with the same plugin files is another version: installed beside, the old one gone.
+    const nodeB = join(dir, "node-b");
+    writeFileSync(nodeB, '#!/bin/sh\necho "node-b:$1"\n', { mode: 0o755 });
+    const next = await installPlugin({
+      binDir,
+      confDir,
+      agentSocket: SOCKET,
+      pluginDir,
+      nodePath: nodeB,
+      copyNode: true,
+    });
+    expect(next.pluginDir).not.toBe(r.pluginDir);
+    expect(existsSync(r.pluginDir)).toBe(false);
+    expect(execFileSync(next.binary, { encoding: "utf8" })).toMatch(/^node-b:/);
+  });
+
+  it("names the Node.js it could not copy", async () => {
+    const missing = join(dir, "no-node-here");
+    await expect(
+      installPlugin({ binDir, confDir, agentSocket: SOCKET, pluginDir, nodePath: missing, copyNode: true }),
+    ).rejects.toMatchObject({
+      code: CniInstallErrorCode.NODE_NOT_COPIED,
+      message: expect.stringContaining(missing),
+    });
+    expect(existsSync(join(binDir, "ambient-cni"))).toBe(false);
+  });
+
   it("uninstall removes our entry and the binary, and nothing else", async () => {
     await installPlugin({ binDir, confDir, agentSocket: SOCKET, pluginDir });
     const r = await uninstallPlugin({ binDir, confDir });

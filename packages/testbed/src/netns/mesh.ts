@@ -214,6 +214,8 @@ export class NetnsMesh {
         paths.ztunnelSocket,
         "--state-dir",
         paths.agentStateDir,
+        // Every node netns shares this host's filesystem and its Node.js.
+        "--copy-node=false",
         "--log-level",
         this.componentLogLevel,
       ],
