@@ -61,7 +61,7 @@ check_version cni ambient-cni-agent
 # The plugin file the agent installs onto nodes, run as a runtime runs it.
 out=$(podman run --rm --network none -e CNI_COMMAND=VERSION --entrypoint ambient-cni "$(img cni)" 2>&1) || true
 if [[ "$out" == *'"supportedVersions"'*'"1.1.0"'* ]]; then pass "cni: ambient-cni VERSION: $out"; else fail "cni: ambient-cni VERSION printed: $out"; fi
-out=$(podman run --rm --network none --entrypoint sh "$(img cni)" -c 'command -v iptables-restore ip6tables-restore ip nsenter | wc -l' 2>&1) || true
+out=$(podman run --rm --network none --entrypoint sh "$(img cni)" -c 'for t in iptables-restore ip6tables-restore ip nsenter; do command -v $t; done | wc -l' 2>&1) || true
 if [ "$out" = 4 ]; then pass "cni: iptables-restore, ip6tables-restore, ip, nsenter present"; else fail "cni: tools missing ($out of 4)"; fi
 
 step "users"
