@@ -70,20 +70,17 @@ for comp in controlplane waypoint; do
   if [ "$out" = 65532 ]; then pass "$comp runs as uid 65532"; else fail "$comp runs as uid $out"; fi
 done
 
-# Polls GET http://$2/healthz/ready from inside container $1 (node is the only client an image has)
-# until it answers; prints "<status> <body>".
-readiness() {
+# Polls GET http://$3/healthz/ready from inside container $2 (node is the only client an image has)
+# until it answers with status $4 (a ztunnel is 503 until it has synced), for up to 60 s.
+expect_ready() { # label container address status
   local probe='fetch(`http://${process.argv[1]}/healthz/ready`).then(async (r) => console.log(r.status, await r.text()), () => process.exit(1))'
+  local out="no answer on $3"
   for _ in $(seq 1 120); do
-    if podman exec "$1" node -e "$probe" "$2" 2>/dev/null; then return 0; fi
+    out=$(podman exec "$2" node -e "$probe" "$3" 2>/dev/null) || out="no answer on $3"
+    [[ "$out" == "$4 "* ]] && { pass "$1: $out"; return; }
     sleep 0.5
   done
-  echo "no answer on $2 (logs: $(podman logs --tail 5 "$1" 2>&1 | tr '\n' ' '))"
-}
-expect_ready() { # label container address status
-  local out
-  out=$(readiness "$2" "$3")
-  if [[ "$out" == "$4 "* ]]; then pass "$1: $out"; else fail "$1: expected $4, got: $out"; fi
+  fail "$1: expected $4, got: $out (logs: $(podman logs --tail 5 "$2" 2>&1 | tr '\n' ' '))"
 }
 
 step "readiness with no control plane"
