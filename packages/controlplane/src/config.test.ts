@@ -28,11 +28,16 @@ describe("parseControlPlaneConfig", () => {
       servingIps: [],
       trustedNodeAccounts: ["istio-system/ztunnel"],
       namespace: "istio-system",
+      waypointImage: "localhost/ambient/waypoint:latest",
     });
   });
 
   it("Kubernetes mode from $KUBECONFIG or in a pod; plaintext only when --listen is given", () => {
     expect(parseControlPlaneConfig([], { KUBECONFIG: "/k" }).kube?.kubeconfig).toBe("/k");
+    expect(
+      parseControlPlaneConfig([], { KUBECONFIG: "/k", WAYPOINT_IMAGE: "registry.example/waypoint:1.2" }).kube
+        ?.waypointImage,
+    ).toBe("registry.example/waypoint:1.2");
     const inPod = parseControlPlaneConfig(["--listen", "0.0.0.0:15010"], {
       KUBERNETES_SERVICE_HOST: "10.96.0.1",
       POD_NAMESPACE: "mesh",

@@ -99,6 +99,9 @@ export class LoopbackRuntime implements ContainerRuntime {
       kubeconfig: c.kubeconfig,
       tlsListen: { host: sandbox.ip, port: CONTROL_PLANE_TLS_PORT },
       servingIps: [sandbox.ip],
+      // Nothing here turns a Deployment into pods, so the waypoint controller's Deployments would
+      // never run: waypoint pods are applied as pods on this cluster (README).
+      waypointImage: false as const,
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
     };
     const cp = await ControlPlane.start({
