@@ -266,7 +266,7 @@ export class ControlPlane {
     // it sees its pods in the push below.
     await this.tokens?.ensureNodes(nodeNames(objects, result));
     this.identities = nodeIdentityIndex(result);
-    this.kube?.published(objects);
+    this.kube?.published(objects, result);
     this.result = result;
     this.effective = objects;
     const summary = publish(this.store, result, objects);

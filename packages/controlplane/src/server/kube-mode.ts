@@ -1,8 +1,9 @@
 // What Kubernetes mode adds to the control plane: objects from the API (KubeApiSource with the
 // control plane's validator), callers authenticated by TokenReview and authorized by Istio's node
 // rules over the pods in the source, the TLS port with its renewed serving certificate, and the
-// root certificate published to every namespace, and the waypoint controller (Gateways of class
-// istio-waypoint → their Deployment, Service and ServiceAccount).
+// root certificate published to every namespace, the waypoint controller (Gateways of class
+// istio-waypoint → their Deployment, Service and ServiceAccount), and status conditions that kubectl
+// shows (WaypointBound on Services, ZtunnelAccepted/WaypointAccepted on AuthorizationPolicies).
 
 import { type CertificateAuthority, type HostPort, type Logger, parseHostPort } from "@ambient/core";
 import type { KubeObject } from "@ambient/kube";
@@ -18,6 +19,9 @@ import {
   TRUSTED_NODE_ACCOUNTS_DEFAULT,
   WAYPOINT_IMAGE_DEFAULT,
 } from "../config.js";
+import { desiredStatus } from "../status/conditions.js";
+import { StatusWriter } from "../status/writer.js";
+import type { TranslateResult } from "../translate/index.js";
 import { validateObject } from "../validate/index.js";
 import { WaypointController } from "../waypoints/controller.js";
 import { type GrpcListener, listenGrpc } from "./grpc-listener.js";
@@ -64,6 +68,8 @@ export class KubeMode {
   private publisher: RootCertPublisher | undefined;
   private listener: GrpcListener | undefined;
   private waypoints: WaypointController | undefined;
+  private status: StatusWriter | undefined;
+  private translated: { objects: readonly KubeObject[]; result: TranslateResult } | undefined;
   private readonly kc: KubeConfig;
   readonly tlsListen: HostPort;
 
@@ -84,11 +90,16 @@ export class KubeMode {
     this.authorizer = new KubeNodeAuthorizer(ca.trustDomain, new Set(trusted), () => this.pods);
   }
 
-  /** After each publish: the pods the CA authorizes against, the namespaces that need the root. */
-  published(objects: readonly KubeObject[]): void {
+  /**
+   * After each publish: the pods the CA authorizes against, the namespaces that need the root, the
+   * status conditions of Services and AuthorizationPolicies.
+   */
+  published(objects: readonly KubeObject[], result: TranslateResult): void {
     this.pods = PodIndex.build(objects, this.ca.trustDomain);
     this.namespaces = objects.filter((o) => o.kind === "Namespace").map((o) => o.metadata.name);
     this.publisher?.setNamespaces(this.namespaces);
+    this.translated = { objects, result };
+    this.status?.update(desiredStatus(objects, result));
   }
 
   /** Once the first configuration is published: the serving certificate, the TLS port, the root publisher. */
@@ -113,6 +124,12 @@ export class KubeMode {
     });
     this.publisher.setNamespaces(this.namespaces);
     await this.publisher.start();
+    this.status = new StatusWriter({
+      kc: this.kc,
+      logger: this.logger,
+      ...(this.o.reflector?.backoff ? { backoff: this.o.reflector.backoff } : {}),
+    });
+    if (this.translated) this.status.update(desiredStatus(this.translated.objects, this.translated.result));
     this.startWaypoints();
     return this.listener.port;
   }
@@ -144,6 +161,7 @@ export class KubeMode {
 
   async stop(): Promise<void> {
     await this.waypoints?.stop();
+    await this.status?.stop();
     this.servingCert?.stop();
     this.listener?.close();
     await this.publisher?.stop();

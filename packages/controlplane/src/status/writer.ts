@@ -1,0 +1,157 @@
+// Writes the conditions of conditions.ts where kubectl shows them: a server-side apply to each
+// object's status subresource with our own field manager, only when our conditions differ from what
+// the object holds (our write's own watch event then finds nothing to do: no write loop). Applying
+// no conditions drops the ones we owned. Serialized; a failed write is retried after a backoff.
+
+import { Backoff, errorMessage, type Logger } from "@ambient/core";
+import type { KubeObject } from "@ambient/kube";
+import { apiStatusOf, type KubeConfig, type ResourceRef, serverSideApply } from "@ambient/kube/api";
+import { type Condition, ownedIn, type StatusTarget } from "./conditions.js";
+
+/** Ours alone: the API server drops conditions this manager applied and no longer applies. */
+const FIELD_MANAGER = "ambient.istio.io/status";
+
+const RESOURCES: Record<string, ResourceRef> = {
+  Service: { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true },
+  AuthorizationPolicy: {
+    group: "security.istio.io",
+    version: "v1",
+    plural: "authorizationpolicies",
+    kind: "AuthorizationPolicy",
+    namespaced: true,
+  },
+};
+
+export interface StatusWriterOptions {
+  kc: KubeConfig;
+  logger: Logger;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Tests: the clock conditions are stamped with. */
+  now?: () => Date;
+}
+
+interface Pending {
+  target: StatusTarget;
+  /** The resourceVersion the decision was made on: a write for it is not repeated. */
+  resourceVersion: string | undefined;
+}
+
+export class StatusWriter {
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly pending = new Map<string, Pending>();
+  /** key → `resourceVersion|conditions` last written, until the object moves on. */
+  private readonly written = new Map<string, string>();
+  private draining: Promise<void> | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: StatusWriterOptions) {
+    this.log = o.logger.child({ component: "status-writer" });
+    this.backoff = new Backoff(o.backoff?.initialMs ?? 500, o.backoff?.maxMs ?? 30_000);
+  }
+
+  /** After each translation: queues the objects whose conditions of ours differ from what they hold. */
+  update(targets: readonly StatusTarget[]): void {
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const target of targets) {
+      const key = keyOf(target.object);
+      seen.add(key);
+      const wanted = fingerprint(target.conditions);
+      if (fingerprint(ownedIn(target.object)) === wanted) {
+        this.pending.delete(key);
+        this.written.delete(key);
+        continue;
+      }
+      const rv = target.object.metadata.resourceVersion as string | undefined;
+      if (this.written.get(key) === `${rv}|${wanted}`) continue;
+      this.pending.set(key, { target, resourceVersion: rv });
+    }
+    for (const key of this.pending.keys()) if (!seen.has(key)) this.pending.delete(key);
+    for (const key of this.written.keys()) if (!seen.has(key)) this.written.delete(key);
+    if (!this.draining && this.pending.size > 0) this.draining = this.drain();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.size > 0 && !this.stopped) {
+        const [key, next] = this.pending.entries().next().value as [string, Pending];
+        this.pending.delete(key);
+        try {
+          await this.write(next.target);
+          this.written.set(key, `${next.resourceVersion}|${fingerprint(next.target.conditions)}`);
+          this.backoff.reset();
+        } catch (err) {
+          // Deleted meanwhile: the next translation no longer has it.
+          if (apiStatusOf(err) === 404) continue;
+          if (!this.pending.has(key)) this.pending.set(key, next);
+          const delay = this.backoff.next();
+          this.log.warn({ object: key, retryInMs: delay }, `cannot write status: ${errorMessage(err)}`);
+          clearTimeout(this.retry);
+          this.retry = setTimeout(() => {
+            if (!this.draining && !this.stopped) this.draining = this.drain();
+          }, delay);
+          return;
+        }
+      }
+    } finally {
+      this.draining = undefined;
+    }
+  }
+
+  private async write(target: StatusTarget): Promise<void> {
+    const { object, conditions } = target;
+    const before = ownedIn(object);
+    const now = (this.o.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, "Z");
+    const generation = object.metadata.generation as number | undefined;
+    const stamped = conditions.map((c) => {
+      const prev = before.find((p) => p.type === c.type) as
+        | (Condition & { lastTransitionTime?: string })
+        | undefined;
+      return {
+        ...c,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        // Kubernetes' convention: the time the status last flipped, not the time we last wrote.
+        lastTransitionTime:
+          prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+      };
+    });
+    // The version the object was read at: an apply's body and path must agree on it.
+    const resource = { ...RESOURCES[object.kind]!, version: object.apiVersion.split("/").pop()! };
+    await serverSideApply(
+      this.o.kc,
+      resource,
+      {
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        metadata: { name: object.metadata.name, namespace: object.metadata.namespace ?? "default" },
+        ...({ status: stamped.length > 0 ? { conditions: stamped } : {} } as object),
+      } as never,
+      { fieldManager: FIELD_MANAGER, force: true, subresource: "status" },
+    );
+    this.log.info(
+      { object: keyOf(object), conditions: conditions.map((c) => `${c.type}=${c.status} ${c.reason}`) },
+      conditions.length > 0 ? "status written" : "status conditions removed",
+    );
+  }
+}
+
+function keyOf(o: KubeObject): string {
+  return `${o.kind}/${o.metadata.namespace ?? "default"}/${o.metadata.name}`;
+}
+
+/** What a condition says, times and generations aside, in type order. */
+function fingerprint(conditions: readonly Condition[]): string {
+  return JSON.stringify(
+    [...conditions]
+      .map((c) => [c.type, c.status, c.reason, c.message])
+      .sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+  );
+}
