@@ -1,6 +1,7 @@
 // The CNI node agent in Kubernetes mode against the test API server, driven with the real kubectl:
 // a pod of this node in an ambient namespace is marked on its status subresource; `kubectl label`
-// on a namespace enrols and unenrols running pods; a pod of another node is never seen; excluded
+// on a namespace enrols and unenrols running pods; a pod it cannot capture gets a Warning event
+// FailedCapture (kubectl get events / describe pod); a pod of another node is never seen; excluded
 // namespaces are never enrolled; it keeps working across an API server restart; /readyz says
 // ready once every phase is done. iptables is the agent's fake here (test/netns runs the real rules).
 
@@ -38,7 +39,10 @@ const pod = (namespace: string, name: string, node = "node-a", labels: Record<st
 
 class FakeRedirection implements Redirection {
   readonly rules = new Set<string>();
+  /** Pods whose rules cannot be written (as iptables-restore failing in their netns). */
+  readonly broken = new Set<string>();
   async enable(p: NodePod) {
+    if (this.broken.has(`${p.namespace}/${p.name}`)) throw new Error("iptables-restore: exit status 4");
     this.rules.add(`${p.namespace}/${p.name}`);
   }
   async disable(p: NodePod) {
@@ -158,6 +162,30 @@ describe("CNI node agent against the Kubernetes API", () => {
     expect(
       api.requests.filter((r) => r.method === "PATCH").map((r) => [r.path, r.contentType, r.status]),
     ).toEqual([["/api/v1/namespaces/demo/pods/web/status", "application/merge-patch+json", 200]]);
+  });
+
+  it("records a Warning event FailedCapture on a pod whose traffic it could not redirect", async () => {
+    const { add } = await startAgent();
+    redirection.broken.add("demo/late");
+    await expect(add("demo", "late")).rejects.toMatchObject({ status: 500 });
+    const events = await eventually(async () => {
+      const r = await kube.kubectl(["get", "events", "-n", "demo", "-o", "json"]);
+      expect(r.code).toBe(0);
+      const items = (JSON.parse(r.stdout) as { items: Record<string, unknown>[] }).items;
+      expect(items).toHaveLength(1);
+      return items;
+    });
+    expect(events[0]).toMatchObject({
+      type: "Warning",
+      reason: "FailedCapture",
+      involvedObject: { kind: "Pod", namespace: "demo", name: "late" },
+      source: { component: "ambient-cni", host: "node-a" },
+    });
+    expect(events[0]!.message).toContain("cannot write redirection rules for demo/late");
+    expect(events[0]!.message).toContain("iptables-restore: exit status 4");
+    // kubectl describe shows it under the pod's Events.
+    const described = await kube.kubectl(["describe", "pod", "late", "-n", "demo"]);
+    expect(described.stdout).toMatch(/Warning\s+FailedCapture/);
   });
 
   it("enrols running pods when `kubectl label` marks their namespace, and unenrols them when it is removed", async () => {

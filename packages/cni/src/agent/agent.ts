@@ -22,6 +22,11 @@ export interface Redirection {
   probes(podIps: string[]): Promise<void>;
 }
 
+/** Where a capture failure is shown to operators besides the log. */
+export interface CaptureEvents {
+  captureFailed(namespace: string, name: string, uid: string | undefined, message: string): void;
+}
+
 export class AgentError extends Error {
   override readonly name = "AgentError";
   constructor(
@@ -58,6 +63,8 @@ export interface NodeAgentOptions {
   redirection: Redirection;
   ztunnels: ZtunnelServer;
   annotator: PodAnnotator;
+  /** In a cluster: Events on pods that could not be captured (kube-events.ts). */
+  events?: CaptureEvents;
   excludeNamespaces: readonly string[];
   logger: Logger;
 }
@@ -169,6 +176,13 @@ export class NodeAgent {
     }
   }
 
+  /** Shows the failure on the pod (kubectl get events), and returns it for the caller to throw. */
+  private captureFailed(pod: NodePod, err: AgentError): AgentError {
+    const uid = this.o.source.pod(pod.namespace, pod.name)?.metadata.uid;
+    this.o.events?.captureFailed(pod.namespace, pod.name, uid, err.message);
+    return err;
+  }
+
   private wanted(pod: NodePod): boolean {
     if (this.o.excludeNamespaces.includes(pod.namespace)) return false;
     const obj = this.o.source.pod(pod.namespace, pod.name);
@@ -187,9 +201,12 @@ export class NodeAgent {
     try {
       await this.o.redirection.enable(pod);
     } catch (err) {
-      throw new AgentError(
-        `cannot write redirection rules for ${key(pod)} in ${pod.netns}: ${(err as Error).message}`,
-        500,
+      throw this.captureFailed(
+        pod,
+        new AgentError(
+          `cannot write redirection rules for ${key(pod)} in ${pod.netns}: ${(err as Error).message}`,
+          500,
+        ),
       );
     }
     try {
@@ -197,7 +214,10 @@ export class NodeAgent {
     } catch (err) {
       if (fromCni) {
         await this.o.redirection.disable(pod).catch(() => {});
-        throw new AgentError(`ztunnel did not take pod ${key(pod)}: ${(err as Error).message}`, 503);
+        throw this.captureFailed(
+          pod,
+          new AgentError(`ztunnel did not take pod ${key(pod)}: ${(err as Error).message}`, 503),
+        );
       }
       // A label change with ztunnel away: it gets the pod in the replay when it reconnects.
       this.log.warn(

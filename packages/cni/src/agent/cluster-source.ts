@@ -6,6 +6,7 @@
 import type { Logger } from "@ambient/core";
 import { isNamespace, isPod, kindInfo, type Namespace, type ObjectSource, type Pod } from "@ambient/kube";
 import { KubeAnnotator } from "./kube-annotator.js";
+import { KubeEvents } from "./kube-events.js";
 
 export interface ClusterSource {
   pod(namespace: string, name: string): Pod | undefined;
@@ -82,6 +83,7 @@ export async function manifestsClusterSource(dir: string, logger: Logger): Promi
 export interface KubeCluster {
   source: ClusterSource;
   annotator: KubeAnnotator;
+  events: KubeEvents;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function kubeCluster(
   logger: Logger,
   tuning: { backoff?: { initialMs: number; maxMs: number } } = {},
 ): Promise<KubeCluster> {
-  const { KubeApiSource, loadKubeConfig, mergePatch } = await import("@ambient/kube/api");
+  const { KubeApiSource, loadKubeConfig, mergePatch, requestJson } = await import("@ambient/kube/api");
   const kc = loadKubeConfig(kubeconfig);
   const source = new SourceIndex(
     new KubeApiSource(kc, {
@@ -112,5 +114,10 @@ export async function kubeCluster(
     logger,
     ...(tuning.backoff && { backoff: tuning.backoff }),
   });
-  return { source, annotator };
+  const events = new KubeEvents({
+    post: (path, body) => requestJson(kc, "POST", path, body),
+    nodeName,
+    logger,
+  });
+  return { source, annotator, events };
 }

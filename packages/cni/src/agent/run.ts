@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Logger } from "@ambient/core";
 import { installPlugin } from "../install/install.js";
 import { IptablesRedirection } from "../iptables/index.js";
-import { NodeAgent, type Redirection } from "./agent.js";
+import { type CaptureEvents, NodeAgent, type Redirection } from "./agent.js";
 import { FileAnnotator, type PodAnnotator } from "./annotations.js";
 import { type ClusterSource, kubeCluster, manifestsClusterSource } from "./cluster-source.js";
 import { type CniServer, startCniServer } from "./cni-server.js";
@@ -53,12 +53,14 @@ export async function runNodeAgent(
   const sourceLog = log.child({ component: "source" });
   let source: ClusterSource;
   let annotator: PodAnnotator & { close?(): void };
+  let events: CaptureEvents | undefined;
   if (config.cluster.kind === "kube") {
     const kube = await kubeCluster(config.cluster.kubeconfig, config.nodeName, sourceLog, {
       ...(deps.kubeBackoff && { backoff: deps.kubeBackoff }),
     });
     source = kube.source;
     annotator = kube.annotator;
+    events = kube.events;
   } else {
     source = await manifestsClusterSource(config.cluster.dir, sourceLog);
     annotator = new FileAnnotator(config.stateDir);
@@ -88,6 +90,7 @@ export async function runNodeAgent(
         deps.redirection ?? new IptablesRedirection({ hostProbeSnat: config.hostProbeSnat, logger: log }),
       ztunnels,
       annotator,
+      ...(events && { events }),
       excludeNamespaces: config.excludeNamespaces,
       logger: log,
     });
