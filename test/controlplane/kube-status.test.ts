@@ -2,7 +2,8 @@
 // the status subresource, read back with the real kubectl. A Service using a waypoint gets
 // istio.io/WaypointBound and loses it when unlabelled; an L4 policy gets ZtunnelAccepted/Accepted; a
 // policy with HTTP rules and no waypoint says ztunnel does not enforce them; a policy targeting a
-// waypoint gets WaypointAccepted; no condition is written twice for the same state.
+// waypoint gets WaypointAccepted; a refused write is retried; no condition is written twice for the
+// same state.
 
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -187,6 +188,28 @@ describe("status conditions in Kubernetes mode", () => {
       reason: "AncestorNotBound",
       message: "the Service demo/ratings is not bound to a waypoint",
     });
+  });
+
+  it("retries a status write the API server refused, with a warning naming the object", async () => {
+    api.faults.failNext(2, 503, { method: "PATCH", path: "/services/details/status" });
+    const dir = await mkdtemp(join(tmpdir(), "ambient-status-"));
+    await writeFile(
+      join(dir, "details.yaml"),
+      `apiVersion: v1
+kind: Service
+metadata: {name: details, namespace: demo, labels: {istio.io/use-waypoint: waypoint}}
+spec: {selector: {app: details}, ports: [{port: 9080}]}
+`,
+    );
+    await kubectl("apply", "-f", join(dir, "details.yaml"));
+    expect(await condition("service", "details", "istio.io/WaypointBound")).toMatchObject({ status: "True" });
+    const refused = api.requests.filter((r) => r.path.endsWith("/details/status") && r.status === 503);
+    expect(refused).toHaveLength(2);
+    expect(
+      env.logs.some(
+        (l) => l.object === "Service/demo/details" && String(l.msg).startsWith("cannot write status"),
+      ),
+    ).toBe(true);
   });
 
   it("writes each status once: a publish with nothing new for it writes nothing", async () => {

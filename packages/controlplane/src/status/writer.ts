@@ -43,6 +43,7 @@ export class StatusWriter {
   /** key → `resourceVersion|conditions` last written, until the object moves on. */
   private readonly written = new Map<string, string>();
   private draining: Promise<void> | undefined;
+  private running = false;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -70,7 +71,13 @@ export class StatusWriter {
     }
     for (const key of this.pending.keys()) if (!seen.has(key)) this.pending.delete(key);
     for (const key of this.written.keys()) if (!seen.has(key)) this.written.delete(key);
-    if (!this.draining && this.pending.size > 0) this.draining = this.drain();
+    this.kick();
+  }
+
+  private kick(): void {
+    // While a retry waits, later translations queue their writes behind it, not around the backoff.
+    if (this.running || this.retry || this.stopped || this.pending.size === 0) return;
+    this.draining = this.drain();
   }
 
   async stop(): Promise<void> {
@@ -80,6 +87,7 @@ export class StatusWriter {
   }
 
   private async drain(): Promise<void> {
+    this.running = true;
     try {
       while (this.pending.size > 0 && !this.stopped) {
         const [key, next] = this.pending.entries().next().value as [string, Pending];
@@ -94,15 +102,15 @@ export class StatusWriter {
           if (!this.pending.has(key)) this.pending.set(key, next);
           const delay = this.backoff.next();
           this.log.warn({ object: key, retryInMs: delay }, `cannot write status: ${errorMessage(err)}`);
-          clearTimeout(this.retry);
           this.retry = setTimeout(() => {
-            if (!this.draining && !this.stopped) this.draining = this.drain();
+            this.retry = undefined;
+            this.kick();
           }, delay);
           return;
         }
       }
     } finally {
-      this.draining = undefined;
+      this.running = false;
     }
   }
 
