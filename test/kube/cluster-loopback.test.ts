@@ -155,4 +155,23 @@ spec:
     await k("delete", "-f", file);
     await eventually(async () => expect(await get(client)).toBe(200), 20_000);
   });
+
+  it("kubectl logs reads a pod's container log from its kubelet, and ds/ztunnel resolves through the DaemonSet's selector", async () => {
+    const pod = await k("logs", "-n", "istio-system", "ztunnel-node-2");
+    expect(pod).toContain("ztunnel ready");
+    // The admin listener is on the pod's node address: these are node-2's lines, not node-1's.
+    expect(pod).toContain("127.32.2.1");
+    const ds = await kubectl.kubectl(["logs", "-n", "istio-system", "ds/ztunnel"]);
+    expect(ds.code, ds.stderr).toBe(0);
+    expect(ds.stdout).toContain("ztunnel ready");
+    expect(ds.stderr).toMatch(/Found 2 pods, using pod\/ztunnel-node-\d/);
+    const tail = await k("logs", "-n", "istio-system", "ztunnel-node-1", "--tail=1");
+    expect(tail.trimEnd().split("\n")).toHaveLength(1);
+    // What this kubelet cannot answer is refused by name, never answered wrongly.
+    const follow = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "--since=1m"]);
+    expect(follow.code).not.toBe(0);
+    expect(follow.stderr).toContain("does not support the log option sinceSeconds");
+    const none = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "-c", "nope"]);
+    expect(none.stderr).toContain("container nope is not valid for pod ztunnel-node-1");
+  });
 });
