@@ -8,8 +8,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryLogger } from "@ambient/core";
+import { run } from "@ambient/ctl";
 import { httpGetViaSocks, kube } from "@ambient/testbed";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
 import { type KubeClients, kubeClients } from "../utils/kube.js";
 import { metricValue, scrape } from "../utils/mesh.js";
@@ -173,5 +174,59 @@ spec:
     expect(follow.stderr).toContain("does not support the log option sinceSeconds");
     const none = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "-c", "nope"]);
     expect(none.stderr).toContain("container nope is not valid for pod ztunnel-node-1");
+  });
+
+  it("ambientctl ztunnel-config --node reads that node's ztunnel through the API's pod proxy, with istioctl's columns", async () => {
+    const ctl = async (...args: string[]) => {
+      const lines: string[] = [];
+      const errors: string[] = [];
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((s) => {
+        errors.push(String(s));
+        return true;
+      });
+      try {
+        const code = await run(["ztunnel-config", ...args], { KUBECONFIG: cluster.kubeconfigPath }, (l) =>
+          lines.push(l),
+        );
+        return { code, out: lines.join("\n"), err: errors.join("") };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const webIp = await podIp("web");
+    // The kubeconfig is found as kubectl finds it ($KUBECONFIG); no --node: the first ztunnel pod.
+    const workloads = await ctl("workloads", "--node", "node-2");
+    expect(workloads.code, workloads.err).toBe(0);
+    expect(workloads.out).toMatch(/NAMESPACE\s+POD NAME\s+ADDRESS\s+NODE\s+WAYPOINT\s+PROTOCOL/);
+    expect(workloads.out).toMatch(
+      new RegExp(`demo\\s+web\\s+${webIp.replaceAll(".", "\\.")}\\s+node-2\\s+None\\s+HBONE`),
+    );
+    // Certificates are per node: node-1 runs only client, so its ztunnel holds no web certificate.
+    const certs = await ctl("certificates", "--node", "node-2");
+    expect(certs.out).toMatch(
+      /CERTIFICATE NAME\s+TYPE\s+STATUS\s+VALID CERT\s+SERIAL NUMBER\s+NOT AFTER\s+NOT BEFORE/,
+    );
+    expect(certs.out).toMatch(
+      /spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+Leaf\s+Available\s+true\s+[0-9a-f]+/,
+    );
+    const node1 = JSON.parse((await ctl("certificates", "--node", "node-1", "-o", "json")).out) as {
+      identity: string;
+    }[];
+    expect(node1.map((c) => c.identity)).toContain(CLIENT);
+    expect(node1.map((c) => c.identity)).not.toContain(WEB);
+    const services = await ctl("services", "-o", "yaml");
+    expect(services.code, services.err).toBe(0);
+    expect(services.out).toMatch(/name: web\n/);
+    // The same path works for kubectl.
+    const raw = await k(
+      "get",
+      "--raw",
+      "/api/v1/namespaces/istio-system/pods/ztunnel-node-2:15000/proxy/config_dump",
+    );
+    expect(JSON.parse(raw)).toHaveProperty("workloads");
+
+    const missing = await ctl("workloads", "--node", "node-9");
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/no running ztunnel pod \(app=ztunnel in istio-system\) on node node-9/);
   });
 });

@@ -23,6 +23,7 @@ import { Kubelet } from "./kubelet.js";
 import { LoopbackRuntime } from "./loopback-runtime.js";
 import { CNI_POD_LABEL, meshObjects, type NodeHostPaths } from "./mesh-objects.js";
 import { NetnsRuntime } from "./netns-runtime.js";
+import { proxyToPod } from "./pod-proxy.js";
 import type { ContainerRuntime } from "./runtime.js";
 
 export interface KubeClusterOptions {
@@ -104,6 +105,7 @@ export class KubeCluster {
       ]);
       await Promise.all(nodes.map((n) => cluster!.startKubelet(n)));
       api.backends.log = (pod, options) => cluster!.podLog(pod as Pod, options);
+      api.backends.proxy = proxyToPod;
       return cluster;
     } catch (err) {
       if (cluster) await cluster.stop();
