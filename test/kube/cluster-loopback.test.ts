@@ -229,4 +229,24 @@ spec:
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/no running ztunnel pod \(app=ztunnel in istio-system\) on node node-9/);
   });
+
+  it("ambientctl check finds the healthy cluster healthy (exit 0), and names a waypoint a namespace uses but lacks", async () => {
+    const lines: string[] = [];
+    const env = { KUBECONFIG: cluster.kubeconfigPath };
+    expect(await run(["check"], env, (l) => lines.push(l))).toBe(0);
+    const out = lines.join("\n");
+    expect(out).toMatch(/ok\s+ztunnel: ztunnel Ready on every node \(2\)/);
+    expect(out).toMatch(/ok\s+CNI: not used/);
+    expect(out).toMatch(/ok\s+versions: one version: istiod dev, ztunnel dev/);
+    expect(out).toContain("No problems found.");
+
+    await k("label", "namespace", "demo", "istio.io/use-waypoint=missing");
+    try {
+      lines.length = 0;
+      expect(await run(["check"], env, (l) => lines.push(l))).toBe(1);
+      expect(lines.join("\n")).toMatch(/namespace demo uses waypoint demo\/missing, which does not exist/);
+    } finally {
+      await k("label", "namespace", "demo", "istio.io/use-waypoint-");
+    }
+  });
 });
