@@ -8,8 +8,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryLogger } from "@ambient/core";
+import { run } from "@ambient/ctl";
 import { httpGetViaSocks, kube } from "@ambient/testbed";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
 import { type KubeClients, kubeClients } from "../utils/kube.js";
 import { metricValue, scrape } from "../utils/mesh.js";
@@ -154,5 +155,98 @@ spec:
     await eventually(async () => expect(await get(client)).not.toBe(200), 20_000);
     await k("delete", "-f", file);
     await eventually(async () => expect(await get(client)).toBe(200), 20_000);
+  });
+
+  it("kubectl logs reads a pod's container log from its kubelet, and ds/ztunnel resolves through the DaemonSet's selector", async () => {
+    const pod = await k("logs", "-n", "istio-system", "ztunnel-node-2");
+    expect(pod).toContain("ztunnel ready");
+    // The admin listener is on the pod's node address: these are node-2's lines, not node-1's.
+    expect(pod).toContain("127.32.2.1");
+    const ds = await kubectl.kubectl(["logs", "-n", "istio-system", "ds/ztunnel"]);
+    expect(ds.code, ds.stderr).toBe(0);
+    expect(ds.stdout).toContain("ztunnel ready");
+    expect(ds.stderr).toMatch(/Found 2 pods, using pod\/ztunnel-node-\d/);
+    const tail = await k("logs", "-n", "istio-system", "ztunnel-node-1", "--tail=1");
+    expect(tail.trimEnd().split("\n")).toHaveLength(1);
+    // What this kubelet cannot answer is refused by name, never answered wrongly.
+    const follow = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "--since=1m"]);
+    expect(follow.code).not.toBe(0);
+    expect(follow.stderr).toContain("does not support the log option sinceSeconds");
+    const none = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "-c", "nope"]);
+    expect(none.stderr).toContain("container nope is not valid for pod ztunnel-node-1");
+  });
+
+  it("ambientctl ztunnel-config --node reads that node's ztunnel through the API's pod proxy, with istioctl's columns", async () => {
+    const ctl = async (...args: string[]) => {
+      const lines: string[] = [];
+      const errors: string[] = [];
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((s) => {
+        errors.push(String(s));
+        return true;
+      });
+      try {
+        const code = await run(["ztunnel-config", ...args], { KUBECONFIG: cluster.kubeconfigPath }, (l) =>
+          lines.push(l),
+        );
+        return { code, out: lines.join("\n"), err: errors.join("") };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const webIp = await podIp("web");
+    // The kubeconfig is found as kubectl finds it ($KUBECONFIG); no --node: the first ztunnel pod.
+    const workloads = await ctl("workloads", "--node", "node-2");
+    expect(workloads.code, workloads.err).toBe(0);
+    expect(workloads.out).toMatch(/NAMESPACE\s+POD NAME\s+ADDRESS\s+NODE\s+WAYPOINT\s+PROTOCOL/);
+    expect(workloads.out).toMatch(
+      new RegExp(`demo\\s+web\\s+${webIp.replaceAll(".", "\\.")}\\s+node-2\\s+None\\s+HBONE`),
+    );
+    // Certificates are per node: node-1 runs only client, so its ztunnel holds no web certificate.
+    const certs = await ctl("certificates", "--node", "node-2");
+    expect(certs.out).toMatch(
+      /CERTIFICATE NAME\s+TYPE\s+STATUS\s+VALID CERT\s+SERIAL NUMBER\s+NOT AFTER\s+NOT BEFORE/,
+    );
+    expect(certs.out).toMatch(
+      /spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+Leaf\s+Available\s+true\s+[0-9a-f]+/,
+    );
+    const node1 = JSON.parse((await ctl("certificates", "--node", "node-1", "-o", "json")).out) as {
+      identity: string;
+    }[];
+    expect(node1.map((c) => c.identity)).toContain(CLIENT);
+    expect(node1.map((c) => c.identity)).not.toContain(WEB);
+    const services = await ctl("services", "-o", "yaml");
+    expect(services.code, services.err).toBe(0);
+    expect(services.out).toMatch(/name: web\n/);
+    // The same path works for kubectl.
+    const raw = await k(
+      "get",
+      "--raw",
+      "/api/v1/namespaces/istio-system/pods/ztunnel-node-2:15000/proxy/config_dump",
+    );
+    expect(JSON.parse(raw)).toHaveProperty("workloads");
+
+    const missing = await ctl("workloads", "--node", "node-9");
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/no running ztunnel pod \(app=ztunnel in istio-system\) on node node-9/);
+  });
+
+  it("ambientctl check finds the healthy cluster healthy (exit 0), and names a waypoint a namespace uses but lacks", async () => {
+    const lines: string[] = [];
+    const env = { KUBECONFIG: cluster.kubeconfigPath };
+    expect(await run(["check"], env, (l) => lines.push(l))).toBe(0);
+    const out = lines.join("\n");
+    expect(out).toMatch(/ok\s+ztunnel: ztunnel Ready on every node \(2\)/);
+    expect(out).toMatch(/ok\s+CNI: not used/);
+    expect(out).toMatch(/ok\s+versions: one version: istiod dev, ztunnel dev/);
+    expect(out).toContain("No problems found.");
+
+    await k("label", "namespace", "demo", "istio.io/use-waypoint=missing");
+    try {
+      lines.length = 0;
+      expect(await run(["check"], env, (l) => lines.push(l))).toBe(1);
+      expect(lines.join("\n")).toMatch(/namespace demo uses waypoint demo\/missing, which does not exist/);
+    } finally {
+      await k("label", "namespace", "demo", "istio.io/use-waypoint-");
+    }
   });
 });

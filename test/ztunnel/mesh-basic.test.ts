@@ -105,9 +105,10 @@ describe("ambientctl ztunnel-config", () => {
     const code = await run(["ztunnel-config", "--node-ip", "127.21.2.1"], {}, (l) => lines.push(l));
     const out = lines.join("\n");
     expect(code).toBe(0);
-    expect(out).toMatch(/demo\s+web-1\s+127\.21\.2\.10\s+node-b\s+web\s+HBONE\s+HEALTHY/);
-    expect(out).toMatch(/demo\s+web\s+web\.demo\.svc\.cluster\.local\s+127\.21\.100\.1\s+2/);
-    expect(out).toMatch(/spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+available\s+[0-9a-f]+/);
+    // istioctl's columns: NAMESPACE POD NAME ADDRESS NODE WAYPOINT PROTOCOL, ENDPOINTS as healthy/total.
+    expect(out).toMatch(/demo\s+web-1\s+127\.21\.2\.10\s+node-b\s+None\s+HBONE/);
+    expect(out).toMatch(/demo\s+web\s+127\.21\.100\.1\s+None\s+2\/2/);
+    expect(out).toMatch(/spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+Leaf\s+Available\s+true\s+[0-9a-f]+/);
   });
 
   it("says which address it could not read", async () => {

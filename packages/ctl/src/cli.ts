@@ -1,6 +1,7 @@
 // ambientctl's entry: one function per subcommand; errors print as one clear line and exit 2.
 
 import { type EnvSource, errorMessage, versionText } from "@ambient/core";
+import { checkCommand } from "./commands/check.js";
 import { upCommand } from "./commands/up.js";
 import { waypointCommand } from "./commands/waypoint.js";
 import { xdsCommand } from "./commands/xds.js";
@@ -17,9 +18,14 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl up --kube [--netns] [-f DIR]        a Kubernetes cluster on this machine (test API server, the mesh
                                                  as pods, a kubelet per node); prints export KUBECONFIG=...
   ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
-  ambientctl ztunnel-config [workloads|services|policies|certificates] --node-ip IP
-                                                 show what one ztunnel holds (its /config_dump) [-o json]
+  ambientctl ztunnel-config [workloads|services|policies|certificates|all] [--node N] [-o json|yaml]
+                                                 show what one ztunnel holds (its /config_dump): on a cluster
+                                                 the node's ztunnel pod through the API (--kubeconfig, --context;
+                                                 else $KUBECONFIG, ~/.kube/config), or --node-ip IP for a local one
   ambientctl waypoint apply|list|status|delete     manage waypoints on a cluster (istioctl's flags; see waypoint --help)
+  ambientctl check [--kubeconfig PATH] [--context NAME]
+                                                 is the cluster's mesh healthy? each problem with the command
+                                                 that fixes it; exit 1 on problems
   ambientctl version                             (or --version) the version, commit and Node.js
 `;
 
@@ -39,6 +45,8 @@ export async function run(
         return await ztunnelConfigCommand(rest, env, out);
       case "waypoint":
         return await waypointCommand(rest, env, out);
+      case "check":
+        return await checkCommand(rest, env, out);
       case "version":
       case "--version":
         out(versionText("ambientctl", PACKAGE_JSON, env));

@@ -1,53 +1,29 @@
-// `ambientctl ztunnel-config [workloads|services|policies|certificates|all] --node-ip IP`: what one
-// ztunnel holds, read from its admin endpoint (/config_dump on 15000), as tables or JSON.
+// `ambientctl ztunnel-config [workloads|services|policies|certificates|all]`: what one ztunnel
+// holds, its admin /config_dump (port 15000). On a cluster (--node, --kubeconfig/--context, or a
+// kubeconfig found as kubectl finds it) the node's ztunnel pod is found through the API and read
+// through the pod proxy, as istioctl reaches it by port-forward; --node-ip reads a local ztunnel.
 
 import { type EnvSource, type OptionSpec, parseOptions } from "@ambient/core";
-import { renderTable } from "../table.js";
+import type { Pod } from "@ambient/kube";
+import { getJson, type KubeConfig, loadUserKubeConfig } from "@ambient/kube/api";
+import { stringify } from "yaml";
 import { normalizeShortFlags } from "./xds.js";
+import { type ConfigDump, renderSections, SECTIONS, type Section } from "./ztunnel-config-tables.js";
 
 export const ZTUNNEL_CONFIG_OPTIONS: readonly OptionSpec[] = [
-  {
-    flag: "node-ip",
-    env: "NODE_IP",
-    kind: "string",
-    default: "127.0.0.1",
-    description: "the ztunnel's admin address",
-  },
+  { flag: "node-ip", env: "NODE_IP", kind: "string", description: "a local ztunnel's admin address" },
   { flag: "admin-port", kind: "int", default: "15000", description: "admin port" },
-  { flag: "output", kind: "string", default: "table", description: "table|json" },
+  { flag: "node", kind: "string", description: "the cluster node whose ztunnel to read" },
+  { flag: "kubeconfig", kind: "string", description: "kubeconfig file (else $KUBECONFIG, ~/.kube/config)" },
+  { flag: "context", kind: "string", description: "kubeconfig context to use" },
+  { flag: "output", kind: "string", default: "table", description: "table|json|yaml" },
 ];
 
-const SECTIONS = ["workloads", "services", "policies", "certificates", "all"] as const;
-type Section = (typeof SECTIONS)[number];
-
-interface Dump {
-  node: string;
-  workloads: {
-    namespace: string;
-    name: string;
-    addresses: string[];
-    node: string;
-    serviceAccount: string;
-    tunnelProtocol: string;
-    status: string;
-  }[];
-  services: {
-    namespace: string;
-    name: string;
-    hostname: string;
-    addresses: { address: string }[] | string[];
-    endpoints?: string[];
-  }[];
-  policies: { namespace: string; name: string; scope: string; action: string; rules: unknown[] }[];
-  certificates: {
-    identity: string;
-    state: string;
-    serial?: string;
-    notAfter?: string;
-    nextRefresh?: string;
-    lastError?: string;
-  }[];
-}
+const OUTPUTS = ["table", "json", "yaml"];
+// The chart installs ztunnel in istio-system with label app=ztunnel (istioctl looks for the same).
+const ZTUNNEL_NAMESPACE = "istio-system";
+const ZTUNNEL_SELECTOR = "app=ztunnel";
+const LOCAL_ADMIN_IP = "127.0.0.1";
 
 export async function ztunnelConfigCommand(
   argv: string[],
@@ -58,73 +34,78 @@ export async function ztunnelConfigCommand(
   const section = (positionals[0] ?? "all") as Section;
   if (!SECTIONS.includes(section))
     throw new Error(`unknown section "${section}": use ${SECTIONS.join(", ")}`);
-  const url = `http://${values["node-ip"]}:${values["admin-port"]}/config_dump`;
-  let dump: Dump;
+  const output = values["output"] as string;
+  if (!OUTPUTS.includes(output)) throw new Error(`unknown output "${output}": use ${OUTPUTS.join(", ")}`);
+  const port = values["admin-port"] as number;
+  const kc = clusterOf(values, env);
+  const dump = kc
+    ? await clusterDump(kc, values["node"] as string | undefined, port)
+    : await localDump(`http://${(values["node-ip"] as string | undefined) ?? LOCAL_ADMIN_IP}:${port}`);
+  const view = section === "all" ? dump : dump[section];
+  if (output === "json") out(JSON.stringify(view, null, 2));
+  else if (output === "yaml") out(stringify(view).trimEnd());
+  else out(renderSections(dump, section));
+  return 0;
+}
+
+/**
+ * The cluster to read from: none with --node-ip (a local ztunnel); required with --node,
+ * --kubeconfig or --context; otherwise the kubeconfig kubectl would use, when there is one.
+ */
+function clusterOf(values: Record<string, unknown>, env: EnvSource): KubeConfig | undefined {
+  const kubeconfig = values["kubeconfig"] as string | undefined;
+  const context = values["context"] as string | undefined;
+  const asked = values["node"] !== undefined || kubeconfig !== undefined || context !== undefined;
+  if (values["node-ip"] !== undefined) {
+    if (asked)
+      throw new Error(
+        "--node-ip reads a local ztunnel: it cannot be combined with --node, --kubeconfig or --context",
+      );
+    return undefined;
+  }
+  try {
+    return loadUserKubeConfig({ kubeconfig, context, env }).kc;
+  } catch (err) {
+    if (asked) throw err;
+    return undefined;
+  }
+}
+
+async function localDump(base: string): Promise<ConfigDump> {
+  const url = `${base}/config_dump`;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    dump = (await res.json()) as Dump;
+    return (await res.json()) as ConfigDump;
   } catch (err) {
-    throw new Error(`cannot read ${url}: ${(err as Error).message}`);
+    throw new Error(`cannot read ${url}: ${(err as Error).message}`, { cause: err });
   }
-  if (values["output"] === "json") {
-    out(JSON.stringify(section === "all" ? dump : dump[section], null, 2));
-    return 0;
-  }
-  const parts: string[] = [];
-  if (section === "workloads" || section === "all") {
-    parts.push(
-      renderTable(
-        ["NAMESPACE", "NAME", "ADDRESS", "NODE", "SERVICE ACCOUNT", "PROTOCOL", "STATUS"],
-        dump.workloads.map((w) => [
-          w.namespace,
-          w.name,
-          w.addresses.join(","),
-          w.node,
-          w.serviceAccount,
-          w.tunnelProtocol,
-          w.status,
-        ]),
-      ),
+}
+
+async function clusterDump(kc: KubeConfig, node: string | undefined, port: number): Promise<ConfigDump> {
+  const server = kc.getCurrentCluster()?.server ?? "the cluster";
+  const list = await getJson<{ items: Pod[] }>(kc, `/api/v1/namespaces/${ZTUNNEL_NAMESPACE}/pods`, {
+    labelSelector: ZTUNNEL_SELECTOR,
+    ...(node ? { fieldSelector: `spec.nodeName=${node}` } : {}),
+  });
+  const pods = list.items
+    .filter((p) => p.status?.phase === "Running")
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const pod = pods[0];
+  if (!pod) {
+    const where = node ? `on node ${node}` : "on any node";
+    throw new Error(
+      `no running ztunnel pod (${ZTUNNEL_SELECTOR} in ${ZTUNNEL_NAMESPACE}) ${where} of ${server}: ` +
+        `check with kubectl get pods -n ${ZTUNNEL_NAMESPACE} -l ${ZTUNNEL_SELECTOR} -o wide`,
     );
   }
-  if (section === "services" || section === "all") {
-    parts.push(
-      renderTable(
-        ["NAMESPACE", "NAME", "HOSTNAME", "VIP", "ENDPOINTS"],
-        dump.services.map((s) => [
-          s.namespace,
-          s.name,
-          s.hostname,
-          s.addresses.map((a) => (typeof a === "string" ? a : a.address)).join(","),
-          String(s.endpoints?.length ?? "-"),
-        ]),
-      ),
+  const path = `/api/v1/namespaces/${ZTUNNEL_NAMESPACE}/pods/${pod.metadata.name}:${port}/proxy/config_dump`;
+  try {
+    return await getJson<ConfigDump>(kc, path);
+  } catch (err) {
+    throw new Error(
+      `cannot read the config dump of pod ${ZTUNNEL_NAMESPACE}/${pod.metadata.name} (node ${pod.spec?.nodeName}) through ${server}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
-  if (section === "policies" || section === "all") {
-    parts.push(
-      renderTable(
-        ["NAMESPACE", "NAME", "SCOPE", "ACTION", "RULES"],
-        dump.policies.map((p) => [p.namespace, p.name, p.scope, p.action, String(p.rules.length)]),
-      ),
-    );
-  }
-  if (section === "certificates" || section === "all") {
-    parts.push(
-      renderTable(
-        ["IDENTITY", "STATE", "SERIAL", "EXPIRES", "NEXT REFRESH", "LAST ERROR"],
-        dump.certificates.map((c) => [
-          c.identity,
-          c.state,
-          c.serial ?? "-",
-          c.notAfter ?? "-",
-          c.nextRefresh ?? "-",
-          c.lastError ?? "-",
-        ]),
-      ),
-    );
-  }
-  out(parts.join("\n\n"));
-  return 0;
 }

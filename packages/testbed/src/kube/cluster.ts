@@ -8,9 +8,10 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger, LogLevel } from "@ambient/core";
-import type { KubeObject } from "@ambient/kube";
+import type { KubeObject, Pod } from "@ambient/kube";
 import { loadKubeConfig } from "@ambient/kube/api";
 import { istioCrds } from "../apiserver/istio-crds.js";
+import type { LogOptions } from "../apiserver/pod-backends.js";
 import { startTestApiServer, type TestApiServer } from "../apiserver/server.js";
 import { writeNodeConflist } from "../netns/node-conflist.js";
 import { createTopology, type Topology } from "../netns/topology.js";
@@ -22,6 +23,7 @@ import { Kubelet } from "./kubelet.js";
 import { LoopbackRuntime } from "./loopback-runtime.js";
 import { CNI_POD_LABEL, meshObjects, type NodeHostPaths } from "./mesh-objects.js";
 import { NetnsRuntime } from "./netns-runtime.js";
+import { proxyToPod } from "./pod-proxy.js";
 import type { ContainerRuntime } from "./runtime.js";
 
 export interface KubeClusterOptions {
@@ -102,6 +104,8 @@ export class KubeCluster {
         ...(folder?.objects ?? []),
       ]);
       await Promise.all(nodes.map((n) => cluster!.startKubelet(n)));
+      api.backends.log = (pod, options) => cluster!.podLog(pod as Pod, options);
+      api.backends.proxy = proxyToPod;
       return cluster;
     } catch (err) {
       if (cluster) await cluster.stop();
@@ -111,6 +115,14 @@ export class KubeCluster {
       }
       throw err;
     }
+  }
+
+  /** The API server's `pods/log`: the kubelet of the pod's node answers, as the real API server asks it. */
+  private podLog(pod: Pod, options: LogOptions): Promise<string> {
+    const node = pod.spec?.nodeName ?? "";
+    const kubelet = this.kubelets.get(node);
+    if (!kubelet) return Promise.reject(new Error(`no kubelet runs on node "${node}"`));
+    return kubelet.log(pod, options);
   }
 
   /** Applies objects as `kubectl apply --server-side` would. */

@@ -6,7 +6,9 @@
 import { Backoff, type Logger } from "@ambient/core";
 import { kindInfo, type Pod } from "@ambient/kube";
 import { apiStatusOf, KubeApiSource, type KubeConfig } from "@ambient/kube/api";
+import type { LogOptions } from "../apiserver/pod-backends.js";
 import { type KubeClient, podPath } from "./client.js";
+import { readContainerLog } from "./container-logs.js";
 import { podKey } from "./pod-volumes.js";
 import { PodWorker } from "./pod-worker.js";
 import type { ContainerRuntime } from "./runtime.js";
@@ -70,6 +72,11 @@ export class Kubelet {
   /** The pods this kubelet runs, by `namespace/name`. */
   pods(): ReadonlyMap<string, PodWorker> {
     return this.workers;
+  }
+
+  /** `pods/<name>/log` for a pod on this node (the kubelet's /containerLogs). */
+  log(pod: Pod, options: LogOptions): Promise<string> {
+    return readContainerLog(`${this.o.dir}/logs`, pod, options);
   }
 
   /** Resolves once the pods in the source have been acted on and their status sent. */

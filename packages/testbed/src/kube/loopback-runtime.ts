@@ -4,11 +4,12 @@
 // from the pod (Istio's env, the projected token, the root ConfigMap, the in-cluster kubeconfig).
 
 import { ControlPlane } from "@ambient/controlplane";
-import type { Logger, LogLevel } from "@ambient/core";
+import { createLogger, type Logger, type LogLevel } from "@ambient/core";
 import type { Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
 import { EchoServer } from "../local/echo-server.js";
+import { openContainerLog } from "./container-logs.js";
 import { CONTROL_PLANE_STATE_DIR, CONTROL_PLANE_TLS_PORT } from "./mesh-objects.js";
 import {
   type ContainerRuntime,
@@ -57,7 +58,26 @@ export class LoopbackRuntime implements ContainerRuntime {
   }
 
   async start(pod: Pod, sandbox: Sandbox, c: ContainerSpec): Promise<RunningContainer> {
-    const logger = this.o.logger.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` });
+    // The component's log lines go to the container's log file, as a container's stdout does, so
+    // `kubectl logs` reads them; an app's file stays empty (the echo server logs nothing).
+    const out = await openContainerLog(c.logFile);
+    const logger = createLogger({ level: this.o.logLevel, destination: out });
+    try {
+      const running = await this.run(pod, sandbox, c, logger);
+      return {
+        ...running,
+        stop: async () => {
+          await running.stop();
+          await new Promise((r) => out.end(r));
+        },
+      };
+    } catch (err) {
+      out.end();
+      throw err;
+    }
+  }
+
+  private async run(pod: Pod, sandbox: Sandbox, c: ContainerSpec, logger: Logger): Promise<RunningContainer> {
     switch (c.image) {
       case "app":
         return this.app(pod, sandbox, c);
@@ -68,7 +88,7 @@ export class LoopbackRuntime implements ContainerRuntime {
           NODE_IP: sandbox.ip,
           ...c.env,
         });
-        const z = await Ztunnel.start(config, { logger: logger.child({ process: "ztunnel" }) });
+        const z = await Ztunnel.start(config, { logger });
         return { ready: () => z.readiness().ready, exited: NEVER, stop: () => z.stop() };
       }
       case "waypoint": {
@@ -76,7 +96,7 @@ export class LoopbackRuntime implements ContainerRuntime {
           ...proxyFiles(c),
           ...c.env,
         });
-        const w = await Waypoint.start(config, { logger: logger.child({ process: "waypoint" }) });
+        const w = await Waypoint.start(config, { logger });
         return { ready: () => w.readiness().ready, exited: NEVER, stop: () => w.stop() };
       }
       case "controlplane":
@@ -110,7 +130,7 @@ export class LoopbackRuntime implements ContainerRuntime {
       trustDomain: "cluster.local",
       clusterId: "Kubernetes",
       rootNamespace: "istio-system",
-      logger: logger.child({ process: "controlplane" }),
+      logger,
     });
     return { ready: () => true, exited: NEVER, stop: () => cp.stop() };
   }

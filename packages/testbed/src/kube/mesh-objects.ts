@@ -1,8 +1,10 @@
 // The mesh's own objects, shaped as Istio's charts make them: namespace istio-system, the service
 // accounts, the control plane's pod behind Service `istiod` (15012), and per node a ztunnel pod
 // (`app: ztunnel`, the projected `istio-token` for audience istio-ca, the root ConfigMap, Istio's
-// env from the downward API) and, with network namespaces, a CNI agent pod. DaemonSets and the
-// Deployment are the next issue's: here the pods are created directly, one per node.
+// env from the downward API) and, with network namespaces, a CNI agent pod. No DaemonSet controller
+// runs here: the pods are created directly, one per node, and DaemonSet `ztunnel` is stored with the
+// selector and template those pods match, so `kubectl logs ds/ztunnel` and tools finding ztunnel
+// through its DaemonSet see what they would on a cluster.
 // Differences from the charts, because every "pod" here shares a node's network: the control plane
 // and ztunnel run with hostNetwork (the control plane on the first node's address).
 
@@ -86,6 +88,7 @@ export function meshObjects(o: MeshObjectsOptions): KubeObject[] {
       },
     },
   ];
+  out.push(ztunnelDaemonSet(o));
   for (const node of o.nodes) {
     out.push(ztunnelPod(o, node.name));
     if (o.netns) out.push(cniPod(o, node.name));
@@ -119,6 +122,22 @@ function controlPlanePod(o: MeshObjectsOptions): KubeObject {
         },
       ],
       volumes: [{ name: "ca", emptyDir: {} }],
+    },
+  };
+}
+
+/** The DaemonSet Istio's ztunnel chart installs; its pods here are ztunnelPod's (same labels and spec). */
+function ztunnelDaemonSet(o: MeshObjectsOptions): KubeObject {
+  const first = ztunnelPod(o, o.nodes[0]!.name);
+  const { nodeName: _node, ...podSpec } = first.spec as Record<string, unknown>;
+  const { labels } = first.metadata;
+  return {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name: "ztunnel", namespace: MESH_NAMESPACE, labels: { app: "ztunnel" } },
+    spec: {
+      selector: { matchLabels: { app: "ztunnel" } },
+      template: { metadata: { labels }, spec: podSpec },
     },
   };
 }

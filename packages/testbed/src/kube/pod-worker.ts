@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Backoff, type Logger } from "@ambient/core";
 import type { Container, Pod } from "@ambient/kube";
 import type { KubeClient } from "./client.js";
+import { containerLogFile } from "./container-logs.js";
 import { fieldValue, PodVolumes, podKey, VOLUME_NOT_READY, type VolumeMount } from "./pod-volumes.js";
 import {
   type ContainerRuntime,
@@ -223,10 +224,7 @@ export class PodWorker {
       ports: (def.ports ?? []).map((p) => p.containerPort),
       file: host,
       kubeconfig: volumes.kubeconfigPath,
-      logFile: join(
-        this.d.logsDir,
-        `${this.pod.metadata.namespace}_${this.pod.metadata.name}_${def.name}.log`,
-      ),
+      logFile: containerLogFile(this.d.logsDir, this.pod, def.name),
     };
   }
 }
