@@ -92,11 +92,15 @@ export class StatusWriter {
       while (this.pending.size > 0 && !this.stopped) {
         const [key, next] = this.pending.entries().next().value as [string, Pending];
         this.pending.delete(key);
+        // Marked before the write: a translation that arrives while it is in flight, still on the
+        // same resourceVersion, must not queue the same write again.
+        const mark = `${next.resourceVersion}|${fingerprint(next.target.conditions)}`;
+        this.written.set(key, mark);
         try {
           await this.write(next.target);
-          this.written.set(key, `${next.resourceVersion}|${fingerprint(next.target.conditions)}`);
           this.backoff.reset();
         } catch (err) {
+          if (this.written.get(key) === mark) this.written.delete(key);
           // Deleted meanwhile: the next translation no longer has it.
           if (apiStatusOf(err) === 404) continue;
           if (!this.pending.has(key)) this.pending.set(key, next);
