@@ -162,10 +162,12 @@ describe("kubelet stand-in", () => {
         "-o",
         "jsonpath={.status.phase}|{.status.conditions[0].message}",
       ]);
+      // The API server stores a new pod as Pending with no conditions; the kubelet's reason follows.
       expect(out).toMatch(/^Pending\|/);
+      expect(out).toContain('configmap "app-config" not found');
       return out;
     }, 20_000);
-    expect(why).toContain('configmap "app-config" not found');
+    expect(why).toMatch(/^Pending\|/);
 
     await kubectlOk(["create", "configmap", "app-config", "--from-literal=greeting=hello"]);
     await eventually(async () => {
