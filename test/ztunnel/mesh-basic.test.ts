@@ -3,9 +3,9 @@
 
 import { run } from "@ambient/ctl";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { docs, namespace, node, pod, service } from "../utils/index.js";
+import { docs, eventually, namespace, node, pod, service } from "../utils/index.js";
 import { metricValue, scrape, startMesh, type TestMesh } from "../utils/mesh.js";
-import { httpGetViaSocks } from "../utils/socks.js";
+import { httpGetViaSocks, socksConnect } from "../utils/socks.js";
 
 let t: TestMesh;
 
@@ -109,6 +109,72 @@ describe("ambientctl ztunnel-config", () => {
     expect(out).toMatch(/demo\s+web-1\s+127\.21\.2\.10\s+node-b\s+None\s+HBONE/);
     expect(out).toMatch(/demo\s+web\s+127\.21\.100\.1\s+None\s+2\/2/);
     expect(out).toMatch(/spiffe:\/\/cluster\.local\/ns\/demo\/sa\/web\s+Leaf\s+Available\s+true\s+[0-9a-f]+/);
+  });
+
+  it("lists every certificate of a chain: the leaf, then the root that signed it", async () => {
+    const lines: string[] = [];
+    expect(
+      await run(["ztunnel-config", "certificates", "--node-ip", "127.21.2.1"], {}, (l) => lines.push(l)),
+    ).toBe(0);
+    const rows = lines.join("\n").split("\n").slice(1);
+    const web = rows.filter((r) => r.startsWith("spiffe://cluster.local/ns/demo/sa/web "));
+    expect(web.map((r) => r.split(/\s{3,}/)[1])).toEqual(["Leaf", "Root"]);
+    // Each row has its own certificate's serial and validity, not the leaf's repeated.
+    const [leaf, root] = web.map((r) => r.split(/\s{3,}/));
+    expect(leaf![4]).not.toBe(root![4]);
+    expect(root![3]).toBe("true");
+    const json: string[] = [];
+    await run(["ztunnel-config", "certificates", "--node-ip", "127.21.2.1", "-o", "json"], {}, (l) =>
+      json.push(l),
+    );
+    const [cert] = JSON.parse(json.join("\n")) as {
+      chain: { type: string; serial: string }[];
+      serial: string;
+    }[];
+    expect(cert!.chain[0]).toMatchObject({ type: "Leaf", serial: cert!.serial });
+  });
+
+  it("lists open connections on both ztunnels with istioctl's columns, and forgets them once closed", async () => {
+    const ctl = async (nodeIp: string) => {
+      const lines: string[] = [];
+      expect(
+        await run(["ztunnel-config", "connections", "--node-ip", nodeIp], {}, (l) => lines.push(l)),
+      ).toBe(0);
+      return lines.join("\n");
+    };
+    expect(await ctl("127.21.1.1")).toMatch(
+      /^WORKLOAD\s+DIRECTION\s+LOCAL\s+REMOTE\s+REMOTE TARGET\s+PROTOCOL$/m,
+    );
+    const socket = await socksConnect(
+      { host: "127.21.1.10", port: 15080 },
+      { host: "127.21.100.1", port: 80 },
+    );
+    try {
+      const local = `${socket.localAddress}:${socket.localPort}`;
+      // Outbound on the client's node: from the app's socket to a web pod's 15008, for the VIP it asked.
+      const outbound = await eventually(async () => {
+        const out = await ctl("127.21.1.1");
+        const m = out.match(
+          /client\.demo\s+Outbound\s+(\S+)\s+(127\.21\.2\.1[01]):15008\s+127\.21\.100\.1:80\s+HBONE/,
+        );
+        expect(m, out).not.toBeNull();
+        return { local: m![1], pod: m![2] };
+      });
+      expect(outbound.local).toBe(local);
+      // Inbound on the web pod's node: to that pod's app port, from the client node's ztunnel.
+      await eventually(async () => {
+        const out = await ctl("127.21.2.1");
+        expect(out).toMatch(
+          new RegExp(
+            `web-[12]\\.demo\\s+Inbound\\s+${outbound.pod!.replaceAll(".", "\\.")}:8080\\s+127\\.21\\.1\\.\\d+:\\d+\\s+HBONE`,
+          ),
+        );
+      });
+    } finally {
+      socket.destroy();
+    }
+    await eventually(async () => expect(await ctl("127.21.1.1")).not.toMatch(/Outbound/));
+    await eventually(async () => expect(await ctl("127.21.2.1")).not.toMatch(/Inbound/));
   });
 
   it("says which address it could not read", async () => {

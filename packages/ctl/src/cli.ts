@@ -18,7 +18,7 @@ const HELP = `ambientctl: the Ambient mesh command line
   ambientctl up --kube [--netns] [-f DIR]        a Kubernetes cluster on this machine (test API server, the mesh
                                                  as pods, a kubelet per node); prints export KUBECONFIG=...
   ambientctl xds [workloads|services|policies]   show what the control plane serves [-o json] [--xds-address HOST:PORT]
-  ambientctl ztunnel-config [workloads|services|policies|certificates|all] [--node N] [-o json|yaml]
+  ambientctl ztunnel-config [workloads|services|policies|certificates|connections|all] [--node N] [-o json|yaml]
                                                  show what one ztunnel holds (its /config_dump): on a cluster
                                                  the node's ztunnel pod through the API (--kubeconfig, --context;
                                                  else $KUBECONFIG, ~/.kube/config), or --node-ip IP for a local one

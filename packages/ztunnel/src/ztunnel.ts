@@ -35,7 +35,7 @@ import {
 } from "@ambient/dataplane";
 import type { ZtunnelConfig } from "./config.js";
 import { AgentClient } from "./inpod/agent-client.js";
-import type { Connection } from "./proxy/connections.js";
+import { type Connection, compareConnections } from "./proxy/connections.js";
 import { proxyError } from "./proxy/errors.js";
 import type { InboundContext } from "./proxy/inbound.js";
 import type { OutboundContext } from "./proxy/outbound.js";
@@ -218,7 +218,12 @@ export class Ztunnel {
       localPods: [...this.pods.values()].map((p) => ({ ...p.ref, identity: p.identity })),
       ...this.state.snapshot(),
       certificates: this.certs.snapshot(),
-      connections: { open: this.open.size, pool: this.pool.stats() },
+      connections: {
+        open: this.open.size,
+        // istioctl's order: by workload, inbound before outbound.
+        items: [...this.open].map((c) => c.summary()).sort(compareConnections),
+        pool: this.pool.stats(),
+      },
     };
   }
 

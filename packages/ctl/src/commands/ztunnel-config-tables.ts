@@ -2,10 +2,12 @@
 // istioctl reads the same here: workloads NAMESPACE POD NAME ADDRESS NODE WAYPOINT PROTOCOL;
 // services NAMESPACE SERVICE NAME SERVICE VIP WAYPOINT ENDPOINTS (healthy/total); policies
 // NAMESPACE POLICY NAME ACTION SCOPE; certificates CERTIFICATE NAME TYPE STATUS VALID CERT ...
+// (one row per certificate of each chain); connections WORKLOAD DIRECTION LOCAL REMOTE REMOTE
+// TARGET PROTOCOL.
 
 import { renderTable } from "../table.js";
 
-export const SECTIONS = ["workloads", "services", "policies", "certificates", "all"] as const;
+export const SECTIONS = ["workloads", "services", "policies", "certificates", "connections", "all"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** What ztunnel's /config_dump holds (the fields these tables read). */
@@ -34,7 +36,20 @@ export interface ConfigDump {
     serial?: string;
     notBefore?: string;
     notAfter?: string;
+    /** Leaf first, root last; absent while no certificate is in use. */
+    chain?: { type: string; serial: string; notBefore: string; notAfter: string }[];
   }[];
+  connections: {
+    open: number;
+    items: {
+      workload: string;
+      direction: "inbound" | "outbound";
+      local: string;
+      remote: string;
+      remoteTarget?: string;
+      protocol: string;
+    }[];
+  };
 }
 
 // istioctl prints "None" where a workload or service has no waypoint.
@@ -84,27 +99,55 @@ export function renderSections(dump: ConfigDump, section: Section): string {
       ),
     );
   }
-  if (want("certificates")) {
-    // One row per identity's leaf: the dump keeps the leaf, not the chain istioctl also lists.
-    const now = Date.now();
+  if (want("certificates")) parts.push(certificatesTable(dump.certificates));
+  if (want("connections")) {
     parts.push(
       renderTable(
-        ["CERTIFICATE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"],
-        dump.certificates.map((c) => [
-          c.identity,
-          "Leaf",
-          c.state === "available" ? "Available" : c.state === "pending" ? "Pending" : "Failed",
-          String(
-            c.notAfter !== undefined && c.notBefore !== undefined
-              ? Date.parse(c.notBefore) <= now && now < Date.parse(c.notAfter)
-              : false,
-          ),
-          c.serial ?? "-",
-          c.notAfter ?? "-",
-          c.notBefore ?? "-",
+        ["WORKLOAD", "DIRECTION", "LOCAL", "REMOTE", "REMOTE TARGET", "PROTOCOL"],
+        dump.connections.items.map((c) => [
+          c.workload,
+          c.direction === "inbound" ? "Inbound" : "Outbound",
+          c.local,
+          c.remote,
+          c.remoteTarget ?? "",
+          c.protocol,
         ]),
       ),
     );
   }
   return parts.join("\n\n");
+}
+
+const STATUS: Record<string, string> = { available: "Available", pending: "Pending" };
+
+/** A row per certificate of each identity's chain (leaf, intermediates, root), as istioctl prints. */
+function certificatesTable(certs: ConfigDump["certificates"]): string {
+  const now = Date.now();
+  const valid = (c: { notBefore?: string; notAfter?: string }) =>
+    String(
+      c.notAfter !== undefined && c.notBefore !== undefined
+        ? Date.parse(c.notBefore) <= now && now < Date.parse(c.notAfter)
+        : false,
+    );
+  const rows = certs.flatMap((c) => {
+    const status = STATUS[c.state] ?? "Failed";
+    // A dump from a ztunnel without chains (older) still shows its leaf.
+    const chain =
+      c.chain ??
+      (c.serial ? [{ type: "Leaf", serial: c.serial, notBefore: c.notBefore, notAfter: c.notAfter }] : []);
+    if (chain.length === 0) return [[c.identity, "-", status, "false", "-", "-", "-"]];
+    return chain.map((x) => [
+      c.identity,
+      x.type,
+      status,
+      valid(x),
+      x.serial,
+      x.notAfter ?? "-",
+      x.notBefore ?? "-",
+    ]);
+  });
+  return renderTable(
+    ["CERTIFICATE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"],
+    rows,
+  );
 }

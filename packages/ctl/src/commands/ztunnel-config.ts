@@ -1,4 +1,4 @@
-// `ambientctl ztunnel-config [workloads|services|policies|certificates|all]`: what one ztunnel
+// `ambientctl ztunnel-config [workloads|services|policies|certificates|connections|all]`: what one ztunnel
 // holds, its admin /config_dump (port 15000). On a cluster (--node, --kubeconfig/--context, or a
 // kubeconfig found as kubectl finds it) the node's ztunnel pod is found through the API and read
 // through the pod proxy, as istioctl reaches it by port-forward; --node-ip reads a local ztunnel.

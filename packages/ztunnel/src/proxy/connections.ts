@@ -15,6 +15,34 @@ export interface ConnectionTelemetry {
 
 type LogFields = Omit<AccessLogEntry, "bytes_sent" | "bytes_recv" | "duration" | "error" | "response_flags">;
 
+/**
+ * One open connection as /config_dump lists it, in the terms of istioctl's `ztunnel-config
+ * connections`: the local workload, what it talks to and, outbound, the address it asked for.
+ */
+export interface ConnectionSummary {
+  /** The workload on this node: the source outbound, the destination inbound ("name.namespace"). */
+  workload: string;
+  direction: "inbound" | "outbound";
+  /** The local workload's end. */
+  local: string;
+  /** The other end: the peer's address inbound; outbound the HBONE address dialled (or the passthrough destination). */
+  remote: string;
+  /** Outbound: the destination the app asked for (a service VIP:port or a pod's); inbound: the service, when known. */
+  remoteTarget?: string;
+  /** HBONE when the connection is tunnelled, TCP for passthrough and plaintext inbound. */
+  protocol: "HBONE" | "TCP";
+  /** False while the upstream is still being opened. */
+  established: boolean;
+}
+
+export function compareConnections(a: ConnectionSummary, b: ConnectionSummary): number {
+  return (
+    a.workload.localeCompare(b.workload) ||
+    a.direction.localeCompare(b.direction) ||
+    a.local.localeCompare(b.local)
+  );
+}
+
 export class Connection {
   private readonly started = performance.now();
   private metered: MeteredConnection | undefined;
@@ -24,6 +52,8 @@ export class Connection {
   private closedBecause: AmbientError | undefined;
   /** Inbound only: what policy re-checks evaluate. */
   recheck?: { facts: ConnectionFacts; destinationUid: string };
+  /** The destination as first given (outbound: what the app asked for, before resolution rewrites dst.addr). */
+  private readonly requested: string;
 
   constructor(
     private readonly t: ConnectionTelemetry,
@@ -32,6 +62,7 @@ export class Connection {
     private readonly abort: (reason: AmbientError) => void,
     private readonly registry: Set<Connection>,
   ) {
+    this.requested = log["dst.addr"];
     registry.add(this);
     this.drainHandle = t.drain.track((graceful) => {
       // TCP has no graceful "go away": let connections run until the deadline, then cut them.
@@ -52,6 +83,35 @@ export class Connection {
 
   update(more: Partial<LogFields>): void {
     this.log = { ...this.log, ...more };
+  }
+
+  /**
+   * Built from the access-log fields the connection keeps anyway, and only when asked (config
+   * dump), so listing connections adds nothing to the data path.
+   */
+  summary(): ConnectionSummary {
+    const l = this.log;
+    const protocol = l["dst.hbone_addr"] !== undefined ? "HBONE" : "TCP";
+    const established = this.metered !== undefined;
+    if (l.direction === "inbound")
+      return {
+        workload: `${l["dst.workload"] ?? "unknown"}.${l["dst.namespace"] ?? "unknown"}`,
+        direction: "inbound",
+        local: l["dst.addr"],
+        remote: l["src.addr"],
+        ...(l["dst.service"] !== undefined ? { remoteTarget: l["dst.service"] } : {}),
+        protocol,
+        established,
+      };
+    return {
+      workload: `${l["src.workload"] ?? "unknown"}.${l["src.namespace"] ?? "unknown"}`,
+      direction: "outbound",
+      local: l["src.addr"],
+      remote: l["dst.hbone_addr"] ?? l["dst.addr"],
+      remoteTarget: this.requested,
+      protocol,
+      established,
+    };
   }
 
   close(reason: AmbientError): void {
