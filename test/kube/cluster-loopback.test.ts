@@ -4,7 +4,7 @@
 // pod applied later starts enrolled; an AuthorizationPolicy applied with kubectl denies and its
 // deletion allows again. Every component runs in this process (no build needed). Loopback 127.32.
 
-import { writeFile } from "node:fs/promises";
+import { appendFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryLogger } from "@ambient/core";
@@ -39,6 +39,13 @@ const get = (fromIp: string, path = "/") =>
     (r) => r.status,
     (err: Error) => err.message,
   );
+
+/** The one file named `name` under `dir` (the kubelets keep their logs in their own state folders). */
+async function findFile(dir: string, name: string): Promise<string> {
+  const hits = (await readdir(dir, { recursive: true })).filter((p) => p.endsWith(`/${name}`));
+  expect(hits).toHaveLength(1);
+  return join(dir, hits[0]!);
+}
 
 beforeAll(async () => {
   state = await tempDir("ambient-kube-loopback-");
@@ -169,11 +176,58 @@ spec:
     const tail = await k("logs", "-n", "istio-system", "ztunnel-node-1", "--tail=1");
     expect(tail.trimEnd().split("\n")).toHaveLength(1);
     // What this kubelet cannot answer is refused by name, never answered wrongly.
-    const follow = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "--since=1m"]);
-    expect(follow.code).not.toBe(0);
-    expect(follow.stderr).toContain("does not support the log option sinceSeconds");
+    const since = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "--since=1m"]);
+    expect(since.code).not.toBe(0);
+    expect(since.stderr).toContain("does not support the log option sinceSeconds");
     const none = await kubectl.kubectl(["logs", "-n", "istio-system", "ztunnel-node-1", "-c", "nope"]);
     expect(none.stderr).toContain("container nope is not valid for pod ztunnel-node-1");
+  });
+
+  it("kubectl logs -f ds/ztunnel streams the lines ztunnel writes next; a followed pod's log ends when the pod stops", async () => {
+    const follow = kubectl.kubectlStream(["logs", "-f", "-n", "istio-system", "ds/ztunnel"]);
+    try {
+      await eventually(() => expect(follow.output()).toContain("ztunnel ready"));
+      // A line written after the request: both nodes' ztunnels log the level change, whichever is followed.
+      for (const ip of [NODE_1, NODE_2]) {
+        const res = await fetch(`http://${ip}:15000/logging?level=info`, { method: "POST" });
+        expect(res.status).toBe(200);
+      }
+      await eventually(() => expect(follow.output()).toContain("log level changed"));
+    } finally {
+      await follow.stop();
+    }
+
+    const file = join(state.path, "follow.yaml");
+    await writeFile(
+      file,
+      `apiVersion: v1
+kind: Pod
+metadata: { name: followed, namespace: demo }
+spec:
+  nodeName: node-1
+  serviceAccountName: client
+  containers: [{ name: app, image: example/app }]
+`,
+    );
+    await k("apply", "-f", file);
+    await eventually(
+      async () => expect(await k("get", "pod", "followed", "-n", "demo")).toMatch(/Running/),
+      20_000,
+    );
+    const log = await findFile(state.path, "demo_followed_app.log");
+    const app = kubectl.kubectlStream(["logs", "-f", "-n", "demo", "followed"]);
+    try {
+      // The echo server writes nothing: lines appended to its log file stand in for its stdout.
+      await eventually(async () => {
+        await appendFile(log, "line written while followed\n");
+        expect(app.output()).toContain("line written while followed");
+      });
+      await k("delete", "pod", "followed", "-n", "demo", "--wait=false");
+      // The container stopped: the stream ends and kubectl exits by itself, successfully.
+      expect(await app.exited).toBe(0);
+    } finally {
+      await app.stop();
+    }
   });
 
   it("ambientctl ztunnel-config --node reads that node's ztunnel through the API's pod proxy, with istioctl's columns", async () => {

@@ -30,8 +30,12 @@ export interface RunResult {
 export interface KubeClients {
   kubectl(args: string[]): Promise<RunResult>;
   helm(args: string[]): Promise<RunResult>;
-  /** A long-running kubectl (e.g. `get -w`): its output so far, and stop(). */
-  kubectlStream(args: string[]): { output: () => string; stop: () => Promise<void> };
+  /** A long-running kubectl (e.g. `get -w`): its output so far, its exit code once it ends, and stop(). */
+  kubectlStream(args: string[]): {
+    output: () => string;
+    exited: Promise<number | null>;
+    stop: () => Promise<void>;
+  };
   cleanup(): Promise<void>;
 }
 
@@ -69,9 +73,10 @@ export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> 
       child.stderr.on("data", (c: Buffer) => {
         out += c.toString();
       });
-      const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
       return {
         output: () => out,
+        exited,
         stop: async () => {
           child.kill("SIGTERM");
           await exited;

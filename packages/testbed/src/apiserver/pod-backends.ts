@@ -16,8 +16,15 @@ export interface LogOptions {
 }
 
 export interface PodBackends {
-  /** The container's log text (or a stream of it when following). */
-  log?: (pod: KubeObject, options: LogOptions) => Promise<string | AsyncIterable<string | Buffer>>;
+  /**
+   * The container's log text (or a stream of it when following). `clientGone` aborts when the
+   * client disconnects: a stream must then end.
+   */
+  log?: (
+    pod: KubeObject,
+    options: LogOptions,
+    clientGone: AbortSignal,
+  ) => Promise<string | AsyncIterable<string | Buffer>>;
   /**
    * Serves `proxy/<path>` for `pod` on `port` (the part after `name:` in the URL, or the first
    * container port). The hook writes the whole answer to `res`.
@@ -74,12 +81,16 @@ export async function serveLog(
   if (!(pod.spec as { nodeName?: string } | undefined)?.nodeName) {
     throw badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
   }
-  const body = await callLogBackend(backends.log, pod, options);
+  const clientGone = new AbortController();
+  res.on("close", () => clientGone.abort());
+  const body = await callLogBackend(backends.log, pod, options, clientGone.signal);
   res.writeHead(200, { "content-type": "text/plain" });
   if (typeof body === "string") {
     res.end(body);
     return;
   }
+  // Following: the client sees the headers now, then each chunk as it is written.
+  res.flushHeaders();
   for await (const chunk of body) {
     if (res.destroyed) break;
     res.write(chunk);
@@ -91,9 +102,10 @@ async function callLogBackend(
   log: NonNullable<PodBackends["log"]>,
   pod: KubeObject,
   options: LogOptions,
+  clientGone: AbortSignal,
 ): Promise<string | AsyncIterable<string | Buffer>> {
   try {
-    return await log(pod, options);
+    return await log(pod, options, clientGone);
   } catch (err) {
     throw apiError(
       ApiErrorCode.BACKEND_UNAVAILABLE,

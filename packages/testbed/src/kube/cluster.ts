@@ -104,7 +104,7 @@ export class KubeCluster {
         ...(folder?.objects ?? []),
       ]);
       await Promise.all(nodes.map((n) => cluster!.startKubelet(n)));
-      api.backends.log = (pod, options) => cluster!.podLog(pod as Pod, options);
+      api.backends.log = (pod, options, clientGone) => cluster!.podLog(pod as Pod, options, clientGone);
       api.backends.proxy = proxyToPod;
       return cluster;
     } catch (err) {
@@ -118,11 +118,15 @@ export class KubeCluster {
   }
 
   /** The API server's `pods/log`: the kubelet of the pod's node answers, as the real API server asks it. */
-  private podLog(pod: Pod, options: LogOptions): Promise<string> {
+  private podLog(
+    pod: Pod,
+    options: LogOptions,
+    clientGone: AbortSignal,
+  ): Promise<string | AsyncIterable<Buffer>> {
     const node = pod.spec?.nodeName ?? "";
     const kubelet = this.kubelets.get(node);
     if (!kubelet) return Promise.reject(new Error(`no kubelet runs on node "${node}"`));
-    return kubelet.log(pod, options);
+    return kubelet.log(pod, options, clientGone);
   }
 
   /** Applies objects as `kubectl apply --server-side` would. */

@@ -74,9 +74,19 @@ export class Kubelet {
     return this.workers;
   }
 
-  /** `pods/<name>/log` for a pod on this node (the kubelet's /containerLogs). */
-  log(pod: Pod, options: LogOptions): Promise<string> {
-    return readContainerLog(`${this.o.dir}/logs`, pod, options);
+  /**
+   * `pods/<name>/log` for a pod on this node (the kubelet's /containerLogs); following ends when
+   * `clientGone` aborts or the pod's containers stop.
+   */
+  log(pod: Pod, options: LogOptions, clientGone: AbortSignal): Promise<string | AsyncIterable<Buffer>> {
+    const worker = this.workers.get(podKey(pod));
+    let end: AbortSignal | undefined;
+    if (worker?.running) {
+      const stopped = new AbortController();
+      void worker.done.then(() => stopped.abort());
+      end = AbortSignal.any([clientGone, stopped.signal]);
+    }
+    return readContainerLog(`${this.o.dir}/logs`, pod, options, end);
   }
 
   /** Resolves once the pods in the source have been acted on and their status sent. */
