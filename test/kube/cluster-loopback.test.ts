@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createMemoryLogger } from "@ambient/core";
 import { run } from "@ambient/ctl";
-import { httpGetViaSocks, kube } from "@ambient/testbed";
+import { httpGetViaSocks, kube, socksConnect } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
 import { type KubeClients, kubeClients } from "../utils/kube.js";
@@ -268,6 +268,26 @@ spec:
     }[];
     expect(node1.map((c) => c.identity)).toContain(CLIENT);
     expect(node1.map((c) => c.identity)).not.toContain(WEB);
+    // Connections: one held open from client (node-1) to web (node-2), seen on both nodes' ztunnels.
+    const clientIp = await podIp("client");
+    const socket = await socksConnect({ host: clientIp, port: 15080 }, { host: WEB_HOST, port: 80 });
+    try {
+      const ip = webIp.replaceAll(".", "\\.");
+      await eventually(async () => {
+        const out = (await ctl("connections", "--node", "node-1")).out;
+        expect(out).toMatch(/WORKLOAD\s+DIRECTION\s+LOCAL\s+REMOTE\s+REMOTE TARGET\s+PROTOCOL/);
+        expect(out).toMatch(
+          new RegExp(`client\\.demo\\s+Outbound\\s+\\S+\\s+${ip}:15008\\s+${WEB_HOST}:80\\s+HBONE`),
+        );
+      });
+      await eventually(async () =>
+        expect((await ctl("connections", "--node", "node-2")).out).toMatch(
+          new RegExp(`web\\.demo\\s+Inbound\\s+${ip}:\\d+\\s+127\\.32\\.1\\.\\d+:\\d+\\s+HBONE`),
+        ),
+      );
+    } finally {
+      socket.destroy();
+    }
     const services = await ctl("services", "-o", "yaml");
     expect(services.code, services.err).toBe(0);
     expect(services.out).toMatch(/name: web\n/);
