@@ -117,7 +117,13 @@ describe("CertificateManager", () => {
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
       nextRefresh: new Date(half).toISOString(),
+      // Each certificate of the chain in use, leaf first, root last, with its own serial.
+      chain: [
+        expect.objectContaining({ type: "Leaf", serial: cert.serial, notAfter: cert.notAfter.toISOString() }),
+        expect.objectContaining({ type: "Root", subject: "O=cluster.local" }),
+      ],
     });
+    expect(status!.chain![1]!.serial).not.toBe(cert.serial);
   });
 
   it("treats a chain it must not use as an error, and retries until a good one", async () => {
