@@ -29,6 +29,8 @@ import {
 import { compareStrings, type TranslateContext } from "./context.js";
 
 export interface Snapshot {
+  /** Every object in force by objectKey (duplicates resolved): what the next translation diffs against. */
+  byKey: Map<string, KubeObject>;
   namespaces: Map<string, Namespace>;
   nodes: Map<string, Node>;
   pods: Pod[];
@@ -53,6 +55,7 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
   const sorted = [...byKey.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, obj]) => obj);
 
   const snapshot: Snapshot = {
+    byKey,
     namespaces: new Map(),
     nodes: new Map(),
     pods: [],

@@ -66,8 +66,11 @@ export class ResourceStore {
     }
     const upserted = new Map<string, VersionedResource>();
     for (const [name, resource] of batch.upserts ?? []) {
+      const previous = current.get(name);
+      // The very bytes already stored (a writer that memoizes its encoding): nothing to hash.
+      if (previous?.resource === resource) continue;
       const version = resourceVersion(resource);
-      if (current.get(name)?.version === version) continue;
+      if (previous?.version === version) continue;
       const entry = { version, resource };
       current.set(name, entry);
       upserted.set(name, entry);
