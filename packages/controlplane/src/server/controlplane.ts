@@ -29,7 +29,7 @@ import { type TranslateResult, Translator, type Warning } from "../translate/ind
 import { validateObject } from "../validate/index.js";
 import { GRPC_SERVER_OPTIONS, type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import type { KubeMode, KubeModeOptions } from "./kube-mode.js";
-import { nodeIdentityIndex, publish } from "./publisher.js";
+import { nodeIdentityIndex, Publisher } from "./publisher.js";
 import { addAuthenticatedDeltaAdsService } from "./xds-auth.js";
 
 export interface ControlPlaneOptions {
@@ -67,6 +67,7 @@ export type PublishedListener = (objects: readonly KubeObject[], result: Transla
 
 const EMPTY_RESULT: TranslateResult = {
   workloads: [],
+  workloadPods: [],
   services: [],
   authorizations: [],
   waypointConfig: {
@@ -94,6 +95,7 @@ export class ControlPlane {
   private readonly allocator: AddressAllocator | undefined;
   /** Kept across publishes: each one recomputes only what the change reached. */
   private readonly translator: Translator;
+  private readonly publisher: Publisher;
   private readonly publishedListeners = new Set<PublishedListener>();
 
   private constructor(
@@ -109,6 +111,7 @@ export class ControlPlane {
     private readonly logger: Logger,
   ) {
     this.allocator = opts.allocateLocalAddresses ? new AddressAllocator() : undefined;
+    this.publisher = new Publisher(store);
     this.translator = new Translator({
       clusterId: opts.clusterId,
       trustDomain: opts.trustDomain,
@@ -272,7 +275,7 @@ export class ControlPlane {
     this.kube?.published(objects, result);
     this.result = result;
     this.effective = objects;
-    const summary = publish(this.store, result, objects);
+    const summary = this.publisher.publish(result);
     this.logger.info(
       { ...summary, recomputed: this.translator.stats, ms: Math.round(performance.now() - started) },
       "configuration published",

@@ -1,13 +1,16 @@
-// Turns one translation result into xDS resources in the ResourceStore. The store diffs by
-// content hash, so unchanged objects cost nothing on the wire and one reload is one push batch.
-// Encoding is memoized per object: the Translator hands back the very same Workload, Service and
-// Authorization objects for what a change did not reach, and sources keep unchanged Kubernetes
-// objects, so an edit encodes (and the store hashes) only what changed. Outputs are never mutated
-// after translation, which is what makes an object-keyed memo safe.
+// Turns translation results into xDS resources in the ResourceStore, one push batch per type.
+// Publishing follows object identity: the Translator hands back the very same Workload, Service
+// and Authorization objects for what a change did not reach, and sources keep unchanged
+// Kubernetes objects, so an object published last time is still published as it was, and only
+// new objects are named, encoded and handed to the store (which hashes them and drops the ones
+// whose bytes did not change). An edit of one pod costs one encode, not ten thousand. This relies
+// on outputs never being mutated after translation, which nothing does.
 
 import {
   ADDRESS_TYPE_URL,
+  type Address,
   AUTHORIZATION_TYPE_URL,
+  type Authorization,
   addressResourceName,
   authorizationResourceName,
   encodeAddress,
@@ -18,6 +21,8 @@ import {
   l7ResourceName,
   type ResourceStore,
   SpiffeId,
+  type Workload,
+  type Service as XdsService,
 } from "@ambient/core";
 import { type KubeObject, namespaceOf } from "@ambient/kube";
 import type { TranslateResult, WaypointConfig } from "../translate/index.js";
@@ -26,77 +31,106 @@ export interface PublishSummary {
   workloads: number;
   services: number;
   authorizations: number;
-  /** Objects for waypoints: VirtualServices, DestinationRules, L7 policies, waypoint Gateways. */
+  /** Objects for waypoints: VirtualServices, DestinationRules, L7 policies, waypoint Gateways, pod labels. */
   l7Resources: number;
 }
 
-export function publish(
-  store: ResourceStore,
-  result: TranslateResult,
-  objects: readonly KubeObject[] = [],
-): PublishSummary {
-  const addresses = new Map<string, Uint8Array>();
-  for (const workload of result.workloads) {
-    addresses.set(
-      workload.uid,
-      memo(encodedAddresses, workload, () => encodeAddress({ workload })),
-    );
-  }
-  for (const service of result.services) {
-    const address = { service };
-    addresses.set(
-      addressResourceName(address),
-      memo(encodedAddresses, service, () => encodeAddress(address)),
-    );
-  }
-  const authorizations = new Map<string, Uint8Array>();
-  for (const auth of result.authorizations) {
-    authorizations.set(
-      authorizationResourceName(auth),
-      memo(encodedAuthorizations, auth, () => encodeAuthorization(auth)),
-    );
-  }
-  const l7 = new Map<string, Uint8Array>();
-  for (const obj of waypointObjects(result.waypointConfig)) {
-    const resource = l7Resource(obj);
-    l7.set(
-      l7ResourceName(resource),
-      memo(encodedL7, obj, () => encodeL7Resource(resource)),
-    );
-  }
-  for (const pod of workloadPods(result, objects)) {
-    const resource = podLabels(pod);
-    l7.set(
-      l7ResourceName(resource),
-      memo(encodedPodLabels, pod, () => encodeL7Resource(resource)),
-    );
-  }
-  store.replaceAll(ADDRESS_TYPE_URL, addresses);
-  store.replaceAll(AUTHORIZATION_TYPE_URL, authorizations);
-  // A type of its own: Delta ADS subscriptions are per type, so ztunnels (which subscribe to
-  // Address and Authorization only) never receive or hold these.
-  store.replaceAll(L7_RESOURCE_TYPE_URL, l7);
-  return {
-    workloads: result.workloads.length,
-    services: result.services.length,
-    authorizations: result.authorizations.length,
-    l7Resources: l7.size,
-  };
+interface Named {
+  name: string;
+  encode(): Uint8Array;
 }
 
-// Encoded bytes by the object they were encoded from (see the header).
-const encodedAddresses = new WeakMap<object, Uint8Array>();
-const encodedAuthorizations = new WeakMap<object, Uint8Array>();
-const encodedL7 = new WeakMap<object, Uint8Array>();
-const encodedPodLabels = new WeakMap<object, Uint8Array>();
+/** One type URL's resources, as the objects they were made from (see the header). */
+class TypePublisher<T extends object> {
+  /** Each object published last time → its resource name. */
+  private published = new Map<T, string>();
 
-function memo(cache: WeakMap<object, Uint8Array>, key: object, encode: () => Uint8Array): Uint8Array {
-  let bytes = cache.get(key);
-  if (!bytes) {
-    bytes = encode();
-    cache.set(key, bytes);
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly typeUrl: string,
+    private readonly named: (item: T) => Named,
+  ) {}
+
+  /**
+   * Encodes what is new in `items`; the returned commit makes them the complete set of this type in
+   * the store. Split so that an encoding failure in any type changes nothing in any type.
+   */
+  prepare(items: Iterable<T>): () => void {
+    const next = new Map<T, string>();
+    const upserts = new Map<string, Uint8Array>();
+    for (const item of items) {
+      const name = this.published.get(item);
+      if (name !== undefined) {
+        next.set(item, name);
+        continue;
+      }
+      const resource = this.named(item);
+      next.set(item, resource.name);
+      upserts.set(resource.name, resource.encode());
+    }
+    const removes: string[] = [];
+    for (const [item, name] of this.published) {
+      if (!next.has(item) && !upserts.has(name)) removes.push(name);
+    }
+    return () => {
+      this.store.applyBatch(this.typeUrl, { upserts, removes });
+      this.published = next;
+    };
   }
-  return bytes;
+}
+
+export class Publisher {
+  private readonly addresses: TypePublisher<Address>;
+  private readonly authorizations: TypePublisher<Authorization>;
+  private readonly l7: TypePublisher<KubeObject>;
+  /** Address wrappers are made once per Workload or Service, so their identity is stable too. */
+  private readonly wrapped = new WeakMap<Workload | XdsService, Address>();
+
+  constructor(private readonly store: ResourceStore) {
+    this.addresses = new TypePublisher(store, ADDRESS_TYPE_URL, (address) => ({
+      name: addressResourceName(address),
+      encode: () => encodeAddress(address),
+    }));
+    this.authorizations = new TypePublisher(store, AUTHORIZATION_TYPE_URL, (auth) => ({
+      name: authorizationResourceName(auth),
+      encode: () => encodeAuthorization(auth),
+    }));
+    // A type of its own: Delta ADS subscriptions are per type, so ztunnels (which subscribe to
+    // Address and Authorization only) never receive or hold these.
+    this.l7 = new TypePublisher(store, L7_RESOURCE_TYPE_URL, (obj) => {
+      const resource = obj.kind === "Pod" ? podLabels(obj) : l7Resource(obj);
+      return { name: l7ResourceName(resource), encode: () => encodeL7Resource(resource) };
+    });
+  }
+
+  publish(result: TranslateResult): PublishSummary {
+    const commits = [
+      this.addresses.prepare(this.addressesOf(result)),
+      this.authorizations.prepare(result.authorizations),
+      this.l7.prepare([...waypointObjects(result.waypointConfig), ...result.workloadPods]),
+    ];
+    for (const commit of commits) commit();
+    return {
+      workloads: result.workloads.length,
+      services: result.services.length,
+      authorizations: result.authorizations.length,
+      l7Resources: this.store.resources(L7_RESOURCE_TYPE_URL).size,
+    };
+  }
+
+  private *addressesOf(result: TranslateResult): Iterable<Address> {
+    for (const workload of result.workloads) yield this.wrap(workload, () => ({ workload }));
+    for (const service of result.services) yield this.wrap(service, () => ({ service }));
+  }
+
+  private wrap(output: Workload | XdsService, make: () => Address): Address {
+    let address = this.wrapped.get(output);
+    if (!address) {
+      address = make();
+      this.wrapped.set(output, address);
+    }
+    return address;
+  }
 }
 
 /** Every object a waypoint applies. */
@@ -124,16 +158,9 @@ function l7Resource(obj: KubeObject): L7Resource {
 }
 
 /**
- * The pods that are workloads: DestinationRule subsets select endpoints by pod labels, which
- * Istio's Workload message does not carry, so waypoints (alone) subscribe to each one's labels.
+ * A workload pod's labels: DestinationRule subsets select endpoints by pod labels, which Istio's
+ * Workload message does not carry, so waypoints (alone) subscribe to these.
  */
-function workloadPods(result: TranslateResult, objects: readonly KubeObject[]): KubeObject[] {
-  const workloads = new Set(result.workloads.map((w) => `${w.namespace}/${w.name}`));
-  return objects.filter(
-    (o) => o.kind === "Pod" && o.apiVersion === "v1" && workloads.has(`${namespaceOf(o)}/${o.metadata.name}`),
-  );
-}
-
 function podLabels(pod: KubeObject): L7Resource {
   return {
     kind: "Pod",

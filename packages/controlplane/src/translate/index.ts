@@ -9,7 +9,6 @@ import {
   type Gateway,
   type KubeObject,
   namespaceOf,
-  objectKey,
   type Pod,
   type Service as ServiceObject,
 } from "@ambient/kube";
@@ -25,7 +24,7 @@ import {
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
 import { translateService } from "./services.js";
-import { buildSnapshot } from "./snapshot.js";
+import { buildSnapshot, keyOf } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
 import { translatePod, type WorkloadLookups } from "./workloads.js";
 
@@ -43,6 +42,8 @@ export interface WaypointConfig {
 
 export interface TranslateResult {
   workloads: Workload[];
+  /** The pods that became those workloads, in object-key order (their labels go to waypoints). */
+  workloadPods: Pod[];
   services: Service[];
   authorizations: Authorization[];
   waypointConfig: WaypointConfig;
@@ -115,7 +116,7 @@ export class Translator {
         waypointPolicies.push(policy);
         continue;
       }
-      const key = objectKey(policy);
+      const key = keyOf(policy);
       const auth = this.reuse(this.policies, policies, key, ctx, !scope.all && !scope.keys.has(key), () => {
         stats.policies++;
         return translateAuthorizationPolicy(policy, ctx);
@@ -159,9 +160,10 @@ export class Translator {
 
     // Phase 3: one Workload per pod, in snapshot order (so warnings are too), then by uid.
     const workloads: Workload[] = [];
+    const workloadPods: Pod[] = [];
     const pods = new Map<string, Cached<Workload | undefined>>();
     for (const pod of snapshot.pods) {
-      const key = objectKey(pod);
+      const key = keyOf(pod);
       const untouched =
         !scope.all &&
         !scope.keys.has(key) &&
@@ -171,7 +173,9 @@ export class Translator {
         stats.pods++;
         return translatePod(pod, snapshot, lookups, ctx);
       });
-      if (workload) workloads.push(workload);
+      if (!workload) continue;
+      workloads.push(workload);
+      workloadPods.push(pod);
     }
     workloads.sort((a, b) => compareStrings(a.uid, b.uid));
 
@@ -179,7 +183,7 @@ export class Translator {
     const services: Service[] = [];
     const serviceCache = new Map<string, Cached<Service>>();
     for (const svc of snapshot.services) {
-      const key = objectKey(svc);
+      const key = keyOf(svc);
       const untouched = !scope.all && !scope.keys.has(key) && !scope.serviceNamespaces.has(namespaceOf(svc));
       services.push(
         this.reuse(this.services, serviceCache, key, ctx, untouched, () => {
@@ -199,6 +203,7 @@ export class Translator {
     // The snapshot is already in object-key order, so the waypoint lists are too.
     return {
       workloads,
+      workloadPods,
       services,
       authorizations,
       waypointConfig: {

@@ -99,7 +99,8 @@ export class ResourceStore {
   ): StoreChange | undefined {
     const next =
       resources instanceof Map ? (resources as ReadonlyMap<string, Uint8Array>) : new Map(resources);
-    const removes = [...this.resources(typeUrl).keys()].filter((name) => !next.has(name));
+    const removes: string[] = [];
+    for (const name of this.resources(typeUrl).keys()) if (!next.has(name)) removes.push(name);
     return this.applyBatch(typeUrl, { upserts: next, removes });
   }
 
