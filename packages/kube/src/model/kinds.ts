@@ -88,7 +88,10 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
 const BY_GROUP_KIND = new Map<string, Map<string, KindInfo>>();
 for (const k of SUPPORTED_KINDS) {
   let kinds = BY_GROUP_KIND.get(k.group);
-  if (!kinds) BY_GROUP_KIND.set(k.group, (kinds = new Map()));
+  if (!kinds) {
+    kinds = new Map();
+    BY_GROUP_KIND.set(k.group, kinds);
+  }
   kinds.set(k.kind, k);
 }
 
