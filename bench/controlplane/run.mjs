@@ -8,6 +8,7 @@
 // runs the control plane in Kubernetes mode against it: TLS on the gRPC port, the client with a
 // service-account token and the root read from ConfigMap istio-ca-root-cert, edits as API patches.
 // Usage: node bench/controlplane/run.mjs [--source folder|kube] [--pods 10000] [--services 1000] [--policies 500] [--edits 10]
+//        [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (flags for the control plane's node; NODE_OPTIONS refuses --cpu-prof)
 // Needs a build first (`pnpm build`); `pnpm bench:controlplane` does both.
 
 import { spawn } from "node:child_process";
@@ -118,6 +119,7 @@ const started = performance.now();
 const child = spawn(
   process.execPath,
   [
+    ...(args["node-args"] ? args["node-args"].split(" ").filter(Boolean) : []),
     join(root, "packages/controlplane/bin/ambient-controlplane.js"),
     ...sourceArgs,
     "--state-dir",

@@ -25,11 +25,11 @@ import { describeCaller, type IdentityAuthorizer, NodeTokenAuthorizer } from "..
 import { createCaHandlers } from "../ca/ca-service.js";
 import { AddressAllocator } from "../local/address-allocator.js";
 import { synthesizeWaypoints } from "../local/waypoint-pods.js";
-import { type TranslateResult, translate, type Warning } from "../translate/index.js";
+import { type TranslateResult, Translator, type Warning } from "../translate/index.js";
 import { validateObject } from "../validate/index.js";
 import { GRPC_SERVER_OPTIONS, type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import type { KubeMode, KubeModeOptions } from "./kube-mode.js";
-import { nodeIdentityIndex, publish } from "./publisher.js";
+import { nodeIdentityIndex, Publisher } from "./publisher.js";
 import { addAuthenticatedDeltaAdsService } from "./xds-auth.js";
 
 export interface ControlPlaneOptions {
@@ -67,6 +67,7 @@ export type PublishedListener = (objects: readonly KubeObject[], result: Transla
 
 const EMPTY_RESULT: TranslateResult = {
   workloads: [],
+  workloadPods: [],
   services: [],
   authorizations: [],
   waypointConfig: {
@@ -92,6 +93,9 @@ export class ControlPlane {
   private reportedWarnings = new Set<string>();
   private effective: KubeObject[] = [];
   private readonly allocator: AddressAllocator | undefined;
+  /** Kept across publishes: each one recomputes only what the change reached. */
+  private readonly translator: Translator;
+  private readonly publisher: Publisher;
   private readonly publishedListeners = new Set<PublishedListener>();
 
   private constructor(
@@ -107,6 +111,12 @@ export class ControlPlane {
     private readonly logger: Logger,
   ) {
     this.allocator = opts.allocateLocalAddresses ? new AddressAllocator() : undefined;
+    this.publisher = new Publisher(store);
+    this.translator = new Translator({
+      clusterId: opts.clusterId,
+      trustDomain: opts.trustDomain,
+      rootNamespace: opts.rootNamespace,
+    });
   }
 
   /** Loads the CA and the objects, publishes, then starts serving: clients never see a half state. */
@@ -255,11 +265,7 @@ export class ControlPlane {
       localWarnings = synthesized.warnings;
       objects = this.allocator.assign(synthesized.objects);
     }
-    const translated = translate(objects, {
-      clusterId: this.opts.clusterId,
-      trustDomain: this.opts.trustDomain,
-      rootNamespace: this.opts.rootNamespace,
-    });
+    const translated = this.translator.translate(objects);
     const result = { ...translated, warnings: [...localWarnings, ...translated.warnings] };
     this.reportWarnings(result);
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
@@ -269,8 +275,11 @@ export class ControlPlane {
     this.kube?.published(objects, result);
     this.result = result;
     this.effective = objects;
-    const summary = publish(this.store, result, objects);
-    this.logger.info({ ...summary, ms: Math.round(performance.now() - started) }, "configuration published");
+    const summary = this.publisher.publish(result);
+    this.logger.info(
+      { ...summary, recomputed: this.translator.stats, ms: Math.round(performance.now() - started) },
+      "configuration published",
+    );
     for (const listener of this.publishedListeners) {
       try {
         listener(objects, result);

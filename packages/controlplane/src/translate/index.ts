@@ -1,6 +1,7 @@
 // translate: a consistent set of validated Kubernetes and Istio objects → the workload xDS
 // resources ztunnel consumes (Workload, Service, Authorization) plus the objects waypoints
-// apply. Pure and deterministic: unchanged input produces byte-identical output.
+// apply. Pure and deterministic: unchanged input produces byte-identical output. A Translator kept
+// across changes recomputes only what a change reaches (changes.ts) and gives the same result.
 
 import type { Authorization, Service, Workload } from "@ambient/core";
 import {
@@ -9,8 +10,10 @@ import {
   type KubeObject,
   namespaceOf,
   type Pod,
+  type Service as ServiceObject,
 } from "@ambient/kube";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
+import { changeScope } from "./changes.js";
 import {
   compareStrings,
   labelsOf,
@@ -20,10 +23,10 @@ import {
 } from "./context.js";
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
-import { translateServices } from "./services.js";
-import { buildSnapshot } from "./snapshot.js";
+import { translateService } from "./services.js";
+import { buildSnapshot, keyOf } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
-import { translateWorkloads } from "./workloads.js";
+import { translatePod, type WorkloadLookups } from "./workloads.js";
 
 export type { TranslateOptions, Warning } from "./context.js";
 
@@ -39,55 +42,108 @@ export interface WaypointConfig {
 
 export interface TranslateResult {
   workloads: Workload[];
+  /** The pods that became those workloads, in object-key order (their labels go to waypoints). */
+  workloadPods: Pod[];
   services: Service[];
   authorizations: Authorization[];
   waypointConfig: WaypointConfig;
   warnings: Warning[];
 }
 
+/** How much of the last translation was recomputed (the rest was reused from the one before). */
+export interface TranslateStats {
+  /** True when nothing was reused: first translation, or a mesh-wide change (see changes.ts). */
+  full: boolean;
+  pods: number;
+  services: number;
+  policies: number;
+}
+
+/** Output of one item, and the warnings its translation gave, kept for the next translation. */
+interface Cached<T> {
+  output: T;
+  warnings: Warning[];
+}
+
+/** A translation from scratch: what every caller without history gets. */
 export function translate(
   objects: Iterable<KubeObject>,
   options: Partial<TranslateOptions> = {},
 ): TranslateResult {
-  const ctx = new TranslateContext(options);
-  const snapshot = buildSnapshot(objects, ctx);
-  const root = ctx.options.rootNamespace;
+  return new Translator(options).translate(objects);
+}
 
-  const authorizations: Authorization[] = [];
-  const waypointPolicies: AuthorizationPolicy[] = [];
-  // WORKLOAD_SELECTOR policies by namespace; root-namespace ones select pods everywhere.
-  const selectorPolicies = new SelectorIndex<string>();
-  const rootSelectorPolicies = new SelectorIndex<string>();
-  for (const policy of snapshot.authorizationPolicies) {
-    if (isWaypointPolicy(policy)) {
-      waypointPolicies.push(policy);
-      continue;
+/**
+ * Translates successive versions of the objects, recomputing only the pods, Services and policies
+ * a change reaches (changes.ts) and reusing the previous output objects for the rest (which the
+ * publisher's encode cache relies on: an unchanged Workload is the same object, never re-encoded).
+ * There is one translation definition: a fresh Translator runs every per-item step below, and a
+ * warm one skips the steps whose inputs did not change, in the same order, so the result,
+ * warnings included, is exactly what a fresh one gives.
+ */
+export class Translator {
+  private readonly options: Partial<TranslateOptions>;
+  private previous: Map<string, KubeObject> | undefined;
+  private pods = new Map<string, Cached<Workload | undefined>>();
+  private services = new Map<string, Cached<Service>>();
+  private policies = new Map<string, Cached<Authorization | undefined>>();
+  private lastStats: TranslateStats = { full: true, pods: 0, services: 0, policies: 0 };
+
+  constructor(options: Partial<TranslateOptions> = {}) {
+    this.options = { ...options };
+  }
+
+  get stats(): TranslateStats {
+    return this.lastStats;
+  }
+
+  translate(objects: Iterable<KubeObject>): TranslateResult {
+    const ctx = new TranslateContext(this.options);
+    const snapshot = buildSnapshot(objects, ctx);
+    const root = ctx.options.rootNamespace;
+    const scope = changeScope(this.previous, snapshot.byKey, root);
+    const stats: TranslateStats = { full: scope.all, pods: 0, services: 0, policies: 0 };
+
+    // Phase 1: ztunnel's policies (WORKLOAD_SELECTOR ones indexed for the pod join below).
+    const authorizations: Authorization[] = [];
+    const waypointPolicies: AuthorizationPolicy[] = [];
+    // WORKLOAD_SELECTOR policies by namespace; root-namespace ones select pods everywhere.
+    const selectorPolicies = new SelectorIndex<string>();
+    const rootSelectorPolicies = new SelectorIndex<string>();
+    const policies = new Map<string, Cached<Authorization | undefined>>();
+    for (const policy of snapshot.authorizationPolicies) {
+      if (isWaypointPolicy(policy)) {
+        waypointPolicies.push(policy);
+        continue;
+      }
+      const key = keyOf(policy);
+      const auth = this.reuse(this.policies, policies, key, ctx, !scope.all && !scope.keys.has(key), () => {
+        stats.policies++;
+        return translateAuthorizationPolicy(policy, ctx);
+      });
+      if (!auth) continue;
+      authorizations.push(auth);
+      if (auth.scope !== "WORKLOAD_SELECTOR") continue;
+      const selector = policy.spec?.selector?.matchLabels ?? {};
+      const name = `${auth.namespace}/${auth.name}`;
+      if (auth.namespace === root) rootSelectorPolicies.add("", selector, name);
+      else selectorPolicies.add(auth.namespace, selector, name);
     }
-    const auth = translateAuthorizationPolicy(policy, ctx);
-    if (!auth) continue;
-    authorizations.push(auth);
-    if (auth.scope !== "WORKLOAD_SELECTOR") continue;
-    const selector = policy.spec?.selector?.matchLabels ?? {};
-    const key = `${auth.namespace}/${auth.name}`;
-    if (auth.namespace === root) rootSelectorPolicies.add("", selector, key);
-    else selectorPolicies.add(auth.namespace, selector, key);
-  }
 
-  const peerAuth = new PeerAuthenticationIndex(snapshot.peerAuthentications, ctx);
-  authorizations.push(...peerAuth.authorizations());
-  authorizations.sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
+    // Phase 2: the indexes every workload consults. Cheap (one entry per policy, Service or
+    // Gateway), so rebuilt every time rather than patched.
+    const peerAuth = new PeerAuthenticationIndex(snapshot.peerAuthentications, ctx);
+    authorizations.push(...peerAuth.authorizations());
+    authorizations.sort((a, b) => compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`));
 
-  // Pods only ever match Services of their own namespace; selector-less Services have no pods.
-  const servicesByNamespace = new SelectorIndex<(typeof snapshot.services)[number]>();
-  for (const svc of snapshot.services) {
-    const selector = svc.spec?.selector ?? {};
-    if (Object.keys(selector).length > 0) servicesByNamespace.add(namespaceOf(svc), selector, svc);
-  }
-
-  const waypoints = new WaypointIndex(snapshot, ctx);
-  const workloads = translateWorkloads(
-    snapshot,
-    {
+    // Pods only ever match Services of their own namespace; selector-less Services have no pods.
+    const servicesByNamespace = new SelectorIndex<ServiceObject>();
+    for (const svc of snapshot.services) {
+      const selector = svc.spec?.selector ?? {};
+      if (Object.keys(selector).length > 0) servicesByNamespace.add(namespaceOf(svc), selector, svc);
+    }
+    const waypoints = new WaypointIndex(snapshot, ctx);
+    const lookups: WorkloadLookups = {
       servicesFor: (pod: Pod) => servicesByNamespace.match(namespaceOf(pod), labelsOf(pod)),
       policiesFor: (pod: Pod) => {
         const labels = labelsOf(pod);
@@ -100,22 +156,89 @@ export function translate(
         return [...keys].sort(compareStrings);
       },
       waypointFor: (pod: Pod, serviceAccount: string) => waypoints.forWorkload(pod, serviceAccount),
-    },
-    ctx,
-  );
+    };
 
-  // The snapshot is already in object-key order, so these lists are too.
-  return {
-    workloads,
-    services: translateServices(snapshot.services, ctx, (svc) => waypoints.forService(svc)),
-    authorizations,
-    waypointConfig: {
-      virtualServices: snapshot.virtualServices,
-      destinationRules: snapshot.destinationRules,
-      authorizationPolicies: waypointPolicies,
-      requestAuthentications: snapshot.requestAuthentications,
-      gateways: waypoints.waypointGateways(),
-    },
-    warnings: ctx.warnings,
-  };
+    // Phase 3: one Workload per pod, in snapshot order (so warnings are too), then by uid.
+    const workloads: Workload[] = [];
+    const workloadPods: Pod[] = [];
+    const pods = new Map<string, Cached<Workload | undefined>>();
+    for (const pod of snapshot.pods) {
+      const key = keyOf(pod);
+      const untouched =
+        !scope.all &&
+        !scope.keys.has(key) &&
+        !scope.podNamespaces.has(namespaceOf(pod)) &&
+        !scope.nodes.has(pod.spec?.nodeName ?? "");
+      const workload = this.reuse(this.pods, pods, key, ctx, untouched, () => {
+        stats.pods++;
+        return translatePod(pod, snapshot, lookups, ctx);
+      });
+      if (!workload) continue;
+      workloads.push(workload);
+      workloadPods.push(pod);
+    }
+    workloads.sort((a, b) => compareStrings(a.uid, b.uid));
+
+    // Phase 4: Services.
+    const services: Service[] = [];
+    const serviceCache = new Map<string, Cached<Service>>();
+    for (const svc of snapshot.services) {
+      const key = keyOf(svc);
+      const untouched = !scope.all && !scope.keys.has(key) && !scope.serviceNamespaces.has(namespaceOf(svc));
+      services.push(
+        this.reuse(this.services, serviceCache, key, ctx, untouched, () => {
+          stats.services++;
+          return translateService(svc, ctx, (s) => waypoints.forService(s));
+        }),
+      );
+    }
+    services.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
+
+    // Committed only now: a translation that throws leaves the previous state to diff against.
+    this.previous = snapshot.byKey;
+    this.policies = policies;
+    this.pods = pods;
+    this.services = serviceCache;
+    this.lastStats = stats;
+    // The snapshot is already in object-key order, so the waypoint lists are too.
+    return {
+      workloads,
+      workloadPods,
+      services,
+      authorizations,
+      waypointConfig: {
+        virtualServices: snapshot.virtualServices,
+        destinationRules: snapshot.destinationRules,
+        authorizationPolicies: waypointPolicies,
+        requestAuthentications: snapshot.requestAuthentications,
+        gateways: waypoints.waypointGateways(),
+      },
+      warnings: ctx.warnings,
+    };
+  }
+
+  /**
+   * The previous output for `key` when `untouched` (its warnings replayed into `ctx` in place),
+   * else `compute()` with the warnings it gives recorded. Either way the entry moves to `next`,
+   * so items gone from the input leave the cache.
+   */
+  private reuse<T>(
+    previous: Map<string, Cached<T>>,
+    next: Map<string, Cached<T>>,
+    key: string,
+    ctx: TranslateContext,
+    untouched: boolean,
+    compute: () => T,
+  ): T {
+    const cached = untouched ? previous.get(key) : undefined;
+    if (cached) {
+      ctx.warnings.push(...cached.warnings);
+      next.set(key, cached);
+      return cached.output;
+    }
+    const from = ctx.warnings.length;
+    const output = compute();
+    next.set(key, { output, warnings: ctx.warnings.slice(from) });
+    return output;
+  }
 }

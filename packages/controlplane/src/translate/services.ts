@@ -12,7 +12,7 @@ import type {
 } from "@ambient/core";
 import { parseIp } from "@ambient/core";
 import { namespaceOf, type Service, type ServicePort } from "@ambient/kube";
-import { annotationsOf, compareStrings, serviceHostname, type TranslateContext } from "./context.js";
+import { annotationsOf, serviceHostname, type TranslateContext } from "./context.js";
 
 const TRAFFIC_DISTRIBUTION_ANNOTATION = "networking.istio.io/traffic-distribution";
 
@@ -31,16 +31,7 @@ const TRAFFIC_DISTRIBUTIONS: Record<string, LoadBalancing> = {
 /** The waypoint that receives a Service's traffic (waypoints.ts); none by default. */
 export type ServiceWaypointLookup = (svc: Service) => GatewayAddress | undefined;
 
-export function translateServices(
-  services: readonly Service[],
-  ctx: TranslateContext,
-  waypointFor: ServiceWaypointLookup = () => undefined,
-): XdsService[] {
-  const out = services.map((svc) => translateService(svc, ctx, waypointFor));
-  return out.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
-}
-
-function translateService(
+export function translateService(
   svc: Service,
   ctx: TranslateContext,
   waypointFor: ServiceWaypointLookup,

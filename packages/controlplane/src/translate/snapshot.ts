@@ -29,6 +29,8 @@ import {
 import { compareStrings, type TranslateContext } from "./context.js";
 
 export interface Snapshot {
+  /** Every object in force by objectKey (duplicates resolved): what the next translation diffs against. */
+  byKey: Map<string, KubeObject>;
   namespaces: Map<string, Namespace>;
   nodes: Map<string, Node>;
   pods: Pod[];
@@ -42,17 +44,38 @@ export interface Snapshot {
   gateways: Gateway[];
 }
 
+// objectKey per object, remembered: sources hand the same (unchanged) objects to every
+// translation, and a large mesh's keys are otherwise rebuilt several times per edit.
+const KEYS = new WeakMap<KubeObject, string>();
+
+export function keyOf(obj: KubeObject): string {
+  let key = KEYS.get(obj);
+  if (key === undefined) {
+    key = objectKey(obj);
+    KEYS.set(obj, key);
+  }
+  return key;
+}
+
 export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateContext): Snapshot {
   const byKey = new Map<string, KubeObject>();
+  let ordered = true;
+  let last = "";
   for (const obj of objects) {
-    const key = objectKey(obj);
+    const key = keyOf(obj);
+    if (ordered && compareStrings(last, key) > 0) ordered = false;
+    last = key;
     // The same object in two versions (v1 and v1beta1) is one object, as in the API server.
     if (byKey.has(key)) ctx.warn(obj, "defined more than once; the last definition is used");
     byKey.set(key, obj);
   }
-  const sorted = [...byKey.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, obj]) => obj);
+  // Sources already give their objects in key order; sorting is for the callers that do not.
+  const sorted = ordered
+    ? byKey.values()
+    : [...byKey.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, obj]) => obj);
 
   const snapshot: Snapshot = {
+    byKey,
     namespaces: new Map(),
     nodes: new Map(),
     pods: [],

@@ -21,22 +21,10 @@ export interface WorkloadLookups {
   waypointFor(pod: Pod, serviceAccount: string): GatewayAddress | undefined;
 }
 
-export function translateWorkloads(
-  snapshot: Snapshot,
-  lookups: WorkloadLookups,
-  ctx: TranslateContext,
-): Workload[] {
-  const out: Workload[] = [];
-  for (const pod of snapshot.pods) {
-    const workload = translatePod(pod, snapshot, lookups, ctx);
-    if (workload) out.push(workload);
-  }
-  return out.sort((a, b) => compareStrings(a.uid, b.uid));
-}
-
-function translatePod(
+/** One pod's Workload; undefined for pods that are not workloads (host network, finished, no IP). */
+export function translatePod(
   pod: Pod,
-  snapshot: Snapshot,
+  snapshot: Pick<Snapshot, "namespaces" | "nodes">,
   lookups: WorkloadLookups,
   ctx: TranslateContext,
 ): Workload | undefined {
@@ -188,7 +176,7 @@ function namedContainerPort(pod: Pod, name: string): number | undefined {
   return undefined;
 }
 
-function nodeLocality(snapshot: Snapshot, nodeName: string | undefined): Locality | undefined {
+function nodeLocality(snapshot: Pick<Snapshot, "nodes">, nodeName: string | undefined): Locality | undefined {
   const node = nodeName ? snapshot.nodes.get(nodeName) : undefined;
   if (!node) return undefined;
   const labels = labelsOf(node);

@@ -66,8 +66,11 @@ export class ResourceStore {
     }
     const upserted = new Map<string, VersionedResource>();
     for (const [name, resource] of batch.upserts ?? []) {
+      const previous = current.get(name);
+      // The very bytes already stored (a writer that memoizes its encoding): nothing to hash.
+      if (previous?.resource === resource) continue;
       const version = resourceVersion(resource);
-      if (current.get(name)?.version === version) continue;
+      if (previous?.version === version) continue;
       const entry = { version, resource };
       current.set(name, entry);
       upserted.set(name, entry);
@@ -96,7 +99,8 @@ export class ResourceStore {
   ): StoreChange | undefined {
     const next =
       resources instanceof Map ? (resources as ReadonlyMap<string, Uint8Array>) : new Map(resources);
-    const removes = [...this.resources(typeUrl).keys()].filter((name) => !next.has(name));
+    const removes: string[] = [];
+    for (const name of this.resources(typeUrl).keys()) if (!next.has(name)) removes.push(name);
     return this.applyBatch(typeUrl, { upserts: next, removes });
   }
 

@@ -4,8 +4,15 @@
 import { debounce, type Logger } from "@ambient/core";
 import { type FSWatcher, watch } from "chokidar";
 
-/** Quiet time after the last event before reloading: long enough to merge an editor's save burst. */
-export const WATCH_DEBOUNCE_MS = 100;
+/**
+ * Quiet time after the last event before reloading. An editor's save burst (write a temp file,
+ * rename, chmod) lands within a few milliseconds, so 20 ms still merges it; it was 100 ms, which
+ * once the control plane translated edits incrementally was most of an edit's latency. Not
+ * leading-edge: reloading on the first event would read half-written files and report them as
+ * broken before the rest of the burst repaired them. A reload that does overlap a later write is
+ * followed by another one (the watcher serializes them), so nothing is missed either way.
+ */
+export const WATCH_DEBOUNCE_MS = 20;
 
 export class FolderWatcher {
   private watcher: FSWatcher | undefined;

@@ -84,7 +84,31 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
   },
 ];
 
-const BY_GROUP_KIND = new Map(SUPPORTED_KINDS.map((k) => [`${k.group}/${k.kind}`, k]));
+/** group → kind → entry: looked up without building a string (hot, see groupOf). */
+const BY_GROUP_KIND = new Map<string, Map<string, KindInfo>>();
+for (const k of SUPPORTED_KINDS) {
+  let kinds = BY_GROUP_KIND.get(k.group);
+  if (!kinds) {
+    kinds = new Map();
+    BY_GROUP_KIND.set(k.group, kinds);
+  }
+  kinds.set(k.kind, k);
+}
+
+// Every object key, namespace and kind check parses an apiVersion: tens of thousands per
+// translation of a large mesh, over a handful of distinct values. Bounded, since unvalidated input
+// may carry any string.
+const GROUPS = new Map<string, string>();
+const MAX_GROUPS = 1024;
+
+function groupOf(apiVersion: string): string {
+  let group = GROUPS.get(apiVersion);
+  if (group === undefined) {
+    group = parseApiVersion(apiVersion).group;
+    if (GROUPS.size < MAX_GROUPS) GROUPS.set(apiVersion, group);
+  }
+  return group;
+}
 
 /** Splits `group/version` (or the core group's bare `v1`). */
 export function parseApiVersion(apiVersion: string): { group: string; version: string } {
@@ -97,7 +121,7 @@ export function parseApiVersion(apiVersion: string): { group: string; version: s
 /** The registry entry for an apiVersion/kind pair, ignoring the version. */
 export function kindInfo(apiVersion: unknown, kind: unknown): KindInfo | undefined {
   if (typeof apiVersion !== "string" || typeof kind !== "string") return undefined;
-  return BY_GROUP_KIND.get(`${parseApiVersion(apiVersion).group}/${kind}`);
+  return BY_GROUP_KIND.get(groupOf(apiVersion))?.get(kind);
 }
 
 /** "Pod (v1), AuthorizationPolicy (security.istio.io/v1, security.istio.io/v1beta1), ..." */
@@ -125,12 +149,12 @@ export function namespaceOf(obj: Pick<KubeObject, "apiVersion" | "kind" | "metad
  * a slash. Works on unvalidated input as long as kind and metadata.name are strings.
  */
 export function objectKey(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">): string {
-  const group = typeof obj.apiVersion === "string" ? parseApiVersion(obj.apiVersion).group : "";
+  const group = typeof obj.apiVersion === "string" ? groupOf(obj.apiVersion) : "";
   return `${group || CORE_GROUP}/${obj.kind}/${namespaceOf(obj)}/${obj.metadata.name}`;
 }
 
 function is(obj: KubeObject, group: string, kind: string): boolean {
-  return obj.kind === kind && parseApiVersion(obj.apiVersion).group === group;
+  return obj.kind === kind && typeof obj.apiVersion === "string" && groupOf(obj.apiVersion) === group;
 }
 
 export const isNamespace = (o: KubeObject): o is Namespace => is(o, "", "Namespace");
