@@ -96,7 +96,8 @@ export class KubeCluster {
     let cluster: KubeCluster | undefined;
     try {
       api = await startTestApiServer({
-        objects: istioCrds(),
+        // Without the mesh the cluster is as a new one: the chart's base part installs the CRDs.
+        objects: o.mesh === false ? [] : istioCrds(),
         dir: o.stateDir,
         ...(topology ? { serverIps: [API_ENDPOINT_IP] } : {}),
       });

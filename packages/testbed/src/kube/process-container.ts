@@ -7,7 +7,13 @@ import { READY_MESSAGE } from "@ambient/ztunnel";
 import { ECHO_READY_MESSAGE, echoCommand } from "../netns/echo-app.js";
 import { BINARIES } from "../netns/mesh.js";
 import { spawnInNetns } from "../netns/spawn.js";
-import { type ContainerSpec, type ImageKind, proxyFiles, type RunningContainer } from "./runtime.js";
+import {
+  agentPathArgs,
+  type ContainerSpec,
+  type ImageKind,
+  proxyFiles,
+  type RunningContainer,
+} from "./runtime.js";
 
 /** The line each program logs once it serves (ztunnel's is exported by the package). */
 const READY_LINES: Record<ImageKind, RegExp | string> = {
@@ -69,7 +75,11 @@ function commandFor(
       return { cmd: node, args: [BINARIES.waypoint, ...c.args], env: { ...proxyFiles(c), ...c.env } };
     // In-cluster configuration, given as the kubeconfig the pod's volumes hold (see pod-volumes.ts).
     case "cni":
-      return { cmd: node, args: [BINARIES.agent, ...c.args, "--kubeconfig", c.kubeconfig], env: c.env };
+      return {
+        cmd: node,
+        args: [BINARIES.agent, ...c.args, ...agentPathArgs(c), "--kubeconfig", c.kubeconfig],
+        env: c.env,
+      };
     case "controlplane":
       return {
         cmd: node,

@@ -74,3 +74,22 @@ export function proxyFiles(c: ContainerSpec): Record<string, string> {
     ...(root ? { CA_ROOT_CERT: root } : {}),
   };
 }
+
+/**
+ * The CNI agent image's own paths (its defaults: the plugin's socket and the agent's state, under
+ * the chart's /var/run/ambient hostPath), given as flags where the pod mounts them: our processes
+ * share the host's filesystem, so a default path would be the same file for every node's agent.
+ */
+const AGENT_DEFAULTS = {
+  "--cni-socket": "/var/run/ambient/cni.sock",
+  "--state-dir": "/var/run/ambient/agent",
+};
+
+export function agentPathArgs(c: ContainerSpec): string[] {
+  const out: string[] = [];
+  for (const [flag, path] of Object.entries(AGENT_DEFAULTS)) {
+    const host = c.file(path);
+    if (host && !c.args.some((a) => a === flag || a.startsWith(`${flag}=`))) out.push(flag, host);
+  }
+  return out;
+}
