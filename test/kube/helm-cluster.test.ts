@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHART } from "../deploy/chart.js";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
 import { type KubeClients, kubeClients } from "../utils/kube.js";
+import { runWorkloads } from "../utils/kube-workloads.js";
 import { metricValue, scrape } from "../utils/mesh.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster", import.meta.url));
@@ -65,7 +66,7 @@ describe("helm install of deploy/charts/ambient on `ambientctl up --kube --no-me
     timeout: 180_000,
   }, async () => {
     await helm("install", "ambient", CHART, "-n", NS, "--create-namespace", "--set", "global.tag=t1");
-    await runWorkloads();
+    await runWorkloads(cluster, NS);
     await cluster.podsReady(90_000);
     const wide = await k("get", "pods", "-n", NS, "-o", "wide");
     for (const node of ["node-1", "node-2"]) {
@@ -106,44 +107,3 @@ describe("helm install of deploy/charts/ambient on `ambientctl up --kube --no-me
     ).toBeGreaterThanOrEqual(1);
   });
 });
-
-// TEMPORARY until the harness's controllers land: the pods the DaemonSet and Deployment controllers
-// would create (one per node; `replicas` on the first node), owned by their workload.
-async function runWorkloads(): Promise<void> {
-  type W = {
-    metadata: { name: string; uid: string };
-    spec: {
-      replicas?: number;
-      template: { metadata: Record<string, unknown>; spec: Record<string, unknown> };
-    };
-  };
-  for (const [kind, plural] of [
-    ["DaemonSet", "daemonsets"],
-    ["Deployment", "deployments"],
-  ] as const) {
-    const list = await cluster.client.request<{ items: W[] }>(
-      "GET",
-      `/apis/apps/v1/namespaces/${NS}/${plural}`,
-    );
-    for (const w of list.items) {
-      const nodes = kind === "DaemonSet" ? cluster.nodes : cluster.nodes.slice(0, w.spec.replicas ?? 1);
-      for (const n of nodes) {
-        await cluster.apply([
-          {
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: {
-              ...w.spec.template.metadata,
-              name: `${w.metadata.name}-${n.name}`,
-              namespace: NS,
-              ownerReferences: [
-                { apiVersion: "apps/v1", kind, name: w.metadata.name, uid: w.metadata.uid, controller: true },
-              ],
-            },
-            spec: { ...w.spec.template.spec, nodeName: n.name },
-          },
-        ]);
-      }
-    }
-  }
-}

@@ -9,7 +9,8 @@ import type { Pod } from "@ambient/kube";
 export const IMAGES = {
   controlplane: "ambient/controlplane",
   ztunnel: "ambient/ztunnel",
-  cni: "ambient/install-cni",
+  // deploy/images builds localhost/ambient/cni (the agent and the plugin it installs).
+  cni: "ambient/cni",
   waypoint: "ambient/waypoint",
 } as const;
 
