@@ -144,5 +144,15 @@ describe.skipIf(!isRoot)(
       expect(await ztunnelMetric("node-1", { ...labels, reporter: "source" })).toBeGreaterThanOrEqual(1);
       expect(await ztunnelMetric("node-2", { ...labels, reporter: "destination" })).toBeGreaterThanOrEqual(1);
     });
+
+    it("uninstall removes the release and its pods, and each node's CNI config is back as it was before install", {
+      timeout: 120_000,
+    }, async () => {
+      await helm("uninstall", "ambient", "-n", NS);
+      await eventually(async () => expect(await k("get", "pods", "-n", NS, "-o", "name")).toBe(""), 60_000);
+      for (const node of NODES)
+        await eventually(async () => expect(await cniConfig(node)).toEqual(before[node]), 30_000);
+      expect((await helm("list", "-A", "-q")).trim()).toBe("");
+    });
   },
 );

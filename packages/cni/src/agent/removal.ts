@@ -12,8 +12,10 @@ export interface Removal {
 }
 
 /**
- * Reads DaemonSet `namespace/name` through `kubeconfig` (undefined: in-cluster). A read that fails
- * otherwise than 404 counts as standing: removing the plugin during an upgrade would start pods
+ * Reads DaemonSet `namespace/name` through `kubeconfig` (undefined: in-cluster). 401 and 403 count
+ * as gone too: `helm uninstall` deletes the agent's ServiceAccount and role with the DaemonSet, so
+ * the agent's own token stops working before its pod is stopped. Any other failure (the API server
+ * unreachable) counts as standing: removing the plugin during an upgrade would start pods
  * uncaptured, while a plugin left behind fails closed and is named in the log.
  */
 export async function daemonSetRemoval(
@@ -31,7 +33,13 @@ export async function daemonSetRemoval(
     if (obj.metadata?.deletionTimestamp) return { removed: true, why: `${where} is being deleted` };
     return { removed: false, why: `${where} still stands (an upgrade or a restart)` };
   } catch (err) {
-    if (apiStatusOf(err) === 404) return { removed: true, why: `${where} is gone` };
+    const status = apiStatusOf(err);
+    if (status === 404) return { removed: true, why: `${where} is gone` };
+    if (status === 401 || status === 403)
+      return {
+        removed: true,
+        why: `this agent's account may no longer read ${where} (${status}): its release is gone`,
+      };
     logger.warn({ err: (err as Error).message }, `cannot read ${where}; leaving the plugin in place`);
     return { removed: false, why: `${where} could not be read` };
   }
