@@ -234,7 +234,9 @@ function cniPod(o: MeshObjectsOptions, node: string): KubeObject {
             "--log-level",
             o.logLevel,
           ],
-          env: [fieldEnv("NODE_NAME", "spec.nodeName"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
+          // No POD_NAMESPACE: no DaemonSet owns these pods, and the agent would take its absence for
+          // an uninstall and unchain the plugin while the cluster's pods are still being torn down.
+          env: [fieldEnv("NODE_NAME", "spec.nodeName")],
           readinessProbe: { httpGet: { path: "/readyz", port: 8000 } },
           volumeMounts: [
             { name: "cni-bin-dir", mountPath: "/host/opt/cni/bin" },
