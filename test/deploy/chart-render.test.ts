@@ -155,12 +155,13 @@ describe("the rendered objects (defaults)", () => {
     expect(sc.capabilities.add).not.toContain("SYS_PTRACE");
   });
 
-  it("RBAC: the agent reads pods and namespaces, patches pods/status, creates events; nothing anywhere is a wildcard", () => {
+  it("RBAC: the agent reads pods and namespaces, patches pods/status, creates events, reads its DaemonSet; nothing anywhere is a wildcard", () => {
     const cni = find(objects, "ClusterRole", "istio-cni-istio-system");
     expect(cni.rules).toEqual([
       { apiGroups: [""], resources: ["pods", "namespaces"], verbs: ["get", "list", "watch"] },
       { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+      { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
     ]);
     expect(find(objects, "ClusterRoleBinding", "istio-cni-istio-system").subjects).toEqual([
       { kind: "ServiceAccount", name: "istio-cni", namespace: "istio-system" },

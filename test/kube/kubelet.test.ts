@@ -40,6 +40,7 @@ beforeEach(async () => {
     }),
     dir: dir.path,
     apiServer: { host: url.hostname, port: Number(url.port) },
+    nodePath: (path) => join(dir.path, "root", path),
     logger,
     reflector: { watchdogMs: 5_000, backoff: { initialMs: 50, maxMs: 500 } },
   });

@@ -36,6 +36,11 @@ export interface AgentConfig {
   readinessPort: number;
   /** Copy this agent's Node.js next to the plugin: the node itself has none (see install.ts). */
   copyNode: boolean;
+  /**
+   * Kubernetes mode: the DaemonSet running this agent (its namespace is the pod's). At SIGTERM the
+   * agent removes its plugin from the node only when this DaemonSet is gone (removal.ts).
+   */
+  daemonSet: { namespace: string; name: string } | undefined;
   logLevel: LogLevel;
 }
 
@@ -127,6 +132,21 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     description:
       "copy this Node.js next to the plugin in --cni-bin-dir (the node needs no Node.js of its own)",
   },
+  // Istio's CNI DaemonSet's name; the namespace is the pod's own (downward API).
+  {
+    flag: "daemonset-name",
+    env: "DAEMONSET_NAME",
+    kind: "string",
+    default: "istio-cni-node",
+    description:
+      "Kubernetes mode: this agent's DaemonSet; once it is gone, SIGTERM removes the plugin from the node",
+  },
+  {
+    flag: "pod-namespace",
+    env: "POD_NAMESPACE",
+    kind: "string",
+    description: "Kubernetes mode: the agent pod's namespace (its DaemonSet's)",
+  },
   {
     flag: "log-level",
     env: "LOG_LEVEL",
@@ -138,10 +158,16 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
 
 export function parseAgentConfig(argv: readonly string[], env: EnvSource): AgentConfig {
   const { values: v } = parseOptions(AGENT_OPTIONS, argv, env);
+  const cluster = clusterConfig(v.manifests as string | undefined, v.kubeconfig as string | undefined, env);
+  const podNamespace = v["pod-namespace"] as string | undefined;
   return {
     nodeName: v["node-name"] as string,
     clusterId: v["cluster-id"] as string,
-    cluster: clusterConfig(v.manifests as string | undefined, v.kubeconfig as string | undefined, env),
+    cluster,
+    daemonSet:
+      cluster.kind === "kube" && podNamespace
+        ? { namespace: podNamespace, name: v["daemonset-name"] as string }
+        : undefined,
     cniBinDir: v["cni-bin-dir"] as string,
     cniConfDir: v["cni-conf-dir"] as string,
     cniSocket: v["cni-socket"] as string,

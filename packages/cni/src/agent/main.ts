@@ -1,12 +1,14 @@
 // ambient-cni-agent: the CNI node agent (a DaemonSet in a cluster, following the Kubernetes API;
 // one process per node netns in `ambientctl up --netns`, following a folder). run.ts has its
 // phases. SIGTERM stops serving but leaves the plugin and rules in place (an upgrade restarts the
-// agent; pods keep their redirection). `ambient-cni-agent uninstall` removes the plugin and its
-// conflist entry.
+// agent; pods keep their redirection), unless, in Kubernetes mode, the agent's DaemonSet is gone
+// (removal.ts): then the plugin and its conflist entry go too, as `ambient-cni-agent uninstall`
+// removes them.
 
 import { createLogger, errorMessage, findCode, isLogLevel, usage, versionText } from "@ambient/core";
 import { uninstallPlugin } from "../install/install.js";
 import { AGENT_OPTIONS, type AgentConfig, parseAgentConfig } from "./config.js";
+import { daemonSetRemoval } from "./removal.js";
 import { type RunningAgent, runNodeAgent } from "./run.js";
 
 /** Its package.json, from src/ and dist/ alike. */
@@ -58,8 +60,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
-  log.info({ signal }, "shutting down (plugin and rules stay in place)");
+  const removal = config.daemonSet
+    ? await daemonSetRemoval(
+        config.cluster.kind === "kube" ? config.cluster.kubeconfig : undefined,
+        config.daemonSet,
+        log,
+      )
+    : { removed: false, why: "no DaemonSet to follow" };
+  log.info(
+    { signal, why: removal.why },
+    removal.removed
+      ? "shutting down for good (removing the plugin)"
+      : "shutting down (plugin and rules stay in place)",
+  );
   await running.stop();
+  if (removal.removed) {
+    const { unchained } = await uninstallPlugin({ binDir: config.cniBinDir, confDir: config.cniConfDir });
+    log.info({ unchained, binDir: config.cniBinDir }, "ambient-cni removed");
+  }
   logger.flush();
   return 0;
 }

@@ -1,9 +1,11 @@
-// `ambientctl up --kube [--netns] [-f DIR]`: a Kubernetes cluster on this machine — the test API
-// server with DIR's objects applied, the mesh's components as pods in istio-system, and a kubelet
-// stand-in per node — then prints `export KUBECONFIG=...` and what to try with the real kubectl.
+// `ambientctl up --kube [--netns] [--no-mesh] [-f DIR]`: a Kubernetes cluster on this machine — the
+// test API server with DIR's objects applied, the mesh's components as pods in istio-system (none
+// with --no-mesh: the Helm chart installs them), and a kubelet stand-in per node — then prints
+// `export KUBECONFIG=...` and what to try with the real kubectl (and helm).
 // Keeps running until Ctrl-C or SIGTERM, then removes everything it started.
 
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createLogger, type LogLevel } from "@ambient/core";
 import { kube } from "@ambient/testbed";
 import { renderTable } from "../table.js";
@@ -14,6 +16,8 @@ export interface UpKubeOptions {
   stateDir: string;
   netns: { prefix: string } | undefined;
   nodes: string[] | undefined;
+  /** False (--no-mesh): no mesh component; `helm install` of deploy/charts/ambient brings it. */
+  mesh: boolean;
   logLevel: LogLevel;
   exitAfterStart: boolean;
   out: (s: string) => void;
@@ -42,14 +46,18 @@ export async function upKube(o: UpKubeOptions): Promise<number> {
     ...(o.dir ? { dir: o.dir } : {}),
     ...(o.nodes ? { nodes: o.nodes } : {}),
     ...(o.netns ? { netns: o.netns } : {}),
+    mesh: o.mesh,
     logLevel: o.logLevel,
     logger,
   });
   try {
     await cluster.podsReady();
     o.out(await describe(cluster, !!o.netns));
+    if (!o.mesh) o.out(helmNextSteps());
     if (o.exitAfterStart) return 0;
-    o.out("\nThe mesh follows the API. Ctrl-C stops the cluster and removes everything it started.");
+    o.out(
+      `\n${o.mesh ? "The mesh follows the API." : "No mesh runs until the chart is installed."} Ctrl-C stops the cluster and removes everything it started.`,
+    );
     await new Promise<void>((done) => {
       process.once("SIGINT", () => done());
       process.once("SIGTERM", () => done());
@@ -112,4 +120,23 @@ async function describe(cluster: kube.KubeCluster, netns: boolean): Promise<stri
   }
   lines.push(`  logs of every pod: ${join(cluster.stateDir, "nodes", "<node>", "kubelet", "logs")}`);
   return lines.join("\n");
+}
+
+/** The chart in this checkout (from src/commands and dist/commands alike). */
+const CHART_DIR = fileURLToPath(new URL("../../../../deploy/charts/ambient", import.meta.url));
+
+/** --no-mesh: what installs the mesh into this cluster, upgrades and removes it (README "Install with Helm"). */
+function helmNextSteps(): string {
+  const rel = relative(process.cwd(), CHART_DIR);
+  const chart = rel && !rel.startsWith("..") ? rel : CHART_DIR;
+  return [
+    "",
+    "No mesh component runs (--no-mesh). Install the mesh with the real helm (KUBECONFIG as above):",
+    `  helm install ambient ${chart} -n istio-system --create-namespace --wait`,
+    "  kubectl rollout status daemonset/ztunnel -n istio-system",
+    "  kubectl label namespace <ns> istio.io/dataplane-mode=ambient      # then enrol a namespace",
+    "Upgrade (rolls the DaemonSets node by node) and remove it (each node's CNI config is restored):",
+    `  helm upgrade ambient ${chart} -n istio-system --reuse-values --set global.tag=<new tag> --wait`,
+    "  helm uninstall ambient -n istio-system --wait",
+  ].join("\n");
 }

@@ -67,6 +67,13 @@ export const UP_OPTIONS: readonly OptionSpec[] = [
       "a Kubernetes cluster on this machine: the test API server, the mesh as pods, a kubelet per node",
   },
   {
+    flag: "no-mesh",
+    kind: "bool",
+    default: "false",
+    description:
+      "--kube: the API server, the nodes and the folder's apps but no mesh component; install it with helm (printed)",
+  },
+  {
     flag: "nodes",
     kind: "string",
     description: "--kube: comma-separated node names (default: those the folder names)",
@@ -98,12 +105,15 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
       stateDir: values["state-dir"] as string,
       netns: values["netns"] ? { prefix: values["netns-prefix"] as string } : undefined,
       nodes: nodes?.length ? nodes : undefined,
+      mesh: !values["no-mesh"],
       logLevel: logLevel as LogLevel,
       exitAfterStart: values["exit-after-start"] as boolean,
       out,
     });
   }
   if (values["nodes"]) throw new Error("--nodes applies to --kube only");
+  if (values["no-mesh"])
+    throw new Error("--no-mesh applies to --kube only (a cluster to install the Helm chart into)");
   if (values["netns"]) {
     if (values["demo"])
       throw new Error("--demo runs on the loopback mesh; with --netns, try the printed commands");

@@ -21,6 +21,10 @@ export class ApiEndpoint {
 
   static async start(topology: Topology, target: { host: string; port: number }): Promise<ApiEndpoint> {
     await ip("-n", topology.switchNetns, "addr", "add", `${API_ENDPOINT_IP}/24`, "dev", topology.bridge);
+    // Pods off the host network (the chart's istiod) dial it from their pod IPs: the answers go back
+    // through the pod's node, as on a flat L3 cluster network.
+    for (const node of topology.nodes)
+      await ip("-n", topology.switchNetns, "route", "add", node.podCidr, "via", node.ip);
     const ns = Netns.open(topology.switchNetnsPath);
     let fd: number;
     try {

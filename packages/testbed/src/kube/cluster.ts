@@ -1,7 +1,8 @@
 // A Kubernetes cluster on one machine (`ambientctl up --kube [--netns]`, test/kube, test/netns):
 // the test API server with Istio's CRDs and `<state-dir>/kubeconfig`; a folder's objects applied
-// as `kubectl apply --server-side` would; the mesh's own pods (mesh-objects.ts); and per node a
-// kubelet stand-in that runs the pods bound to it. Loopback runs pods in this process on 127.x
+// as `kubectl apply --server-side` would; the mesh's own pods (mesh-objects.ts; none with `mesh:
+// false`, for a mesh installed with Helm); and per node a kubelet stand-in that runs the pods bound
+// to it. Loopback runs pods in this process on 127.x
 // addresses; --netns runs them as real processes in network namespaces wired by the CNI chain.
 // Phases: plan nodes → network (netns: topology, API endpoint) → API server → objects → kubelets.
 
@@ -21,8 +22,10 @@ import { KubeClient } from "./client.js";
 import { KubeProxy } from "./kube-proxy.js";
 import { Kubelet } from "./kubelet.js";
 import { LoopbackRuntime } from "./loopback-runtime.js";
-import { CNI_POD_LABEL, meshObjects, type NodeHostPaths } from "./mesh-objects.js";
+import { LoopbackServices } from "./loopback-services.js";
+import { isCniAgentPod, meshObjects } from "./mesh-objects.js";
 import { NetnsRuntime } from "./netns-runtime.js";
+import { nodePathMapper } from "./node-paths.js";
 import { proxyToPod } from "./pod-proxy.js";
 import type { ContainerRuntime } from "./runtime.js";
 
@@ -31,6 +34,11 @@ export interface KubeClusterOptions {
   stateDir: string;
   /** A manifests folder to apply once the API server is up. */
   dir?: string;
+  /**
+   * The mesh's own pods (mesh-objects.ts). False (`--no-mesh`): the API server, the nodes and the
+   * folder's apps only, for `helm install` of deploy/charts/ambient to bring the mesh up.
+   */
+  mesh?: boolean;
   /** The nodes (default: those the folder names, else one `node-1`). */
   nodes?: readonly string[];
   /** Network namespaces with this prefix instead of loopback (root). */
@@ -48,6 +56,7 @@ const DEFAULT_LOOPBACK_NET = "127.30";
 export class KubeCluster {
   readonly kubelets = new Map<string, Kubelet>();
   private proxy: KubeProxy | undefined;
+  private services: LoopbackServices | undefined;
   private endpoint: ApiEndpoint | undefined;
   private stopped = false;
 
@@ -87,7 +96,8 @@ export class KubeCluster {
     let cluster: KubeCluster | undefined;
     try {
       api = await startTestApiServer({
-        objects: istioCrds(),
+        // Without the mesh the cluster is as a new one: the chart's base part installs the CRDs.
+        objects: o.mesh === false ? [] : istioCrds(),
         dir: o.stateDir,
         ...(topology ? { serverIps: [API_ENDPOINT_IP] } : {}),
       });
@@ -95,12 +105,9 @@ export class KubeCluster {
       cluster = new KubeCluster(api, client, nodes, topology, o);
       await cluster.startNetwork();
       await applyObjects(client, [
-        ...meshObjects({
-          nodes,
-          netns: !!topology,
-          hostPaths: (n) => cluster!.hostPaths(n),
-          logLevel: componentLevel(o.logLevel),
-        }),
+        ...(o.mesh === false
+          ? []
+          : meshObjects({ nodes, netns: !!topology, logLevel: componentLevel(o.logLevel) })),
         ...(folder?.objects ?? []),
       ]);
       await Promise.all(nodes.map((n) => cluster!.startKubelet(n)));
@@ -160,21 +167,27 @@ export class KubeCluster {
     await Promise.allSettled([...this.kubelets.values()].map((k) => k.stop()));
     this.kubelets.clear();
     await this.proxy?.stop().catch(() => {});
+    await this.services?.stop().catch(() => {});
     await this.endpoint?.stop().catch(() => {});
     await this.api.stop();
     await this.topology?.destroy();
   }
 
-  /** The host folders the charts mount from each node (here, one folder per node under the state dir). */
-  hostPaths(node: string): NodeHostPaths {
+  /** Where node `node`'s paths (hostPath volumes) are on this disk (node-paths.ts). */
+  nodePath(node: string, path: string): string {
     const t = this.topology?.node(node);
-    const dir = join(this.o.stateDir, "nodes", node);
-    return {
-      ztunnelDir: join(dir, "run", "ztunnel"),
-      cniRunDir: join(dir, "run", "istio-cni"),
-      cniBinDir: t?.cniBinDir ?? join(dir, "opt", "cni", "bin"),
-      cniConfDir: t?.confDir ?? join(dir, "etc", "cni", "net.d"),
-    };
+    return nodePathMapper({
+      root: join(this.o.stateDir, "nodes", node, "root"),
+      ...(t
+        ? {
+            shared: {
+              "/opt/cni/bin": t.cniBinDir,
+              "/etc/cni/net.d": t.confDir,
+              "/var/run/netns": "/var/run/netns",
+            },
+          }
+        : {}),
+    })(path);
   }
 
   private async startNetwork(): Promise<void> {
@@ -204,8 +217,12 @@ export class KubeCluster {
         (netns) => proxy.removeSandbox(netns),
       );
     }
+    // The service network is <net>.0.x: node i is <net>.<i>.1 (i from 1), so .0 is free.
+    const net = this.o.loopbackNet ?? DEFAULT_LOOPBACK_NET;
+    this.services = new LoopbackServices(this.client, `${net}.0`, this.o.logger);
     return new LoopbackRuntime({
       nodes: new Map(this.nodes.map((n) => [n.name, n.ip])),
+      services: this.services,
       logLevel: componentLevel(this.o.logLevel),
       logger: this.o.logger,
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
@@ -227,10 +244,9 @@ export class KubeCluster {
       apiServer: this.topology
         ? { host: API_ENDPOINT_IP, port: API_ENDPOINT_PORT }
         : { host: api.hostname, port: Number(api.port) },
+      nodePath: (path) => this.nodePath(node.name, path),
       logger: this.o.logger.child({ node: node.name }),
-      ...(this.topology
-        ? { gate: (p) => p.metadata.labels?.[CNI_POD_LABEL.key] === CNI_POD_LABEL.value }
-        : {}),
+      ...(this.topology ? { gate: isCniAgentPod } : {}),
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
     });
     this.kubelets.set(node.name, kubelet);

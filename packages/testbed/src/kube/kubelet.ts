@@ -22,6 +22,8 @@ export interface KubeletOptions {
   /** The kubelet's folder (pods' volumes and container logs). */
   dir: string;
   apiServer: { host: string; port: number };
+  /** Where a node path (a hostPath volume's) is on this disk; see cluster.ts `nodePath`. */
+  nodePath: (path: string) => string;
   logger: Logger;
   /**
    * Pods that must be Ready before the node takes other pod-network pods: Istio taints a node
@@ -176,6 +178,7 @@ export class Kubelet {
         podsDir: `${this.o.dir}/pods`,
         logsDir: `${this.o.dir}/logs`,
         apiServer: this.o.apiServer,
+        nodePath: this.o.nodePath,
         logger: this.o.logger,
         setStatus: (p, s) => this.status.set(p, s),
       });

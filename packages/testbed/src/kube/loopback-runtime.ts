@@ -2,15 +2,18 @@
 // 127.x address from its node's /24 and its containers run in this process — an echo server for
 // an app, ztunnel, the waypoint or the control plane — as LocalMesh runs them today, but configured
 // from the pod (Istio's env, the projected token, the root ConfigMap, the in-cluster kubeconfig).
+// What only loopback changes in a pod's configuration: listeners on the pod's own address (all
+// pods share one loopback), Service names dialled through loopback-services.ts, no in-pod mode.
 
-import { ControlPlane } from "@ambient/controlplane";
+import { ControlPlane, parseControlPlaneConfig } from "@ambient/controlplane";
 import { createLogger, type Logger, type LogLevel } from "@ambient/core";
 import type { Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel } from "@ambient/ztunnel";
 import { EchoServer } from "../local/echo-server.js";
 import { openContainerLog } from "./container-logs.js";
-import { CONTROL_PLANE_STATE_DIR, CONTROL_PLANE_TLS_PORT } from "./mesh-objects.js";
+import type { LoopbackServices } from "./loopback-services.js";
+import { CONTROL_PLANE_TLS_PORT } from "./mesh-objects.js";
 import {
   type ContainerRuntime,
   type ContainerSpec,
@@ -24,6 +27,8 @@ export interface LoopbackRuntimeOptions {
   nodes: ReadonlyMap<string, string>;
   logLevel: LogLevel;
   logger: Logger;
+  /** Service names the proxies dial (CA_ADDRESS, XDS_ADDRESS) → a relay to the Service's pods. */
+  services?: LoopbackServices;
   /** Tests: a quicker watchdog and backoff for the control plane's reflectors. */
   reflector?: { watchdogMs?: number; backoff?: { initialMs?: number; maxMs?: number } };
 }
@@ -82,11 +87,15 @@ export class LoopbackRuntime implements ContainerRuntime {
       case "app":
         return this.app(pod, sandbox, c);
       case "ztunnel": {
-        // Admin on the node's address: every node shares this machine's loopback (LocalMesh does the same).
+        // Admin on the pod's own address (the node's, for a hostNetwork pod): every node shares
+        // this machine's loopback (LocalMesh does the same). No in-pod mode: loopback pods have no
+        // network namespace to capture, so ztunnel serves them on their addresses (SOCKS5) and the
+        // CNI agent's socket (INPOD_UDS, the chart sets it) is not used.
+        const { INPOD_UDS: _inpod, ...env } = c.env;
         const config = parseZtunnelConfig(["--admin-on-node-ip", "--log-level", this.o.logLevel, ...c.args], {
           ...proxyFiles(c),
           NODE_IP: sandbox.ip,
-          ...c.env,
+          ...(await this.dialled(env)),
         });
         const z = await Ztunnel.start(config, { logger });
         return { ready: () => z.readiness().ready, exited: NEVER, stop: () => z.stop() };
@@ -94,7 +103,7 @@ export class LoopbackRuntime implements ContainerRuntime {
       case "waypoint": {
         const config = parseWaypointConfig(["--admin-on-pod-ip", "--log-level", this.o.logLevel, ...c.args], {
           ...proxyFiles(c),
-          ...c.env,
+          ...(await this.dialled(c.env)),
         });
         const w = await Waypoint.start(config, { logger });
         return { ready: () => w.readiness().ready, exited: NEVER, stop: () => w.stop() };
@@ -102,36 +111,62 @@ export class LoopbackRuntime implements ContainerRuntime {
       case "controlplane":
         return this.controlPlane(sandbox, c, logger);
       case "cni":
-        throw new Error(
-          "the loopback runtime has no pod networks to capture: the CNI agent runs with --netns",
-        );
+        return this.cniStandIn(pod, logger);
     }
   }
 
   /**
-   * istiod's container: Kubernetes mode through the pod's in-cluster kubeconfig, TLS on the pod's
-   * own address (every "pod" shares this machine's loopback), its CA kept in the pod's volume.
+   * The CNI agent's container (deploy/charts/ambient installs it on every node): loopback pods have
+   * no network namespace to capture and there is no CNI runtime to chain into, so it only says so
+   * and is Ready, which keeps the DaemonSet's rollout and `helm install --wait` what they are on a
+   * cluster. Transparent capture is --netns.
+   */
+  private cniStandIn(pod: Pod, logger: Logger): RunningContainer {
+    logger.info(
+      { node: pod.spec?.nodeName },
+      "loopback cluster: no pod networks to capture, nothing installed; ztunnel serves pods on their addresses (use --netns for capture)",
+    );
+    return { ready: () => true, exited: NEVER, stop: async () => {} };
+  }
+
+  /**
+   * The proxies' env with the control plane's address as this machine reaches it: a Service name
+   * becomes its relay (loopback-services.ts), and the certificate is checked against that name.
+   */
+  private async dialled(env: Record<string, string>): Promise<Record<string, string>> {
+    const services = this.o.services;
+    if (!services) return env;
+    const out = { ...env };
+    for (const key of ["CA_ADDRESS", "XDS_ADDRESS"]) {
+      const value = env[key];
+      if (!value) continue;
+      out[key] = await services.resolve(value);
+      if (out[key] !== value) out.CONTROL_PLANE_SAN ??= value.slice(0, value.lastIndexOf(":"));
+    }
+    return out;
+  }
+
+  /**
+   * istiod's container: its own configuration (args and env, as the binary parses them) in
+   * Kubernetes mode through the pod's in-cluster kubeconfig, with TLS on the pod's own address
+   * (every "pod" shares this machine's loopback) and that address in its certificate.
    */
   private async controlPlane(sandbox: Sandbox, c: ContainerSpec, logger: Logger): Promise<RunningContainer> {
-    const stateDir = c.file(CONTROL_PLANE_STATE_DIR);
-    if (!stateDir) throw new Error(`the control plane's pod mounts no volume at ${CONTROL_PLANE_STATE_DIR}`);
+    const parsed = parseControlPlaneConfig([...c.args, "--kubeconfig", c.kubeconfig], {
+      ...c.env,
+      AMBIENT_TLS_LISTEN: `${sandbox.ip}:${CONTROL_PLANE_TLS_PORT}`,
+    });
+    const { kube: k, notes: _notes, ...rest } = parsed;
+    if (!k) throw new Error("the control plane's container is not in Kubernetes mode");
     const kube = {
-      kubeconfig: c.kubeconfig,
-      tlsListen: { host: sandbox.ip, port: CONTROL_PLANE_TLS_PORT },
-      servingIps: [sandbox.ip],
+      ...k,
+      servingIps: [...new Set([...k.servingIps, sandbox.ip])],
       // Nothing here turns a Deployment into pods, so the waypoint controller's Deployments would
       // never run: waypoint pods are applied as pods on this cluster (README).
       waypointImage: false as const,
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
     };
-    const cp = await ControlPlane.start({
-      kube,
-      stateDir,
-      trustDomain: "cluster.local",
-      clusterId: "Kubernetes",
-      rootNamespace: "istio-system",
-      logger,
-    });
+    const cp = await ControlPlane.start({ ...rest, kube, logger });
     return { ready: () => true, exited: NEVER, stop: () => cp.stop() };
   }
 

@@ -22,24 +22,32 @@ export const CONTROL_PLANE_SAN = "istiod.istio-system.svc";
 export const CONTROL_PLANE_TLS_PORT = 15012;
 /** Where the control plane's pod keeps its CA (istiod keeps it in Secret istio-ca-secret). */
 export const CONTROL_PLANE_STATE_DIR = "/var/lib/istio/ca";
-/** The Node label of the CNI agent's pods, which the kubelet waits for before other pods (Istio's not-ready taint). */
-export const CNI_POD_LABEL = { key: "k8s-app", value: "istio-cni-node" } as const;
+/** The label of the CNI agent's pods here (Istio's chart sets it too; ours sets `app`). */
+const CNI_POD_LABEL = { key: "k8s-app", value: "istio-cni-node" } as const;
 
-/** Host folders a node's pods share (the charts' hostPath volumes), per node because nodes share one disk here. */
-export interface NodeHostPaths {
-  /** /var/run/ztunnel: the agent's socket for ztunnel. */
-  ztunnelDir: string;
-  /** /var/run/istio-cni: the CNI plugin's socket to the agent, and the agent's state. */
-  cniRunDir: string;
-  cniBinDir: string;
-  cniConfDir: string;
+/**
+ * The CNI agent's pods, which the kubelet waits for before other pods (Istio's not-ready taint):
+ * these, or those of deploy/charts/ambient (`app: istio-cni-node`, as Istio's chart labels them too).
+ */
+export function isCniAgentPod(pod: { metadata: { labels?: Record<string, string> } }): boolean {
+  const labels = pod.metadata.labels ?? {};
+  return labels[CNI_POD_LABEL.key] === CNI_POD_LABEL.value || labels.app === CNI_POD_LABEL.value;
 }
+
+/** The node folders the pods share (hostPath volumes; the kubelet maps each per node, node-paths.ts). */
+const NODE_PATHS = {
+  /** The agent's socket for ztunnel. */
+  ztunnelDir: "/var/run/ztunnel",
+  /** The CNI plugin's socket to the agent, and the agent's state. */
+  cniRunDir: "/var/run/istio-cni",
+  cniBinDir: "/opt/cni/bin",
+  cniConfDir: "/etc/cni/net.d",
+} as const;
 
 export interface MeshObjectsOptions {
   nodes: readonly { name: string; ip: string }[];
   /** With network namespaces: a CNI agent per node, ztunnel in in-pod mode. */
   netns: boolean;
-  hostPaths: (node: string) => NodeHostPaths;
   logLevel: string;
 }
 
@@ -143,7 +151,7 @@ function ztunnelDaemonSet(o: MeshObjectsOptions): KubeObject {
 }
 
 function ztunnelPod(o: MeshObjectsOptions, node: string): KubeObject {
-  const paths = o.hostPaths(node);
+  const paths = NODE_PATHS;
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -198,7 +206,7 @@ function ztunnelPod(o: MeshObjectsOptions, node: string): KubeObject {
 }
 
 function cniPod(o: MeshObjectsOptions, node: string): KubeObject {
-  const paths = o.hostPaths(node);
+  const paths = NODE_PATHS;
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -226,7 +234,9 @@ function cniPod(o: MeshObjectsOptions, node: string): KubeObject {
             "--log-level",
             o.logLevel,
           ],
-          env: [fieldEnv("NODE_NAME", "spec.nodeName"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
+          // No POD_NAMESPACE: no DaemonSet owns these pods, and the agent would take its absence for
+          // an uninstall and unchain the plugin while the cluster's pods are still being torn down.
+          env: [fieldEnv("NODE_NAME", "spec.nodeName")],
           readinessProbe: { httpGet: { path: "/readyz", port: 8000 } },
           volumeMounts: [
             { name: "cni-bin-dir", mountPath: "/host/opt/cni/bin" },

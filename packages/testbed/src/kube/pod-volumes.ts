@@ -2,9 +2,10 @@
 // on the host — projected service-account tokens (a TokenRequest bound to the pod, refreshed at 80%
 // of their lifetime as the kubelet does), ConfigMaps (re-read every 30 s, written by rename),
 // downward API files, hostPath and emptyDir — and the in-cluster credentials every pod gets.
-// Processes here share the host's filesystem, so a container path is resolved to its host path.
+// Processes here share the host's filesystem, so a container path is resolved to its host path,
+// and a hostPath (a path on the node) to where the node's files are on this disk (`nodePath`).
 
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "@ambient/core";
 import type { Pod } from "@ambient/kube";
@@ -34,7 +35,7 @@ interface KeyToPath {
 
 interface VolumeSpec {
   name: string;
-  hostPath?: { path: string };
+  hostPath?: { path: string; type?: string };
   emptyDir?: Record<string, unknown>;
   configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
   projected?: { sources?: ProjectionSource[] };
@@ -58,6 +59,8 @@ export interface PodVolumesOptions {
   dir: string;
   /** The API server as the pod reaches it (KUBERNETES_SERVICE_HOST/PORT and the in-cluster kubeconfig). */
   apiServer: { host: string; port: number };
+  /** Where a node path (a hostPath volume's) is on this disk: the nodes of this cluster share one. */
+  nodePath: (path: string) => string;
   logger: Logger;
 }
 
@@ -135,8 +138,9 @@ export class PodVolumes {
 
   private async setUpVolume(vol: VolumeSpec): Promise<void> {
     if (vol.hostPath) {
-      await mkdir(vol.hostPath.path, { recursive: true });
-      this.hostPaths.set(vol.name, vol.hostPath.path);
+      const path = this.o.nodePath(vol.hostPath.path);
+      await setUpHostPath(vol.name, path, vol.hostPath.type ?? "");
+      this.hostPaths.set(vol.name, path);
       return;
     }
     const dir = join(this.o.dir, "volumes", vol.name);
@@ -238,6 +242,33 @@ export class PodVolumes {
 }
 
 const API_ACCESS = "kube-api-access";
+
+/**
+ * A hostPath's `type` as the kubelet checks it: the *OrCreate kinds are made when missing (a file
+ * or a folder), every other kind must exist already; "" (the default) is not checked, and the
+ * folder is made as the chart's usual DirectoryOrCreate would, since a missing node folder here is
+ * only the node being new.
+ */
+async function setUpHostPath(volume: string, path: string, type: string): Promise<void> {
+  switch (type) {
+    case "FileOrCreate":
+      await mkdir(dirname(path), { recursive: true });
+      await (await open(path, "a")).close();
+      return;
+    case "":
+    case "DirectoryOrCreate":
+    case "Directory":
+      await mkdir(path, { recursive: true });
+      return;
+    case "File":
+    case "Socket":
+    case "CharDevice":
+    case "BlockDevice":
+      return;
+    default:
+      throw new Error(`volume ${volume}: hostPath type "${type}" is not a Kubernetes hostPath type`);
+  }
+}
 
 /** A downward-API field of the pod (env `fieldRef` and downwardAPI volumes). */
 export function fieldValue(pod: Pod, fieldPath: string, podIp?: string, hostIp?: string): string {

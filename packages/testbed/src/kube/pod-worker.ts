@@ -27,6 +27,8 @@ export interface PodWorkerDeps {
   podsDir: string;
   logsDir: string;
   apiServer: { host: string; port: number };
+  /** Where a hostPath volume's node path is on this disk. */
+  nodePath: (path: string) => string;
   logger: Logger;
   /** Sends the pod's status (the kubelet's status manager retries until it lands). */
   setStatus(pod: Pod, status: Record<string, unknown>): void;
@@ -97,6 +99,7 @@ export class PodWorker {
           `${this.pod.metadata.namespace}_${this.pod.metadata.name}_${this.pod.metadata.uid}`,
         ),
         apiServer: this.d.apiServer,
+        nodePath: this.d.nodePath,
         logger: this.d.logger,
       });
       if (this.stopped) return;

@@ -7,7 +7,13 @@ import { READY_MESSAGE } from "@ambient/ztunnel";
 import { ECHO_READY_MESSAGE, echoCommand } from "../netns/echo-app.js";
 import { BINARIES } from "../netns/mesh.js";
 import { spawnInNetns } from "../netns/spawn.js";
-import { type ContainerSpec, type ImageKind, proxyFiles, type RunningContainer } from "./runtime.js";
+import {
+  agentPathArgs,
+  type ContainerSpec,
+  type ImageKind,
+  proxyFiles,
+  type RunningContainer,
+} from "./runtime.js";
 
 /** The line each program logs once it serves (ztunnel's is exported by the package). */
 const READY_LINES: Record<ImageKind, RegExp | string> = {
@@ -20,7 +26,10 @@ const READY_LINES: Record<ImageKind, RegExp | string> = {
 // A start that has not logged its ready line by then fails, and the kubelet starts it again.
 const START_TIMEOUT_MS = 60_000;
 
-/** Runs `c` as a process in the netns at `netnsPath`. */
+/**
+ * Runs `c` as a process in the netns at `netnsPath`; a pod's own netns (not the node's) with its
+ * hosts file, which names the Services (kube-proxy.ts), as cluster DNS would answer the pod.
+ */
 export async function startProcessContainer(
   netnsPath: string,
   pod: Pod,
@@ -28,7 +37,11 @@ export async function startProcessContainer(
 ): Promise<RunningContainer> {
   const { cmd, args, env } = commandFor(pod, c);
   // Only what the pod declares (and PATH): a developer's shell (KUBECONFIG, NODE_NAME) stays out.
-  const opts = { logFile: c.logFile, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } };
+  const opts = {
+    logFile: c.logFile,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
+    withNetnsFiles: !pod.spec?.hostNetwork,
+  };
   const proc = await spawnInNetns(netnsPath, cmd, args, opts);
   try {
     await proc.waitForLog(READY_LINES[c.image], START_TIMEOUT_MS);
@@ -69,7 +82,11 @@ function commandFor(
       return { cmd: node, args: [BINARIES.waypoint, ...c.args], env: { ...proxyFiles(c), ...c.env } };
     // In-cluster configuration, given as the kubeconfig the pod's volumes hold (see pod-volumes.ts).
     case "cni":
-      return { cmd: node, args: [BINARIES.agent, ...c.args, "--kubeconfig", c.kubeconfig], env: c.env };
+      return {
+        cmd: node,
+        args: [BINARIES.agent, ...c.args, ...agentPathArgs(c), "--kubeconfig", c.kubeconfig],
+        env: c.env,
+      };
     case "controlplane":
       return {
         cmd: node,

@@ -9,7 +9,8 @@ import type { Pod } from "@ambient/kube";
 export const IMAGES = {
   controlplane: "ambient/controlplane",
   ztunnel: "ambient/ztunnel",
-  cni: "ambient/install-cni",
+  // deploy/images builds localhost/ambient/cni (the agent and the plugin it installs).
+  cni: "ambient/cni",
   waypoint: "ambient/waypoint",
 } as const;
 
@@ -73,4 +74,23 @@ export function proxyFiles(c: ContainerSpec): Record<string, string> {
     ...(token ? { AMBIENT_NODE_TOKEN_FILE: token } : {}),
     ...(root ? { CA_ROOT_CERT: root } : {}),
   };
+}
+
+/**
+ * The CNI agent image's own paths (its defaults: the plugin's socket and the agent's state, under
+ * the chart's /var/run/ambient hostPath), given as flags where the pod mounts them: our processes
+ * share the host's filesystem, so a default path would be the same file for every node's agent.
+ */
+const AGENT_DEFAULTS = {
+  "--cni-socket": "/var/run/ambient/cni.sock",
+  "--state-dir": "/var/run/ambient/agent",
+};
+
+export function agentPathArgs(c: ContainerSpec): string[] {
+  const out: string[] = [];
+  for (const [flag, path] of Object.entries(AGENT_DEFAULTS)) {
+    const host = c.file(path);
+    if (host && !c.args.some((a) => a === flag || a.startsWith(`${flag}=`))) out.push(flag, host);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { access, mkdir, open, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { NetnsErrorCode, netnsError } from "./errors.js";
 
 export interface SpawnInNetnsOptions {
@@ -14,6 +14,11 @@ export interface SpawnInNetnsOptions {
   cwd?: string;
   /** How long stop() waits after SIGTERM before SIGKILL. Default 5 s. */
   stopTimeoutMs?: number;
+  /**
+   * Enter through `ip netns exec`, which also mounts the netns's files from /etc/netns/<name>
+   * (its hosts file: cluster DNS for a pod that dials Services by name), as they are at start.
+   */
+  withNetnsFiles?: boolean;
 }
 
 export interface ExitInfo {
@@ -61,7 +66,10 @@ export async function spawnInNetns(
   const logStart = (await log.stat()).size;
   let child: ChildProcess;
   try {
-    child = spawn("nsenter", [`--net=${netnsPath}`, "--", cmd, ...args], {
+    const [enter, enterArgs] = opts.withNetnsFiles
+      ? ["ip", ["netns", "exec", basename(netnsPath), cmd, ...args]]
+      : ["nsenter", [`--net=${netnsPath}`, "--", cmd, ...args]];
+    child = spawn(enter, enterArgs, {
       stdio: ["ignore", log.fd, log.fd],
       env: opts.env ?? process.env,
       ...(opts.cwd && { cwd: opts.cwd }),
