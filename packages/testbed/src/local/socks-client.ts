@@ -44,6 +44,7 @@ export function socksConnect(
         if (buf.length < 10) return;
         s.removeListener("data", onData);
         s.removeListener("error", fail);
+        s.removeListener("end", onEnd);
         // Paused, so bytes that came with the reply wait for the caller's listeners (resume()).
         s.pause();
         const rest = buf.subarray(10);
@@ -52,6 +53,10 @@ export function socksConnect(
       }
     };
     s.on("data", onData);
+    // allowHalfOpen: the proxy's FIN arrives as 'end' and no 'close' follows until we end too, so a
+    // proxy that gives up before its reply (a pod unenrolled mid-handshake) must be seen here.
+    const onEnd = () => fail(new Error("SOCKS5 proxy closed the connection before its reply"));
+    s.once("end", onEnd);
     s.once("close", () => reject(new Error("SOCKS5 proxy closed the connection")));
   });
 }
@@ -68,23 +73,56 @@ export function httpGetViaSocks(fromIp: string, host: string, port: number, path
   return httpViaSocks(fromIp, { host, port, path });
 }
 
+export interface SocksHttpRequest {
+  host: string;
+  port: number;
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** The whole exchange, SOCKS5 handshake included (default 15 s): a hung request fails, naming itself. */
+  timeoutMs?: number;
+  /** The pod's SOCKS5 port (ztunnel's 15080 unless a test proxy stands in). */
+  proxyPort?: number;
+}
+
 /** One HTTP/1.1 request (Connection: close) from pod `fromIp` through its SOCKS5 listener. */
-export async function httpViaSocks(
+export async function httpViaSocks(fromIp: string, req: SocksHttpRequest): Promise<HttpResult> {
+  const timeoutMs = req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `no HTTP answer within ${timeoutMs} ms for ${req.method ?? "GET"} ${req.host}:${req.port}${req.path ?? "/"} from ${fromIp} through its SOCKS5 listener`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  let socket: Socket | undefined;
+  try {
+    return await Promise.race([exchange(fromIp, req, (s) => (socket = s)), deadline]);
+  } finally {
+    clearTimeout(timer);
+    socket?.destroy();
+  }
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
+async function exchange(
   fromIp: string,
-  req: {
-    host: string;
-    port: number;
-    method?: string;
-    path?: string;
-    headers?: Record<string, string>;
-    body?: Buffer;
-  },
+  req: SocksHttpRequest,
+  opened: (s: Socket) => void,
 ): Promise<HttpResult> {
   const s = await socksConnect(
-    { host: fromIp, port: 15080 },
+    { host: fromIp, port: req.proxyPort ?? 15080 },
     { host: req.host, port: req.port },
     { localAddress: fromIp },
   );
+  opened(s);
   const extra = Object.entries(req.headers ?? {})
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join("");
