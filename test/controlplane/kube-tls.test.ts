@@ -258,7 +258,10 @@ describe("Kubernetes mode: the root certificate in every namespace", () => {
   it("is published in each namespace, created for a new one, repaired when edited or deleted", async () => {
     // A cluster of its own: no ConfigMap written by another test's control plane (another root).
     const cluster = await startTestApiServer({
-      objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } }] as never,
+      objects: [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } },
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } },
+      ] as never,
     });
     const kc = await kubeClients(cluster.kubeconfigPath);
     stops.push(() => {
@@ -281,7 +284,9 @@ describe("Kubernetes mode: the root certificate in every namespace", () => {
       return r.stdout.split("\n").filter(Boolean).sort();
     };
     // istiod's skip list: kube-public and kube-node-lease get none.
-    await eventually(async () => expect(await published()).toEqual(["default", "demo", "kube-system"]));
+    await eventually(async () =>
+      expect(await published()).toEqual(["default", "demo", "istio-system", "kube-system"]),
+    );
     expect(await configMapRoot(kc, "demo")).toBe(root);
 
     expect(await kc.kubectl(["create", "namespace", "late"])).toMatchObject({ code: 0, stderr: "" });

@@ -169,9 +169,24 @@ describe("the rendered objects (defaults)", () => {
     for (const role of objects.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
       for (const rule of role.rules) {
         expect([...rule.apiGroups, ...rule.resources, ...rule.verbs], role.metadata.name).not.toContain("*");
-        expect(rule.resources, role.metadata.name).not.toContain("secrets");
+        // Secrets: only the control plane's root, in its own namespace (below).
+        if (!(role.kind === "Role" && role.metadata.name === "istiod"))
+          expect(rule.resources, role.metadata.name).not.toContain("secrets");
       }
     }
+  });
+
+  it("RBAC: the control plane may read only istio-ca-secret and create secrets only in its namespace (the self-signed root)", () => {
+    const role = find(objects, "Role", "istiod");
+    expect(role.metadata.namespace).toBe("istio-system");
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+    ]);
+    expect(find(objects, "RoleBinding", "istiod")).toMatchObject({
+      roleRef: { kind: "Role", name: "istiod" },
+      subjects: [{ kind: "ServiceAccount", name: "istiod", namespace: "istio-system" }],
+    });
   });
 
   it("RBAC: the control plane reviews tokens, publishes the root, reads its kinds, runs waypoints", () => {
@@ -300,7 +315,13 @@ describe("values land where they should", () => {
     expect(envOf(ztunnel)).toMatchObject({ DRAIN_DEADLINE: "59s", LOG_LEVEL: "debug" });
   });
 
-  it("a plugged-in CA is mounted and named with --ca-dir, and allows more replicas", async () => {
+  it("several replicas without a plugged-in CA render (they share the root in istio-ca-secret)", async () => {
+    expect(find(await render("--set", "istiod.replicaCount=3"), "Deployment", "istiod").spec.replicas).toBe(
+      3,
+    );
+  });
+
+  it("a plugged-in CA is mounted and named with --ca-dir, with several replicas", async () => {
     const objects = await render(
       "--set",
       "istiod.pluggedCA.secretName=cacerts",
@@ -347,11 +368,5 @@ describe("bad values are refused with a message naming them", () => {
       /\/terminationGracePeriodSeconds/,
     );
     expect(await refused("--set", "global.tag=a b")).toMatch(/\/global\/tag/);
-  });
-
-  it("several control plane replicas without a plugged-in CA (each would make its own root)", async () => {
-    expect(await refused("--set", "istiod.replicaCount=3")).toMatch(
-      /istiod.replicaCount is 3 but istiod.pluggedCA.secretName is empty/,
-    );
   });
 });

@@ -23,6 +23,7 @@ import * as grpc from "@grpc/grpc-js";
 import { type CallerAuthenticator, LocalTokenAuthenticator } from "../ca/authenticator.js";
 import { describeCaller, type IdentityAuthorizer, NodeTokenAuthorizer } from "../ca/authorizer.js";
 import { createCaHandlers } from "../ca/ca-service.js";
+import { NAMESPACE_DEFAULT } from "../config.js";
 import { AddressAllocator } from "../local/address-allocator.js";
 import { synthesizeWaypoints } from "../local/waypoint-pods.js";
 import { type TranslateResult, Translator, type Warning } from "../translate/index.js";
@@ -125,17 +126,24 @@ export class ControlPlane {
     routeGrpcLogs(opts.logger);
     if (!opts.kube && !opts.listen) throw new Error("ControlPlane: local mode needs `listen`");
     const caOpts = { trustDomain: opts.trustDomain };
+    // Loaded on demand: local mode never loads the Kubernetes client library.
+    const kubeMode = opts.kube ? await import("./kube-mode.js") : undefined;
+    const kubeOpts = opts.kube && kubeMode ? kubeMode.withKubeConfig(opts.kube) : undefined;
     const ca = opts.caDir
       ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
-      : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
-    // Loaded on demand: local mode never loads the Kubernetes client library.
-    const kube = opts.kube
-      ? new (await import("./kube-mode.js")).KubeMode(
-          { clusterId: opts.clusterId, ...opts.kube },
-          ca,
-          opts.logger,
-        )
-      : undefined;
+      : kubeOpts
+        ? // In a cluster the pod's state folder does not outlive the pod: the root is kept in the API.
+          await (await import("../ca/ca-secret.js")).loadOrCreateCaSecret(
+            kubeOpts.kubeConfig,
+            kubeOpts.namespace ?? NAMESPACE_DEFAULT,
+            caOpts,
+            logger,
+          )
+        : await CertificateAuthority.loadOrCreate(join(opts.stateDir, "ca"), caOpts);
+    const kube =
+      kubeOpts && kubeMode
+        ? new kubeMode.KubeMode({ clusterId: opts.clusterId, ...kubeOpts }, ca, opts.logger)
+        : undefined;
     const tokens = kube ? undefined : await LocalTokenAuthenticator.open(opts.stateDir);
     const source = opts.source ?? kube?.source ?? folderSource(opts);
     const store = new ResourceStore();

@@ -58,6 +58,11 @@ export interface KubeModeOptions {
   reflector?: { watchdogMs?: number; backoff?: { initialMs?: number; maxMs?: number } };
 }
 
+/** The options with their kubeconfig loaded, so the CA (ca-secret.ts) and KubeMode share one. */
+export function withKubeConfig(o: KubeModeOptions): KubeModeOptions & { kubeConfig: KubeConfig } {
+  return { ...o, kubeConfig: o.kubeConfig ?? loadKubeConfig(o.kubeconfig) };
+}
+
 export class KubeMode {
   readonly source: KubeApiSource;
   readonly authenticator: TokenReviewAuthenticator;

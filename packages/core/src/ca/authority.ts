@@ -87,6 +87,17 @@ export class CertificateAuthority {
     const existing = await readStateFolder(stateDir);
     if (existing) return CertificateAuthority.fromPem(existing, opts, sourcesIn(stateDir));
 
+    const material = await CertificateAuthority.generateSelfSigned(opts);
+    await writeCaFolder(stateDir, material);
+    return CertificateAuthority.fromPem(material, opts, sourcesIn(stateDir));
+  }
+
+  /**
+   * A new self-signed root (O=<trust domain>, 10 years, as Istio's self-signed CA), not stored
+   * anywhere: the caller keeps it (a state folder, Kubernetes' istio-ca-secret).
+   */
+  static async generateSelfSigned(opts: CertificateAuthorityOptions): Promise<Required<CaMaterial>> {
+    parseTrustDomain(opts.trustDomain);
     const now = (opts.now ?? (() => new Date()))();
     const pair = await generateP256KeyPair();
     const key = await signingKeyFromPair(pair);
@@ -97,15 +108,13 @@ export class CertificateAuthority {
       notAfter: new Date(now.getTime() + SELF_SIGNED_ROOT_TTL_SECONDS * 1000),
     });
     const rootPem = encodePem("CERTIFICATE", root.rawData);
-    const material = {
+    return {
       caCertPem: rootPem,
       caKeyPem: await exportPrivateKeyPem(pair.privateKey),
       rootCertPem: rootPem,
       // "ca-cert up to root": for a self-signed root that is the root alone.
       certChainPem: rootPem,
     };
-    await writeCaFolder(stateDir, material);
-    return CertificateAuthority.fromPem(material, opts, sourcesIn(stateDir));
   }
 
   /** An operator's intermediate CA in Istio's cacerts layout; all four files are required. */
