@@ -222,12 +222,18 @@ describe("the rendered objects (defaults)", () => {
     expect(can("", "pods", "patch")).toBe(false);
   });
 
-  it("istiod: Service istiod on 15012, a PDB over its pods, hardened, requests set everywhere", () => {
+  it("istiod: Service istiod on 15012 and 15014, ready on /ready, scraped, a PDB over its pods, hardened, requests set everywhere", () => {
     const svc = find(objects, "Service", "istiod");
     expect(svc.spec.ports).toEqual([
       { name: "grpc-xds-tls", port: 15012, targetPort: 15012, protocol: "TCP" },
+      { name: "http-monitoring", port: 15014, targetPort: 15014, protocol: "TCP" },
     ]);
     const deploy = find(objects, "Deployment", "istiod");
+    expect(container(deploy).readinessProbe.httpGet).toEqual({ port: 15014, path: "/ready" });
+    expect(deploy.spec.template.metadata.annotations).toMatchObject({
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "15014",
+    });
     const podLabels = deploy.spec.template.metadata.labels;
     for (const [k, v] of Object.entries(svc.spec.selector)) expect(podLabels[k]).toBe(v);
     const pdb = find(objects, "PodDisruptionBudget", "istiod");

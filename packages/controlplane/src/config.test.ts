@@ -16,11 +16,20 @@ describe("parseControlPlaneConfig", () => {
     expect(c.configDir).toBe("/m");
     expect(c.kube).toBeUndefined();
     expect(c.listen).toEqual({ host: "127.0.0.1", port: 15010 });
+    // No monitoring port unless asked: several local control planes share one machine.
+    expect(c.monitoring).toBeUndefined();
+    expect(
+      parseControlPlaneConfig(["--config-dir", "/m", "--monitoring-listen", "127.0.0.1:9"], {}).monitoring,
+    ).toEqual({
+      host: "127.0.0.1",
+      port: 9,
+    });
   });
 
   it("Kubernetes mode from --kubeconfig: TLS on 15012 with istiod's defaults, no plaintext port", () => {
     const c = parseControlPlaneConfig(["--kubeconfig", "/k"], {});
     expect(c.listen).toBeUndefined();
+    expect(c.monitoring).toEqual({ host: "0.0.0.0", port: 15014 });
     expect(c.kube).toEqual({
       kubeconfig: "/k",
       tlsListen: { host: "0.0.0.0", port: 15012 },

@@ -20,6 +20,8 @@ export interface ControlPlaneConfig {
   kube: KubeModeConfig | undefined;
   /** Plaintext gRPC: always in folder mode; in Kubernetes mode only when `--listen` is given. */
   listen: HostPort | undefined;
+  /** /ready and /metrics: Kubernetes mode's 0.0.0.0:15014 by default; folder mode only when given. */
+  monitoring: HostPort | undefined;
   stateDir: string;
   caDir: string | undefined;
   trustDomain: string;
@@ -54,6 +56,8 @@ export const TLS_LISTEN_DEFAULT = "0.0.0.0:15012";
 /** Istio's CA_TRUSTED_NODE_ACCOUNTS default: the ztunnel DaemonSet's account. */
 export const TRUSTED_NODE_ACCOUNTS_DEFAULT = "istio-system/ztunnel";
 export const NAMESPACE_DEFAULT = "istio-system";
+/** istiod's monitoring port (`http-monitoring`): /metrics, and /ready for the readiness probe. */
+const MONITORING_DEFAULT = "0.0.0.0:15014";
 
 const KUBE_ONLY_FLAGS = [
   "tls-listen",
@@ -87,6 +91,12 @@ export const CONTROLPLANE_OPTIONS: readonly OptionSpec[] = [
     env: "AMBIENT_LISTEN",
     kind: "hostport",
     description: `plaintext gRPC address for Delta ADS and the CA (folder mode default ${PLAINTEXT_DEFAULT}; Kubernetes mode: off unless given)`,
+  },
+  {
+    flag: "monitoring-listen",
+    env: "AMBIENT_MONITORING_LISTEN",
+    kind: "hostport",
+    description: `HTTP address for /ready (readiness probe) and /metrics (Kubernetes mode default ${MONITORING_DEFAULT}; folder mode: off unless given)`,
   },
   {
     flag: "tls-listen",
@@ -227,10 +237,14 @@ export function parseControlPlaneConfig(argv: readonly string[], env: EnvSource)
     );
   }
   const listen = (v.listen as HostPort | undefined) ?? (kube ? undefined : parseHostPort(PLAINTEXT_DEFAULT));
+  const monitoring =
+    (v["monitoring-listen"] as HostPort | undefined) ??
+    (kube ? parseHostPort(MONITORING_DEFAULT) : undefined);
   return {
     configDir,
     kube,
     listen,
+    monitoring,
     stateDir: v["state-dir"] as string,
     caDir: v["ca-dir"] as string | undefined,
     trustDomain: v["trust-domain"] as string,

@@ -12,7 +12,7 @@ import {
   SpiffeId,
   validateWorkloadCsr,
 } from "@ambient/core";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { bearerOf, type Caller, type CallerAuthenticator } from "./authenticator.js";
 import type { IdentityAuthorizer } from "./authorizer.js";
 import { toGrpcStatus } from "./errors.js";
@@ -41,7 +41,11 @@ export interface CaServiceOptions {
   authenticator: CallerAuthenticator;
   authorizer: IdentityAuthorizer;
   logger: Logger;
+  /** Every request, before anything is checked (metrics). */
+  onRequest?: () => void;
   onSigned?: (caller: Caller, identity: string, serial: string) => void;
+  /** A refused request: its code (AMB_*), and whether the caller was not authenticated. */
+  onRefused?: (code: string | undefined, unauthenticated: boolean) => void;
 }
 
 export function createCaHandlers(opts: CaServiceOptions): grpc.UntypedServiceImplementation {
@@ -51,10 +55,12 @@ export function createCaHandlers(opts: CaServiceOptions): grpc.UntypedServiceImp
       call: grpc.ServerUnaryCall<CreateCertificateRequest, CreateCertificateResponse>,
       callback: grpc.sendUnaryData<CreateCertificateResponse>,
     ) => {
+      opts.onRequest?.();
       handle(opts, call)
         .then((res) => callback(null, res))
         .catch((err: unknown) => {
           const { code, message } = toGrpcStatus(err);
+          opts.onRefused?.(findCode(err), code === grpc.status.UNAUTHENTICATED);
           log.warn({ code: findCode(err), peer: call.getPeer() }, `certificate request refused: ${message}`);
           callback({ code, details: message, message });
         });

@@ -30,6 +30,7 @@ import { type TranslateResult, Translator, type Warning } from "../translate/ind
 import { validateObject } from "../validate/index.js";
 import { GRPC_SERVER_OPTIONS, type GrpcListener, listenGrpc } from "./grpc-listener.js";
 import type { KubeMode, KubeModeOptions } from "./kube-mode.js";
+import { Monitoring } from "./monitoring.js";
 import { nodeIdentityIndex, Publisher } from "./publisher.js";
 import { addAuthenticatedDeltaAdsService } from "./xds-auth.js";
 
@@ -62,6 +63,8 @@ export interface ControlPlaneOptions {
   allocateLocalAddresses?: boolean;
   /** A connection must send the HTTP/2 preface within this (grpc-listener.ts; tests shorten it). */
   prefaceTimeoutMs?: number;
+  /** The monitoring port (istiod's 15014: /ready, /metrics); none when absent. */
+  monitoring?: HostPort | undefined;
 }
 
 export type PublishedListener = (objects: readonly KubeObject[], result: TranslateResult) => void;
@@ -91,6 +94,8 @@ export class ControlPlane {
   private boundPort = 0;
   private tlsPort = 0;
   private listener: GrpcListener | undefined;
+  private monitoring: Monitoring | undefined;
+  private monitoringBound: HostPort | undefined;
   private reportedWarnings = new Set<string>();
   private effective: KubeObject[] = [];
   private readonly allocator: AddressAllocator | undefined;
@@ -125,6 +130,25 @@ export class ControlPlane {
     const logger = opts.logger.child({ component: "controlplane" });
     routeGrpcLogs(opts.logger);
     if (!opts.kube && !opts.listen) throw new Error("ControlPlane: local mode needs `listen`");
+    // First, so a readiness probe hears "loading" (503) rather than nothing while the sources load.
+    const monitoring = opts.monitoring ? new Monitoring(logger) : undefined;
+    const monitoringBound = opts.monitoring ? await monitoring?.listen(opts.monitoring) : undefined;
+    try {
+      const cp = await ControlPlane.load(opts, logger, monitoring);
+      cp.monitoringBound = monitoringBound;
+      monitoring?.set("serving");
+      return cp;
+    } catch (err) {
+      await monitoring?.close();
+      throw err;
+    }
+  }
+
+  private static async load(
+    opts: ControlPlaneOptions,
+    logger: Logger,
+    monitoring: Monitoring | undefined,
+  ): Promise<ControlPlane> {
     const caOpts = { trustDomain: opts.trustDomain };
     // Loaded on demand: local mode never loads the Kubernetes client library.
     const kubeMode = opts.kube ? await import("./kube-mode.js") : undefined;
@@ -147,9 +171,11 @@ export class ControlPlane {
     const tokens = kube ? undefined : await LocalTokenAuthenticator.open(opts.stateDir);
     const source = opts.source ?? kube?.source ?? folderSource(opts);
     const store = new ResourceStore();
-    const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
+    const hooks = monitoring ? monitoring.adsHooks(opts.hooks) : (opts.hooks ?? {});
+    const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks });
     const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const cp = new ControlPlane(opts, store, ca, tokens, kube, source, ads, server, logger);
+    cp.monitoring = monitoring;
     let loaded = false;
     source.onChange(() => {
       cp.sourceVersion++;
@@ -179,8 +205,12 @@ export class ControlPlane {
         authenticator,
         authorizer,
         logger: opts.logger,
-        onSigned: (caller, identity, serial) =>
-          logger.info({ caller: describeCaller(caller), identity, serial }, "certificate signed"),
+        onRequest: () => monitoring?.caRequest(),
+        onSigned: (caller, identity, serial) => {
+          monitoring?.caSigned();
+          logger.info({ caller: describeCaller(caller), identity, serial }, "certificate signed");
+        },
+        onRefused: (code, unauthenticated) => monitoring?.caRefused(code, unauthenticated),
       }),
     );
     const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
@@ -217,6 +247,11 @@ export class ControlPlane {
   }
 
   /** Kubernetes mode: the TLS "host:port" actually bound. */
+  /** The monitoring port's "host:port" as bound, when it was asked for. */
+  get monitoringAddress(): string | undefined {
+    return this.monitoringBound ? formatHostPort(this.monitoringBound) : undefined;
+  }
+
   get tlsAddress(): string | undefined {
     return this.kube ? formatHostPort({ host: this.kube.tlsListen.host, port: this.tlsPort }) : undefined;
   }
@@ -284,6 +319,7 @@ export class ControlPlane {
     this.result = result;
     this.effective = objects;
     const summary = this.publisher.publish(result);
+    this.monitoring?.published();
     this.logger.info(
       { ...summary, recomputed: this.translator.stats, ms: Math.round(performance.now() - started) },
       "configuration published",
@@ -308,12 +344,15 @@ export class ControlPlane {
   }
 
   async stop(): Promise<void> {
+    // Not ready first: the Service stops sending new callers here while streams wind down.
+    this.monitoring?.set("stopping");
     await this.source.stop();
     await this.kube?.stop();
     await this.reloading;
     this.ads.close();
     this.listener?.close();
     await new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    await this.monitoring?.close();
   }
 }
 

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { collectDefaultMetrics, Registry } from "prom-client";
 
-export { Counter, Histogram, Registry } from "prom-client";
+export { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export function createRegistry(
   options: { processMetrics?: boolean; labels?: Record<string, string> } = {},

@@ -155,6 +155,7 @@ export class LoopbackRuntime implements ContainerRuntime {
     const parsed = parseControlPlaneConfig([...c.args, "--kubeconfig", c.kubeconfig], {
       ...c.env,
       AMBIENT_TLS_LISTEN: `${sandbox.ip}:${CONTROL_PLANE_TLS_PORT}`,
+      AMBIENT_MONITORING_LISTEN: `${sandbox.ip}:15014`,
     });
     const { kube: k, notes: _notes, ...rest } = parsed;
     if (!k) throw new Error("the control plane's container is not in Kubernetes mode");

@@ -124,6 +124,7 @@ function controlPlanePod(o: MeshObjectsOptions): KubeObject {
             // On its pod's address only: every node shares this machine's network (loopback mode).
             { name: "AMBIENT_TLS_LISTEN", value: `$(POD_IP):${CONTROL_PLANE_TLS_PORT}` },
             { name: "AMBIENT_SERVING_IPS", value: "$(POD_IP)" },
+            { name: "AMBIENT_MONITORING_LISTEN", value: "$(POD_IP):15014" },
           ],
           ports: [{ name: "grpc-xds-tls", containerPort: CONTROL_PLANE_TLS_PORT }],
           volumeMounts: [{ name: "ca", mountPath: CONTROL_PLANE_STATE_DIR }],
