@@ -92,12 +92,33 @@ export function defaultOnCreate(type: ResourceType, obj: KubeObject, ips: Cluste
     }
     case "Deployment":
       spec.replicas ??= 1;
+      // apps/v1 SetDefaults_Deployment.
+      spec.strategy ??= { type: "RollingUpdate" };
+      if ((spec.strategy as { type?: string }).type === "RollingUpdate")
+        (spec.strategy as Record<string, unknown>).rollingUpdate ??= {
+          maxSurge: "25%",
+          maxUnavailable: "25%",
+        };
+      spec.revisionHistoryLimit ??= 10;
+      spec.progressDeadlineSeconds ??= 600;
       obj.status = {};
       defaultContainers(
         ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
       );
       break;
+    case "ReplicaSet":
+      spec.replicas ??= 1;
+      obj.status = { replicas: 0 };
+      defaultContainers(
+        ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
+      );
+      break;
     case "DaemonSet":
+      // apps/v1 SetDefaults_DaemonSet.
+      spec.updateStrategy ??= { type: "RollingUpdate" };
+      if ((spec.updateStrategy as { type?: string }).type === "RollingUpdate")
+        (spec.updateStrategy as Record<string, unknown>).rollingUpdate ??= { maxUnavailable: 1, maxSurge: 0 };
+      spec.revisionHistoryLimit ??= 10;
       obj.status = {};
       defaultContainers(
         ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
@@ -121,6 +142,8 @@ export function keepOnUpdate(type: ResourceType, before: KubeObject, after: Kube
   after.metadata.creationTimestamp = before.metadata.creationTimestamp;
   after.metadata.namespace = before.metadata.namespace;
   if (before.metadata.deletionTimestamp) after.metadata.deletionTimestamp = before.metadata.deletionTimestamp;
+  if (before.metadata.deletionGracePeriodSeconds !== undefined)
+    after.metadata.deletionGracePeriodSeconds = before.metadata.deletionGracePeriodSeconds;
   if (type.kind === "Service") {
     const b = (before.spec ?? {}) as Record<string, unknown>;
     after.spec ??= {};

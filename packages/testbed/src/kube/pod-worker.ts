@@ -130,10 +130,11 @@ export class PodWorker {
     if (this.running && this.ready() !== this.readyReported) this.report();
   }
 
-  async stop(): Promise<void> {
+  /** Stops the containers (SIGKILL after `graceMs`, the deletion's grace period) and removes the sandbox. */
+  async stop(graceMs?: number): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    await Promise.allSettled([...this.containers.values()].map((c) => c.stop()));
+    await Promise.allSettled([...this.containers.values()].map((c) => c.stop(graceMs)));
     this.containers.clear();
     this.volumes?.stop();
     if (this.sandbox) {
