@@ -2,3 +2,4 @@
 
 export * from "./kinds.js";
 export * from "./objects.js";
+export * from "./label-selector.js";

@@ -11,6 +11,7 @@ import { patchKindOf } from "./patch.js";
 import { logOptions, type PodBackends, serveLog, serveProxy } from "./pod-backends.js";
 import { decodeProtobufBody } from "./protobuf.js";
 import { groupVersion, type ResourceType, storageKey } from "./resources.js";
+import { SCALABLE_KINDS, scaleOf, writeScale } from "./scale.js";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import type { KubeObject } from "./store.js";
 import { toTable, wantsTable } from "./table.js";
@@ -110,6 +111,17 @@ export async function handleResource(ctx: HandlerContext, r: ResourceRequest): P
   if (sub === "proxy" && type.kind === "Pod") {
     const [podName, port] = name.split(":");
     return serveProxy(ctx.backends, objects.get(type, ns, podName!), port, r.rest || "/", r.req, res);
+  }
+  if (sub === "scale" && SCALABLE_KINDS.includes(type.kind)) {
+    if (r.method === "GET") return json(res, 200, scaleOf(objects.get(type, ns, name)));
+    if (r.method === "PUT")
+      return json(res, 200, writeScale(objects, type, ns, name, { put: await r.body() }));
+    if (r.method === "PATCH") {
+      const kind = patchKindOf(r.req.headers["content-type"], true);
+      if (kind === "apply")
+        throw badRequest("apply patches on scale are not supported by this test API server");
+      return json(res, 200, writeScale(objects, type, ns, name, { patch: await r.body(), kind }));
+    }
   }
   if (sub === "binding" && type.kind === "Pod" && r.method === "POST") {
     return json(res, 201, bindPod(objects, type, ns, name, await r.body()));
