@@ -19,6 +19,7 @@ const NS = "ctrl";
 
 interface PodEvent {
   type: string;
+  rv: number;
   name: string;
   uid: string;
   node?: string;
@@ -33,6 +34,8 @@ let state: TempDir;
 let cluster: kube.KubeCluster;
 let kubectl: KubeClients;
 const history: PodEvent[] = [];
+/** The DaemonSets' events in NS; `rv` orders them with the pods' (one store, one sequence). */
+const dsHistory: { type: string; rv: number; terminating: boolean; finalizers: string[] }[] = [];
 
 async function k(...args: string[]): Promise<string> {
   const r = await kubectl.kubectl(args);
@@ -54,6 +57,15 @@ beforeAll(async () => {
     reflector: { watchdogMs: 10_000, backoff: { initialMs: 100, maxMs: 1_000 } },
   });
   cluster.api.store.subscribe((e) => {
+    if (e.storage === "apps/daemonsets" && e.object.metadata.namespace === NS) {
+      const m = e.object.metadata;
+      dsHistory.push({
+        type: e.type,
+        rv: e.rv,
+        terminating: !!m.deletionTimestamp,
+        finalizers: m.finalizers ?? [],
+      });
+    }
     if (e.storage !== "/pods" || e.object.metadata.namespace !== NS) return;
     const o = e.object as {
       metadata: Record<string, unknown> & {
@@ -67,6 +79,7 @@ beforeAll(async () => {
     };
     history.push({
       type: e.type,
+      rv: e.rv,
       name: o.metadata.name,
       uid: o.metadata.uid,
       ...(o.spec?.nodeName ? { node: o.spec.nodeName } : {}),
@@ -382,24 +395,18 @@ spec:
     }, 30_000);
 
     const from = history.length;
-    await k("delete", "daemonset", "agent", "-n", NS, "--cascade=foreground", "--wait=false");
-    const held = await json<{ metadata: { deletionTimestamp?: string; finalizers?: string[] } }>(
-      "get",
-      "ds",
-      "agent",
-      "-n",
-      NS,
-    );
-    expect(held.metadata.deletionTimestamp).toBeTruthy();
-    expect(held.metadata.finalizers).toContain("foregroundDeletion");
-    await eventually(async () => {
-      expect((await kubectl.kubectl(["get", "ds", "agent", "-n", NS])).code).not.toBe(0);
-    }, 30_000);
+    const dsFrom = dsHistory.length;
+    await k("delete", "daemonset", "agent", "-n", NS, "--cascade=foreground", "--wait=true", "--timeout=30s");
     expect(await k("get", "pods", "-n", NS, "-l", "app=agent", "-o", "name")).toBe("");
-    // The pods went gracefully (Terminating first), before the DaemonSet.
+    // Held with the foregroundDeletion finalizer, removed only after both pods went (gracefully).
+    const ds = dsHistory.slice(dsFrom);
+    expect(ds.some((e) => e.terminating && e.finalizers.includes("foregroundDeletion"))).toBe(true);
+    expect(ds.at(-1)?.type).toBe("DELETED");
     const agentEvents = history.slice(from).filter((e) => e.labels.app === "agent");
-    expect(agentEvents.filter((e) => e.type === "DELETED")).toHaveLength(2);
+    const podsGone = agentEvents.filter((e) => e.type === "DELETED");
+    expect(podsGone).toHaveLength(2);
     expect(agentEvents.some((e) => e.terminating)).toBe(true);
+    expect(ds.at(-1)!.rv).toBeGreaterThan(Math.max(...podsGone.map((e) => e.rv)));
   });
 });
 

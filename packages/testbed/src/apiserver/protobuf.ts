@@ -81,12 +81,12 @@ function objectMeta(f: Fields | undefined): Record<string, unknown> {
   if (!f) return {};
   const created = msg(f, 8);
   return compact({
-    name: str(f, 1),
-    generateName: str(f, 2),
-    namespace: str(f, 3),
-    uid: str(f, 5),
-    resourceVersion: str(f, 6),
-    generation: num(f, 7),
+    name: nonEmpty(str(f, 1)),
+    generateName: nonEmpty(str(f, 2)),
+    namespace: nonEmpty(str(f, 3)),
+    uid: nonEmpty(str(f, 5)),
+    resourceVersion: nonEmpty(str(f, 6)),
+    generation: num(f, 7) || undefined,
     // An unset Time is still written (an empty message): no time.
     creationTimestamp:
       created && num(created, 1)
@@ -94,16 +94,18 @@ function objectMeta(f: Fields | undefined): Record<string, unknown> {
         : undefined,
     labels: map(f, 11),
     annotations: map(f, 12),
-    ownerReferences: (f.get(13) ?? []).map((b) => {
-      const r = readFields(b as Buffer);
-      return compact({
-        kind: str(r, 1),
-        name: str(r, 3),
-        uid: str(r, 4),
-        apiVersion: str(r, 5),
-        controller: num(r, 6) === 1 ? true : undefined,
-      });
-    }),
+    ownerReferences: f.has(13)
+      ? (f.get(13) ?? []).map((b) => {
+          const r = readFields(b as Buffer);
+          return compact({
+            kind: str(r, 1),
+            name: str(r, 3),
+            uid: str(r, 4),
+            apiVersion: str(r, 5),
+            controller: num(r, 6) === 1 ? true : undefined,
+          });
+        })
+      : undefined,
     finalizers: f.has(14) ? strs(f, 14) : undefined,
   });
 }
