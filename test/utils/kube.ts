@@ -86,3 +86,28 @@ export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> 
     cleanup: () => rm(home, { recursive: true, force: true }),
   };
 }
+
+/** A client's stdout; a non-zero exit throws, naming the command (`what`), its exit code and stderr. */
+export async function ok(run: Promise<RunResult>, what: string): Promise<string> {
+  const r = await run;
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * kubectl and helm that must succeed (see `ok`), for tests whose clients are made in beforeAll
+ * (hence the getter). `jsonpath` is `kubectl get <what> -n <ns> -o jsonpath=<path>`.
+ */
+export function mustRun(clients: () => KubeClients) {
+  const k = (...args: string[]) => ok(clients().kubectl(args), `kubectl ${args.join(" ")}`);
+  return {
+    k,
+    helm: (...args: string[]) => ok(clients().helm(args), `helm ${args.join(" ")}`),
+    jsonpath: (what: string, path: string, ns: string) =>
+      k("get", ...what.split(" "), "-n", ns, "-o", `jsonpath=${path}`),
+  };
+}
+
+/** The SPIFFE identities of the demo fixture's client and web (test/kube/fixtures/cluster). */
+export const DEMO_CLIENT_ID = "spiffe://cluster.local/ns/demo/sa/client";
+export const DEMO_WEB_ID = "spiffe://cluster.local/ns/demo/sa/web";
