@@ -9,11 +9,10 @@
 // Loopback range 127.47.
 
 import { writeFile } from "node:fs/promises";
-import { createMemoryLogger } from "@ambient/core";
-import { kube } from "@ambient/testbed";
+import type { kube } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, type TempDir, tempDir } from "../utils/index.js";
-import { type KubeClients, kubeClients } from "../utils/kube.js";
+import { eventually } from "../utils/index.js";
+import { type KubeClients, type LoopbackTestCluster, mustRun, startLoopbackCluster } from "../utils/kube.js";
 
 const NS = "ctrl";
 
@@ -30,32 +29,23 @@ interface PodEvent {
   grace?: number;
 }
 
-let state: TempDir;
+let t: LoopbackTestCluster;
 let cluster: kube.KubeCluster;
 let kubectl: KubeClients;
 const history: PodEvent[] = [];
 /** The DaemonSets' events in NS; `rv` orders them with the pods' (one store, one sequence). */
 const dsHistory: { type: string; rv: number; terminating: boolean; finalizers: string[] }[] = [];
 
-async function k(...args: string[]): Promise<string> {
-  const r = await kubectl.kubectl(args);
-  expect(r.code, `kubectl ${args.join(" ")}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
+const { k } = mustRun(() => kubectl);
 
 const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await k(...args, "-o", "json")) as T;
 
 beforeAll(async () => {
-  state = await tempDir("ambient-kube-ctrl-");
-  const { logger } = createMemoryLogger("info");
-  cluster = await kube.KubeCluster.start({
-    stateDir: state.path,
+  t = await startLoopbackCluster("ambient-kube-ctrl-", {
     nodes: ["node-1", "node-2"],
     loopbackNet: "127.47",
-    logLevel: "info",
-    logger,
-    reflector: { watchdogMs: 10_000, backoff: { initialMs: 100, maxMs: 1_000 } },
   });
+  ({ cluster, clients: kubectl } = t);
   cluster.api.store.subscribe((e) => {
     if (e.storage === "apps/daemonsets" && e.object.metadata.namespace === NS) {
       const m = e.object.metadata;
@@ -92,15 +82,10 @@ beforeAll(async () => {
         : {}),
     });
   });
-  kubectl = await kubeClients(cluster.kubeconfigPath);
   await k("create", "namespace", NS);
 }, 90_000);
 
-afterAll(async () => {
-  await kubectl?.cleanup();
-  await cluster?.stop();
-  await state?.cleanup();
-}, 30_000);
+afterAll(() => t?.stop(), 30_000);
 
 /** The pods alive after each event from `from` on, for pods `select` picks. */
 function replay(from: number, select: (e: PodEvent) => boolean): Map<string, PodEvent>[] {
@@ -411,7 +396,7 @@ spec:
 });
 
 async function applyYaml(yaml: string): Promise<void> {
-  const file = `${state.path}/manifest-${Date.now()}.yaml`;
+  const file = `${t.state.path}/manifest-${Date.now()}.yaml`;
   await writeFile(file, yaml);
   await k("apply", "-f", file);
 }

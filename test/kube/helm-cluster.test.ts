@@ -7,19 +7,25 @@
 // Loopback 127.36.
 
 import { fileURLToPath } from "node:url";
-import { createMemoryLogger } from "@ambient/core";
-import { httpGetViaSocks, kube } from "@ambient/testbed";
+import { httpGetViaSocks, type kube } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHART } from "../deploy/chart.js";
-import { eventually, type TempDir, tempDir } from "../utils/index.js";
-import { DEMO_CLIENT_ID, DEMO_WEB_ID, type KubeClients, kubeClients, mustRun } from "../utils/kube.js";
+import { eventually } from "../utils/index.js";
+import {
+  DEMO_CLIENT_ID,
+  DEMO_WEB_ID,
+  type KubeClients,
+  type LoopbackTestCluster,
+  mustRun,
+  startLoopbackCluster,
+} from "../utils/kube.js";
 import { metricValue, scrape } from "../utils/mesh.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cluster", import.meta.url));
 const NS = "istio-system";
 const WEB_HOST = "web.demo.svc.cluster.local";
 
-let state: TempDir;
+let t: LoopbackTestCluster;
 let cluster: kube.KubeCluster;
 let clients: KubeClients;
 
@@ -92,26 +98,12 @@ async function served(path: string) {
 }
 
 beforeAll(async () => {
-  state = await tempDir("ambient-kube-helm-");
-  const { logger } = createMemoryLogger("info");
-  cluster = await kube.KubeCluster.start({
-    stateDir: state.path,
-    dir: FIXTURE,
-    mesh: false,
-    loopbackNet: "127.36",
-    logLevel: "info",
-    logger,
-    reflector: { watchdogMs: 10_000, backoff: { initialMs: 100, maxMs: 1_000 } },
-  });
-  clients = await kubeClients(cluster.kubeconfigPath);
+  t = await startLoopbackCluster("ambient-kube-helm-", { dir: FIXTURE, mesh: false, loopbackNet: "127.36" });
+  ({ cluster, clients } = t);
   await cluster.podsReady(60_000);
 }, 90_000);
 
-afterAll(async () => {
-  await clients?.cleanup();
-  await cluster?.stop();
-  await state?.cleanup();
-}, 30_000);
+afterAll(() => t?.stop(), 30_000);
 
 describe("helm install of deploy/charts/ambient on `ambientctl up --kube --no-mesh` (loopback)", () => {
   it("--no-mesh runs the folder's apps and no mesh component", async () => {
