@@ -12,7 +12,13 @@ import { writeFile } from "node:fs/promises";
 import type { kube } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../utils/index.js";
-import { type KubeClients, type LoopbackTestCluster, mustRun, startLoopbackCluster } from "../utils/kube.js";
+import {
+  daemonSetRolledOut,
+  type KubeClients,
+  type LoopbackTestCluster,
+  mustRun,
+  startLoopbackCluster,
+} from "../utils/kube.js";
 
 const NS = "ctrl";
 
@@ -109,13 +115,7 @@ describe("workload controllers on the loopback cluster", () => {
   it("the ztunnel DaemonSet adopts the mesh's pods: no second set, status counts both nodes", async () => {
     await eventually(async () => {
       const ds = await json<{ status: Record<string, number> }>("get", "ds", "ztunnel", "-n", "istio-system");
-      expect(ds.status).toMatchObject({
-        desiredNumberScheduled: 2,
-        currentNumberScheduled: 2,
-        updatedNumberScheduled: 2,
-        numberAvailable: 2,
-        numberMisscheduled: 0,
-      });
+      expect(ds.status).toMatchObject(daemonSetRolledOut(2));
     }, 30_000);
     const pods = await json<{
       items: { metadata: { name: string; ownerReferences?: { kind: string }[] } }[];
@@ -299,15 +299,7 @@ spec:
         "-n",
         NS,
       );
-      expect(now.status).toMatchObject({
-        desiredNumberScheduled: 2,
-        currentNumberScheduled: 2,
-        updatedNumberScheduled: 2,
-        numberReady: 2,
-        numberAvailable: 2,
-        numberMisscheduled: 0,
-        observedGeneration: ds.metadata.generation,
-      });
+      expect(now.status).toMatchObject(daemonSetRolledOut(2, ds.metadata.generation));
       expect(now.status.numberUnavailable ?? 0).toBe(0);
     }, 20_000);
     const revisions = await k("get", "controllerrevisions", "-n", NS, "-o", "name");

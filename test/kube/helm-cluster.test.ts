@@ -14,6 +14,7 @@ import { eventually } from "../utils/index.js";
 import {
   DEMO_CLIENT_ID,
   DEMO_WEB_ID,
+  daemonSetRolledOut,
   type KubeClients,
   type LoopbackTestCluster,
   mustRun,
@@ -76,15 +77,7 @@ async function expectRolled(old: { uid: string; name: string }[]) {
     metadata: { generation: number };
     status: Record<string, number>;
   };
-  expect(status.status).toMatchObject({
-    observedGeneration: status.metadata.generation,
-    desiredNumberScheduled: 2,
-    currentNumberScheduled: 2,
-    updatedNumberScheduled: 2,
-    numberReady: 2,
-    numberAvailable: 2,
-    numberMisscheduled: 0,
-  });
+  expect(status.status).toMatchObject(daemonSetRolledOut(2, status.metadata.generation));
   return ztunnelPods();
 }
 

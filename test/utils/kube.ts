@@ -111,6 +111,22 @@ export function mustRun(clients: () => KubeClients) {
   };
 }
 
+/**
+ * A DaemonSet's status once each of `nodes` runs one Ready pod of its current template (what
+ * `kubectl rollout status` and `helm --wait` read), for `toMatchObject`.
+ */
+export function daemonSetRolledOut(nodes: number, observedGeneration?: number): Record<string, number> {
+  return {
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+    desiredNumberScheduled: nodes,
+    currentNumberScheduled: nodes,
+    updatedNumberScheduled: nodes,
+    numberReady: nodes,
+    numberAvailable: nodes,
+    numberMisscheduled: 0,
+  };
+}
+
 /** The SPIFFE identities of the demo fixture's client and web (test/kube/fixtures/cluster). */
 export const DEMO_CLIENT_ID = "spiffe://cluster.local/ns/demo/sa/client";
 export const DEMO_WEB_ID = "spiffe://cluster.local/ns/demo/sa/web";
