@@ -40,8 +40,8 @@ const FIELD_MANAGER = "kubelet";
 
 export class Kubelet {
   private readonly workers = new Map<string, PodWorker>();
-  /** Pods being stopped for a graceful deletion, by `namespace/name`. */
-  private readonly terminating = new Set<string>();
+  /** Pods being stopped for a graceful deletion, by `namespace/name`: what stop() waits for. */
+  private readonly terminating = new Map<string, Promise<void>>();
   private readonly source: KubeApiSource;
   private readonly status: StatusManager;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -104,7 +104,10 @@ export class Kubelet {
     clearInterval(this.probeTimer);
     await this.source.stop();
     await this.reconciling;
-    await Promise.allSettled([...this.workers.values()].map((w) => w.stop()));
+    // A pod in its grace period still has processes (netns: in their own namespaces) to end.
+    await Promise.allSettled(
+      [...this.workers.values()].map((w) => w.stop()).concat([...this.terminating.values()]),
+    );
     this.workers.clear();
     this.status.stop();
   }
@@ -202,7 +205,6 @@ export class Kubelet {
   private terminate(pod: Pod): void {
     const key = podKey(pod);
     if (this.terminating.has(key)) return;
-    this.terminating.add(key);
     const w = this.workers.get(key);
     const mine = w && w.pod.metadata.uid === pod.metadata.uid ? w : undefined;
     if (mine) {
@@ -211,7 +213,7 @@ export class Kubelet {
     }
     const graceMs = Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
     const ns = pod.metadata.namespace ?? "default";
-    void (async () => {
+    const done = (async () => {
       try {
         await mine?.stop(graceMs);
         this.o.logger.info({ node: this.o.node, pod: key }, "pod terminated");
@@ -233,6 +235,7 @@ export class Kubelet {
         this.terminating.delete(key);
       }
     })();
+    this.terminating.set(key, done);
   }
 
   /** A pod-network pod waits for the node's gate pods (the CNI agent) to be Ready. */
