@@ -91,7 +91,7 @@ export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> 
 }
 
 /** A client's stdout; a non-zero exit throws, naming the command (`what`), its exit code and stderr. */
-export async function ok(run: Promise<RunResult>, what: string): Promise<string> {
+async function ok(run: Promise<RunResult>, what: string): Promise<string> {
   const r = await run;
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr}`);
   return r.stdout;

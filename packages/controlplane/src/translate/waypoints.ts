@@ -253,7 +253,6 @@ function takes(type: TrafficType, kind: TrafficKind): boolean {
 
 // ---- allowedRoutes of the waypoint's HBONE listener ----
 
-
 type AllowedNamespaces = { from: "Same" | "All" } | { from: "Selector"; selector: LabelSelector };
 
 /**
@@ -271,4 +270,3 @@ function allowedNamespaces(gateway: Gateway): AllowedNamespaces {
   if (namespaces?.from === "Selector") return { from: "Selector", selector: namespaces.selector ?? {} };
   return { from: "Same" };
 }
-
