@@ -210,7 +210,19 @@ describe("CA in Kubernetes mode", () => {
     expect(create.code).toBe(0);
     const bearer = await token("istio-system", "ztunnel", { pod: "ztunnel-gone" });
     await eventually(async () => expect((await signedFor(SLEEP, bearer, true)).equals(SLEEP)).toBe(true));
-    expect((await kube.kubectl(["delete", "pod", "ztunnel-gone", "-n", "istio-system"])).code).toBe(0);
+    expect(
+      (
+        await kube.kubectl([
+          "delete",
+          "pod",
+          "ztunnel-gone",
+          "-n",
+          "istio-system",
+          "--grace-period=0",
+          "--force",
+        ])
+      ).code,
+    ).toBe(0);
     const err = await refusalOf(signedFor(SLEEP, bearer, true));
     expect(err.code).toBe(status.UNAUTHENTICATED);
     expect(err.details).toMatch(/pod istio-system\/ztunnel-gone has been deleted/);

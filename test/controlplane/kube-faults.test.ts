@@ -43,7 +43,8 @@ function createPod(name: string): void {
 }
 
 function deletePod(name: string): void {
-  api.objects.delete(api.registry.byKind("v1", "Pod")!, "demo", name);
+  // No kubelet finishes a graceful deletion here: grace 0 removes the pod at once.
+  api.objects.delete(api.registry.byKind("v1", "Pod")!, "demo", name, {}, 0);
 }
 
 async function connectedClient() {

@@ -6,25 +6,15 @@
 
 import { istioCrds, startTestApiServer, type TestApiServer } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type KubeClients, kubeClients } from "../utils/kube.js";
+import { type KubeClients, kubeClients, mustRun } from "../utils/kube.js";
 import { CHART } from "./chart.js";
 
 const NS = "istio-system";
 
-async function ok(
-  run: Promise<{ code: number; stdout: string; stderr: string }>,
-  what: string,
-): Promise<string> {
-  const r = await run;
-  expect(r.code, `${what}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
 describe("helm install of the chart on an empty cluster", () => {
   let server: TestApiServer;
   let clients: KubeClients;
-  const kubectl = (...args: string[]) => ok(clients.kubectl(args), `kubectl ${args.join(" ")}`);
-  const helm = (...args: string[]) => ok(clients.helm(args), `helm ${args.join(" ")}`);
+  const { k: kubectl, helm } = mustRun(() => clients);
 
   beforeAll(async () => {
     server = await startTestApiServer();
@@ -105,6 +95,7 @@ describe("helm install of the chart on an empty cluster", () => {
 describe("helm install on a cluster that already has Gateway API", () => {
   let server: TestApiServer;
   let clients: KubeClients;
+  const { k: kubectl, helm } = mustRun(() => clients);
 
   beforeAll(async () => {
     // Someone else's Gateway API install (no Helm ownership annotations).
@@ -119,21 +110,13 @@ describe("helm install on a cluster that already has Gateway API", () => {
   });
 
   it("leaves the cluster's Gateway API CRDs alone and installs the rest", { timeout: 180_000 }, async () => {
-    const r = await clients.helm(["install", "ambient", CHART, "-n", NS, "--create-namespace"]);
-    expect(r.code, r.stderr).toBe(0);
-    const manifest = await ok(clients.helm(["get", "manifest", "ambient", "-n", NS]), "helm get manifest");
+    await helm("install", "ambient", CHART, "-n", NS, "--create-namespace");
+    const manifest = await helm("get", "manifest", "ambient", "-n", NS);
     expect(manifest).not.toContain("gateway.networking.k8s.io\n  names:");
     expect(manifest).not.toContain("name: gateways.gateway.networking.k8s.io");
     expect(manifest).toContain("name: authorizationpolicies.security.istio.io");
-    const owner = await ok(
-      clients.kubectl([
-        "get",
-        "crd",
-        "gateways.gateway.networking.k8s.io",
-        "-o",
-        "jsonpath={.metadata.annotations}",
-      ]),
-      "kubectl get crd",
+    const owner = await kubectl(
+      ...["get", "crd", "gateways.gateway.networking.k8s.io", "-o", "jsonpath={.metadata.annotations}"],
     );
     expect(owner).not.toContain("meta.helm.sh/release-name");
   });

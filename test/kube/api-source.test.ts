@@ -76,7 +76,8 @@ function write(
       metadata: { ...o.metadata, resourceVersion: current.metadata.resourceVersion },
     } as never);
   }
-  return s.objects.delete(type, namespace, o.metadata.name);
+  // No kubelet finishes a graceful deletion here: grace 0 removes a pod at once.
+  return s.objects.delete(type, namespace, o.metadata.name, {}, 0);
 }
 
 const actionOf = (o: KubeObject | undefined) => (o?.spec as { action?: string } | undefined)?.action;

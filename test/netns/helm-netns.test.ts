@@ -14,8 +14,7 @@ import { kube, netns } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHART } from "../deploy/chart.js";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
-import { type KubeClients, kubeClients } from "../utils/kube.js";
-import { runWorkloads } from "../utils/kube-workloads.js";
+import { DEMO_CLIENT_ID, DEMO_WEB_ID, type KubeClients, kubeClients, mustRun } from "../utils/kube.js";
 import { metricValue } from "../utils/mesh.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -23,21 +22,13 @@ const DEMO = fileURLToPath(new URL("../kube/fixtures/cluster/00-demo.yaml", impo
 const PREFIX = "ambt-helm-";
 const NS = "istio-system";
 const NODES = ["node-1", "node-2"];
-const CLIENT = "spiffe://cluster.local/ns/demo/sa/client";
-const WEB = "spiffe://cluster.local/ns/demo/sa/web";
 const WEB_URL = "http://web.demo.svc.cluster.local";
 
 let state: TempDir;
 let cluster: kube.KubeCluster;
 let clients: KubeClients;
 
-async function ok(run: Promise<{ code: number; stdout: string; stderr: string }>, what: string) {
-  const r = await run;
-  expect(r.code, `${what}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-const k = (...args: string[]) => ok(clients.kubectl(args), `kubectl ${args.join(" ")}`);
-const helm = (...args: string[]) => ok(clients.helm(args), `helm ${args.join(" ")}`);
+const { k, helm, jsonpath } = mustRun(() => clients);
 
 /** Every file of a node's CNI config folder with its content. */
 async function cniConfig(node: string): Promise<Record<string, string>> {
@@ -119,9 +110,24 @@ describe.skipIf(!isRoot)(
     it("install: istiod and ztunnel in their own netns, the CNI agent chained into every node; pods applied later are captured, HBONE with both identities", {
       timeout: 240_000,
     }, async () => {
-      await helm("install", "ambient", CHART, "-n", NS, "--create-namespace", "--set", "global.tag=t1");
-      await runWorkloads(cluster, NS);
-      await cluster.podsReady(120_000);
+      // --wait: the harness's controllers create the pods; helm returns once the workloads say Ready.
+      await helm(
+        ...["install", "ambient", CHART, "-n", NS, "--create-namespace", "--set", "global.tag=t1"],
+        ...["--wait", "--timeout", "180s"],
+      );
+      // Each pod is its workload's: ztunnel's and the CNI agents' DaemonSets, istiod's ReplicaSet.
+      const owners = await jsonpath(
+        "pods",
+        '{range .items[*]}{.metadata.labels.app} {.metadata.ownerReferences[?(@.controller==true)].kind}{"\\n"}{end}',
+        NS,
+      );
+      expect(owners.trim().split("\n").sort()).toEqual([
+        "istio-cni-node DaemonSet",
+        "istio-cni-node DaemonSet",
+        "istiod ReplicaSet",
+        "ztunnel DaemonSet",
+        "ztunnel DaemonSet",
+      ]);
       for (const node of NODES) {
         const conf = await cniConfig(node);
         expect(pluginTypes(conf)).toEqual(["bridge", "ambient-cni"]);
@@ -137,8 +143,8 @@ describe.skipIf(!isRoot)(
       await cluster.podsReady(60_000);
       await eventually(async () => expect(await curl("client", WEB_URL)).toBe(200), 30_000);
       const labels = {
-        source_principal: CLIENT,
-        destination_principal: WEB,
+        source_principal: DEMO_CLIENT_ID,
+        destination_principal: DEMO_WEB_ID,
         connection_security_policy: "mutual_tls",
       };
       expect(await ztunnelMetric("node-1", { ...labels, reporter: "source" })).toBeGreaterThanOrEqual(1);

@@ -16,15 +16,13 @@ import { createLogger } from "@ambient/core";
 import { kube, netns } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, type TempDir, tempDir } from "../utils/index.js";
-import { type KubeClients, kubeClients } from "../utils/kube.js";
+import { DEMO_CLIENT_ID, DEMO_WEB_ID, type KubeClients, kubeClients } from "../utils/kube.js";
 import { metricValue } from "../utils/mesh.js";
 
 const isRoot = process.getuid?.() === 0;
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = join(REPO, "test", "kube", "fixtures", "cluster");
 const PREFIX = "ambt-kube-";
-const CLIENT = "spiffe://cluster.local/ns/demo/sa/client";
-const WEB = "spiffe://cluster.local/ns/demo/sa/web";
 const WEB_URL = "http://web.demo.svc.cluster.local";
 /** Labels reach the agent and the control plane through their watches within seconds. */
 const PROPAGATION_MS = 30_000;
@@ -167,8 +165,8 @@ describe.skipIf(!isRoot)(
       for (const l of dataPlane) expect(l).toMatch(/\.15008[ :]/);
 
       const labels = {
-        source_principal: CLIENT,
-        destination_principal: WEB,
+        source_principal: DEMO_CLIENT_ID,
+        destination_principal: DEMO_WEB_ID,
         connection_security_policy: "mutual_tls",
       };
       expect(
@@ -183,7 +181,7 @@ describe.skipIf(!isRoot)(
       const through = () =>
         metric("node-2", "istio_tcp_connections_opened_total", {
           reporter: "destination",
-          source_principal: CLIENT,
+          source_principal: DEMO_CLIENT_ID,
         });
       await k("label", "namespace", "demo", "istio.io/dataplane-mode-");
       await eventually(async () => {
@@ -218,7 +216,7 @@ spec:
       await eventually(async () => expect(await annotation("late")).toBe("enabled"), PROPAGATION_MS);
       const before = await metric("node-2", "istio_tcp_connections_opened_total", {
         reporter: "destination",
-        source_principal: CLIENT,
+        source_principal: DEMO_CLIENT_ID,
       });
       await eventually(
         async () => expect(await curl(podNetns("late"), `${WEB_URL}/late`)).toBe(200),
@@ -227,7 +225,7 @@ spec:
       expect(
         await metric("node-2", "istio_tcp_connections_opened_total", {
           reporter: "destination",
-          source_principal: CLIENT,
+          source_principal: DEMO_CLIENT_ID,
         }),
       ).toBeGreaterThan(before);
     });

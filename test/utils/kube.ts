@@ -8,6 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createMemoryLogger } from "@ambient/core";
+import { kube } from "@ambient/testbed";
+import { type TempDir, tempDir } from "./index.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const binDir = join(root, ".tools", "bin");
@@ -84,5 +87,86 @@ export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> 
       };
     },
     cleanup: () => rm(home, { recursive: true, force: true }),
+  };
+}
+
+/** A client's stdout; a non-zero exit throws, naming the command (`what`), its exit code and stderr. */
+async function ok(run: Promise<RunResult>, what: string): Promise<string> {
+  const r = await run;
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * kubectl and helm that must succeed (see `ok`), for tests whose clients are made in beforeAll
+ * (hence the getter). `jsonpath` is `kubectl get <what> -n <ns> -o jsonpath=<path>`.
+ */
+export function mustRun(clients: () => KubeClients) {
+  const k = (...args: string[]) => ok(clients().kubectl(args), `kubectl ${args.join(" ")}`);
+  return {
+    k,
+    helm: (...args: string[]) => ok(clients().helm(args), `helm ${args.join(" ")}`),
+    jsonpath: (what: string, path: string, ns: string) =>
+      k("get", ...what.split(" "), "-n", ns, "-o", `jsonpath=${path}`),
+  };
+}
+
+/**
+ * A DaemonSet's status once each of `nodes` runs one Ready pod of its current template (what
+ * `kubectl rollout status` and `helm --wait` read), for `toMatchObject`.
+ */
+export function daemonSetRolledOut(nodes: number, observedGeneration?: number): Record<string, number> {
+  return {
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+    desiredNumberScheduled: nodes,
+    currentNumberScheduled: nodes,
+    updatedNumberScheduled: nodes,
+    numberReady: nodes,
+    numberAvailable: nodes,
+    numberMisscheduled: 0,
+  };
+}
+
+/** The SPIFFE identities of the demo fixture's client and web (test/kube/fixtures/cluster). */
+export const DEMO_CLIENT_ID = "spiffe://cluster.local/ns/demo/sa/client";
+export const DEMO_WEB_ID = "spiffe://cluster.local/ns/demo/sa/web";
+
+type ClusterOptions = Parameters<typeof kube.KubeCluster.start>[0];
+
+export interface LoopbackTestCluster {
+  cluster: kube.KubeCluster;
+  clients: KubeClients;
+  state: TempDir;
+  /** Stops the clients' caches, the cluster and removes its state folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A loopback `KubeCluster` for one test file (its own `loopbackNet`), logging to memory, with the
+ * quick reflector watchdog and backoff tests use, and the real kubectl/helm on its kubeconfig.
+ */
+export async function startLoopbackCluster(
+  statePrefix: string,
+  options: Omit<ClusterOptions, "stateDir" | "logLevel" | "logger"> & { loopbackNet: string },
+): Promise<LoopbackTestCluster> {
+  const state = await tempDir(statePrefix);
+  const { logger } = createMemoryLogger("info");
+  const cluster = await kube.KubeCluster.start({
+    stateDir: state.path,
+    logLevel: "info",
+    logger,
+    reflector: { watchdogMs: 10_000, backoff: { initialMs: 100, maxMs: 1_000 } },
+    ...options,
+  });
+  const clients = await kubeClients(cluster.kubeconfigPath);
+  return {
+    cluster,
+    clients,
+    state,
+    stop: async () => {
+      await clients.cleanup();
+      await cluster.stop();
+      await state.cleanup();
+    },
   };
 }

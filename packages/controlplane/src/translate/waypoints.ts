@@ -20,6 +20,8 @@ import type { GatewayAddress } from "@ambient/core";
 import {
   type Gateway,
   type KubeObject,
+  type LabelSelector,
+  matchesLabelSelector,
   type Namespace,
   namespaceOf,
   type Pod,
@@ -206,7 +208,7 @@ export class WaypointIndex {
           const nsObject = this.namespaces.get(namespace);
           const labels = { ...(nsObject ? labelsOf(nsObject) : {}) };
           labels[NAMESPACE_NAME_LABEL] ??= namespace;
-          return matchesSelector(routes.selector, labels);
+          return matchesLabelSelector(routes.selector, labels);
         }
         return namespace === ns;
       },
@@ -251,11 +253,6 @@ function takes(type: TrafficType, kind: TrafficKind): boolean {
 
 // ---- allowedRoutes of the waypoint's HBONE listener ----
 
-interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
 type AllowedNamespaces = { from: "Same" | "All" } | { from: "Selector"; selector: LabelSelector };
 
 /**
@@ -272,24 +269,4 @@ function allowedNamespaces(gateway: Gateway): AllowedNamespaces {
   if (namespaces?.from === "All") return { from: "All" };
   if (namespaces?.from === "Selector") return { from: "Selector", selector: namespaces.selector ?? {} };
   return { from: "Same" };
-}
-
-/** Kubernetes label-selector semantics: every matchLabels pair and every expression must hold. */
-function matchesSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
-    const value = labels[key];
-    const ok =
-      operator === "In"
-        ? value !== undefined && values.includes(value)
-        : operator === "NotIn"
-          ? value === undefined || !values.includes(value)
-          : operator === "Exists"
-            ? value !== undefined
-            : operator === "DoesNotExist"
-              ? value === undefined
-              : false;
-    if (!ok) return false;
-  }
-  return true;
 }

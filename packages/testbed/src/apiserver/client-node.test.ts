@@ -60,7 +60,8 @@ describe("@kubernetes/client-node informer", () => {
       const listsBefore = lists();
       server.faults.expireWatches();
       await until(() => lists() > listsBefore, "a relist after 410");
-      await call(server, "DELETE", "/api/v1/namespaces/default/pods/a");
+      // No kubelet runs here to finish a graceful deletion: delete at once, as `--grace-period=0 --force`.
+      await call(server, "DELETE", "/api/v1/namespaces/default/pods/a?gracePeriodSeconds=0");
       await until(() => seen.includes("delete a"), "a delete after the relist");
       expect(errors).toEqual([]);
       expect(informer.list().map((p) => p.metadata?.name)).toEqual(["b"]);

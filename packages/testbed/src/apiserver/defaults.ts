@@ -92,12 +92,35 @@ export function defaultOnCreate(type: ResourceType, obj: KubeObject, ips: Cluste
     }
     case "Deployment":
       spec.replicas ??= 1;
+      // apps/v1 SetDefaults_Deployment.
+      spec.strategy ??= { type: "RollingUpdate" };
+      if ((spec.strategy as { type?: string }).type === "RollingUpdate")
+        (spec.strategy as Record<string, unknown>).rollingUpdate ??= {
+          maxSurge: "25%",
+          maxUnavailable: "25%",
+        };
+      spec.revisionHistoryLimit ??= 10;
+      spec.progressDeadlineSeconds ??= 600;
       obj.status = {};
       defaultContainers(
         ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
       );
       break;
+    case "ReplicaSet":
+      spec.replicas ??= 1;
+      obj.status = { replicas: 0 };
+      defaultContainers(
+        ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
+      );
+      break;
     case "DaemonSet":
+      // The registry's PrepareForCreate: the template generation the DaemonSet controller labels pods with.
+      obj.metadata.annotations = { ...obj.metadata.annotations, [DS_TEMPLATE_GENERATION]: "1" };
+      // apps/v1 SetDefaults_DaemonSet.
+      spec.updateStrategy ??= { type: "RollingUpdate" };
+      if ((spec.updateStrategy as { type?: string }).type === "RollingUpdate")
+        (spec.updateStrategy as Record<string, unknown>).rollingUpdate ??= { maxUnavailable: 1, maxSurge: 0 };
+      spec.revisionHistoryLimit ??= 10;
       obj.status = {};
       defaultContainers(
         ((spec.template as Record<string, unknown> | undefined)?.spec ?? {}) as Record<string, unknown>,
@@ -115,12 +138,18 @@ function defaultContainers(podSpec: Record<string, unknown>): void {
   }
 }
 
+/** apps/v1 DaemonSets carry their template generation in this annotation (kube-apiserver sets it). */
+export const DS_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation";
+
 /** Updates keep what the client may not change: identity, creation time, and immutable fields. */
 export function keepOnUpdate(type: ResourceType, before: KubeObject, after: KubeObject): void {
   after.metadata.uid = before.metadata.uid;
   after.metadata.creationTimestamp = before.metadata.creationTimestamp;
   after.metadata.namespace = before.metadata.namespace;
   if (before.metadata.deletionTimestamp) after.metadata.deletionTimestamp = before.metadata.deletionTimestamp;
+  if (before.metadata.deletionGracePeriodSeconds !== undefined)
+    after.metadata.deletionGracePeriodSeconds = before.metadata.deletionGracePeriodSeconds;
+  if (type.kind === "DaemonSet") keepTemplateGeneration(before, after);
   if (type.kind === "Service") {
     const b = (before.spec ?? {}) as Record<string, unknown>;
     after.spec ??= {};
@@ -131,6 +160,16 @@ export function keepOnUpdate(type: ResourceType, before: KubeObject, after: Kube
       a.clusterIPs = b.clusterIPs;
     }
   }
+}
+
+/** The DaemonSet registry's PrepareForUpdate: the template generation moves with the template only. */
+function keepTemplateGeneration(before: KubeObject, after: KubeObject): void {
+  const was = Number(
+    before.metadata.annotations?.[DS_TEMPLATE_GENERATION] ?? before.metadata.generation ?? 1,
+  );
+  const template = (o: KubeObject) => (o.spec as { template?: unknown } | undefined)?.template;
+  const next = sameJson(template(before), template(after)) ? was : was + 1;
+  after.metadata.annotations = { ...after.metadata.annotations, [DS_TEMPLATE_GENERATION]: String(next) };
 }
 
 /** metadata.generation moves when anything but metadata and status changes. */

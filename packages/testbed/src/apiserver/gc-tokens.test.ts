@@ -153,7 +153,8 @@ describe("service-account tokens", () => {
     const asBearer = await review(tr.body.status.token);
     expect(asBearer.body.status.authenticated).toBe(false);
 
-    await call(server, "DELETE", "/api/v1/namespaces/istio-system/pods/ztunnel-abc");
+    // No kubelet finishes a graceful deletion here: delete at once.
+    await call(server, "DELETE", "/api/v1/namespaces/istio-system/pods/ztunnel-abc?gracePeriodSeconds=0");
     const afterDelete = await review(tr.body.status.token, ["istio-ca"]);
     expect(afterDelete.body.status).toMatchObject({ authenticated: false });
     expect(afterDelete.body.status.error).toContain("pod istio-system/ztunnel-abc has been deleted");

@@ -9,6 +9,9 @@ import type { ObjectService } from "./objects.js";
 import { type ResourceType, storageKey } from "./resources.js";
 import type { KubeObject } from "./store.js";
 
+/** What kube-apiserver adds to an owner deleted with propagationPolicy=Foreground. */
+const FOREGROUND_FINALIZER = "foregroundDeletion";
+
 export type PropagationPolicy = "Background" | "Foreground" | "Orphan";
 
 export function parsePropagationPolicy(value: unknown): PropagationPolicy {
@@ -33,7 +36,49 @@ export class GarbageCollector {
     }
   }
 
+  /**
+   * Foreground: the owner gets deletionTimestamp and the `foregroundDeletion` finalizer and stays
+   * (visible to `kubectl get`) until its dependents are gone, which are deleted the same way; the
+   * last one's removal releases it (see `releaseOwners`).
+   */
+  deleteForeground(type: ResourceType, ns: string | undefined, name: string): KubeObject {
+    const owner = this.objects.get(type, ns, name);
+    const deps = this.dependentsOf(owner.metadata.uid!);
+    if (deps.length === 0) return this.objects.delete(type, ns, name);
+    const finalizers = owner.metadata.finalizers ?? [];
+    if (!finalizers.includes(FOREGROUND_FINALIZER)) {
+      this.objects.patch(type, ns, name, "merge", {
+        metadata: { finalizers: [...finalizers, FOREGROUND_FINALIZER] },
+      });
+    }
+    const held = this.objects.delete(type, ns, name);
+    for (const [depType, dep] of deps) {
+      try {
+        this.deleteForeground(depType, dep.metadata.namespace, dep.metadata.name!);
+      } catch (err) {
+        if (!hasCode(err, ApiErrorCode.NOT_FOUND)) throw err;
+      }
+    }
+    return this.objects.store.get(storageKey(type), owner.metadata.namespace, name) ? held : owner;
+  }
+
+  /** A dependent is gone: an owner waiting in foreground deletion for its last one goes now. */
+  private releaseOwners(obj: KubeObject): void {
+    for (const ref of obj.metadata.ownerReferences ?? []) {
+      const found = this.findByUid(ref.uid);
+      if (!found) continue;
+      const [type, owner] = found;
+      const finalizers = owner.metadata.finalizers ?? [];
+      if (!owner.metadata.deletionTimestamp || !finalizers.includes(FOREGROUND_FINALIZER)) continue;
+      if (this.dependentsOf(ref.uid).length > 0) continue;
+      this.objects.patch(type, owner.metadata.namespace, owner.metadata.name!, "merge", {
+        metadata: { finalizers: finalizers.filter((f) => f !== FOREGROUND_FINALIZER) },
+      });
+    }
+  }
+
   private removed(type: ResourceType, obj: KubeObject): void {
+    this.releaseOwners(obj);
     if (type.kind === "Namespace") this.emptyNamespace(obj.metadata.name!);
     if (type.kind === "CustomResourceDefinition") this.dropCustomObjects(obj);
     for (const [depType, dep] of this.dependentsOf(obj.metadata.uid!)) {
@@ -86,6 +131,14 @@ export class GarbageCollector {
       }
     }
     return out;
+  }
+
+  private findByUid(uid: string): [ResourceType, KubeObject] | undefined {
+    for (const t of this.storageTypes()) {
+      const obj = this.objects.store.scan(storageKey(t)).find((o) => o.metadata.uid === uid);
+      if (obj) return [t, structuredClone(obj) as KubeObject];
+    }
+    return undefined;
   }
 
   private exists(uid: string): boolean {

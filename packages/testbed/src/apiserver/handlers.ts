@@ -6,11 +6,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { ApiErrorCode, apiError, badRequest } from "./errors.js";
 import { type GarbageCollector, parsePropagationPolicy } from "./gc.js";
-import { isBuiltin, type ObjectService } from "./objects.js";
+import { isBuiltin, now, type ObjectService } from "./objects.js";
 import { patchKindOf } from "./patch.js";
 import { logOptions, type PodBackends, serveLog, serveProxy } from "./pod-backends.js";
 import { decodeProtobufBody } from "./protobuf.js";
 import { groupVersion, type ResourceType, storageKey } from "./resources.js";
+import { SCALABLE_KINDS, scaleOf, writeScale } from "./scale.js";
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from "./selectors.js";
 import type { KubeObject } from "./store.js";
 import { toTable, wantsTable } from "./table.js";
@@ -111,6 +112,20 @@ export async function handleResource(ctx: HandlerContext, r: ResourceRequest): P
     const [podName, port] = name.split(":");
     return serveProxy(ctx.backends, objects.get(type, ns, podName!), port, r.rest || "/", r.req, res);
   }
+  if (sub === "scale" && SCALABLE_KINDS.includes(type.kind)) {
+    if (r.method === "GET") return json(res, 200, scaleOf(objects.get(type, ns, name)));
+    if (r.method === "PUT")
+      return json(res, 200, writeScale(objects, type, ns, name, { put: await r.body() }));
+    if (r.method === "PATCH") {
+      const kind = patchKindOf(r.req.headers["content-type"], true);
+      if (kind === "apply")
+        throw badRequest("apply patches on scale are not supported by this test API server");
+      return json(res, 200, writeScale(objects, type, ns, name, { patch: await r.body(), kind }));
+    }
+  }
+  if (sub === "binding" && type.kind === "Pod" && r.method === "POST") {
+    return json(res, 201, bindPod(objects, type, ns, name, await r.body()));
+  }
   if (sub === "token" && type.kind === "ServiceAccount" && r.method === "POST") {
     const sa = objects.get(type, ns, name);
     return json(res, 201, await ctx.tokens.request(sa, await r.body(), lookupIn(objects)));
@@ -136,11 +151,14 @@ export async function handleResource(ctx: HandlerContext, r: ResourceRequest): P
     case "DELETE": {
       const body = ((await r.body()) ?? {}) as {
         propagationPolicy?: string;
+        gracePeriodSeconds?: number;
         preconditions?: { uid?: string; resourceVersion?: string };
       };
       const policy = parsePropagationPolicy(r.query.get("propagationPolicy") ?? body.propagationPolicy);
+      const grace = parseGracePeriod(r.query.get("gracePeriodSeconds") ?? body.gracePeriodSeconds);
       if (policy === "Orphan") ctx.gc.orphanDependents(objects.get(type, ns, name));
-      const gone = objects.delete(type, ns, name, body.preconditions ?? {});
+      if (policy === "Foreground") return json(res, 200, ctx.gc.deleteForeground(type, ns, name));
+      const gone = objects.delete(type, ns, name, body.preconditions ?? {}, grace);
       return json(res, 200, gone);
     }
     default:
@@ -208,6 +226,53 @@ async function handleCollection(ctx: HandlerContext, r: ResourceRequest): Promis
     default:
       throw apiError(ApiErrorCode.METHOD_NOT_ALLOWED, `${r.method} is not supported on ${type.resource}`);
   }
+}
+
+function parseGracePeriod(value: unknown): number | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n))
+    throw badRequest(`gracePeriodSeconds: Invalid value: "${String(value)}": must be an integer`);
+  return n;
+}
+
+/**
+ * POST pods/NAME/binding, as the scheduler binds: sets spec.nodeName once (a bound pod answers
+ * 409, as kube-apiserver's "pod x is already assigned to node y") and PodScheduled=True.
+ */
+function bindPod(
+  objects: ObjectService,
+  type: ResourceType,
+  ns: string | undefined,
+  name: string,
+  body: unknown,
+): unknown {
+  const target = (body as { target?: { kind?: string; name?: string } } | undefined)?.target;
+  if (!target?.name || (target.kind !== undefined && target.kind !== "Node")) {
+    throw apiError(ApiErrorCode.INVALID, `Binding "${name}" is invalid: target: Required value: a Node name`);
+  }
+  const pod = objects.get(type, ns, name);
+  const spec = (pod.spec ?? {}) as { nodeName?: string };
+  if (spec.nodeName) {
+    throw apiError(ApiErrorCode.CONFLICT, `pod ${name} is already assigned to node "${spec.nodeName}"`);
+  }
+  if (pod.metadata.deletionTimestamp) {
+    throw apiError(ApiErrorCode.CONFLICT, `pod ${name} is being deleted, cannot be assigned to a host`);
+  }
+  objects.patch(
+    type,
+    ns,
+    name,
+    "merge",
+    { spec: { nodeName: target.name } },
+    { fieldManager: "kube-scheduler" },
+  );
+  const conditions = (
+    (pod.status as { conditions?: { type: string }[] } | undefined)?.conditions ?? []
+  ).filter((c) => c.type !== "PodScheduled");
+  conditions.push({ type: "PodScheduled", status: "True", lastTransitionTime: now() } as { type: string });
+  objects.patch(type, ns, name, "merge", { status: { conditions } }, { subresource: "status" });
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", code: 201 };
 }
 
 /**

@@ -41,6 +41,9 @@ export function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** Pods' spec.terminationGracePeriodSeconds default. */
+const DEFAULT_POD_GRACE_SECONDS = 30;
+
 export class ObjectService {
   readonly clusterIps = new ClusterIpAllocator();
   /** Called after an object is removed from storage (garbage collection hooks in). */
@@ -232,7 +235,9 @@ export class ObjectService {
     const unchanged = sameJson(strip(before), strip(after));
     // A no-op write is not a write: same resourceVersion, no event (kubectl apply relies on it).
     if (unchanged && sameJson(before.metadata.managedFields, after.metadata.managedFields)) return before;
-    if (after.metadata.deletionTimestamp && (after.metadata.finalizers ?? []).length === 0) {
+    // A pod in its grace period stays until its kubelet deletes it again with grace 0.
+    const terminating = type.kind === "Pod" && (after.metadata.deletionGracePeriodSeconds ?? 0) > 0;
+    if (after.metadata.deletionTimestamp && !terminating && (after.metadata.finalizers ?? []).length === 0) {
       return this.removeNow(type, after);
     }
     const stored = this.store.put(storageKey(type), after, "MODIFIED");
@@ -241,12 +246,16 @@ export class ObjectService {
     return this.atVersion(type, stored);
   }
 
-  /** DELETE: finalizers hold the object (deletionTimestamp set), otherwise it goes now. */
+  /**
+   * DELETE: a pod bound to a node is deleted gracefully (see `graceful`); finalizers hold the
+   * object (deletionTimestamp set); otherwise it goes now.
+   */
   delete(
     type: ResourceType,
     ns: string | undefined,
     name: string,
     preconditions: { uid?: string; resourceVersion?: string } = {},
+    gracePeriodSeconds?: number,
   ): KubeObject {
     const obj = this.get(type, ns, name);
     if (preconditions.uid && preconditions.uid !== obj.metadata.uid) {
@@ -258,6 +267,10 @@ export class ObjectService {
     if (preconditions.resourceVersion && preconditions.resourceVersion !== obj.metadata.resourceVersion) {
       throw this.conflict(type, name);
     }
+    if (type.kind === "Pod") {
+      const held = this.graceful(type, obj, gracePeriodSeconds);
+      if (held) return held;
+    }
     if ((obj.metadata.finalizers ?? []).length > 0) {
       if (obj.metadata.deletionTimestamp) return obj;
       obj.metadata.deletionTimestamp = now();
@@ -265,6 +278,32 @@ export class ObjectService {
       return this.atVersion(type, this.store.put(storageKey(type), obj, "MODIFIED"));
     }
     return this.removeNow(type, obj);
+  }
+
+  /**
+   * kube-apiserver's pod strategy: a pod bound to a node and not finished gets deletionTimestamp =
+   * now + grace (the request's, else spec.terminationGracePeriodSeconds) and stays for its kubelet
+   * to stop it and delete it with grace 0; a later request may only shorten the grace. Grace 0
+   * (`kubectl delete --force --grace-period=0`, the kubelet's final delete) removes it now.
+   * Returns the held pod, or undefined when it goes now.
+   */
+  private graceful(
+    type: ResourceType,
+    pod: KubeObject,
+    requested: number | undefined,
+  ): KubeObject | undefined {
+    const spec = (pod.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+    const phase = (pod.status as { phase?: string } | undefined)?.phase;
+    if (!spec.nodeName || phase === "Succeeded" || phase === "Failed") return undefined;
+    const grace = Math.max(0, requested ?? spec.terminationGracePeriodSeconds ?? DEFAULT_POD_GRACE_SECONDS);
+    if (grace === 0) return undefined;
+    const current = pod.metadata.deletionGracePeriodSeconds;
+    if (pod.metadata.deletionTimestamp && current !== undefined && current <= grace) return pod;
+    pod.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000)
+      .toISOString()
+      .replace(/\.\d{3}Z$/, "Z");
+    pod.metadata.deletionGracePeriodSeconds = grace;
+    return this.atVersion(type, this.store.put(storageKey(type), pod, "MODIFIED"));
   }
 
   private removeNow(type: ResourceType, obj: KubeObject): KubeObject {

@@ -1,5 +1,5 @@
 // Protobuf request bodies from client-go's typed clients, which do not fall back to JSON on 415:
-// kubectl posts TokenRequest and `create namespace` that way, helm its release Secrets. We decode those few messages
+// kubectl posts TokenRequest, `create namespace` and `create deployment` that way, helm its release Secrets. We decode those few messages
 // (envelope `k8s\0` + runtime.Unknown, field numbers from k8s.io/api's generated.proto); answers
 // stay JSON, which the same clients accept. Any other protobuf body is a clear 415.
 
@@ -81,29 +81,139 @@ function objectMeta(f: Fields | undefined): Record<string, unknown> {
   if (!f) return {};
   const created = msg(f, 8);
   return compact({
-    name: str(f, 1),
-    generateName: str(f, 2),
-    namespace: str(f, 3),
-    uid: str(f, 5),
-    resourceVersion: str(f, 6),
-    generation: num(f, 7),
-    creationTimestamp: created
-      ? new Date(Number(num(created, 1) ?? 0) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
-      : undefined,
+    name: nonEmpty(str(f, 1)),
+    generateName: nonEmpty(str(f, 2)),
+    namespace: nonEmpty(str(f, 3)),
+    uid: nonEmpty(str(f, 5)),
+    resourceVersion: nonEmpty(str(f, 6)),
+    generation: num(f, 7) || undefined,
+    // An unset Time is still written (an empty message): no time.
+    creationTimestamp:
+      created && num(created, 1)
+        ? new Date(Number(num(created, 1)) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
+        : undefined,
     labels: map(f, 11),
     annotations: map(f, 12),
-    ownerReferences: (f.get(13) ?? []).map((b) => {
-      const r = readFields(b as Buffer);
-      return compact({
-        kind: str(r, 1),
-        name: str(r, 3),
-        uid: str(r, 4),
-        apiVersion: str(r, 5),
-        controller: num(r, 6) === 1 ? true : undefined,
-      });
-    }),
+    ownerReferences: f.has(13)
+      ? (f.get(13) ?? []).map((b) => {
+          const r = readFields(b as Buffer);
+          return compact({
+            kind: str(r, 1),
+            name: str(r, 3),
+            uid: str(r, 4),
+            apiVersion: str(r, 5),
+            controller: num(r, 6) === 1 ? true : undefined,
+          });
+        })
+      : undefined,
     finalizers: f.has(14) ? strs(f, 14) : undefined,
   });
+}
+
+/**
+ * gogo-protobuf writes every non-pointer field, so an unset string comes as "" and an unset number
+ * as 0: those mean "absent". A field we do not decode that carries a value is refused by name, so
+ * a client never gets an object silently missing part of what it sent.
+ */
+function only(f: Fields, known: readonly number[], where: string): void {
+  for (const [n, values] of f) {
+    if (known.includes(n)) continue;
+    const empty = values.every((v) => (typeof v === "bigint" ? v === 0n : v.length === 0));
+    if (!empty) {
+      throw apiError(
+        ApiErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        `protobuf field ${n} of ${where} is not decoded by this test API server; send application/json`,
+      );
+    }
+  }
+}
+
+const nonEmpty = (s: string | undefined) => (s === "" ? undefined : s);
+
+function intOrString(f: Fields | undefined): number | string | undefined {
+  if (!f) return undefined;
+  return num(f, 1) === 1 ? str(f, 3) : (num(f, 2) ?? 0);
+}
+
+function labelSelector(f: Fields | undefined): Record<string, unknown> | undefined {
+  if (!f) return undefined;
+  only(f, [1, 2], "LabelSelector");
+  return compact({
+    matchLabels: map(f, 1),
+    matchExpressions: f.has(2)
+      ? (f.get(2) ?? []).map((b) => {
+          const e = readFields(b as Buffer);
+          return { key: str(e, 1), operator: str(e, 2), values: strs(e, 3) };
+        })
+      : undefined,
+  });
+}
+
+/** Container: what `kubectl create deployment` sends (name, image, command, args, ports, env, resources). */
+function container(f: Fields): Record<string, unknown> {
+  only(f, [1, 2, 3, 4, 5, 6, 7, 8, 13, 14, 20], "Container");
+  const resources = msg(f, 8);
+  const quantities = (n: number) =>
+    resources?.has(n)
+      ? Object.fromEntries(
+          (resources.get(n) ?? []).map((b) => {
+            const kv = readFields(b as Buffer);
+            const q = msg(kv, 2);
+            return [str(kv, 1) ?? "", q ? (str(q, 1) ?? "") : ""];
+          }),
+        )
+      : undefined;
+  return compact({
+    name: str(f, 1),
+    image: nonEmpty(str(f, 2)),
+    command: f.has(3) ? strs(f, 3) : undefined,
+    args: f.has(4) ? strs(f, 4) : undefined,
+    workingDir: nonEmpty(str(f, 5)),
+    ports: f.has(6)
+      ? (f.get(6) ?? []).map((b) => {
+          const p = readFields(b as Buffer);
+          return compact({
+            name: nonEmpty(str(p, 1)),
+            hostPort: num(p, 2) || undefined,
+            containerPort: num(p, 3),
+            protocol: nonEmpty(str(p, 4)),
+          });
+        })
+      : undefined,
+    env: f.has(7)
+      ? (f.get(7) ?? []).map((b) => {
+          const e = readFields(b as Buffer);
+          only(e, [1, 2], "EnvVar");
+          return { name: str(e, 1), value: str(e, 2) ?? "" };
+        })
+      : undefined,
+    resources: resources ? compact({ limits: quantities(1), requests: quantities(2) }) : undefined,
+    terminationMessagePath: nonEmpty(str(f, 13)),
+    imagePullPolicy: nonEmpty(str(f, 14)),
+    terminationMessagePolicy: nonEmpty(str(f, 20)),
+  });
+}
+
+function podSpec(f: Fields | undefined): Record<string, unknown> {
+  if (!f) return {};
+  only(f, [2, 3, 4, 6, 7, 8, 9, 10, 11, 19], "PodSpec");
+  return compact({
+    containers: (f.get(2) ?? []).map((b) => container(readFields(b as Buffer))),
+    restartPolicy: nonEmpty(str(f, 3)),
+    terminationGracePeriodSeconds: num(f, 4),
+    dnsPolicy: nonEmpty(str(f, 6)),
+    nodeSelector: map(f, 7),
+    serviceAccountName: nonEmpty(str(f, 8)),
+    serviceAccount: nonEmpty(str(f, 9)),
+    nodeName: nonEmpty(str(f, 10)),
+    hostNetwork: num(f, 11) === 1 ? true : undefined,
+    schedulerName: nonEmpty(str(f, 19)),
+  });
+}
+
+function podTemplate(f: Fields | undefined): Record<string, unknown> | undefined {
+  if (!f) return undefined;
+  return { metadata: objectMeta(msg(f, 1)), spec: podSpec(msg(f, 2)) };
 }
 
 // Per kind: how the message's fields become JSON (field numbers from k8s.io/api generated.proto).
@@ -143,6 +253,37 @@ const DECODERS: Record<string, (f: Fields) => Record<string, unknown>> = {
   },
   ConfigMap: (f) =>
     compact({ metadata: objectMeta(msg(f, 1)), data: map(f, 2), binaryData: map(f, 3, true) }),
+  // `kubectl create deployment` (apps/v1 generated.proto; status is the server's and not read).
+  Deployment: (f) => {
+    const spec = msg(f, 2);
+    if (!spec) return { metadata: objectMeta(msg(f, 1)) };
+    only(spec, [1, 2, 3, 4, 5, 6, 7, 9], "DeploymentSpec");
+    const strategy = msg(spec, 4);
+    const rolling = strategy ? msg(strategy, 2) : undefined;
+    return {
+      metadata: objectMeta(msg(f, 1)),
+      spec: compact({
+        replicas: num(spec, 1),
+        selector: labelSelector(msg(spec, 2)),
+        template: podTemplate(msg(spec, 3)),
+        strategy: strategy?.has(1)
+          ? compact({
+              type: nonEmpty(str(strategy, 1)),
+              rollingUpdate: rolling
+                ? compact({
+                    maxUnavailable: intOrString(msg(rolling, 1)),
+                    maxSurge: intOrString(msg(rolling, 2)),
+                  })
+                : undefined,
+            })
+          : undefined,
+        minReadySeconds: num(spec, 5) || undefined,
+        revisionHistoryLimit: num(spec, 6),
+        paused: num(spec, 7) === 1 ? true : undefined,
+        progressDeadlineSeconds: num(spec, 9),
+      }),
+    };
+  },
   DeleteOptions: (f) => {
     const pre = msg(f, 2);
     return compact({

@@ -117,6 +117,12 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     categories: ["all"],
     status: true,
   }),
+  builtin("apps/v1", "replicasets", "ReplicaSet", true, {
+    shortNames: ["rs"],
+    categories: ["all"],
+    status: true,
+  }),
+  builtin("apps/v1", "controllerrevisions", "ControllerRevision", true),
   builtin("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", true, {
     shortNames: ["pdb"],
     status: true,

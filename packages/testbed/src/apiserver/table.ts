@@ -125,6 +125,13 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     { name: "Available", cell: (o) => Number(get(o, "status.availableReplicas") ?? 0) },
     ageCol,
   ],
+  ReplicaSet: [
+    name,
+    { name: "Desired", cell: (o) => Number(get(o, "spec.replicas") ?? 1) },
+    { name: "Current", cell: (o) => Number(get(o, "status.replicas") ?? 0) },
+    { name: "Ready", cell: (o) => Number(get(o, "status.readyReplicas") ?? 0) },
+    ageCol,
+  ],
   DaemonSet: [
     name,
     { name: "Desired", cell: (o) => Number(get(o, "status.desiredNumberScheduled") ?? 0) },

@@ -44,7 +44,8 @@ describe("watch", () => {
       { metadata: { labels: { x: "y" } } },
       "application/merge-patch+json",
     );
-    await call(server, "DELETE", "/api/v1/namespaces/default/pods/b");
+    // No kubelet finishes a graceful deletion here: delete at once.
+    await call(server, "DELETE", "/api/v1/namespaces/default/pods/b?gracePeriodSeconds=0");
     await until(() => w.events.length >= 3, "three events");
     w.close();
     expect(w.events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual([

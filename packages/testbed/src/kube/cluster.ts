@@ -4,7 +4,8 @@
 // false`, for a mesh installed with Helm); and per node a kubelet stand-in that runs the pods bound
 // to it. Loopback runs pods in this process on 127.x
 // addresses; --netns runs them as real processes in network namespaces wired by the CNI chain.
-// Phases: plan nodes → network (netns: topology, API endpoint) → API server → objects → kubelets.
+// Phases: plan nodes → network (netns: topology, API endpoint) → API server → objects → kubelets
+// → controllers.
 
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { createTopology, type Topology } from "../netns/topology.js";
 import { API_ENDPOINT_IP, API_ENDPOINT_PORT, ApiEndpoint } from "./api-endpoint.js";
 import { applyObjects, readFolder } from "./apply-manifests.js";
 import { KubeClient } from "./client.js";
+import { type Controllers, startControllers } from "./controllers/index.js";
 import { KubeProxy } from "./kube-proxy.js";
 import { Kubelet } from "./kubelet.js";
 import { LoopbackRuntime } from "./loopback-runtime.js";
@@ -111,6 +113,8 @@ export class KubeCluster {
         ...(folder?.objects ?? []),
       ]);
       await Promise.all(nodes.map((n) => cluster!.startKubelet(n)));
+      // After the kubelets registered their Nodes, so the first syncs see every node.
+      await cluster.startControllers();
       api.backends.log = (pod, options, clientGone) => cluster!.podLog(pod as Pod, options, clientGone);
       api.backends.proxy = proxyToPod;
       return cluster;
@@ -164,6 +168,8 @@ export class KubeCluster {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // Controllers first: a controller outliving the kubelets would replace the pods they stop.
+    await this.controllers?.stop();
     await Promise.allSettled([...this.kubelets.values()].map((k) => k.stop()));
     this.kubelets.clear();
     await this.proxy?.stop().catch(() => {});
@@ -230,6 +236,17 @@ export class KubeCluster {
   }
 
   private shared: ContainerRuntime | undefined;
+  private controllers: Controllers | undefined;
+
+  /** kube-scheduler and the workload controllers (controllers/), on the harness's own credentials. */
+  private async startControllers(): Promise<void> {
+    this.controllers = await startControllers({
+      kc: this.client.kc,
+      client: this.client,
+      logger: this.o.logger,
+      ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
+    });
+  }
 
   private async startKubelet(node: { name: string; ip: string }): Promise<void> {
     this.shared ??= this.runtime();

@@ -40,12 +40,23 @@ export class KubeProxy {
   /** A new pod netns: its hosts file now, before its app starts. */
   async addSandbox(netns: string, namespace: string): Promise<void> {
     this.sandboxes.set(netns, namespace);
-    await writeHostsFile(netns, serviceHostsEntries(this.source.objects(), namespace));
+    await this.serially(() => writeHostsFile(netns, serviceHostsEntries(this.source.objects(), namespace)));
   }
 
   async removeSandbox(netns: string): Promise<void> {
     this.sandboxes.delete(netns);
-    await removeHostsFile(netns);
+    await this.serially(() => removeHostsFile(netns));
+  }
+
+  /**
+   * Every hosts-file write and removal runs after the one before: a sync writing a pod's file
+   * while its sandbox is added (both rename the same temporary file) or removed failed with ENOENT
+   * and left the other pods' files unwritten until the next change.
+   */
+  private serially(op: () => Promise<unknown>): Promise<void> {
+    const run = this.syncing.then(op).then(() => {});
+    this.syncing = run.catch(() => {});
+    return run;
   }
 
   async stop(): Promise<void> {

@@ -40,6 +40,8 @@ const FIELD_MANAGER = "kubelet";
 
 export class Kubelet {
   private readonly workers = new Map<string, PodWorker>();
+  /** Pods being stopped for a graceful deletion, by `namespace/name`: what stop() waits for. */
+  private readonly terminating = new Map<string, Promise<void>>();
   private readonly source: KubeApiSource;
   private readonly status: StatusManager;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -102,7 +104,10 @@ export class Kubelet {
     clearInterval(this.probeTimer);
     await this.source.stop();
     await this.reconciling;
-    await Promise.allSettled([...this.workers.values()].map((w) => w.stop()));
+    // A pod in its grace period still has processes (netns: in their own namespaces) to end.
+    await Promise.allSettled(
+      [...this.workers.values()].map((w) => w.stop()).concat([...this.terminating.values()]),
+    );
     this.workers.clear();
     this.status.stop();
   }
@@ -156,6 +161,10 @@ export class Kubelet {
     const wanted = new Map<string, Pod>();
     for (const o of this.source.objects()) {
       const pod = o as Pod;
+      if (pod.metadata.deletionTimestamp) {
+        this.terminate(pod);
+        continue;
+      }
       const phase = pod.status?.phase;
       if (phase === "Succeeded" || phase === "Failed") continue;
       wanted.set(podKey(pod), pod);
@@ -186,6 +195,47 @@ export class Kubelet {
       // Pods start side by side, as the kubelet's workers do; a slow one holds up no other.
       void w.sync().then(() => this.o.logger.info({ node: this.o.node, pod: key, ip: w.ip }, "pod started"));
     }
+  }
+
+  /**
+   * Graceful deletion's second half: the API server set deletionTimestamp; the containers get
+   * SIGTERM and SIGKILL after the grace period, then the pod is deleted for good with grace 0
+   * (uid precondition, so a successor of the same name is never hit).
+   */
+  private terminate(pod: Pod): void {
+    const key = podKey(pod);
+    if (this.terminating.has(key)) return;
+    const w = this.workers.get(key);
+    const mine = w && w.pod.metadata.uid === pod.metadata.uid ? w : undefined;
+    if (mine) {
+      this.workers.delete(key);
+      this.status.forget(mine.pod);
+    }
+    const graceMs = Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000;
+    const ns = pod.metadata.namespace ?? "default";
+    const done = (async () => {
+      try {
+        await mine?.stop(graceMs);
+        this.o.logger.info({ node: this.o.node, pod: key }, "pod terminated");
+        await this.o.client
+          .request("DELETE", podPath(ns, pod.metadata.name), {
+            gracePeriodSeconds: 0,
+            preconditions: { uid: pod.metadata.uid },
+          })
+          .catch((err: unknown) => {
+            const code = apiStatusOf(err);
+            if (code !== 404 && code !== 409) throw err;
+          });
+      } catch (err) {
+        this.o.logger.warn(
+          { node: this.o.node, pod: key, err: (err as Error).message },
+          "pod deletion failed",
+        );
+      } finally {
+        this.terminating.delete(key);
+      }
+    })();
+    this.terminating.set(key, done);
   }
 
   /** A pod-network pod waits for the node's gate pods (the CNI agent) to be Ready. */

@@ -162,8 +162,10 @@ export class LoopbackRuntime implements ContainerRuntime {
     const kube = {
       ...k,
       servingIps: [...new Set([...k.servingIps, sandbox.ip])],
-      // Nothing here turns a Deployment into pods, so the waypoint controller's Deployments would
-      // never run: waypoint pods are applied as pods on this cluster (README).
+      // The harness's Deployment controller (controllers/) would now run the waypoint controller's
+      // Deployments, but no test has yet taken a Gateway through it to a serving waypoint on
+      // loopback (its pod off the host network, reached through its Service); until one does,
+      // waypoint pods are applied as pods on this cluster (README) and the controller stays off.
       waypointImage: false as const,
       ...(this.o.reflector ? { reflector: this.o.reflector } : {}),
     };

@@ -1,14 +1,16 @@
 // The mesh's own objects, shaped as Istio's charts make them: namespace istio-system, the service
 // accounts, the control plane's pod behind Service `istiod` (15012), and per node a ztunnel pod
 // (`app: ztunnel`, the projected `istio-token` for audience istio-ca, the root ConfigMap, Istio's
-// env from the downward API) and, with network namespaces, a CNI agent pod. No DaemonSet controller
-// runs here: the pods are created directly, one per node, and DaemonSet `ztunnel` is stored with the
-// selector and template those pods match, so `kubectl logs ds/ztunnel` and tools finding ztunnel
-// through its DaemonSet see what they would on a cluster.
+// env from the downward API) and, with network namespaces, a CNI agent pod. The pods are created
+// directly, one per node, with names the harness and its tests know (`ztunnel-<node>`); DaemonSet
+// `ztunnel` selects them and the DaemonSet controller adopts them (their pod-template-generation
+// label marks them as its first template), so it makes no second set, and a change to the
+// DaemonSet's template rolls them as on a cluster.
 // Differences from the charts, because every "pod" here shares a node's network: the control plane
 // and ztunnel run with hostNetwork (the control plane on the first node's address).
 
 import type { KubeObject } from "@ambient/kube";
+import { TEMPLATE_GENERATION } from "./controllers/controller-revisions.js";
 import { IMAGES, PROXY_ROOT_CERT_FILE, PROXY_TOKEN_FILE } from "./runtime.js";
 
 export const MESH_NAMESPACE = "istio-system";
@@ -139,7 +141,7 @@ function controlPlanePod(o: MeshObjectsOptions): KubeObject {
 function ztunnelDaemonSet(o: MeshObjectsOptions): KubeObject {
   const first = ztunnelPod(o, o.nodes[0]!.name);
   const { nodeName: _node, ...podSpec } = first.spec as Record<string, unknown>;
-  const { labels } = first.metadata;
+  const { [TEMPLATE_GENERATION]: _generation, ...labels } = first.metadata.labels ?? {};
   return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -156,7 +158,8 @@ function ztunnelPod(o: MeshObjectsOptions, node: string): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: meta(`ztunnel-${node}`, { app: "ztunnel" }),
+    // The DaemonSet controller adopts these pods as its own: this label says they run its first template.
+    metadata: meta(`ztunnel-${node}`, { app: "ztunnel", [TEMPLATE_GENERATION]: "1" }),
     spec: {
       nodeName: node,
       serviceAccountName: "ztunnel",

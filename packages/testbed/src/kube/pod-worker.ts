@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { Backoff, type Logger } from "@ambient/core";
 import type { Container, Pod } from "@ambient/kube";
+import { now } from "../apiserver/objects.js";
 import type { KubeClient } from "./client.js";
 import { containerLogFile } from "./container-logs.js";
 import { fieldValue, PodVolumes, podKey, VOLUME_NOT_READY, type VolumeMount } from "./pod-volumes.js";
@@ -55,7 +56,8 @@ export class PodWorker {
   private readonly containers = new Map<string, RunningContainer>();
   private stopped = false;
   private readyReported: boolean | undefined;
-  private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  private readonly startedAt = now();
+  private readySince = this.startedAt;
   private retry: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff(500, 10_000);
   readonly done: Promise<void>;
@@ -130,10 +132,11 @@ export class PodWorker {
     if (this.running && this.ready() !== this.readyReported) this.report();
   }
 
-  async stop(): Promise<void> {
+  /** Stops the containers (SIGKILL after `graceMs`, the deletion's grace period) and removes the sandbox. */
+  async stop(graceMs?: number): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    await Promise.allSettled([...this.containers.values()].map((c) => c.stop()));
+    await Promise.allSettled([...this.containers.values()].map((c) => c.stop(graceMs)));
     this.containers.clear();
     this.volumes?.stop();
     if (this.sandbox) {
@@ -166,13 +169,15 @@ export class PodWorker {
 
   private report(): void {
     const ready = this.ready();
+    // Controllers count a pod available minReadySeconds after Ready's lastTransitionTime.
+    if (ready !== this.readyReported) this.readySince = now();
     this.readyReported = ready;
     const flag = ready ? "True" : "False";
     const conditions = [
       { type: "PodScheduled", status: "True" },
       { type: "Initialized", status: "True" },
-      { type: "ContainersReady", status: flag },
-      { type: "Ready", status: flag },
+      { type: "ContainersReady", status: flag, lastTransitionTime: this.readySince },
+      { type: "Ready", status: flag, lastTransitionTime: this.readySince },
     ];
     this.d.setStatus(this.pod, {
       phase: "Running",

@@ -53,8 +53,8 @@ export async function startProcessContainer(
   return {
     ready: () => proc.running,
     exited: proc.exited,
-    stop: async () => {
-      await proc.stop();
+    stop: async (graceMs?: number) => {
+      await proc.stop(graceMs);
     },
   };
 }

@@ -52,7 +52,8 @@ export interface RunningContainer {
   ready(): boolean;
   /** Settles when the container exits by itself. */
   readonly exited: Promise<unknown>;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL once `graceMs` (the pod's deletion grace period) has passed. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface ContainerRuntime {
