@@ -15,9 +15,6 @@ import {
   serveMetrics,
 } from "@ambient/core";
 
-/** istiod's monitoring port. */
-export const MONITORING_PORT = 15014;
-
 export type Phase = "loading" | "serving" | "stopping";
 
 export class Monitoring {
