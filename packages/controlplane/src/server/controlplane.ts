@@ -271,8 +271,9 @@ export class ControlPlane {
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
     // it sees its pods in the push below.
     await this.tokens?.ensureNodes(nodeNames(objects, result));
-    this.identities = nodeIdentityIndex(result);
-    this.kube?.published(objects, result);
+    // Local mode's CA authorizes by node token against these; Kubernetes mode has its pod index.
+    if (this.tokens) this.identities = nodeIdentityIndex(result);
+    this.kube?.published(objects, result, this.translator.change!);
     this.result = result;
     this.effective = objects;
     const summary = this.publisher.publish(result);
