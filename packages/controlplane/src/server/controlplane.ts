@@ -119,11 +119,40 @@ export class ControlPlane {
     });
   }
 
-  /** Loads the CA and the objects, publishes, then starts serving: clients never see a half state. */
+  /**
+   * Opens the plaintext port, loads the CA and the objects, publishes, then starts serving: the
+   * port holds its connections until then (grpc-listener.ts `ready`), so clients connect while the
+   * control plane loads and receive the first snapshot as soon as it exists, never a half state.
+   */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const logger = opts.logger.child({ component: "controlplane" });
     routeGrpcLogs(opts.logger);
     if (!opts.kube && !opts.listen) throw new Error("ControlPlane: local mode needs `listen`");
+    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+    const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
+    let serving!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      serving = resolve;
+    });
+    const listener = opts.listen
+      ? await listenGrpc(server, opts.listen, opts.logger, { ...listenOpts, ready })
+      : undefined;
+    try {
+      const cp = await ControlPlane.load(opts, logger, server, listener);
+      serving();
+      return cp;
+    } catch (err) {
+      listener?.close();
+      throw err;
+    }
+  }
+
+  private static async load(
+    opts: ControlPlaneOptions,
+    logger: Logger,
+    server: grpc.Server,
+    listener: GrpcListener | undefined,
+  ): Promise<ControlPlane> {
     const caOpts = { trustDomain: opts.trustDomain };
     const ca = opts.caDir
       ? await CertificateAuthority.fromPluggedFolder(opts.caDir, caOpts)
@@ -140,7 +169,6 @@ export class ControlPlane {
     const source = opts.source ?? kube?.source ?? folderSource(opts);
     const store = new ResourceStore();
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks: opts.hooks ?? {} });
-    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const cp = new ControlPlane(opts, store, ca, tokens, kube, source, ads, server, logger);
     let loaded = false;
     source.onChange(() => {
@@ -177,9 +205,9 @@ export class ControlPlane {
     );
     const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
     if (kube) cp.tlsPort = await kube.serve(server, listenOpts);
-    if (opts.listen) {
-      cp.listener = await listenGrpc(server, opts.listen, opts.logger, listenOpts);
-      cp.boundPort = cp.listener.port;
+    if (listener) {
+      cp.listener = listener;
+      cp.boundPort = listener.port;
     }
     logger.info(
       {
