@@ -2,23 +2,29 @@
 // adds, edits (only the changed resource re-sent), removes, and a reconnect that carries
 // initial_resource_versions and gets only what changed while it was away.
 
+import { connect, createServer } from "node:net";
+import { ControlPlane } from "@ambient/controlplane";
 import {
   ADDRESS_TYPE_URL,
   AUTHORIZATION_TYPE_URL,
+  createMemoryLogger,
   type DeltaDiscoveryResponse,
   decodeAddress,
   nodeToWire,
 } from "@ambient/core";
 import { RawDeltaStream } from "@ambient/core/testing";
+import type { KubeObject, ObjectSource } from "@ambient/kube";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   docs,
+  eventually,
   namespace,
   node,
   pod,
   type RunningControlPlane,
   service,
   startControlPlane,
+  tempDir,
 } from "../utils/index.js";
 
 const NODE = nodeToWire({ id: "ztunnel~127.0.0.1~node-1", cluster: "Kubernetes", metadata: {} });
@@ -176,5 +182,75 @@ describe("control plane Delta ADS on a watched folder", () => {
     const resumed = await s2.next();
     expect(names(resumed)).toEqual([uid("demo", "a")]);
     expect(resumed.removedResources).toEqual([uid("demo", "b")]);
+  });
+
+  it("holds a client that connects while it loads, and gives it the first snapshot whole", async () => {
+    // A source whose first load finishes only when the test says so.
+    let release!: () => void;
+    const loaded = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const objects: KubeObject[] = [
+      {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: "demo", labels: { "istio.io/dataplane-mode": "ambient" } },
+      },
+      ...["a", "b"].map((name, i) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, namespace: "demo" },
+        spec: { nodeName: "node-1" },
+        status: { phase: "Running", podIP: `127.10.1.${10 + i}` },
+      })),
+    ];
+    const source: ObjectSource = {
+      start: () => loaded,
+      stop: async () => {},
+      refresh: async () => false,
+      objects: () => objects,
+      problems: () => [],
+      onChange: () => () => {},
+    };
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const state = await tempDir("ambient-state-");
+    const starting = ControlPlane.start({
+      source,
+      listen: { host: "127.0.0.1", port },
+      stateDir: state.path,
+      trustDomain: "cluster.local",
+      clusterId: "Kubernetes",
+      rootNamespace: "istio-system",
+      logger: createMemoryLogger("debug").logger,
+    });
+    try {
+      // The port accepts while the objects are still loading.
+      await eventually(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const socket = connect(port, "127.0.0.1", () => {
+              socket.destroy();
+              resolve();
+            }).once("error", reject);
+          }),
+      );
+      const s = new RawDeltaStream(`127.0.0.1:${port}`);
+      streams.push(s);
+      s.send({ node: NODE, typeUrl: ADDRESS_TYPE_URL });
+      release();
+      await starting;
+      // Its first answer is the first publish, whole: not an empty or partial state.
+      const first = await s.next();
+      expect(names(first)).toEqual([uid("demo", "a"), uid("demo", "b")]);
+    } finally {
+      release();
+      await starting.then((cp) => cp.stop()).catch(() => {});
+      await state.cleanup();
+    }
   });
 });

@@ -98,6 +98,36 @@ describe("KubeApiSource", () => {
     );
   });
 
+  it("keeps objects() in key order through adds, edits and deletes, and never moves an array it returned", async () => {
+    const t = await start([...istioCrds(), ns("demo"), pod("p-05"), pod("p-10"), policy("m")]);
+    const first = t.src.objects();
+    const firstKeys = first.map(objectKey);
+    // Before, between and after existing keys, across kinds; an edit in place; deletes at both ends.
+    for (const name of ["p-00", "p-07", "p-99"]) write(t.api, "create", pod(name));
+    write(t.api, "create", policy("a"));
+    write(t.api, "create", policy("z"));
+    write(t.api, "replace", pod("p-10", { app: "edited" }));
+    write(t.api, "delete", pod("p-05"));
+    write(t.api, "delete", policy("m"));
+    const expected = [
+      ...["p-00", "p-07", "p-10", "p-99"].map((n) => `core/Pod/demo/${n}`),
+      ...["a", "z"].map((n) => `security.istio.io/AuthorizationPolicy/demo/${n}`),
+    ];
+    const sorted = (keys: string[]) => [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    await eventually(() => {
+      const keys = t.keys();
+      expect(keys).toEqual(sorted(keys));
+      // The server's own objects (default namespaces, service accounts) are there too.
+      expect(keys.filter((k) => /^(core\/Pod|security\.istio\.io\/AuthorizationPolicy)\//.test(k))).toEqual(
+        expected,
+      );
+      expect(t.find("core/Pod/demo/p-10")?.metadata.labels).toEqual({ app: "edited" });
+    });
+    expect(first.map(objectKey)).toEqual(firstKeys);
+    // Unchanged between calls: the same array (the control plane copies it once per publish).
+    expect(t.src.objects()).toBe(t.src.objects());
+  });
+
   it("relists after a 410 and misses nothing that changed meanwhile", async () => {
     const t = await start([...istioCrds(), ns("demo"), pod("a"), pod("b")]);
     const lists = () =>

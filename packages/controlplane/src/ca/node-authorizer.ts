@@ -2,10 +2,11 @@
 // caller gets only its own service account's identity (a waypoint). With it (a node proxy): the
 // caller's account must be a trusted node account, its token bound to a pod that exists with that
 // uid and account, and a pod with the requested identity must run on that pod's node. Pods come
-// from the object source, indexed once per publish: no API call per request.
+// from the object source, indexed as each publish changes them: no API call per request.
 
 import { AmbientError, SpiffeId } from "@ambient/core";
 import { type KubeObject, namespaceOf, type Pod } from "@ambient/kube";
+import type { TranslationChange } from "../translate/index.js";
 import type { Caller } from "./authenticator.js";
 import { describeCaller, type IdentityAuthorizer } from "./authorizer.js";
 import { CaErrorCode } from "./errors.js";
@@ -16,37 +17,46 @@ interface IndexedPod {
   node: string | undefined;
 }
 
-/** Every pod by `ns/name`, and per node the identities of the pods that run there. */
+/** A pod as indexed, with what is needed to take it out again. */
+interface Entry extends IndexedPod {
+  ref: string;
+  /** Its SPIFFE ID when it counts as running on `node` (scheduled, not finished). */
+  identity: string | undefined;
+}
+
+/**
+ * Every pod by `ns/name`, and per node the identities of the pods that run there. Kept up to date
+ * from each translation's change (`update`): a pod edit touches its own entry, not the mesh.
+ */
 export class PodIndex {
-  private constructor(
-    private readonly pods: ReadonlyMap<string, IndexedPod>,
-    private readonly byNode: ReadonlyMap<string, ReadonlySet<string>>,
-  ) {}
+  /** objectKey → entry: a deleted pod is found by its key alone. */
+  private readonly byKey = new Map<string, Entry>();
+  private readonly pods = new Map<string, Entry>();
+  /** node → identity → how many pods run there with it (several replicas share an identity). */
+  private readonly byNode = new Map<string, Map<string, number>>();
+  private generation = 0;
 
-  static readonly EMPTY = new PodIndex(new Map(), new Map());
+  constructor(private readonly trustDomain: string) {}
 
-  static build(objects: readonly KubeObject[], trustDomain: string): PodIndex {
-    const pods = new Map<string, IndexedPod>();
-    const byNode = new Map<string, Set<string>>();
-    for (const o of objects) {
-      if (o.kind !== "Pod" || o.apiVersion !== "v1") continue;
-      const pod = o as Pod;
-      const namespace = namespaceOf(pod);
-      const spec = pod.spec ?? {};
-      const serviceAccount = spec.serviceAccountName || spec.serviceAccount || "default";
-      const node = spec.nodeName || undefined;
-      pods.set(`${namespace}/${pod.metadata.name}`, { uid: pod.metadata.uid, serviceAccount, node });
-      // A finished pod needs no certificate; one not yet scheduled runs nowhere.
-      const phase = pod.status?.phase;
-      if (!node || phase === "Succeeded" || phase === "Failed") continue;
-      let ids = byNode.get(node);
-      if (!ids) {
-        ids = new Set();
-        byNode.set(node, ids);
-      }
-      ids.add(SpiffeId.format({ trustDomain, namespace, serviceAccount }));
+  /**
+   * Follows one translation: only the changed keys when this index saw the translation before it,
+   * else a rebuild from every object (the first translation, or one missed after a failed publish).
+   */
+  update(change: TranslationChange): void {
+    const incremental = change.keys !== undefined && change.generation === this.generation + 1;
+    this.generation = change.generation;
+    if (!incremental) {
+      this.byKey.clear();
+      this.pods.clear();
+      this.byNode.clear();
+      for (const [key, o] of change.objects) this.put(key, o);
+      return;
     }
-    return new PodIndex(pods, byNode);
+    for (const key of change.keys!) {
+      this.remove(key);
+      const o = change.objects.get(key);
+      if (o) this.put(key, o);
+    }
   }
 
   pod(namespace: string, name: string): IndexedPod | undefined {
@@ -54,7 +64,53 @@ export class PodIndex {
   }
 
   runsOn(node: string, identity: string): boolean {
-    return this.byNode.get(node)?.has(identity) ?? false;
+    return (this.byNode.get(node)?.get(identity) ?? 0) > 0;
+  }
+
+  private put(key: string, o: KubeObject): void {
+    if (o.kind !== "Pod" || o.apiVersion !== "v1") return;
+    this.remove(key); // the same key twice: the last definition is used
+    const pod = o as Pod;
+    const namespace = namespaceOf(pod);
+    const spec = pod.spec ?? {};
+    const serviceAccount = spec.serviceAccountName || spec.serviceAccount || "default";
+    const node = spec.nodeName || undefined;
+    // A finished pod needs no certificate; one not yet scheduled runs nowhere.
+    const phase = pod.status?.phase;
+    const runs = node !== undefined && phase !== "Succeeded" && phase !== "Failed";
+    const entry: Entry = {
+      uid: pod.metadata.uid,
+      serviceAccount,
+      node,
+      ref: `${namespace}/${pod.metadata.name}`,
+      identity: runs
+        ? SpiffeId.format({ trustDomain: this.trustDomain, namespace, serviceAccount })
+        : undefined,
+    };
+    this.byKey.set(key, entry);
+    this.pods.set(entry.ref, entry);
+    if (!entry.identity) return;
+    let ids = this.byNode.get(node!);
+    if (!ids) {
+      ids = new Map();
+      this.byNode.set(node!, ids);
+    }
+    ids.set(entry.identity, (ids.get(entry.identity) ?? 0) + 1);
+  }
+
+  private remove(key: string): void {
+    const entry = this.byKey.get(key);
+    if (!entry) return;
+    this.byKey.delete(key);
+    if (this.pods.get(entry.ref) === entry) this.pods.delete(entry.ref);
+    if (!entry.identity) return;
+    const ids = this.byNode.get(entry.node!)!;
+    const left = ids.get(entry.identity)! - 1;
+    if (left > 0) ids.set(entry.identity, left);
+    else {
+      ids.delete(entry.identity);
+      if (ids.size === 0) this.byNode.delete(entry.node!);
+    }
   }
 }
 

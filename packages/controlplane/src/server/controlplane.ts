@@ -125,7 +125,11 @@ export class ControlPlane {
     });
   }
 
-  /** Loads the CA and the objects, publishes, then starts serving: clients never see a half state. */
+  /**
+   * Opens the plaintext port, loads the CA and the objects, publishes, then starts serving: the
+   * port holds its connections until then (grpc-listener.ts `ready`), so clients connect while the
+   * control plane loads and receive the first snapshot as soon as it exists, never a half state.
+   */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const logger = opts.logger.child({ component: "controlplane" });
     routeGrpcLogs(opts.logger);
@@ -133,12 +137,24 @@ export class ControlPlane {
     // First, so a readiness probe hears "loading" (503) rather than nothing while the sources load.
     const monitoring = opts.monitoring ? new Monitoring(logger) : undefined;
     const monitoringBound = opts.monitoring ? await monitoring?.listen(opts.monitoring) : undefined;
+    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+    const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
+    let serving!: () => void;
+    const ready = new Promise<void>((resolve) => {
+      serving = resolve;
+    });
+    let listener: GrpcListener | undefined;
     try {
-      const cp = await ControlPlane.load(opts, logger, monitoring);
+      listener = opts.listen
+        ? await listenGrpc(server, opts.listen, opts.logger, { ...listenOpts, ready })
+        : undefined;
+      const cp = await ControlPlane.load(opts, logger, server, listener, monitoring);
       cp.monitoringBound = monitoringBound;
+      serving();
       monitoring?.set("serving");
       return cp;
     } catch (err) {
+      listener?.close();
       await monitoring?.close();
       throw err;
     }
@@ -147,6 +163,8 @@ export class ControlPlane {
   private static async load(
     opts: ControlPlaneOptions,
     logger: Logger,
+    server: grpc.Server,
+    listener: GrpcListener | undefined,
     monitoring: Monitoring | undefined,
   ): Promise<ControlPlane> {
     const caOpts = { trustDomain: opts.trustDomain };
@@ -173,7 +191,6 @@ export class ControlPlane {
     const store = new ResourceStore();
     const hooks = monitoring ? monitoring.adsHooks(opts.hooks) : (opts.hooks ?? {});
     const ads = new DeltaAdsServer({ store, logger: opts.logger, hooks });
-    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const cp = new ControlPlane(opts, store, ca, tokens, kube, source, ads, server, logger);
     cp.monitoring = monitoring;
     let loaded = false;
@@ -215,9 +232,9 @@ export class ControlPlane {
     );
     const listenOpts = opts.prefaceTimeoutMs !== undefined ? { prefaceTimeoutMs: opts.prefaceTimeoutMs } : {};
     if (kube) cp.tlsPort = await kube.serve(server, listenOpts);
-    if (opts.listen) {
-      cp.listener = await listenGrpc(server, opts.listen, opts.logger, listenOpts);
-      cp.boundPort = cp.listener.port;
+    if (listener) {
+      cp.listener = listener;
+      cp.boundPort = listener.port;
     }
     logger.info(
       {
@@ -314,8 +331,9 @@ export class ControlPlane {
     // Tokens and identities first: a ztunnel for a new node can ask for certificates as soon as
     // it sees its pods in the push below.
     await this.tokens?.ensureNodes(nodeNames(objects, result));
-    this.identities = nodeIdentityIndex(result);
-    this.kube?.published(objects, result);
+    // Local mode's CA authorizes by node token against these; Kubernetes mode has its pod index.
+    if (this.tokens) this.identities = nodeIdentityIndex(result);
+    this.kube?.published(objects, result, this.translator.change!);
     this.result = result;
     this.effective = objects;
     const summary = this.publisher.publish(result);

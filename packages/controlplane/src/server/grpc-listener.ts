@@ -43,6 +43,12 @@ export interface ListenOptions {
   prefaceTimeoutMs?: number;
   /** Serve TLS with the current context (called per connection, so a renewed certificate applies at once). */
   tls?: () => SecureContext;
+  /**
+   * Connections that passed the handshake and preface are held here until this resolves, then
+   * handed to grpc-js: a control plane opens its port before it has loaded and published, so
+   * clients are connected when the first snapshot is ready, and no client sees a part of it.
+   */
+  ready?: Promise<void>;
 }
 
 export async function listenGrpc(
@@ -73,6 +79,8 @@ export async function listenGrpc(
         }
         // One bound for handshake and preface together.
         await awaitPreface(s, Math.max(1, timeoutMs - (Date.now() - started)));
+        if (opts.ready) await opts.ready;
+        if (s.destroyed) return; // closed while held: the listener stopped, or the client gave up
         waiting.delete(socket);
         waiting.delete(s);
         injector.injectConnection(s);

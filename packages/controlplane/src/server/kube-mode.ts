@@ -19,9 +19,10 @@ import {
   TRUSTED_NODE_ACCOUNTS_DEFAULT,
   WAYPOINT_IMAGE_DEFAULT,
 } from "../config.js";
-import { desiredStatus } from "../status/conditions.js";
+import type { StatusTarget } from "../status/conditions.js";
+import { StatusTracker } from "../status/tracker.js";
 import { StatusWriter } from "../status/writer.js";
-import type { TranslateResult } from "../translate/index.js";
+import type { TranslateResult, TranslationChange } from "../translate/index.js";
 import { validateObject } from "../validate/index.js";
 import { WaypointController } from "../waypoints/controller.js";
 import { type GrpcListener, listenGrpc } from "./grpc-listener.js";
@@ -67,14 +68,15 @@ export class KubeMode {
   readonly source: KubeApiSource;
   readonly authenticator: TokenReviewAuthenticator;
   readonly authorizer: KubeNodeAuthorizer;
-  private pods = PodIndex.EMPTY;
+  private readonly pods: PodIndex;
   private namespaces: string[] = [];
   private servingCert: ServingCertificate | undefined;
   private publisher: RootCertPublisher | undefined;
   private listener: GrpcListener | undefined;
   private waypoints: WaypointController | undefined;
   private status: StatusWriter | undefined;
-  private translated: { objects: readonly KubeObject[]; result: TranslateResult } | undefined;
+  private readonly desired = new StatusTracker();
+  private targets: readonly StatusTarget[] = [];
   private readonly kc: KubeConfig;
   readonly tlsListen: HostPort;
 
@@ -92,19 +94,21 @@ export class KubeMode {
     });
     this.authenticator = new TokenReviewAuthenticator(this.kc);
     const trusted = o.trustedNodeAccounts ?? [TRUSTED_NODE_ACCOUNTS_DEFAULT];
+    this.pods = new PodIndex(ca.trustDomain);
     this.authorizer = new KubeNodeAuthorizer(ca.trustDomain, new Set(trusted), () => this.pods);
   }
 
   /**
    * After each publish: the pods the CA authorizes against, the namespaces that need the root, the
-   * status conditions of Services and AuthorizationPolicies.
+   * status conditions of Services and AuthorizationPolicies. The pod index and the conditions follow
+   * the translation's change (an edit updates what it touched), so a pod edit costs one entry here.
    */
-  published(objects: readonly KubeObject[], result: TranslateResult): void {
-    this.pods = PodIndex.build(objects, this.ca.trustDomain);
+  published(objects: readonly KubeObject[], result: TranslateResult, change: TranslationChange): void {
+    this.pods.update(change);
     this.namespaces = objects.filter((o) => o.kind === "Namespace").map((o) => o.metadata.name);
     this.publisher?.setNamespaces(this.namespaces);
-    this.translated = { objects, result };
-    this.status?.update(desiredStatus(objects, result));
+    this.targets = this.desired.update(change, result);
+    this.status?.update(this.targets);
   }
 
   /** Once the first configuration is published: the serving certificate, the TLS port, the root publisher. */
@@ -134,7 +138,7 @@ export class KubeMode {
       logger: this.logger,
       ...(this.o.reflector?.backoff ? { backoff: this.o.reflector.backoff } : {}),
     });
-    if (this.translated) this.status.update(desiredStatus(this.translated.objects, this.translated.result));
+    this.status.update(this.targets);
     this.startWaypoints();
     return this.listener.port;
   }

@@ -2,6 +2,7 @@
 // translation: `istio.io/WaypointBound` on Services bound to a waypoint, `ZtunnelAccepted` on
 // AuthorizationPolicies ztunnel enforces, `WaypointAccepted` on those that target a waypoint. Pure.
 
+import type { Service } from "@ambient/core";
 import { type KubeObject, namespaceOf, objectKey } from "@ambient/kube";
 import { isWaypointPolicy } from "../translate/authorization.js";
 import type { TranslateResult } from "../translate/index.js";
@@ -27,47 +28,107 @@ export interface StatusTarget {
 }
 
 /**
+ * What one object's conditions are computed from: the translation's outputs, indexed. Built whole
+ * by `desiredStatus`; the incremental tracker (tracker.ts) keeps the same inputs up to date.
+ */
+export interface StatusInputs {
+  /** Service `ns/name` → the waypoint `ns/name` it is bound to. */
+  bound: ReadonlyMap<string, string>;
+  /** `ns/name` of every Authorization ztunnel enforces. */
+  ztunnel(): ReadonlySet<string>;
+  /** objectKey → the messages of the translation's warnings about that object. */
+  warnings(): ReadonlyMap<string, string[]>;
+  /** `ns/name` of every waypoint Gateway. */
+  gateways(): ReadonlySet<string>;
+  /** Every object in force by objectKey. */
+  objects: ReadonlyMap<string, KubeObject>;
+}
+
+/**
  * Every Service and AuthorizationPolicy with a condition of ours now or before (carrying one of
  * our types in its status), with the conditions it should carry.
  */
 export function desiredStatus(objects: readonly KubeObject[], result: TranslateResult): StatusTarget[] {
-  const bound = new Map<string, string>();
-  for (const svc of result.services) {
-    const host = svc.waypoint?.hostname;
-    if (!host) continue;
-    // Istio names the waypoint as <namespace>/<name>; its Service is named after the Gateway.
-    bound.set(`${svc.namespace}/${svc.name}`, `${host.namespace}/${host.hostname.split(".")[0]}`);
-  }
   const ztunnel = new Set(result.authorizations.map((a) => `${a.namespace}/${a.name}`));
-  const warnings = new Map<string, string[]>();
-  for (const w of result.warnings) warnings.set(w.object, [...(warnings.get(w.object) ?? []), w.message]);
-  const gateways = new Set(result.waypointConfig.gateways.map((g) => `${namespaceOf(g)}/${g.metadata.name}`));
-  const byKey = new Map(objects.map((o) => [`${o.kind}/${namespaceOf(o)}/${o.metadata.name}`, o]));
-
+  const warnings = warningsByObject(result);
+  const gateways = waypointGateways(result);
+  const inputs: StatusInputs = {
+    bound: boundServices(result.services),
+    ztunnel: () => ztunnel,
+    warnings: () => warnings,
+    gateways: () => gateways,
+    objects: new Map(objects.map((o) => [objectKey(o), o])),
+  };
   const out: StatusTarget[] = [];
   for (const object of objects) {
-    const name = `${namespaceOf(object)}/${object.metadata.name}`;
-    let conditions: Condition[];
-    if (object.kind === "Service" && object.apiVersion === "v1") {
-      const waypoint = bound.get(name);
-      conditions = waypoint
-        ? [
-            {
-              type: WAYPOINT_BOUND,
-              status: "True",
-              reason: "WaypointAccepted",
-              message: `Successfully attached to waypoint ${waypoint}`,
-            },
-          ]
-        : [];
-    } else if (object.kind === "AuthorizationPolicy" && object.apiVersion.startsWith("security.istio.io/")) {
-      conditions = isWaypointPolicy(object as never)
-        ? [waypointAccepted(object, gateways, bound, byKey)]
-        : [ztunnelAccepted(ztunnel.has(name), warnings.get(objectKey(object)) ?? [])];
-    } else continue;
-    if (conditions.length > 0 || ownedIn(object).length > 0) out.push({ object, conditions });
+    const target = statusTarget(object, inputs);
+    if (target) out.push(target);
   }
   return out;
+}
+
+/** Service `ns/name` → the waypoint `ns/name` it is bound to. */
+export function boundServices(services: Iterable<Service>): Map<string, string> {
+  const bound = new Map<string, string>();
+  for (const svc of services) {
+    const waypoint = boundWaypoint(svc);
+    if (waypoint) bound.set(`${svc.namespace}/${svc.name}`, waypoint);
+  }
+  return bound;
+}
+
+/** The waypoint a translated Service is bound to, as Istio names it: `<namespace>/<name>`. */
+export function boundWaypoint(svc: Service): string | undefined {
+  const host = svc.waypoint?.hostname;
+  // The waypoint's Service is named after its Gateway.
+  return host ? `${host.namespace}/${host.hostname.split(".")[0]}` : undefined;
+}
+
+export function warningsByObject(result: TranslateResult): Map<string, string[]> {
+  const warnings = new Map<string, string[]>();
+  for (const w of result.warnings) {
+    const list = warnings.get(w.object);
+    if (list) list.push(w.message);
+    else warnings.set(w.object, [w.message]);
+  }
+  return warnings;
+}
+
+export function waypointGateways(result: TranslateResult): Set<string> {
+  return new Set(result.waypointConfig.gateways.map((g) => `${namespaceOf(g)}/${g.metadata.name}`));
+}
+
+/** Whether conditions of ours belong on this object at all: a Service or an AuthorizationPolicy. */
+export function ownsConditionsOn(object: KubeObject): boolean {
+  return (
+    (object.kind === "Service" && object.apiVersion === "v1") ||
+    (object.kind === "AuthorizationPolicy" && object.apiVersion.startsWith("security.istio.io/"))
+  );
+}
+
+/** The object's target: undefined when it is not ours to write, or has no condition of ours now or before. */
+export function statusTarget(object: KubeObject, inputs: StatusInputs): StatusTarget | undefined {
+  if (!ownsConditionsOn(object)) return undefined;
+  const name = `${namespaceOf(object)}/${object.metadata.name}`;
+  let conditions: Condition[];
+  if (object.kind === "Service") {
+    const waypoint = inputs.bound.get(name);
+    conditions = waypoint
+      ? [
+          {
+            type: WAYPOINT_BOUND,
+            status: "True",
+            reason: "WaypointAccepted",
+            message: `Successfully attached to waypoint ${waypoint}`,
+          },
+        ]
+      : [];
+  } else {
+    conditions = isWaypointPolicy(object as never)
+      ? [waypointAccepted(object, inputs)]
+      : [ztunnelAccepted(inputs.ztunnel().has(name), inputs.warnings().get(objectKey(object)) ?? [])];
+  }
+  return conditions.length > 0 || ownedIn(object).length > 0 ? { object, conditions } : undefined;
 }
 
 /** Our conditions on the object as the API holds it. */
@@ -97,12 +158,11 @@ interface TargetRef {
   namespace?: string;
 }
 
-function waypointAccepted(
-  policy: KubeObject,
-  gateways: Set<string>,
-  bound: Map<string, string>,
-  byKey: Map<string, KubeObject>,
-): Condition {
+const SERVICE_KEY = "core/Service/";
+const GATEWAY_KEY = "gateway.networking.k8s.io/Gateway/";
+
+function waypointAccepted(policy: KubeObject, inputs: StatusInputs): Condition {
+  const { bound, objects } = inputs;
   const spec = (policy.spec ?? {}) as { targetRef?: TargetRef; targetRefs?: TargetRef[] };
   const refs = spec.targetRefs?.length ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
   const ns = namespaceOf(policy);
@@ -111,14 +171,14 @@ function waypointAccepted(
   for (const ref of refs) {
     const target = `${ref.namespace ?? ns}/${ref.name ?? ""}`;
     if (ref.kind === "Gateway") {
-      if (gateways.has(target)) waypoints.push(target);
-      else if (byKey.has(`Gateway/${target}`)) problems.push(`Gateway ${target} is not a waypoint`);
+      if (inputs.gateways().has(target)) waypoints.push(target);
+      else if (objects.has(`${GATEWAY_KEY}${target}`)) problems.push(`Gateway ${target} is not a waypoint`);
       else problems.push(`the Gateway ${target} was not found`);
     } else if (ref.kind === "GatewayClass") {
       if (ref.name === WAYPOINT_CLASS) waypoints.push(`every waypoint (GatewayClass ${WAYPOINT_CLASS})`);
       else problems.push(`GatewayClass ${ref.name} is not ${WAYPOINT_CLASS}`);
     } else if (ref.kind === "Service") {
-      const svc = byKey.get(`Service/${target}`);
+      const svc = objects.get(`${SERVICE_KEY}${target}`);
       const waypoint = bound.get(target);
       if (!svc) problems.push(`the Service ${target} was not found`);
       else if (waypoint) waypoints.push(waypoint);

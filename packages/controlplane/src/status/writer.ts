@@ -42,6 +42,12 @@ export class StatusWriter {
   private readonly pending = new Map<string, Pending>();
   /** key → `resourceVersion|conditions` last written, until the object moves on. */
   private readonly written = new Map<string, string>();
+  /**
+   * key → the target last found to hold our conditions already. The tracker hands back the same
+   * target object while nothing it reads changed, so the same target is settled again without
+   * comparing conditions: an edit that touched no Service or policy costs a lookup per target.
+   */
+  private readonly settled = new Map<string, StatusTarget>();
   private draining: Promise<void> | undefined;
   private running = false;
   private retry: NodeJS.Timeout | undefined;
@@ -59,18 +65,22 @@ export class StatusWriter {
     for (const target of targets) {
       const key = keyOf(target.object);
       seen.add(key);
+      if (this.settled.get(key) === target) continue;
       const wanted = fingerprint(target.conditions);
       if (fingerprint(ownedIn(target.object)) === wanted) {
         this.pending.delete(key);
         this.written.delete(key);
+        this.settled.set(key, target);
         continue;
       }
+      this.settled.delete(key);
       const rv = target.object.metadata.resourceVersion as string | undefined;
       if (this.written.get(key) === `${rv}|${wanted}`) continue;
       this.pending.set(key, { target, resourceVersion: rv });
     }
     for (const key of this.pending.keys()) if (!seen.has(key)) this.pending.delete(key);
     for (const key of this.written.keys()) if (!seen.has(key)) this.written.delete(key);
+    for (const key of this.settled.keys()) if (!seen.has(key)) this.settled.delete(key);
     this.kick();
   }
 

@@ -3,10 +3,13 @@
 // included) must equal a fresh full translation of the same objects. Plus the point of it all: an
 // edit recomputes only what it reaches.
 
-import type { KubeObject } from "@ambient/kube";
+import { type KubeObject, objectKey } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
+import { PodIndex } from "../ca/node-authorizer.js";
+import { desiredStatus } from "../status/conditions.js";
+import { StatusTracker } from "../status/tracker.js";
 import { validateObject } from "../validate/index.js";
-import { Translator, translate } from "./index.js";
+import { type TranslateResult, type TranslationChange, Translator, translate } from "./index.js";
 
 /** A small deterministic generator (LCG), so a failing seed reproduces. */
 class Random {
@@ -68,6 +71,7 @@ class MeshGenerator {
         name,
         namespace,
         labels,
+        uid: `uid-${r.int(3)}`,
         ...(r.chance(0.5)
           ? {
               ownerReferences: [
@@ -108,6 +112,7 @@ class MeshGenerator {
       apiVersion: "v1",
       kind: "Service",
       metadata: { name, namespace, labels, annotations },
+      ...this.heldConditions(),
       spec: {
         clusterIP: `10.96.${r.int(4)}.${r.int(250) + 1}`,
         selector,
@@ -123,7 +128,7 @@ class MeshGenerator {
     const spec: Record<string, unknown> = {};
     const shape = r.int(4);
     if (shape === 0) spec.selector = { matchLabels: { app: r.pick(APPS) } };
-    if (shape === 1) spec.targetRefs = [{ group: "", kind: "Service", name: r.pick(["s0", "s1"]) }];
+    if (shape === 1) spec.targetRefs = [this.targetRef()];
     spec.action = r.pick(["ALLOW", "DENY", "AUDIT"]);
     const from = [{ source: { principals: [`cluster.local/ns/${r.pick(NAMESPACES)}/sa/web`] } }];
     const to = [{ operation: r.chance(0.3) ? { methods: ["GET"] } : { ports: ["8080"] } }];
@@ -133,7 +138,30 @@ class MeshGenerator {
       kind: "AuthorizationPolicy",
       metadata: { name, namespace },
       spec,
+      ...this.heldConditions(),
     };
+  }
+
+  /** What a waypoint policy attaches to: Services here or elsewhere, Gateways, a GatewayClass. */
+  targetRef(): Record<string, string> {
+    const r = this.r;
+    switch (r.int(4)) {
+      case 0:
+        return { group: "", kind: "Service", name: r.pick(["s0", "s1"]), namespace: r.pick(NAMESPACES) };
+      case 1:
+        return { group: "gateway.networking.k8s.io", kind: "Gateway", name: r.pick(["waypoint", "other"]) };
+      case 2:
+        return { group: "gateway.networking.k8s.io", kind: "GatewayClass", name: "istio-waypoint" };
+      default:
+        return { group: "", kind: "Service", name: r.pick(["s0", "s1"]) };
+    }
+  }
+
+  /** Sometimes a status that already carries a condition of ours (written by an earlier run). */
+  heldConditions(): { status?: Record<string, unknown> } {
+    if (!this.r.chance(0.2)) return {};
+    const type = this.r.pick(["istio.io/WaypointBound", "ZtunnelAccepted", "WaypointAccepted"]);
+    return { status: { conditions: [{ type, status: "True", reason: "Accepted", message: "old" }] } };
   }
 
   peerAuthentication(name: string, namespace: string): KubeObject {
@@ -229,6 +257,57 @@ function serialize(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
 }
 
+/**
+ * What follows the translator's change in Kubernetes mode (the CA's pod index, the desired status
+ * conditions), checked against the same state rebuilt from all objects.
+ */
+class Consumers {
+  private readonly pods = new PodIndex("td.local");
+  private readonly status = new StatusTracker();
+  private targets: ReturnType<StatusTracker["update"]> = [];
+
+  follow(change: TranslationChange, result: TranslateResult): void {
+    this.pods.update(change);
+    this.targets = this.status.update(change, result);
+  }
+
+  expectFullRebuild(objects: KubeObject[], fresh: TranslateResult, where: string): void {
+    const rebuilt = new PodIndex("td.local");
+    const byKey = new Map(objects.map((o) => [objectKey(o), o]));
+    rebuilt.update({ generation: 1, keys: undefined, scope: FULL, objects: byKey });
+    for (const ns of NAMESPACES) {
+      for (let i = 0; i < 8; i++) {
+        expect(this.pods.pod(ns, `pod-${i}`), `${where}: pod ${ns}/pod-${i}`).toEqual(
+          rebuilt.pod(ns, `pod-${i}`),
+        );
+      }
+      for (const node of NODES) {
+        for (const sa of SERVICE_ACCOUNTS) {
+          const id = `spiffe://td.local/ns/${ns}/sa/${sa}`;
+          expect(this.pods.runsOn(node, id), `${where}: ${id} on ${node}`).toBe(rebuilt.runsOn(node, id));
+        }
+      }
+    }
+    const byObject = (targets: readonly { object: KubeObject; conditions: unknown[] }[]) =>
+      Object.fromEntries(
+        targets
+          .map((t) => [objectKey(t.object), [t.object, t.conditions]] as const)
+          .sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
+    expect(byObject(this.targets), `${where}: status targets`).toEqual(
+      byObject(desiredStatus(objects, fresh)),
+    );
+  }
+}
+
+const FULL = {
+  all: true,
+  keys: new Set<string>(),
+  podNamespaces: new Set<string>(),
+  serviceNamespaces: new Set<string>(),
+  nodes: new Set<string>(),
+};
+
 describe("incremental translation", () => {
   it.each([1, 2, 3, 4, 5, 6])("equals a fresh full translation after every random edit (seed %i)", (seed) => {
     const r = new Random(seed);
@@ -240,6 +319,7 @@ describe("incremental translation", () => {
     for (let i = 0; i < 40; i++) put(valid(gen.any()));
 
     const translator = new Translator({ clusterId: "c1", trustDomain: "td.local" });
+    const consumers = new Consumers();
     let partial = 0;
     for (let step = 0; step < 150; step++) {
       const edits = 1 + r.int(3);
@@ -257,6 +337,8 @@ describe("incremental translation", () => {
       if (!translator.stats.full) partial++;
       const fresh = translate(input, { clusterId: "c1", trustDomain: "td.local" });
       expect(serialize(incremental), `seed ${seed}, step ${step}`).toBe(serialize(fresh));
+      consumers.follow(translator.change!, incremental);
+      consumers.expectFullRebuild(input, fresh, `seed ${seed}, step ${step}`);
     }
     // The comparison means something only if most steps actually took the incremental path.
     expect(partial).toBeGreaterThan(50);

@@ -13,7 +13,7 @@ import {
   type Service as ServiceObject,
 } from "@ambient/kube";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
-import { changeScope } from "./changes.js";
+import { type ChangeScope, changeScope } from "./changes.js";
 import {
   compareStrings,
   labelsOf,
@@ -59,6 +59,22 @@ export interface TranslateStats {
   policies: number;
 }
 
+/**
+ * What the last translation changed, for consumers that keep their own state per object (the CA's
+ * pod index, the desired status conditions) and want to update it by the same scope rather than
+ * rescan the mesh.
+ */
+export interface TranslationChange {
+  /** Counts committed translations: a consumer that missed one (a failed publish) must rebuild. */
+  generation: number;
+  /** Keys added, changed or removed since the previous translation; undefined on the first one. */
+  keys: ReadonlySet<string> | undefined;
+  /** What the change reached (changes.ts); `scope.all` for a first or mesh-wide change. */
+  scope: ChangeScope;
+  /** Every object in force by objectKey (the snapshot translated). */
+  objects: ReadonlyMap<string, KubeObject>;
+}
+
 /** Output of one item, and the warnings its translation gave, kept for the next translation. */
 interface Cached<T> {
   output: T;
@@ -88,6 +104,7 @@ export class Translator {
   private services = new Map<string, Cached<Service>>();
   private policies = new Map<string, Cached<Authorization | undefined>>();
   private lastStats: TranslateStats = { full: true, pods: 0, services: 0, policies: 0 };
+  private lastChange: TranslationChange | undefined;
 
   constructor(options: Partial<TranslateOptions> = {}) {
     this.options = { ...options };
@@ -95,6 +112,11 @@ export class Translator {
 
   get stats(): TranslateStats {
     return this.lastStats;
+  }
+
+  /** The change the last translation took in; undefined before the first. */
+  get change(): TranslationChange | undefined {
+    return this.lastChange;
   }
 
   translate(objects: Iterable<KubeObject>): TranslateResult {
@@ -195,6 +217,12 @@ export class Translator {
     services.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 
     // Committed only now: a translation that throws leaves the previous state to diff against.
+    this.lastChange = {
+      generation: (this.lastChange?.generation ?? 0) + 1,
+      keys: this.previous ? scope.keys : undefined,
+      scope,
+      objects: snapshot.byKey,
+    };
     this.previous = snapshot.byKey;
     this.policies = policies;
     this.pods = pods;

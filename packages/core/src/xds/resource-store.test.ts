@@ -16,6 +16,9 @@ describe("ResourceStore", () => {
     expect(v).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(resourceVersion(bytes("a"))).toBe(v);
     expect(resourceVersion(bytes("b"))).not.toBe(v);
+    // sha256, so versions stay what earlier releases and other replicas computed (a reconnecting
+    // client's initial_resource_versions keep matching).
+    expect(v).toBe("ypeBEsobvcr6wjGz");
   });
 
   it("reports one change per batch and skips what did not change", () => {

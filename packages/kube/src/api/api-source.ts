@@ -39,7 +39,14 @@ export class KubeApiSource implements ObjectSource {
   private readonly listeners = new Set<() => void>();
   private readonly unhealthy = new Set<string>();
   private batch: NodeJS.Timeout | undefined;
-  private sorted: KubeObject[] | undefined;
+  /**
+   * The objects in force in key order, kept sorted as events arrive (binary search, one splice) once
+   * it exists: the first `objects()` after the initial lists sorts once, and an edit then costs a
+   * lookup, not a re-sort of the mesh. Undefined until then.
+   */
+  private ordered: { keys: string[]; objects: KubeObject[] } | undefined;
+  /** What `objects()` last returned: a copy, so callers never see it move under them. */
+  private snapshot: readonly KubeObject[] | undefined;
   private readonly validate: ObjectValidator;
 
   constructor(
@@ -82,12 +89,12 @@ export class KubeApiSource implements ObjectSource {
   }
 
   objects(): readonly KubeObject[] {
-    if (!this.sorted) {
-      this.sorted = [...this.inForce.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([, obj]) => obj);
+    if (!this.ordered) {
+      const entries = [...this.inForce.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      this.ordered = { keys: entries.map(([key]) => key), objects: entries.map(([, obj]) => obj) };
     }
-    return this.sorted;
+    this.snapshot ??= this.ordered.objects.slice();
+    return this.snapshot;
   }
 
   problems(): readonly SourceProblem[] {
@@ -103,14 +110,14 @@ export class KubeApiSource implements ObjectSource {
     const key = objectKey(raw);
     if (type === "DELETED") {
       this.invalid.delete(key);
-      if (this.inForce.delete(key)) this.changed();
+      if (this.inForce.delete(key)) this.changed(key, undefined);
       return;
     }
     const result = this.validate(raw);
     if (result.ok) {
       this.invalid.delete(key);
       this.inForce.set(key, result.object);
-      this.changed();
+      this.changed(key, result.object);
       return;
     }
     // The last good version (if any) stays in force; the problems are said once.
@@ -147,8 +154,9 @@ export class KubeApiSource implements ObjectSource {
       this.o.logger.info("the Kubernetes API server answers again; resynced");
   }
 
-  private changed(): void {
-    this.sorted = undefined;
+  private changed(key: string, obj: KubeObject | undefined): void {
+    this.snapshot = undefined;
+    if (this.ordered) place(this.ordered, key, obj);
     if (this.batch) return;
     this.batch = setTimeout(() => this.flush(), this.o.batchMs ?? DEFAULT_BATCH_MS);
   }
@@ -164,5 +172,32 @@ export class KubeApiSource implements ObjectSource {
         this.o.logger.error({ err }, "object source listener failed");
       }
     }
+  }
+}
+
+/** Puts `obj` under `key` in the sorted arrays (undefined: takes the key out). */
+function place(
+  ordered: { keys: string[]; objects: KubeObject[] },
+  key: string,
+  obj: KubeObject | undefined,
+): void {
+  const { keys, objects } = ordered;
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  const found = keys[lo] === key;
+  if (obj === undefined) {
+    if (found) {
+      keys.splice(lo, 1);
+      objects.splice(lo, 1);
+    }
+  } else if (found) objects[lo] = obj;
+  else {
+    keys.splice(lo, 0, key);
+    objects.splice(lo, 0, obj);
   }
 }

@@ -1,0 +1,148 @@
+// The desired status conditions, kept up to date from each translation's change instead of being
+// derived again from every object (conditions.ts `desiredStatus`, the one definition this must
+// agree with: status.test.ts compares the two after random edits). A pod edit, the common case,
+// touches no Service or policy and so recomputes nothing here.
+//
+// What each target reads, and so what makes it stale:
+//   - a Service: its own object, and the waypoint its translated Service is bound to. The
+//     Translator hands back the same Service output for a Service it did not recompute, so a new
+//     output object is the signal;
+//   - a ztunnel AuthorizationPolicy: its own object, its own translation's output and warnings
+//     (which change only with the object, or in a mesh-wide change);
+//   - a waypoint AuthorizationPolicy (targetRefs): its own object, the waypoint Gateways, and the
+//     Services it names (which may be in any namespace): recomputed, all of them, whenever a Service
+//     or its binding changed;
+//   - anything else (a Gateway, a PeerAuthentication, a root-namespace policy: `scope.all`), or a
+//     translation this tracker did not see: everything, from scratch.
+
+import type { Service } from "@ambient/core";
+import type { KubeObject } from "@ambient/kube";
+import { isWaypointPolicy } from "../translate/authorization.js";
+import type { TranslateResult, TranslationChange } from "../translate/index.js";
+import { keyOf } from "../translate/snapshot.js";
+import {
+  boundServices,
+  boundWaypoint,
+  desiredStatus,
+  ownsConditionsOn,
+  type StatusInputs,
+  type StatusTarget,
+  statusTarget,
+  warningsByObject,
+  waypointGateways,
+} from "./conditions.js";
+
+export class StatusTracker {
+  private generation = 0;
+  /** objectKey → its target, for the Services and policies that have one. */
+  private targets = new Map<string, StatusTarget>();
+  /** Service `ns/name` → the translated Service its target was computed from. */
+  private services = new Map<string, Service>();
+  /** Service `ns/name` → the waypoint it is bound to (the `bound` input). */
+  private bound = new Map<string, string>();
+  /** objectKeys of the policies that target waypoints. */
+  private waypointPolicies = new Set<string>();
+  private list: StatusTarget[] = [];
+
+  /** The desired targets after this translation (the same array when nothing changed). */
+  update(change: TranslationChange, result: TranslateResult): readonly StatusTarget[] {
+    const incremental =
+      change.keys !== undefined && !change.scope.all && change.generation === this.generation + 1;
+    this.generation = change.generation;
+    if (!incremental) this.rebuild(change, result);
+    else if (this.patch(change, change.keys!, result)) this.list = [...this.targets.values()];
+    return this.list;
+  }
+
+  private rebuild(change: TranslationChange, result: TranslateResult): void {
+    const objects = [...change.objects.values()];
+    this.targets = new Map();
+    for (const target of desiredStatus(objects, result)) this.targets.set(keyOf(target.object), target);
+    this.services = new Map(result.services.map((s) => [`${s.namespace}/${s.name}`, s]));
+    this.bound = boundServices(result.services);
+    this.waypointPolicies = new Set();
+    for (const [key, o] of change.objects) if (isWaypointPolicyObject(o)) this.waypointPolicies.add(key);
+    this.list = [...this.targets.values()];
+  }
+
+  /** Recomputes the stale targets; true when any target changed. */
+  private patch(change: TranslationChange, keys: ReadonlySet<string>, result: TranslateResult): boolean {
+    const stale = new Set<string>();
+    let servicesMoved = false;
+    for (const key of keys) {
+      // Any Service added, changed or deleted can change what a waypoint policy's targetRefs find.
+      if (key.startsWith(SERVICE_KEY)) servicesMoved = true;
+      const object = change.objects.get(key);
+      if (object ? ownsConditionsOn(object) : this.targets.has(key)) stale.add(key);
+    }
+    // A Service recomputed by the translation (its namespace changed, say): its binding may differ.
+    const seen = new Set<string>();
+    for (const svc of result.services) {
+      const name = `${svc.namespace}/${svc.name}`;
+      seen.add(name);
+      if (this.services.get(name) === svc) continue;
+      this.services.set(name, svc);
+      const waypoint = boundWaypoint(svc);
+      if (waypoint) this.bound.set(name, waypoint);
+      else this.bound.delete(name);
+      stale.add(`${SERVICE_KEY}${name}`);
+      servicesMoved = true;
+    }
+    if (this.services.size !== seen.size) {
+      for (const name of this.services.keys()) {
+        if (seen.has(name)) continue;
+        this.services.delete(name);
+        this.bound.delete(name);
+      }
+    }
+    if (servicesMoved) for (const key of this.waypointPolicies) stale.add(key);
+    if (stale.size === 0) return false;
+
+    const inputs = lazyInputs(this.bound, change, result);
+    let changed = false;
+    for (const key of stale) {
+      const object = change.objects.get(key);
+      this.waypointPolicies.delete(key);
+      if (object && isWaypointPolicyObject(object)) this.waypointPolicies.add(key);
+      const target = object ? statusTarget(object, inputs) : undefined;
+      const before = this.targets.get(key);
+      if (target) this.targets.set(key, target);
+      else this.targets.delete(key);
+      changed ||= before !== undefined || target !== undefined;
+    }
+    return changed;
+  }
+}
+
+const SERVICE_KEY = "core/Service/";
+
+function isWaypointPolicyObject(o: KubeObject): boolean {
+  return o.kind === "AuthorizationPolicy" && ownsConditionsOn(o) && isWaypointPolicy(o as never);
+}
+
+/** The inputs, with the ones only policies read built on first use (a Service edit needs none). */
+function lazyInputs(
+  bound: ReadonlyMap<string, string>,
+  change: TranslationChange,
+  result: TranslateResult,
+): StatusInputs {
+  let ztunnel: Set<string> | undefined;
+  let warnings: Map<string, string[]> | undefined;
+  let gateways: Set<string> | undefined;
+  return {
+    bound,
+    ztunnel: () => {
+      ztunnel ??= new Set(result.authorizations.map((a) => `${a.namespace}/${a.name}`));
+      return ztunnel;
+    },
+    warnings: () => {
+      warnings ??= warningsByObject(result);
+      return warnings;
+    },
+    gateways: () => {
+      gateways ??= waypointGateways(result);
+      return gateways;
+    },
+    objects: change.objects,
+  };
+}
