@@ -254,9 +254,14 @@ describe.skipIf(!isRoot)(
           );
           await k("rollout", "status", "daemonset/ztunnel", "-n", NS, "--timeout=240s");
         });
-        const zAfter = await podsOf("ztunnel");
-        expect(zAfter).toHaveLength(2);
-        expect(zAfter.filter((p) => zBefore.includes(p))).toEqual([]);
+        // The rollout is complete once the new pods are available; the old ones may still be
+        // terminating (draining, up to their grace period) and are listed until they are gone.
+        let zAfter: string[] = [];
+        await eventually(async () => {
+          zAfter = await podsOf("ztunnel");
+          expect(zAfter).toHaveLength(2);
+          expect(zAfter.filter((p) => zBefore.includes(p))).toEqual([]);
+        }, 60_000);
         expect(await jsonpath("daemonset/ztunnel", "{.spec.template.spec.containers[0].image}", NS)).toMatch(
           /:t2$/,
         );
@@ -266,7 +271,11 @@ describe.skipIf(!isRoot)(
           await k("rollout", "restart", "daemonset/ztunnel", "-n", NS);
           await k("rollout", "status", "daemonset/ztunnel", "-n", NS, "--timeout=240s");
         });
-        expect((await podsOf("ztunnel")).filter((p) => zAfter.includes(p))).toEqual([]);
+        await eventually(async () => {
+          const now = await podsOf("ztunnel");
+          expect(now).toHaveLength(2);
+          expect(now.filter((p) => zAfter.includes(p))).toEqual([]);
+        }, 60_000);
 
         // 3. The CNI agents roll while pods are created on both nodes: each waits (its ADD is
         // retried while its node's agent is away) and starts captured, none outside the mesh.
