@@ -8,6 +8,7 @@
 // the server in another (server.mjs). Every process started here is stopped at the end.
 // Usage: node bench/ztunnel/run.mjs [--seconds 5] [--count 10000] [--warmup 1000] [--concurrency 16]
 //        [--conns 1000] [--paths direct,ambient,stunnel] [--keep] [--json FILE] [--ztunnel-log-level debug]
+//        [--ztunnel-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (flags for both ztunnels' node)
 // Needs a build first (`pnpm build`) and stunnel4 (`apt-get install -y stunnel4`).
 
 import { execFileSync, spawn } from "node:child_process";
@@ -25,7 +26,10 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (!a.startsWith("--")) continue;
   const next = process.argv[i + 1];
-  args[a.slice(2)] = next === undefined || next.startsWith("--") ? "true" : process.argv[++i];
+  // Flags for node are themselves flags: that value is taken whatever it starts with.
+  const takesFlags = a === "--ztunnel-node-args";
+  args[a.slice(2)] =
+    next === undefined || (next.startsWith("--") && !takesFlags) ? "true" : process.argv[++i];
 }
 const SECONDS = Number(args.seconds ?? 5);
 const COUNT = Number(args.count ?? 10_000);
@@ -137,6 +141,8 @@ async function main() {
       const tokenFile = join(state, "node-tokens", `${name}.token`);
       await until(() => existsSync(tokenFile), 20_000, `control plane to write ${tokenFile}`);
       const z = start(`ztunnel-${name}`, process.execPath, [
+        // Node refuses --cpu-prof in NODE_OPTIONS: profiling flags go on the command line.
+        ...(args["ztunnel-node-args"] ? args["ztunnel-node-args"].split(" ").filter(Boolean) : []),
         join(root, "packages/ztunnel/bin/ztunnel.js"),
         "--node-name",
         name,

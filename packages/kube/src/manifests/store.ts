@@ -1,5 +1,6 @@
 // A manifests folder's last good version of every object.
-// A reload re-reads only files whose size or mtime changed. An invalid object is reported once and
+// A reload re-reads only files whose size, mtime or inode changed, or that were read while they could
+// still be changing within one mtime tick (see RACY_MS). An invalid object is reported once and
 // not applied, and its previous good version (same kind/namespace/name in the same file) stays in
 // force; a file that fails to parse keeps all of its previous objects.
 
@@ -17,9 +18,23 @@ export interface StoredObject {
   source: SourceRef;
 }
 
-interface FileState {
+/**
+ * A file modified this recently when it was read may change again without its mtime moving: file
+ * systems stamp mtime from a coarse clock (a kernel tick, ~4 ms), so a same-size rewrite within that
+ * tick leaves size and mtime as they were. Such a file is read again on the next reload (git's
+ * "racily clean" rule); 1 s covers every file system's granularity in practice.
+ */
+const RACY_MS = 1_000;
+
+interface FileStat {
   mtimeMs: number;
   size: number;
+  ino: number;
+}
+
+interface FileState extends FileStat {
+  /** Read within RACY_MS of its mtime: the next reload reads it again whatever stat says. */
+  racy: boolean;
   /** Objects in force from this file (last good versions included). */
   objects: Map<string, StoredObject>;
   problems: ManifestProblem[];
@@ -76,18 +91,20 @@ export class ManifestStore {
     const next = new Map<string, FileState>();
     for (const file of names) {
       const prev = this.files.get(file);
-      let st: { mtimeMs: number; size: number };
+      let st: FileStat;
+      const readAt = Date.now();
       try {
-        st = await stat(join(this.dir, file));
+        const s = await stat(join(this.dir, file));
+        st = { mtimeMs: s.mtimeMs, size: s.size, ino: s.ino };
       } catch {
         continue; // removed between listing and stat
       }
-      if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size) {
+      if (prev && !prev.racy && prev.mtimeMs === st.mtimeMs && prev.size === st.size && prev.ino === st.ino) {
         next.set(file, prev);
         continue;
       }
       const load = await loadFile(this.dir, file);
-      const state = this.applyFile(load, prev, st);
+      const state = this.applyFile(load, prev, { ...st, racy: readAt - st.mtimeMs < RACY_MS });
       if (!prev || !sameObjects(prev.objects, state.objects)) changed = true;
       next.set(file, state);
     }
@@ -103,7 +120,7 @@ export class ManifestStore {
   private applyFile(
     load: FileLoad,
     prev: FileState | undefined,
-    st: { mtimeMs: number; size: number },
+    st: FileStat & { racy: boolean },
   ): FileState {
     if (!load.ok) {
       // Keep every object the file had; the problems say why nothing changed.

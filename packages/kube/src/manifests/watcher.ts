@@ -14,10 +14,20 @@ import { type FSWatcher, watch } from "chokidar";
  */
 export const WATCH_DEBOUNCE_MS = 20;
 
+/**
+ * A second, trailing reload this long after the last event. chokidar drops a 'change' that comes
+ * within 50 ms of the previous one for the same file, and holds an 'unlink' back 100 ms to turn
+ * delete + re-create into one 'change' (its `atomic` mode): a write in those windows may bring no
+ * event of its own after the reload the first event triggered has already read the file. The
+ * trailing reload picks it up; when nothing changed it costs one stat per file.
+ */
+export const WATCH_SETTLE_MS = 150;
+
 export class FolderWatcher {
   private watcher: FSWatcher | undefined;
   private running: Promise<void> = Promise.resolve();
   private readonly trigger: ReturnType<typeof debounce>;
+  private readonly settle: ReturnType<typeof debounce>;
 
   constructor(
     private readonly dir: string,
@@ -25,11 +35,13 @@ export class FolderWatcher {
     private readonly logger: Logger,
   ) {
     // Reloads are serialized: a burst during a reload schedules exactly one more.
-    this.trigger = debounce(() => {
+    const reload = () => {
       this.running = this.running
         .then(() => this.onChange())
         .catch((err) => this.logger.error({ err }, "reload failed"));
-    }, WATCH_DEBOUNCE_MS);
+    };
+    this.trigger = debounce(reload, WATCH_DEBOUNCE_MS);
+    this.settle = debounce(reload, WATCH_SETTLE_MS);
   }
 
   async start(): Promise<void> {
@@ -38,13 +50,17 @@ export class FolderWatcher {
       ignored: (path) => /(^|[/\\])\.[^/\\]+$/.test(path.slice(this.dir.length)),
       awaitWriteFinish: false,
     });
-    this.watcher.on("all", () => this.trigger());
+    this.watcher.on("all", () => {
+      this.trigger();
+      this.settle();
+    });
     this.watcher.on("error", (err) => this.logger.warn({ err }, "watching manifests folder failed"));
     await new Promise<void>((resolve) => this.watcher!.once("ready", () => resolve()));
   }
 
   async stop(): Promise<void> {
     this.trigger.cancel();
+    this.settle.cancel();
     await this.watcher?.close();
     await this.running;
   }
