@@ -1,6 +1,6 @@
 // What every process of the waypoint benchmark shares: the loopback addresses, the one routing
 // rule set all paths apply (end-user: jason → v2, everyone else 90/10 v1/v2) and the manifests
-// folder the mesh runs on. The VirtualService object here is both written for the mesh and compiled
+// folder the mesh paths (full, split) run on. The VirtualService object here is both written for the mesh and compiled
 // in-process by the routing-core proxy, so the two cannot drift apart.
 
 export const NAMESPACE = "demo";
@@ -11,6 +11,8 @@ export const CLIENT_IP = "127.31.1.10";
 export const SOCKS = { host: CLIENT_IP, port: 15080 };
 /** Fixed by the Gateway's spec.addresses; its pod lands on node-a (local mode takes the first Node). */
 export const WAYPOINT_IP = "127.31.1.40";
+/** The waypoint's Service (run.mjs writes it out for the split path's control plane; see there). */
+export const WAYPOINT_VIP = "127.31.100.40";
 /** The two "pods" of reviews (node-b): the benchmark's own servers listen here, not LocalMesh's echo. */
 export const V1 = { host: "127.31.2.10", port: 9080 };
 export const V2 = { host: "127.31.2.11", port: 9080 };
@@ -41,9 +43,13 @@ export const VIRTUAL_SERVICE = {
   },
 };
 
-/** The manifests folder for LocalMesh: file name → content (JSON documents are YAML too). */
-export function manifests() {
-  const doc = (objects) => objects.map((o) => JSON.stringify(o, null, 2)).join("\n---\n") + "\n";
+/** A manifest file's text: JSON documents (JSON is YAML too), "---" between them. */
+export function yamlDocuments(objects) {
+  return objects.map((o) => JSON.stringify(o, null, 2)).join("\n---\n") + "\n";
+}
+
+/** The manifests folder of the mesh paths: file name → the objects in it. */
+export function manifestObjects() {
   const node = ({ name, ip }) => ({
     apiVersion: "v1",
     kind: "Node",
@@ -59,7 +65,7 @@ export function manifests() {
     status: { phase: "Running", podIP: ip },
   });
   return {
-    "00-mesh.yaml": doc([
+    "00-mesh.yaml": [
       {
         apiVersion: "v1",
         kind: "Namespace",
@@ -84,8 +90,8 @@ export function manifests() {
           ports: [{ name: "http", port: SERVICE.port, targetPort: V1.port }],
         },
       },
-    ]),
-    "10-waypoint.yaml": doc([
+    ],
+    "10-waypoint.yaml": [
       {
         apiVersion: "gateway.networking.k8s.io/v1",
         kind: "Gateway",
@@ -96,8 +102,8 @@ export function manifests() {
           listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }],
         },
       },
-    ]),
-    "20-destination-rule.yaml": doc([
+    ],
+    "20-destination-rule.yaml": [
       {
         apiVersion: "networking.istio.io/v1",
         kind: "DestinationRule",
@@ -110,7 +116,7 @@ export function manifests() {
           ],
         },
       },
-    ]),
-    "30-virtual-service.yaml": doc([VIRTUAL_SERVICE]),
+    ],
+    "30-virtual-service.yaml": [VIRTUAL_SERVICE],
   };
 }

@@ -3,6 +3,7 @@
 // folder. Prints "ready" once every ztunnel and the waypoint are ready, then runs until SIGTERM.
 // Usage (run.mjs starts it): node bench/waypoint/mesh.mjs --dir MANIFESTS --state STATE [--log-level error]
 
+import { createLogger } from "@ambient/core";
 import { LocalMesh } from "@ambient/testbed";
 
 const args = {};
@@ -41,11 +42,14 @@ process.on("SIGINT", () => stop(0));
 process.on("disconnect", () => stop(0));
 
 try {
+  const logLevel = args["log-level"] ?? "error";
   mesh = await LocalMesh.start({
     dir: args.dir,
     listen: { host: "127.0.0.1", port: 0 },
     stateDir: args.state,
-    logLevel: args["log-level"] ?? "error",
+    logLevel,
+    // To stderr, which run.mjs writes to logs/mesh.log and checks: stdout carries only "ready".
+    logger: createLogger({ level: logLevel, name: "ambient-local", destination: process.stderr }),
   });
   await mesh.settled(30_000);
   process.stdout.write("ready\n");

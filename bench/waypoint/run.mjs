@@ -1,21 +1,24 @@
 #!/usr/bin/env node
 // Waypoint benchmark: one HTTP/1.1 workload (keep-alive GETs, 1 KiB answers; half carry
-// `end-user: jason` → v2, the rest split 90/10 v1/v2) against the same two servers over five paths:
+// `end-user: jason` → v2, the rest split 90/10 v1/v2) against the same two servers over six paths:
 //   direct   client → reviews-v1, no routing: the limit
 //   core     client → the waypoint's routing core in one Node process, no HBONE (core-proxy.mjs)
 //   nginx    client → nginx: map $http_end_user + split_clients 90/10, upstream keepalive
 //   haproxy  client → haproxy: use_backend on req.hdr(end-user) + rand(100), http-reuse always
-//   full     client → SOCKS5 on its pod's ztunnel → HBONE → waypoint → HBONE → ztunnel → v1/v2
+//   full     client → SOCKS5 on its pod's ztunnel → HBONE → waypoint → HBONE → ztunnel → v1/v2,
+//            control plane, both ztunnels and the waypoint in one Node process (LocalMesh)
+//   split    the same hops, each proxy its own process from its bin script, as in a cluster
 // It prints req/s, p50/p99 latency and ratios to direct, the proxies' CPU per 1,000 requests and RSS
-// under load, and what it saw go wrong. Every process it starts is stopped at the end, on failure
-// and on Ctrl-C. Figures only: nothing here fails on a number.
+// under load, and what it saw go wrong. Each path's proxies run only for that path's load (full and
+// split use the same addresses); every process it starts is stopped after its path, at the end, on
+// failure and on Ctrl-C. Figures only: nothing here fails on a number.
 // Usage: node bench/waypoint/run.mjs [--seconds 10] [--warmup 2] [--connections 16]
-//        [--paths direct,core,nginx,haproxy,full] [--keep] [--json FILE] [--log-level error]
+//        [--paths direct,core,nginx,haproxy,full,split] [--keep] [--json FILE] [--log-level error]
 // Needs a build (`npx -y pnpm@10 run build`), nginx and haproxy (`apt-get install -y nginx haproxy`).
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,7 +48,9 @@ for (let i = 2; i < process.argv.length; i++) {
 const SECONDS = Number(args.seconds ?? 10);
 const WARMUP = Number(args.warmup ?? 2);
 const CONNECTIONS = Number(args.connections ?? 16);
-const ALL_PATHS = ["direct", "core", "nginx", "haproxy", "full"];
+const ALL_PATHS = ["direct", "core", "nginx", "haproxy", "full", "split"];
+/** The paths through the mesh: SOCKS5 in, the waypoint's and the ztunnels' checks after the load. */
+const MESH_PATHS = new Set(["full", "split"]);
 const PATHS = (args.paths ?? ALL_PATHS.join(",")).split(",");
 const KEEP = args.keep === "true";
 const MESH_LOG_LEVEL = args["log-level"] ?? "error";
@@ -62,10 +67,17 @@ const LABELS = {
   nginx: "nginx",
   haproxy: "haproxy",
   full: "full path (SOCKS5 → ztunnel → waypoint → ztunnel)",
+  split: "split: the full path, one process per proxy",
 };
+/** The split path's processes, by role, as its report names them (ZTUNNEL_A is the client's). */
+const ZTUNNEL_A = `ztunnel ${C.NODE_A.name}`;
+const ZTUNNEL_B = `ztunnel ${C.NODE_B.name}`;
+const CONTROL_PLANE = "control plane";
 
 const out = join(here, "out");
 const children = new Map(); // pid → { name, child }
+const stopRequested = new WeakSet(); // children stopped on purpose: their exit is no problem
+const names = new WeakMap(); // child → its name (its log file's), after it has exited too
 const extraPids = new Set(); // nginx workers: ours, but children of its master
 const problems = [];
 
@@ -74,6 +86,9 @@ for (const p of PATHS)
   if (!ALL_PATHS.includes(p)) fatal(`unknown path "${p}"; the paths are ${ALL_PATHS.join(",")}`);
 for (const f of [
   "testbed/dist/index.js",
+  "controlplane/dist/main.js",
+  "ztunnel/dist/main.js",
+  "waypoint/dist/main.js",
   "waypoint/dist/route/index.js",
   "waypoint/dist/proxy/request/build.js",
 ])
@@ -97,7 +112,8 @@ if (!existsSync("/proc/self/status")) fatal("needs Linux /proc for the proxies' 
 let stopping;
 function stopAll() {
   stopping ??= (async () => {
-    // Reverse start order: load, peers, mesh, backend.
+    // Reverse start order: load, the path's proxies (waypoint and ztunnels before their control
+    // plane), backend.
     for (const { name, child } of [...children.values()].reverse()) await stopChild(name, child);
     for (const pid of extraPids) if (alive(pid)) kill(pid, "SIGKILL");
   })();
@@ -137,54 +153,37 @@ async function main() {
     );
   rmSync(out, { recursive: true, force: true });
   for (const d of ["manifests", "state", "logs", "nginx/tmp"]) mkdirSync(join(out, d), { recursive: true });
+  if (PATHS.some((p) => MESH_PATHS.has(p))) await writeManifests(join(out, "manifests"));
 
-  // The app, then every proxy, then a check that each path answers and routes.
   const backend = startNode("backend", "backend.mjs", []);
   await waitLine(backend, "ready", 10_000);
-  const pids = { direct: [] };
-  if (PATHS.includes("core")) {
-    const core = startNode("core-proxy", "core-proxy.mjs", []);
-    await waitLine(core, "ready", 10_000);
-    pids.core = [core.pid];
-  }
-  if (PATHS.includes("nginx")) pids.nginx = await startNginx();
-  if (PATHS.includes("haproxy")) pids.haproxy = await startHaproxy();
-  if (PATHS.includes("full")) {
-    for (const [name, text] of Object.entries(C.manifests()))
-      writeFileSync(join(out, "manifests", name), text);
-    const mesh = startNode("mesh", "mesh.mjs", [
-      "--dir",
-      join(out, "manifests"),
-      "--state",
-      join(out, "state"),
-      "--log-level",
-      MESH_LOG_LEVEL,
-    ]);
-    await waitLine(mesh, "ready", 40_000);
-    pids.full = [mesh.pid];
-  }
+  // One path at a time: its proxies start, must answer and route, sit idle a moment (RSS, fds),
+  // carry the load, are checked, and stop before the next path's start. full and split bind the
+  // same addresses (the nodes', the client pod's SOCKS5 port, the waypoint's), and an idle proxy
+  // left running would take CPU from the path being measured.
   for (const path of PATHS) {
+    const proxy = await startPath(path);
     // The mesh applies the VirtualService a moment after it is ready: until then, no header routing.
-    await until(() => routesRight(path), path === "full" ? 30_000 : 5_000, `the ${path} path to route`);
-  }
+    await until(() => routesRight(path), MESH_PATHS.has(path) ? 30_000 : 5_000, `the ${path} path to route`);
+    await sleep(1000);
+    const idle = idleFigures(proxy);
+    const before = MESH_PATHS.has(path) ? await meshCounters() : undefined;
 
-  await sleep(1000);
-  const idle = {};
-  for (const path of PATHS) idle[path] = { rssKb: sumStatus(pids[path], "VmRSS"), fds: fdCount(pids[path]) };
-  const before = PATHS.includes("full") ? await meshCounters() : undefined;
-
-  for (const path of PATHS) {
     process.stderr.write(`== ${path}: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s ==\n`);
     const stats0 = await backendStats();
-    const r = await runLoad(path, pids[path]);
+    const r = await runLoad(path, proxy);
     const stats1 = await backendStats();
     r.backendConnections =
       stats1.v1.connections + stats1.v2.connections - stats0.v1.connections - stats0.v2.connections;
     r.backendRequests = stats1.v1.requests + stats1.v2.requests - stats0.v1.requests - stats0.v2.requests;
-    r.rssIdleKb = idle[path].rssKb;
+    r.rssIdleKb = idle.total.rssKb;
+    for (const [name, part] of Object.entries(r.parts)) part.rssIdleKb = idle.parts[name].rssKb;
     results[path] = r;
     checkLoad(path, r);
-    if (path === "full") Object.assign(r, await afterFull(pids.full, idle.full, before));
+    if (MESH_PATHS.has(path)) Object.assign(r, await afterMesh(path, proxy, idle, before, r.parts));
+    await stopPath(proxy);
+    // After the stop, so what the proxies log while draining and exiting is read too.
+    for (const name of proxy.logs) checkLog(path, name);
     process.stderr.write(
       `   ${fmt(r.rps)} req/s, p50 ${r.p50ms.toFixed(3)} ms, p99 ${r.p99ms.toFixed(3)} ms, ${errorCount(r)} errors\n`,
     );
@@ -193,6 +192,49 @@ async function main() {
   if (PATHS.includes("core")) machine.routeDecisionUs = await routeDecisionCost();
   report();
   if (args.json) writeFileSync(args.json, JSON.stringify({ machine, results, problems }, null, 2));
+}
+
+// ---- each path's proxies ----
+
+/**
+ * Starts the path's proxies and returns what the runner measures of them: `pids`, summed into the
+ * path's CPU and RSS figures; `parts`, named groups of pids reported one by one (split: each
+ * process, the control plane among them but outside the sums); `children`, to stop in reverse;
+ * `logs`, the log files checked for warn/error lines.
+ */
+async function startPath(path) {
+  const proxy = { pids: [], parts: {}, children: [], logs: [] };
+  if (path === "core") {
+    const core = startNode("core-proxy", "core-proxy.mjs", []);
+    await waitLine(core, "ready", 10_000);
+    Object.assign(proxy, { pids: [core.pid], children: [core] });
+  } else if (path === "nginx") Object.assign(proxy, await startNginx());
+  else if (path === "haproxy") Object.assign(proxy, await startHaproxy());
+  else if (path === "full") {
+    const mesh = startNode("mesh", "mesh.mjs", [
+      "--dir",
+      join(out, "manifests"),
+      "--state",
+      join(out, "state", "full"),
+      "--log-level",
+      MESH_LOG_LEVEL,
+    ]);
+    await waitLine(mesh, "ready", 40_000);
+    Object.assign(proxy, { pids: [mesh.pid], children: [mesh], logs: ["mesh"] });
+  } else if (path === "split") Object.assign(proxy, await startSplit());
+  return proxy;
+}
+
+async function stopPath(proxy) {
+  for (const child of [...proxy.children].reverse()) await stopChild(names.get(child), child);
+}
+
+/** VmRSS and open fds of the path's proxies, summed and per part. */
+function idleFigures(proxy) {
+  const figures = (pids) => ({ rssKb: sumStatus(pids, "VmRSS"), fds: fdCount(pids) });
+  const parts = {};
+  for (const [name, pids] of Object.entries(proxy.parts)) parts[name] = figures(pids);
+  return { total: figures(proxy.pids), parts };
 }
 
 // ---- the load ----
@@ -206,7 +248,7 @@ function target(path) {
 }
 
 /** Runs one load process; samples the proxies' CPU and RSS over its measured window. */
-async function runLoad(path, proxyPids) {
+async function runLoad(path, proxy) {
   const cfg = {
     ...target(path),
     localAddress: C.CLIENT_IP,
@@ -217,9 +259,7 @@ async function runLoad(path, proxyPids) {
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
   };
   const child = startNode(`load-${path}`, "load.mjs", [JSON.stringify(cfg)]);
-  let cpu0;
-  let rssMaxKb = 0;
-  let sampler;
+  let finishSampling;
   const lines = [];
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const deadline = setTimeout(
@@ -228,29 +268,59 @@ async function runLoad(path, proxyPids) {
   );
   onLines(child, (line) => {
     lines.push(line);
-    if (line.includes('"measuring"')) {
-      cpu0 = cpuTicks(proxyPids);
-      sampler = setInterval(() => {
-        rssMaxKb = Math.max(rssMaxKb, sumStatus(proxyPids, "VmRSS"));
-      }, 250);
-    }
+    if (line.includes('"measuring"')) finishSampling = sample({ total: proxy.pids, ...proxy.parts });
   });
   await exited;
   clearTimeout(deadline);
-  clearInterval(sampler);
-  const cpuS = cpu0 === undefined ? 0 : (cpuTicks(proxyPids) - cpu0) / clockTicks();
+  const sampled = finishSampling?.();
+  // Ctrl-C stops the load too: its last line is then no result.
+  if (stopping) throw new Error(`stopped before the ${path} load finished`);
   let r;
   try {
     r = JSON.parse(lines.at(-1));
   } catch {
     throw new Error(`the ${path} load exited ${child.exitCode ?? child.signalCode} without a result`);
   }
+  const perThousand = (cpuS) => (r.requests > 0 ? (cpuS * 1000) / (r.requests / 1000) : 0);
+  const parts = {};
+  for (const name of Object.keys(proxy.parts))
+    parts[name] = {
+      cpuMsPer1k: perThousand(sampled?.[name].cpuS ?? 0),
+      rssLoadKb: sampled?.[name].rssMaxKb ?? 0,
+      rssPeakKb: sumStatus(proxy.parts[name], "VmHWM"),
+    };
+  const cpuS = sampled?.total.cpuS ?? 0;
   return {
     ...r,
     proxyCpuS: cpuS,
-    proxyCpuMsPer1k: r.requests > 0 ? (cpuS * 1000) / (r.requests / 1000) : 0,
-    rssLoadKb: rssMaxKb,
-    rssPeakKb: sumStatus(proxyPids, "VmHWM"),
+    proxyCpuMsPer1k: perThousand(cpuS),
+    rssLoadKb: sampled?.total.rssMaxKb ?? 0,
+    rssPeakKb: sumStatus(proxy.pids, "VmHWM"),
+    parts,
+  };
+}
+
+/**
+ * From now until the returned function is called: CPU seconds and the highest VmRSS (sampled every
+ * 250 ms) of each named group of pids. A group's RSS is the sum over its pids at each sample.
+ */
+function sample(groups) {
+  const cpu0 = {};
+  const rssMaxKb = {};
+  for (const [name, pids] of Object.entries(groups)) {
+    cpu0[name] = cpuTicks(pids);
+    rssMaxKb[name] = 0;
+  }
+  const timer = setInterval(() => {
+    for (const [name, pids] of Object.entries(groups))
+      rssMaxKb[name] = Math.max(rssMaxKb[name], sumStatus(pids, "VmRSS"));
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    const figures = {};
+    for (const [name, pids] of Object.entries(groups))
+      figures[name] = { cpuS: (cpuTicks(pids) - cpu0[name]) / clockTicks(), rssMaxKb: rssMaxKb[name] };
+    return figures;
   };
 }
 
@@ -353,7 +423,7 @@ async function routeDecisionCost() {
   return sink > 0 ? ns / 1000 : 0;
 }
 
-// ---- the full path: what the mesh says after the load ----
+// ---- the mesh paths (full, split): what the mesh says after the load ----
 
 async function meshCounters() {
   const text = await (await fetch(`http://${C.WAYPOINT_IP}:15020/metrics`)).text();
@@ -374,8 +444,10 @@ async function meshCounters() {
   };
 }
 
-async function afterFull(meshPids, idle, before) {
-  const rssEndOfLoadKb = sumStatus(meshPids, "VmRSS");
+/** The mesh's counters, fds and RSS 2 s after the load; `parts` (the load's per-process figures)
+ *  gets each process's fds and RSS. */
+async function afterMesh(path, proxy, idle, before, parts) {
+  const rssEndOfLoadKb = sumStatus(proxy.pids, "VmRSS");
   // Every request is answered; give the last tunnels a moment to close before counting what is left.
   await sleep(2000);
   const after = await meshCounters();
@@ -388,35 +460,163 @@ async function afterFull(meshPids, idle, before) {
     waypointResponses: responses,
     ztunnelOpenAfter: after.ztunnelOpen,
     waypointPoolAfter: after.waypointPool,
-    meshFds: { idle: idle.fds, after: fdCount(meshPids) },
-    meshRssKb: { idle: idle.rssKb, endOfLoad: rssEndOfLoadKb, after2s: sumStatus(meshPids, "VmRSS") },
+    meshFds: { idle: idle.total.fds, after: fdCount(proxy.pids) },
+    meshRssKb: { idle: idle.total.rssKb, endOfLoad: rssEndOfLoadKb, after2s: sumStatus(proxy.pids, "VmRSS") },
   };
+  for (const [name, pids] of Object.entries(proxy.parts))
+    Object.assign(parts[name], {
+      fdsIdle: idle.parts[name].fds,
+      fdsAfter: fdCount(pids),
+      rssAfter2sKb: sumStatus(pids, "VmRSS"),
+    });
   const bad = Object.entries(responses).filter(([k]) => !k.startsWith("200 "));
-  if (bad.length > 0) problems.push(`full: the waypoint answered ${JSON.stringify(Object.fromEntries(bad))}`);
+  if (bad.length > 0)
+    problems.push(`${path}: the waypoint answered ${JSON.stringify(Object.fromEntries(bad))}`);
   // node-b's inbound connections outlive the load on purpose: they are the waypoint's keep-alive
   // pool toward the two app pods (POOLED); anything beyond is a leak.
   for (const [node, open] of Object.entries(after.ztunnelOpen)) {
-    const pooled = node === "node-b" ? POOLED : 0;
+    const pooled = node === C.NODE_B.name ? POOLED : 0;
     if (open > pooled)
       problems.push(
-        `full: ztunnel ${node} still counts ${open} open connections 2 s after the load (${pooled} may be pooled)`,
+        `${path}: ztunnel ${node} still counts ${open} open connections 2 s after the load (${pooled} may be pooled)`,
       );
   }
   if (after.waypointPool.activeStreams > POOLED)
     problems.push(
-      `full: the waypoint's HBONE pool still has ${after.waypointPool.activeStreams} active streams (${POOLED} may be pooled)`,
+      `${path}: the waypoint's HBONE pool still has ${after.waypointPool.activeStreams} active streams (${POOLED} may be pooled)`,
     );
   // One socket per pooled connection (node-b's ztunnel → app), plus a little slack.
   if (r.meshFds.after > r.meshFds.idle + 8 + POOLED)
-    problems.push(
-      `full: the mesh process holds ${r.meshFds.after} fds after the load (${r.meshFds.idle} idle)`,
-    );
-  const log = readFileSync(join(out, "logs", "mesh.log"), "utf8").trim();
-  if (log)
-    problems.push(
-      `full: the mesh logged at ${MESH_LOG_LEVEL}: ${log.split("\n").length} lines (logs/mesh.log)`,
-    );
+    problems.push(`${path}: the proxies hold ${r.meshFds.after} fds after the load (${r.meshFds.idle} idle)`);
   return r;
+}
+
+/**
+ * warn and error lines in a proxy's log (JSON, one record a line), and any line that is not a
+ * record (a crash's stack, a Node warning). At the default --log-level error, that is every line.
+ */
+function checkLog(path, name) {
+  const file = join(out, "logs", `${name}.log`);
+  if (!existsSync(file)) return;
+  const counts = new Map();
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    let key = `not a log record: ${line.slice(0, 160)}`;
+    try {
+      const rec = JSON.parse(line);
+      if (!["warn", "error", "fatal"].includes(rec.level)) continue;
+      key = `${rec.level} ${rec.msg}${rec.err ? `: ${String(rec.err.message ?? rec.err).slice(0, 160)}` : ""}`;
+    } catch {}
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  if (counts.size === 0) return;
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  problems.push(
+    `${path}: ${name} logged ${total} warn/error lines (logs/${name}.log): ${top.map(([k, n]) => `${n} × ${k}`).join("; ")}`,
+  );
+}
+
+/**
+ * The split path: the control plane, node-a's and node-b's ztunnels and the waypoint, each its
+ * own process from its bin script on the manifests folder, as they run in a cluster (the control
+ * plane and ztunnels started as bench/ztunnel/run.mjs starts them). The waypoint gets what
+ * LocalMesh's startWaypoint gives the in-process one: the Gateway's name and namespace, its pod's
+ * address (the Gateway's spec.addresses) and node (node-a, where the Pod of writeManifests is),
+ * node-a's token (local mode's CA gives a node's token the identities of that node's pods: here
+ * sa/waypoint, the default, named after the Gateway) and admin on the pod IP.
+ */
+async function startSplit() {
+  const state = join(out, "state", "split");
+  const xds = `127.0.0.1:${await freePort()}`;
+  const bin = (f) => join(root, "packages", f);
+  const { nodeArgv } = await import("@ambient/testbed"); // each bin's shipped runtime flags
+  // A 2 s drain (the default is 25 s), as the ztunnel bench: each stop waits at most that long.
+  const proxyFlags = ["--xds-address", xds, "--drain-deadline", "2s", "--log-level", MESH_LOG_LEVEL];
+  const cp = startProcess("controlplane", process.execPath, [
+    ...nodeArgv(bin("controlplane/bin/ambient-controlplane.js")),
+    "--config-dir",
+    join(out, "manifests"),
+    "--listen",
+    xds,
+    "--state-dir",
+    state,
+    "--log-level",
+    MESH_LOG_LEVEL,
+  ]);
+  const ztunnels = [];
+  for (const node of [C.NODE_A, C.NODE_B]) {
+    ztunnels.push(
+      startProcess(`ztunnel-${node.name}`, process.execPath, [
+        ...nodeArgv(bin("ztunnel/bin/ztunnel.js")),
+        "--node-name",
+        node.name,
+        "--node-ip",
+        node.ip,
+        "--token-file",
+        await nodeToken(cp, state, node.name),
+        "--admin-on-node-ip",
+        ...proxyFlags,
+      ]),
+    );
+  }
+  const waypoint = startProcess("waypoint", process.execPath, [
+    ...nodeArgv(bin("waypoint/bin/waypoint.js")),
+    "--name",
+    "waypoint",
+    "--namespace",
+    C.NAMESPACE,
+    "--ip",
+    C.WAYPOINT_IP,
+    "--node-name",
+    C.NODE_A.name,
+    "--token-file",
+    await nodeToken(cp, state, C.NODE_A.name),
+    "--admin-on-pod-ip",
+    ...proxyFlags,
+  ]);
+  // Ready: xDS synced and the workload certificates issued (ztunnel: its node's pods; waypoint: its own).
+  await waitReady(ztunnels[0], `http://${C.NODE_A.ip}:15021/healthz/ready`);
+  await waitReady(ztunnels[1], `http://${C.NODE_B.ip}:15021/healthz/ready`);
+  await waitReady(waypoint, `http://${C.WAYPOINT_IP}:15021/healthz/ready`);
+  return {
+    pids: [ztunnels[0].pid, waypoint.pid, ztunnels[1].pid],
+    parts: {
+      [ZTUNNEL_A]: [ztunnels[0].pid],
+      waypoint: [waypoint.pid],
+      [ZTUNNEL_B]: [ztunnels[1].pid],
+      [CONTROL_PLANE]: [cp.pid],
+    },
+    children: [cp, ...ztunnels, waypoint],
+    logs: ["controlplane", "ztunnel-node-a", "ztunnel-node-b", "waypoint"],
+  };
+}
+
+/** The node's bootstrap token file, which the control plane writes once it has seen the Node. */
+async function nodeToken(cp, state, node) {
+  const file = join(state, "node-tokens", `${node}.token`);
+  await until(() => existsSync(file), 20_000, `the control plane to write ${relative(root, file)}`, cp);
+  return file;
+}
+
+/**
+ * The manifests folder both mesh paths run on: config.mjs's objects, plus the Pod and Service of
+ * the waypoint Gateway. LocalMesh's control plane makes those two itself (local mode standing in for
+ * Istio's deployment controller); the ambient-controlplane binary serves the folder as it is, like
+ * istiod, so they are written out here with the same synthesizeWaypoints(), as netns mode writes
+ * them to its generated folder. The Service gets a fixed VIP, as the API server would give it.
+ * LocalMesh recognizes them as its own (their ambient.io/synthesized-for annotation) and keeps them.
+ */
+async function writeManifests(dir) {
+  const { synthesizeWaypoints } = await import("@ambient/controlplane");
+  const files = C.manifestObjects();
+  const given = Object.values(files).flat();
+  const made = synthesizeWaypoints(given).objects.filter((o) => !given.includes(o));
+  files["11-waypoint-deployment.yaml"] = made.map((o) =>
+    o.kind === "Service" ? { ...o, spec: { ...o.spec, clusterIP: C.WAYPOINT_VIP } } : o,
+  );
+  for (const [name, objects] of Object.entries(files))
+    writeFileSync(join(dir, name), C.yamlDocuments(objects));
 }
 
 // ---- peers ----
@@ -432,7 +632,7 @@ async function startNginx() {
   await waitListening(master, "nginx", C.NGINX);
   const workers = childPids(master.pid);
   for (const pid of workers) extraPids.add(pid);
-  return [master.pid, ...workers];
+  return { pids: [master.pid, ...workers], children: [master] };
 }
 
 async function startHaproxy() {
@@ -441,7 +641,7 @@ async function startHaproxy() {
   execFileSync(haproxyBin, ["-c", "-q", "-f", conf], { stdio: "pipe" });
   const p = startProcess("haproxy", haproxyBin, ["-db", "-f", conf]);
   await waitListening(p, "haproxy", C.HAPROXY);
-  return [p.pid];
+  return { pids: [p.pid], children: [p] };
 }
 
 // ---- processes ----
@@ -463,10 +663,11 @@ function startProcess(name, cmd, argv) {
 }
 
 function track(name, child, longLived) {
+  names.set(child, name);
   children.set(child.pid, { name, child });
   child.once("exit", (code, signal) => {
     children.delete(child.pid);
-    if (longLived && !stopping) {
+    if (longLived && !stopping && !stopRequested.has(child)) {
       problems.push(`${name} exited during the run (${code ?? signal}); see logs/${name}.log`);
       process.stderr.write(`!! ${name} exited early (${code ?? signal})\n`);
     }
@@ -476,7 +677,8 @@ function track(name, child, longLived) {
 }
 
 async function stopChild(name, child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (exitedEarly(child)) return;
+  stopRequested.add(child);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
   const inTime = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
@@ -525,7 +727,9 @@ function waitLine(child, text, timeoutMs) {
   });
 }
 
-async function until(check, timeoutMs, what) {
+/** Polls `check` (a throw means "not yet") until it holds; fails after `timeoutMs`, or at once when
+ *  `child`, the process that should make it hold, has exited. */
+async function until(check, timeoutMs, what, child) {
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {
@@ -534,10 +738,44 @@ async function until(check, timeoutMs, what) {
     } catch (err) {
       last = err;
     }
+    if (child && exitedEarly(child))
+      throw new Error(
+        `${names.get(child)} exited (${child.exitCode ?? child.signalCode}) while waiting for ${what}; see ${relative(root, out)}/logs`,
+      );
     if (Date.now() > deadline)
       throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
     await sleep(200);
   }
+}
+
+/** Whether the child has exited (or was killed). */
+function exitedEarly(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Until `url` answers 200 (a proxy's /healthz/ready), failing at once if `child` exits. */
+async function waitReady(child, url) {
+  await until(
+    async () => {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      return res.status === 200;
+    },
+    30_000,
+    `${url} to answer 200`,
+    child,
+  );
+}
+
+/** A TCP port free on 127.0.0.1 right now (the control plane's xDS port). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.once("error", reject);
+  });
 }
 
 /** Until `addr` accepts connections, failing at once if `child` exits (e.g. the port was taken). */
@@ -654,21 +892,46 @@ function report() {
     p(
       `\nrouting decision alone (the core path's compileRoutes table: route(), header match + weighted pick, in-process): ${machine.routeDecisionUs.toFixed(2)} µs per request`,
     );
-  const full = results.full;
-  if (full) {
-    p("");
-    p(
-      `full path, mesh process (control plane + 2 ztunnels + waypoint): VmRSS idle ${mib(full.meshRssKb.idle)} MiB, ` +
-        `under load ≤ ${mib(full.rssLoadKb)} MiB, 2 s after ${mib(full.meshRssKb.after2s)} MiB, VmHWM ${mib(full.rssPeakKb)} MiB; ` +
-        `fds ${full.meshFds.idle} idle → ${full.meshFds.after} after`,
-    );
-    p(
-      `waypoint answers during the run: ${JSON.stringify(full.waypointResponses)}; ztunnel open connections 2 s after: ${JSON.stringify(full.ztunnelOpenAfter)}`,
-    );
-  }
+  for (const path of PATHS.filter((x) => MESH_PATHS.has(x))) reportMesh(path, p);
   p("");
   if (problems.length === 0) p("problems seen: none");
   else for (const x of problems) p(`problem: ${x}`);
+}
+
+/** A mesh path's process figures and what the mesh counted; for split, each process on its own. */
+function reportMesh(path, p) {
+  const r = results[path];
+  const what =
+    path === "full"
+      ? "mesh process (control plane + 2 ztunnels + waypoint)"
+      : "the three proxies (ztunnel node-a + waypoint + ztunnel node-b; control plane not included)";
+  p("");
+  p(
+    `${path} path, ${what}: VmRSS idle ${mib(r.meshRssKb.idle)} MiB, ` +
+      `under load ≤ ${mib(r.rssLoadKb)} MiB, 2 s after ${mib(r.meshRssKb.after2s)} MiB, VmHWM ${mib(r.rssPeakKb)} MiB; ` +
+      `fds ${r.meshFds.idle} idle → ${r.meshFds.after} after`,
+  );
+  p(
+    `${path}: waypoint answers during the run: ${JSON.stringify(r.waypointResponses)}; ztunnel open connections 2 s after: ${JSON.stringify(r.ztunnelOpenAfter)}`,
+  );
+  if (Object.keys(r.parts).length === 0) return;
+  p("");
+  p(
+    `| ${path}: process | CPU per 1,000 req | VmRSS idle → under load → 2 s after | VmHWM | fds idle → after |`,
+  );
+  p("| --- | --: | --: | --: | --: |");
+  for (const [name, x] of Object.entries(r.parts))
+    p(
+      `| ${name} | ${fmt(x.cpuMsPer1k)} ms | ${mib(x.rssIdleKb)} → ${mib(x.rssLoadKb)} → ${mib(x.rssAfter2sKb)} MiB | ${mib(x.rssPeakKb)} MiB | ${x.fdsIdle} → ${x.fdsAfter} |`,
+    );
+  // The issue's goal: the waypoint alone at most 3× nginx's CPU per request (nginx, when it ran).
+  const waypoint = r.parts.waypoint;
+  const nginx = results.nginx?.proxyCpuMsPer1k;
+  if (waypoint)
+    p(
+      `\nwaypoint alone: ${fmt(waypoint.cpuMsPer1k)} ms CPU per 1,000 requests` +
+        (nginx ? ` = ${(waypoint.cpuMsPer1k / nginx).toFixed(1)}× nginx (${fmt(nginx)} ms; goal ≤ 3×)` : ""),
+    );
 }
 
 /** Of the 200 answers, the share v2 gave. */

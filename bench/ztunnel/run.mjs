@@ -8,7 +8,10 @@
 // the server in another (server.mjs). Every process started here is stopped at the end.
 // Usage: node bench/ztunnel/run.mjs [--seconds 5] [--count 10000] [--warmup 1000] [--concurrency 16]
 //        [--conns 1000] [--paths direct,ambient,stunnel] [--keep] [--json FILE] [--ztunnel-log-level debug]
+//        [--settle 10]   (seconds idle after the tests before the proxies' RSS is read again)
 //        [--ztunnel-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (flags for both ztunnels' node)
+//        [--perf]   (perf record of both proxies during each test: where native time goes)
+//        [--perf-callgraph]   (the same with DWARF call graphs: `perf report -G -i out/perf-*.data`)
 // Needs a build first (`pnpm build`) and stunnel4 (`apt-get install -y stunnel4`).
 
 import { execFileSync, spawn } from "node:child_process";
@@ -38,6 +41,10 @@ const CONCURRENCY = Number(args.concurrency ?? 16);
 const CONNS = Number(args.conns ?? 1_000);
 const PATHS = (args.paths ?? "direct,ambient,stunnel").split(",");
 const KEEP = args.keep === "true";
+/** After a path's tests: idle this long, then read RSS again (does memory return close to idle?). */
+const SETTLE_S = Number(args.settle ?? 10);
+const PERF_CALLGRAPH = args["perf-callgraph"] === "true";
+const PERF = args.perf === "true" || PERF_CALLGRAPH;
 /** A load process that has not finished by then is stopped and its test reported as failed. */
 const TEST_TIMEOUT_MS = 30_000;
 
@@ -55,9 +62,12 @@ const out = join(here, "out");
 const children = new Map(); // pid → { name, child }
 let loadBefore = 0;
 let problemsSeen = false;
+const perfFiles = []; // --perf: { path, test, file } per recorded test
 
 // ---- preconditions ----
 const stunnelBin = which("stunnel4") ?? which("stunnel");
+const perfBin = PERF ? which("perf") : undefined;
+if (PERF && !perfBin) fail("--perf needs perf: apt-get install -y linux-perf", true);
 if (!stunnelBin) {
   fail(
     "stunnel4 is not installed; the stunnel path needs it.\n" +
@@ -140,10 +150,15 @@ async function main() {
     ]) {
       const tokenFile = join(state, "node-tokens", `${name}.token`);
       await until(() => existsSync(tokenFile), 20_000, `control plane to write ${tokenFile}`);
+      const bin = join(root, "packages/ztunnel/bin/ztunnel.js");
+      const { nodeArgv } = await import("@ambient/testbed"); // after the build check above
       const z = start(`ztunnel-${name}`, process.execPath, [
-        // Node refuses --cpu-prof in NODE_OPTIONS: profiling flags go on the command line.
+        // The runtime flags ztunnel ships with (its shebang), as the image runs it.
+        ...nodeArgv(bin).slice(0, -1),
+        // Node refuses --cpu-prof in NODE_OPTIONS: profiling flags go on the command line, after
+        // the shipped ones so that a flag given here wins.
         ...(args["ztunnel-node-args"] ? args["ztunnel-node-args"].split(" ").filter(Boolean) : []),
-        join(root, "packages/ztunnel/bin/ztunnel.js"),
+        bin,
         "--node-name",
         name,
         "--node-ip",
@@ -199,26 +214,25 @@ async function main() {
 
     // (a) throughput.
     let cpu0 = cpuTicks(pids);
-    r.throughput = await load(path, ["--test", "throughput", "--seconds", String(SECONDS)]);
+    r.throughput = await profiled(path, "throughput", pids, () =>
+      load(path, ["--test", "throughput", "--seconds", String(SECONDS)]),
+    );
     r.throughputCpuS = (cpuTicks(pids) - cpu0) / clockTicks();
     log(`throughput: ${fmt(r.throughput.mbPerS)} MB/s`, r.throughput);
 
     // (b) latency.
     cpu0 = cpuTicks(pids);
-    r.latency = await load(path, ["--test", "latency", "--count", String(COUNT), "--warmup", String(WARMUP)]);
+    r.latency = await profiled(path, "latency", pids, () =>
+      load(path, ["--test", "latency", "--count", String(COUNT), "--warmup", String(WARMUP)]),
+    );
     r.latencyCpuS = (cpuTicks(pids) - cpu0) / clockTicks();
     log(`latency: p50 ${fmt(r.latency.p50us)} µs, p99 ${fmt(r.latency.p99us)} µs`, r.latency);
 
     // (c) connection rate.
     cpu0 = cpuTicks(pids);
-    r.connrate = await load(path, [
-      "--test",
-      "connrate",
-      "--seconds",
-      String(SECONDS),
-      "--concurrency",
-      String(CONCURRENCY),
-    ]);
+    r.connrate = await profiled(path, "connrate", pids, () =>
+      load(path, ["--test", "connrate", "--seconds", String(SECONDS), "--concurrency", String(CONCURRENCY)]),
+    );
     r.connrateCpuS = (cpuTicks(pids) - cpu0) / clockTicks();
     log(`connrate: ${fmt(r.connrate.perS)} conn/s`, r.connrate);
 
@@ -242,9 +256,79 @@ async function main() {
       // Pooled HBONE sessions stay open (idle 5 minutes) and hold one socket on each side.
       r.poolSessions = r.counters["node-a"].poolSessions;
     }
+
+    // (e) Memory after the load: what the proxies still hold once nothing has flowed for a while.
+    await sleep(SETTLE_S * 1000);
+    r.rssSettledKb = sumStatus(pids, "VmRSS");
+    log(`settled: RSS ${mib(r.rssSettledKb)} MiB ${SETTLE_S} s after the tests`, {});
   }
 
   report(proxies);
+  if (PERF) perfReport();
+}
+
+// ---- native profile (--perf) ----
+
+/**
+ * Runs one test with `perf record` sampling the path's proxies (999 Hz, CPU clock, so it works on
+ * VMs without hardware counters). The JS profile (--cpu-prof) shows native time only as "(program)":
+ * this says which library (OpenSSL, nghttp2, libuv, V8, the kernel) and which symbols it is.
+ */
+async function profiled(path, test, pids, run) {
+  if (!PERF || pids.length === 0) return run();
+  const file = join(out, `perf-${path}-${test}.data`);
+  const rec = spawn(
+    perfBin,
+    [
+      "record",
+      "-q",
+      ...(PERF_CALLGRAPH ? ["--call-graph", "dwarf,8192", "-F", "199"] : ["-F", "999"]),
+      "-e",
+      "cpu-clock",
+      "-p",
+      pids.join(","),
+      "-o",
+      file,
+    ],
+    {
+      stdio: ["ignore", "ignore", openSync(join(out, "logs", `perf-${path}-${test}.log`), "w")],
+    },
+  );
+  await sleep(300); // perf attaches before the load starts
+  try {
+    return await run();
+  } finally {
+    rec.kill("SIGINT");
+    await new Promise((resolve) => rec.once("exit", resolve));
+    perfFiles.push({ path, test, file });
+  }
+}
+
+/** The top shared objects and symbols of each recorded test, after the tables. */
+function perfReport() {
+  for (const { path, test, file } of perfFiles) {
+    if (!existsSync(file)) continue;
+    for (const sort of ["dso", "dso,sym"]) {
+      let text = "";
+      try {
+        text = execFileSync(
+          perfBin,
+          ["report", "-i", file, "--stdio", "--sort", sort, "--percent-limit", "1.5"],
+          {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "ignore"],
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
+      } catch (err) {
+        text = `perf report failed: ${err.message}`;
+      }
+      const lines = text.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+      process.stdout.write(
+        `\n## perf ${path} ${test} by ${sort} (${file})\n${lines.slice(0, 25).join("\n")}\n`,
+      );
+    }
+  }
 }
 
 // ---- load ----
@@ -384,8 +468,9 @@ function report(proxies) {
       "proxy CPU s per GB",
       "proxy CPU ms per 1,000 conns",
       "peak proxy RSS (VmHWM)",
+      `proxy RSS ${SETTLE_S} s after the tests`,
     ]),
-    line(["---", "---:", "---:", "---:", "---:"]),
+    line(["---", "---:", "---:", "---:", "---:", "---:"]),
   ];
   for (const path of PATHS.filter((p) => p !== "direct")) {
     const r = results[path];
@@ -399,6 +484,7 @@ function report(proxies) {
         r.throughput?.bytes ? `${(r.throughputCpuS / gb).toFixed(2)} s` : "–",
         conns ? `${fmt((r.connrateCpuS / conns) * 1000 * 1000)} ms` : "–",
         `${mib(r.rssPeakKb)} MiB`,
+        `${mib(r.rssSettledKb)} MiB (idle ${mib(r.rssIdleKb)})`,
       ]),
     );
   }

@@ -9,7 +9,7 @@ export {
   startTestApiServer,
   type TestApiServer,
 } from "./apiserver/index.js";
-export { binaryPath } from "./binaries.js";
+export { binaryPath, nodeArgv } from "./binaries.js";
 /** A cluster on one machine: the test API server, the mesh's pods, a kubelet stand-in per node. */
 export * as kube from "./kube/index.js";
 export { LocalMesh, type LocalMeshOptions } from "./local/mesh.js";

@@ -4,6 +4,7 @@
 
 import type { Pod } from "@ambient/kube";
 import { READY_MESSAGE } from "@ambient/ztunnel";
+import { nodeArgv } from "../binaries.js";
 import { ECHO_READY_MESSAGE, echoCommand } from "../netns/echo-app.js";
 import { BINARIES } from "../netns/mesh.js";
 import { spawnInNetns } from "../netns/spawn.js";
@@ -77,20 +78,28 @@ function commandFor(
         env: {},
       };
     case "ztunnel":
-      return { cmd: node, args: [BINARIES.ztunnel, ...c.args], env: { ...proxyFiles(c), ...c.env } };
+      return {
+        cmd: node,
+        args: [...nodeArgv(BINARIES.ztunnel), ...c.args],
+        env: { ...proxyFiles(c), ...c.env },
+      };
     case "waypoint":
-      return { cmd: node, args: [BINARIES.waypoint, ...c.args], env: { ...proxyFiles(c), ...c.env } };
+      return {
+        cmd: node,
+        args: [...nodeArgv(BINARIES.waypoint), ...c.args],
+        env: { ...proxyFiles(c), ...c.env },
+      };
     // In-cluster configuration, given as the kubeconfig the pod's volumes hold (see pod-volumes.ts).
     case "cni":
       return {
         cmd: node,
-        args: [BINARIES.agent, ...c.args, ...agentPathArgs(c), "--kubeconfig", c.kubeconfig],
+        args: [...nodeArgv(BINARIES.agent), ...c.args, ...agentPathArgs(c), "--kubeconfig", c.kubeconfig],
         env: c.env,
       };
     case "controlplane":
       return {
         cmd: node,
-        args: [BINARIES.controlplane, ...c.args, "--kubeconfig", c.kubeconfig],
+        args: [...nodeArgv(BINARIES.controlplane), ...c.args, "--kubeconfig", c.kubeconfig],
         env: c.env,
       };
   }

@@ -13,7 +13,7 @@ import type { Logger } from "@ambient/core";
 import { isNode, isPod } from "@ambient/kube";
 import { ManifestStore } from "@ambient/kube/manifests";
 import { READY_MESSAGE } from "@ambient/ztunnel";
-import { binaryPath } from "../binaries.js";
+import { binaryPath, nodeArgv } from "../binaries.js";
 import { ECHO_READY_MESSAGE, echoCommand } from "./echo-app.js";
 import { NetnsManifests } from "./manifests.js";
 import type { PlannedPod } from "./manifests-rewrite.js";
@@ -156,7 +156,7 @@ export class NetnsMesh {
       first.netnsPath,
       process.execPath,
       [
-        BINARIES.controlplane,
+        ...nodeArgv(BINARIES.controlplane),
         "--config-dir",
         this.manifests.outDir,
         "--listen",
@@ -199,7 +199,7 @@ export class NetnsMesh {
       node.netnsPath,
       process.execPath,
       [
-        BINARIES.agent,
+        ...nodeArgv(BINARIES.agent),
         "--node-name",
         node.name,
         "--manifests",
@@ -230,7 +230,7 @@ export class NetnsMesh {
       node.netnsPath,
       process.execPath,
       [
-        BINARIES.ztunnel,
+        ...nodeArgv(BINARIES.ztunnel),
         "--node-name",
         node.name,
         "--node-ip",
@@ -386,7 +386,7 @@ export class NetnsMesh {
 
   private waypointArgs(p: PlannedPod, ip: string): string[] {
     return [
-      BINARIES.waypoint,
+      ...nodeArgv(BINARIES.waypoint),
       "--name",
       p.waypoint!,
       "--namespace",
