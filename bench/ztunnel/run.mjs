@@ -8,7 +8,8 @@
 // the server in another (server.mjs). Every process started here is stopped at the end.
 // Usage: node bench/ztunnel/run.mjs [--seconds 5] [--count 10000] [--warmup 1000] [--concurrency 16]
 //        [--conns 1000] [--paths direct,ambient,stunnel] [--keep] [--json FILE] [--ztunnel-log-level debug]
-//        [--settle 10]   (seconds idle after the tests before the proxies' RSS is read again)
+//        [--ztunnel-processes 2]   (per node, sharing its listeners with --reuse-port: Node >= 22.12)
+//        [--settle 30]   (seconds idle after the tests before the proxies' RSS is read again)
 //        [--ztunnel-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (flags for both ztunnels' node)
 //        [--perf]   (perf record of both proxies during each test: where native time goes)
 //        [--perf-callgraph]   (the same with DWARF call graphs: `perf report -G -i out/perf-*.data`)
@@ -41,8 +42,23 @@ const CONCURRENCY = Number(args.concurrency ?? 16);
 const CONNS = Number(args.conns ?? 1_000);
 const PATHS = (args.paths ?? "direct,ambient,stunnel").split(",");
 const KEEP = args.keep === "true";
-/** After a path's tests: idle this long, then read RSS again (does memory return close to idle?). */
-const SETTLE_S = Number(args.settle ?? 10);
+/** After a path's tests: idle this long, then read RSS again (does memory return close to idle?). V8's
+ *  memory reducer shrinks the heap only after ~30 s with little allocation (measured: 10 s was too soon). */
+const SETTLE_S = Number(args.settle ?? 30);
+/**
+ * ztunnel processes per node. More than one share the node's data ports with SO_REUSEPORT
+ * (`--reuse-port`), the kernel spreading connections over them: the multi-core design measured
+ * here. Each gets its own admin, metrics and readiness ports (ZTUNNEL_PORT_STEP apart) so that
+ * its counters and readiness can be read one by one.
+ */
+const ZTUNNEL_PROCESSES = Number(args["ztunnel-processes"] ?? 1);
+const ZTUNNEL_PORT_STEP = 1000;
+/** Process k's admin, metrics and readiness ports. */
+const ztunnelPorts = (k) => ({
+  admin: 15000 + k * ZTUNNEL_PORT_STEP,
+  metrics: 15020 + k * ZTUNNEL_PORT_STEP,
+  readiness: 15021 + k * ZTUNNEL_PORT_STEP,
+});
 const PERF_CALLGRAPH = args["perf-callgraph"] === "true";
 const PERF = args.perf === "true" || PERF_CALLGRAPH;
 /** A load process that has not finished by then is stopped and its test reported as failed. */
@@ -152,29 +168,45 @@ async function main() {
       await until(() => existsSync(tokenFile), 20_000, `control plane to write ${tokenFile}`);
       const bin = join(root, "packages/ztunnel/bin/ztunnel.js");
       const { nodeArgv } = await import("@ambient/testbed"); // after the build check above
-      const z = start(`ztunnel-${name}`, process.execPath, [
-        // The runtime flags ztunnel ships with (its shebang), as the image runs it.
-        ...nodeArgv(bin).slice(0, -1),
-        // Node refuses --cpu-prof in NODE_OPTIONS: profiling flags go on the command line, after
-        // the shipped ones so that a flag given here wins.
-        ...(args["ztunnel-node-args"] ? args["ztunnel-node-args"].split(" ").filter(Boolean) : []),
-        bin,
-        "--node-name",
-        name,
-        "--node-ip",
-        ip,
-        "--xds-address",
-        `127.0.0.1:${xdsPort}`,
-        "--token-file",
-        tokenFile,
-        "--admin-on-node-ip",
-        "--drain-deadline",
-        "2s",
-        ...(args["ztunnel-log-level"] ? ["--log-level", args["ztunnel-log-level"]] : []),
-      ]);
-      proxies.ambient.push(z.pid);
+      for (let k = 0; k < ZTUNNEL_PROCESSES; k++) {
+        const ports = ztunnelPorts(k);
+        const z = start(`ztunnel-${name}${k > 0 ? `-${k}` : ""}`, process.execPath, [
+          // The runtime flags ztunnel ships with (its shebang), as the image runs it.
+          ...nodeArgv(bin).slice(0, -1),
+          // Node refuses --cpu-prof in NODE_OPTIONS: profiling flags go on the command line, after
+          // the shipped ones so that a flag given here wins.
+          ...(args["ztunnel-node-args"] ? args["ztunnel-node-args"].split(" ").filter(Boolean) : []),
+          bin,
+          "--node-name",
+          name,
+          "--node-ip",
+          ip,
+          "--xds-address",
+          `127.0.0.1:${xdsPort}`,
+          "--token-file",
+          tokenFile,
+          "--admin-on-node-ip",
+          "--drain-deadline",
+          "2s",
+          ...(ZTUNNEL_PROCESSES > 1
+            ? [
+                "--reuse-port",
+                "--admin-port",
+                String(ports.admin),
+                "--metrics-port",
+                String(ports.metrics),
+                "--readiness-port",
+                String(ports.readiness),
+              ]
+            : []),
+          ...(args["ztunnel-log-level"] ? ["--log-level", args["ztunnel-log-level"]] : []),
+        ]);
+        proxies.ambient.push(z.pid);
+      }
     }
-    for (const ip of [NODE_A, NODE_B]) await waitReady(`http://${ip}:15021/healthz/ready`);
+    for (const ip of [NODE_A, NODE_B])
+      for (let k = 0; k < ZTUNNEL_PROCESSES; k++)
+        await waitReady(`http://${ip}:${ztunnelPorts(k).readiness}/healthz/ready`);
   }
 
   // The stunnel pair.
@@ -258,9 +290,11 @@ async function main() {
     }
 
     // (e) Memory after the load: what the proxies still hold once nothing has flowed for a while.
-    await sleep(SETTLE_S * 1000);
-    r.rssSettledKb = sumStatus(pids, "VmRSS");
-    log(`settled: RSS ${mib(r.rssSettledKb)} MiB ${SETTLE_S} s after the tests`, {});
+    if (pids.length > 0) {
+      await sleep(SETTLE_S * 1000);
+      r.rssSettledKb = sumStatus(pids, "VmRSS");
+      log(`settled: RSS ${mib(r.rssSettledKb)} MiB ${SETTLE_S} s after the tests`, {});
+    }
   }
 
   report(proxies);
@@ -556,7 +590,10 @@ function report(proxies) {
 /** warn/error lines in the ztunnels' JSON logs and stunnel's LOG0-LOG4 lines, counted by message. */
 function proxyLogProblems() {
   const out_ = [];
-  for (const name of ["ztunnel-node-a", "ztunnel-node-b", "stunnel-client", "stunnel-server"]) {
+  const ztunnels = ["node-a", "node-b"].flatMap((node) =>
+    Array.from({ length: ZTUNNEL_PROCESSES }, (_, k) => `ztunnel-${node}${k > 0 ? `-${k}` : ""}`),
+  );
+  for (const name of [...ztunnels, "stunnel-client", "stunnel-server"]) {
     const file = join(out, "logs", `${name}.log`);
     if (!existsSync(file)) continue;
     const counts = new Map();
@@ -817,15 +854,27 @@ function freePort() {
   });
 }
 
-/** Istio's connection counters (/metrics on 15020) and open connections and pooled sessions (/config_dump). */
+/**
+ * Istio's connection counters (/metrics on 15020) and open connections and pooled sessions
+ * (/config_dump), summed over the node's ztunnel processes.
+ */
 async function ztunnelCounters(ip) {
-  const text = await (await fetch(`http://${ip}:15020/metrics`)).text();
+  const total = { opened: 0, closed: 0, open: 0, poolSessions: 0 };
+  for (let k = 0; k < ZTUNNEL_PROCESSES; k++) {
+    const c = await ztunnelProcessCounters(ip, ztunnelPorts(k));
+    for (const key of Object.keys(total)) total[key] += c[key] ?? 0;
+  }
+  return total;
+}
+
+async function ztunnelProcessCounters(ip, ports) {
+  const text = await (await fetch(`http://${ip}:${ports.metrics}/metrics`)).text();
   const sum = (name) =>
     text
       .split("\n")
       .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
       .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-  const dump = await (await fetch(`http://${ip}:15000/config_dump`)).json();
+  const dump = await (await fetch(`http://${ip}:${ports.admin}/config_dump`)).json();
   return {
     opened: sum("istio_tcp_connections_opened_total"),
     closed: sum("istio_tcp_connections_closed_total"),

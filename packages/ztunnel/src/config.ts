@@ -33,6 +33,18 @@ export interface ZtunnelConfig {
   accessLog: boolean;
   /** In-pod mode: the node agent's unix socket; pods and their netns come from the agent. */
   inpodUds: string | undefined;
+  /**
+   * Local mode: every listener (pods' and the node's) with SO_REUSEPORT, so that several ztunnel
+   * processes can serve one node, the kernel spreading new connections over them. In-pod mode's
+   * listeners always have it (rollouts).
+   */
+  reusePort: boolean;
+}
+
+/** Node's net.Server gained `reusePort` in 22.12 (and 23.1): earlier versions ignore the option. */
+export function nodeHasReusePort(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
 }
 
 export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
@@ -135,6 +147,13 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
     kind: "string",
     description: "in-pod mode: the CNI node agent's socket (pods are served inside their netns)",
   },
+  {
+    flag: "reuse-port",
+    kind: "bool",
+    default: "false",
+    description:
+      "local mode: listen with SO_REUSEPORT, so several ztunnel processes serve one node (Node >= 22.12)",
+  },
 ];
 
 export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): ZtunnelConfig {
@@ -160,5 +179,13 @@ export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): Ztu
     logLevel: v["log-level"] as LogLevel,
     accessLog: v["access-log"] as boolean,
     inpodUds: v["inpod-uds"] as string | undefined,
+    reusePort: reusePortOption(v["reuse-port"] as boolean),
   };
+}
+
+function reusePortOption(wanted: boolean): boolean {
+  // Silently ignored by an older Node, the second process would fail with EADDRINUSE much later.
+  if (wanted && !nodeHasReusePort())
+    throw new Error(`--reuse-port needs Node.js 22.12 or later (this is ${process.versions.node})`);
+  return wanted;
 }

@@ -133,7 +133,10 @@ export class Ztunnel {
     const logger = deps.logger ?? createLogger({ level: config.logLevel, name: "ztunnel" });
     routeGrpcLogs(logger);
     const sockets =
-      deps.sockets ?? (config.inpodUds ? await inPodSocketFactory() : new LocalSocketFactory(config.nodeIp));
+      deps.sockets ??
+      (config.inpodUds
+        ? await inPodSocketFactory()
+        : new LocalSocketFactory(config.nodeIp, config.reusePort));
     const z = new Ztunnel(config, logger.child({ node: config.nodeName }), sockets, deps.onQuit);
     await z.startServers();
     z.state.onChange((change) => {

@@ -49,13 +49,27 @@ export interface SocketFactory {
 
 /** Local mode: every pod has its own 127.x address on the host's loopback. */
 export class LocalSocketFactory implements SocketFactory {
-  constructor(private readonly nodeIp: string) {}
+  /** `reusePort`: every listener with SO_REUSEPORT (ZtunnelConfig.reusePort; Node ≥ 22.12). */
+  constructor(
+    private readonly nodeIp: string,
+    private readonly reusePort = false,
+  ) {}
 
   listen(server: Listenable, pod: PodRef, port: number): Promise<void> {
+    return this.bind(server, pod.ip, port);
+  }
+
+  listenNode(server: Listenable, host: string, port: number): Promise<void> {
+    return this.bind(server, host, port);
+  }
+
+  private bind(server: Listenable, host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once("error", onError);
-      server.listen({ host: pod.ip, port }, () => {
+      // `reusePort` is missing from Node 20's typings; only set when asked, so older Nodes see nothing new.
+      const options = this.reusePort ? { host, port, reusePort: true } : { host, port };
+      server.listen(options, () => {
         server.removeListener("error", onError);
         resolve();
       });
