@@ -197,3 +197,35 @@ describe("KubeApiSource", () => {
     expect(t.src.problems()).toEqual([]);
   });
 });
+
+describe("KubeApiSource start", () => {
+  it("tells its listeners nothing until every kind is listed, then once, with all of it", async () => {
+    server = await startTestApiServer({
+      objects: [...istioCrds(), ns("demo"), pod("web"), policy("deny-all")] as never,
+    });
+    // The policies' list answers last, well after the other kinds' lists and the 10 ms batch.
+    server.faults.delayNext(1, 400, { path: "authorizationpolicies", method: "GET", watch: false });
+    const { logger } = createMemoryLogger("debug");
+    const src = new KubeApiSource(loadKubeConfig(server.kubeconfigPath), {
+      logger,
+      validate: validateObject,
+      batchMs: 10,
+      reflector: { watchdogMs: 60_000, backoff: { initialMs: 50, maxMs: 200 } },
+    });
+    source = src;
+    let started = false;
+    const seen: { started: boolean; keys: string[] }[] = [];
+    src.onChange(() => seen.push({ started, keys: src.objects().map(objectKey) }));
+    await src.start();
+    started = true;
+    // Told once, as start() resolved, with the pod and its policy together.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.keys).toEqual(
+      expect.arrayContaining(["core/Pod/demo/web", "security.istio.io/AuthorizationPolicy/demo/deny-all"]),
+    );
+    // Later changes are reported as before.
+    write(server, "replace", pod("web", { app: "web" }));
+    await eventually(() => expect(seen.length).toBeGreaterThan(1));
+    expect(seen.at(-1)!.started).toBe(true);
+  });
+});

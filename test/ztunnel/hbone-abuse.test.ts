@@ -170,9 +170,15 @@ async function goodClientServed(): Promise<void> {
   s.destroy();
 }
 
-/** The case was logged exactly once with `code`, and the process still serves and is bounded. */
-async function afterAbuse(code: string): Promise<void> {
-  await eventually(() => expect(logsWith(records, { code })).toHaveLength(1));
+/**
+ * The case was logged exactly once, with `code`, and the process still serves and is bounded. Where
+ * Node versions differ, `code` lists the codes the case may have, counted from `since` (an index
+ * into the records: codes that other cases log too).
+ */
+async function afterAbuse(code: string | readonly string[], since = 0): Promise<void> {
+  const codes = typeof code === "string" ? [code] : code;
+  const logged = () => codes.flatMap((c) => logsWith(records.slice(since), { code: c }));
+  await eventually(() => expect(logged()).toHaveLength(1));
   await goodClientServed();
   expect(process.memoryUsage().rss - rssBefore).toBeLessThan(RSS_GROWTH_BOUND);
 }
@@ -346,11 +352,14 @@ describe("HTTP/2 abuse on 15008", () => {
   });
 
   it("random bytes after the preface: nghttp2 answers GOAWAY, and the connection is closed", async () => {
+    const since = records.length;
     const h = await raw();
     h.write(Buffer.from("\x00\x00\x08\x00\x00\x00\x00\x00\x00not a frame at all, just noise", "latin1"));
     await h.closed;
     expect(h.goaway()?.code).toBeGreaterThan(0);
-    await afterAbuse("AMB_HBONE_IDLE");
+    // Node 24 reports nghttp2's verdict as a session error (PROTOCOL). Node 20 does not: its session
+    // ends on our first-CONNECT timer (IDLE). Either way, once.
+    await afterAbuse(["AMB_HBONE_PROTOCOL", "AMB_HBONE_IDLE"], since);
   });
 
   it("random bytes instead of the HTTP/2 preface end the session", async () => {

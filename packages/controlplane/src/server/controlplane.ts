@@ -196,8 +196,8 @@ export class ControlPlane {
     let loaded = false;
     source.onChange(() => {
       cp.sourceVersion++;
-      // While the source loads (the API source reports each kind as its list completes) nobody is
-      // served yet: one translation after start() covers all of it.
+      // Nobody is served while the source loads, so a change reported before start() resolves (the
+      // API source reports none; another source may) waits for the one translation after it.
       if (loaded) void cp.schedulePublish();
     });
 

@@ -39,6 +39,9 @@ export class KubeApiSource implements ObjectSource {
   private readonly listeners = new Set<() => void>();
   private readonly unhealthy = new Set<string>();
   private batch: NodeJS.Timeout | undefined;
+  /** Every kind listed once (start() resolved): listeners hear of changes from then on. */
+  private listed = false;
+  private changedWhileListing = false;
   /**
    * The objects in force in key order, kept sorted as events arrive (binary search, one splice) once
    * it exists: the first `objects()` after the initial lists sorts once, and an edit then costs a
@@ -69,10 +72,17 @@ export class KubeApiSource implements ObjectSource {
     });
   }
 
-  /** Resolves once every kind has been listed once. */
+  /**
+   * Resolves once every kind has been listed once, and only then tells the listeners (once, if
+   * anything was listed). A listener told after the first kind's list would act on part of the
+   * cluster: a DaemonSet without its pods (a controller makes a second set), pods without their
+   * namespaces' labels (the CNI agent unenrols them), workloads without their policies. This is
+   * kube-controller-manager's WaitForCacheSync.
+   */
   async start(): Promise<void> {
     await Promise.all(this.reflectors.map((r) => r.start()));
-    this.flush();
+    this.listed = true;
+    if (this.changedWhileListing) this.notify();
   }
 
   async stop(): Promise<void> {
@@ -157,6 +167,10 @@ export class KubeApiSource implements ObjectSource {
   private changed(key: string, obj: KubeObject | undefined): void {
     this.snapshot = undefined;
     if (this.ordered) place(this.ordered, key, obj);
+    if (!this.listed) {
+      this.changedWhileListing = true;
+      return;
+    }
     if (this.batch) return;
     this.batch = setTimeout(() => this.flush(), this.o.batchMs ?? DEFAULT_BATCH_MS);
   }
@@ -165,6 +179,10 @@ export class KubeApiSource implements ObjectSource {
     if (!this.batch) return;
     clearTimeout(this.batch);
     this.batch = undefined;
+    this.notify();
+  }
+
+  private notify(): void {
     for (const listener of this.listeners) {
       try {
         listener();
