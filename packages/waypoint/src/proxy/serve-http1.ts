@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 import { classify, WaypointErrorCode } from "@ambient/core";
 import { waypointError } from "./errors.js";
 import { type HttpContext, handleHttp } from "./http.js";
-import { buildRequest, connectionTokens, upgradeTokens } from "./request/build.js";
+import { buildRequest, connectionTokens, declaresBody, upgradeTokens } from "./request/build.js";
 import { Exchange, type StreamInfo } from "./request/exchange.js";
 import { asByteStream, type ByteStream } from "./stream-adapter.js";
 
@@ -35,16 +35,21 @@ export function serveHttp1(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): 
     // goes back to the parser without it and is served as plain HTTP/1.1, body and all.
     if (upgradeTokens(req.headers).length === 0) return reparse(server, socket, [withoutUpgrade(req), head]);
     const res = ownResponse(req, socket);
+    // The stages refuse an Upgrade request with a body (build.ts): where that body ends is
+    // ambiguous, so no byte after its head may be parsed as a next request. Answer, then close.
+    if (declaresBody(req.headers)) res.shouldKeepAlive = false;
     track.started(res);
     const upgrade = { socket, head };
     const handling = handleHttp(ctx, info, { protocol: "http1", req, res, upgrade });
-    void run(ctx, handling, res).then(() => {
-      // Switched (the tunnel has the connection now), or closed.
-      if (socket.destroyed || res.destroyed) return;
-      res.detachSocket(socket as never);
-      if (res.shouldKeepAlive) reparse(server, socket, [head]);
-      else socket.end();
-    });
+    void run(ctx, handling, res)
+      .then(() => answered(res))
+      .then(() => {
+        // Switched (the tunnel has the connection now), or closed.
+        if (socket.destroyed || res.destroyed) return;
+        res.detachSocket(socket as never);
+        if (res.shouldKeepAlive) reparse(server, socket, [head]);
+        else socket.end();
+      });
   });
   // node:http gives a CONNECT the raw socket; it is answered like any refused request, then closed.
   server.on("connect", (req: IncomingMessage) => {
@@ -55,6 +60,24 @@ export function serveHttp1(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): 
     void run(ctx, handleHttp(ctx, info, { protocol: "http1", req, res }), res);
   });
   server.emit("connection", socket);
+}
+
+/**
+ * Until an ended response is written out. Node 24 may still hold the last bytes when the
+ * stages are done; ending or reparsing the socket before then would lose them (the client sees a
+ * reset instead of the answer).
+ */
+async function answered(res: ServerResponse): Promise<void> {
+  if (!res.writableEnded || res.writableFinished || res.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off("finish", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("finish", done);
+    res.once("close", done);
+  });
 }
 
 /** A response for a request node:http handed over raw (upgrade, CONNECT). */

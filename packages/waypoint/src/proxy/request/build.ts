@@ -34,6 +34,11 @@ export interface BuiltRequest {
   upgradeWithBody: boolean;
 }
 
+/** The request head says a body follows (Transfer-Encoding, or a Content-Length above 0). */
+export function declaresBody(headers: WireRequest["headers"]): boolean {
+  return headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) > 0;
+}
+
 export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
@@ -60,13 +65,11 @@ export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
     destination: info.destination,
   };
   const upgrade = h2 ? [] : upgradeTokens(req.headers);
-  const declaresBody =
-    req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
   return {
     l7,
     upgrade,
     connect: method === "CONNECT" || req.headers[":protocol"] !== undefined,
-    upgradeWithBody: upgrade.length > 0 && declaresBody,
+    upgradeWithBody: upgrade.length > 0 && declaresBody(req.headers),
   };
 }
 
