@@ -255,6 +255,37 @@ describe("an Upgrade request with a body", () => {
   });
 });
 
+describe("an Upgrade request whose body is another request", () => {
+  it("answers 400 once and closes: the body is never parsed as a next request (no smuggling)", async () => {
+    const s = await open(WS_PORT);
+    const smuggled = `GET /smuggled HTTP/1.1\r\nHost: ${HOST}:${WS_PORT}\r\n\r\n`;
+    const received: Buffer[] = [];
+    s.on("data", (c: Buffer) => received.push(c));
+    s.resume();
+    const ended = once(s, "end");
+    s.write(
+      `POST /carrier HTTP/1.1\r\nHost: ${HOST}:${WS_PORT}\r\n${upgradeHeaders()}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    );
+    await ended;
+    s.destroy();
+    const text = Buffer.concat(received).toString("latin1");
+    // One answer, the refusal, and then the connection ends: nothing answered /smuggled.
+    expect(text.match(/HTTP\/1\.1 \d{3}/g)).toEqual(["HTTP/1.1 400"]);
+    expect(text.toLowerCase()).toContain("connection: close");
+    await eventually(() =>
+      expect(
+        logsWith(t.logs, {
+          component: "access",
+          path: "/carrier",
+          response_code: 400,
+          response_flags: "DPE",
+        }),
+      ).toHaveLength(1),
+    );
+    expect(logsWith(t.logs, { component: "access", path: "/smuggled" })).toHaveLength(0);
+  });
+});
+
 describe("CONNECT is refused", () => {
   it("HTTP/1.1 CONNECT gets 403 and the connection closes", async () => {
     const s = await open(HTTP_PORT);

@@ -13,6 +13,7 @@ import { classify, WaypointErrorCode } from "@ambient/core";
 import { waypointError } from "./errors.js";
 import { type HttpContext, handleHttp } from "./http.js";
 import { buildRequest, connectionTokens, declaresBody, upgradeTokens } from "./request/build.js";
+import { responseDone } from "./request/downstream.js";
 import { Exchange, type StreamInfo } from "./request/exchange.js";
 import { asByteStream, type ByteStream } from "./stream-adapter.js";
 
@@ -42,7 +43,8 @@ export function serveHttp1(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): 
     const upgrade = { socket, head };
     const handling = handleHttp(ctx, info, { protocol: "http1", req, res, upgrade });
     void run(ctx, handling, res)
-      .then(() => answered(res))
+      // An answer the stages ended (a 101 hands the connection over instead) is written out first.
+      .then(() => (res.writableEnded ? responseDone({ protocol: "http1", req, res }) : undefined))
       .then(() => {
         // Switched (the tunnel has the connection now), or closed.
         if (socket.destroyed || res.destroyed) return;
@@ -60,24 +62,6 @@ export function serveHttp1(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): 
     void run(ctx, handleHttp(ctx, info, { protocol: "http1", req, res }), res);
   });
   server.emit("connection", socket);
-}
-
-/**
- * Until an ended response is written out. Node 24 may still hold the last bytes when the
- * stages are done; ending or reparsing the socket before then would lose them (the client sees a
- * reset instead of the answer).
- */
-async function answered(res: ServerResponse): Promise<void> {
-  if (!res.writableEnded || res.writableFinished || res.destroyed) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off("finish", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.once("finish", done);
-    res.once("close", done);
-  });
 }
 
 /** A response for a request node:http handed over raw (upgrade, CONNECT). */

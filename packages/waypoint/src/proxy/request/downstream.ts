@@ -67,7 +67,10 @@ export function localReply(
 /** Resolves once the answer is written out or the client is gone. */
 export function responseDone(down: Downstream): Promise<void> {
   const res = down.res as ServerResponse;
-  if (res.writableFinished || downstreamGone(down)) return Promise.resolve();
+  // Not downstreamGone: an ended HTTP/1.1 answer may still be queued in node:http (Node 24 holds the
+  // last bytes a while), and whoever ends or reuses the connection next must wait for them.
+  const gone = down.protocol === "h2" ? down.res.stream.destroyed : down.res.destroyed;
+  if (res.writableFinished || gone) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.removeListener("finish", done);
