@@ -13,13 +13,13 @@
 
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, createLogger, DeltaAdsClient } from "@ambient/core";
 import { credentials } from "@grpc/grpc-js";
 import { parseAllDocuments } from "yaml";
+import { freePort } from "../lib/proc.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -329,14 +329,5 @@ function until(cond, timeoutMs) {
       } else waiters.push(check);
     };
     check();
-  });
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
   });
 }

@@ -3,6 +3,7 @@
 
 import { execFileSync } from "node:child_process";
 import { accessSync, constants, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
 
 let ticks; // CLK_TCK, read once
@@ -95,4 +96,15 @@ export function which(name) {
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A TCP port free on 127.0.0.1 right now (e.g. a control plane's xDS port). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.once("error", reject);
+  });
 }

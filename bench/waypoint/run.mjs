@@ -18,7 +18,7 @@
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,7 @@ import {
   clockTicks,
   cpuTicks,
   fdCount,
+  freePort,
   kill,
   sleep,
   sumStatus,
@@ -765,17 +766,6 @@ async function waitReady(child, url) {
     `${url} to answer 200`,
     child,
   );
-}
-
-/** A TCP port free on 127.0.0.1 right now (the control plane's xDS port). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.once("error", reject);
-  });
 }
 
 /** Until `addr` accepts connections, failing at once if `child` exits (e.g. the port was taken). */
