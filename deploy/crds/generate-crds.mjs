@@ -43,8 +43,52 @@ const SHORT_NAMES = {
   RequestAuthentication: ["ra"],
   VirtualService: ["vs"],
   DestinationRule: ["dr"],
+  ServiceEntry: ["se"],
+  WorkloadEntry: ["we"],
   Gateway: ["gtw"],
   GatewayClass: ["gc"],
+};
+
+// What `kubectl get` prints beyond the name, as the upstream CRDs define it. A CRD that lists
+// columns replaces kubectl's default ones, so Age is listed again where upstream keeps it.
+const AGE = {
+  name: "Age",
+  type: "date",
+  jsonPath: ".metadata.creationTimestamp",
+  description: "When the object was created (metadata.creationTimestamp).",
+};
+const PRINTER_COLUMNS = {
+  ServiceEntry: [
+    {
+      name: "Hosts",
+      type: "string",
+      jsonPath: ".spec.hosts",
+      description: "The hosts associated with the ServiceEntry",
+    },
+    {
+      name: "Location",
+      type: "string",
+      jsonPath: ".spec.location",
+      description:
+        "Whether the service is external to the mesh or part of the mesh (MESH_EXTERNAL or MESH_INTERNAL)",
+    },
+    {
+      name: "Resolution",
+      type: "string",
+      jsonPath: ".spec.resolution",
+      description: "Service resolution mode for the hosts (NONE, STATIC, or DNS)",
+    },
+    AGE,
+  ],
+  WorkloadEntry: [
+    AGE,
+    {
+      name: "Address",
+      type: "string",
+      jsonPath: ".spec.address",
+      description: "Address associated with the network endpoint.",
+    },
+  ],
 };
 
 /** The CRDs for every API-group kind the project reads, as file name → YAML text. */
@@ -101,6 +145,10 @@ function crd(k, schemas) {
         served: true,
         storage: i === 0,
         subresources: { status: {} },
+        // A copy per version: the YAML writer would otherwise print a shared list as an &anchor.
+        ...(PRINTER_COLUMNS[k.kind]
+          ? { additionalPrinterColumns: PRINTER_COLUMNS[k.kind].map((c) => ({ ...c })) }
+          : {}),
         schema: { openAPIV3Schema: schemas[i] },
       })),
     },

@@ -1,6 +1,6 @@
 // Status where kubectl shows it: the control plane in Kubernetes mode writes Istio's conditions to
-// the status subresource, read back with the real kubectl. A Service using a waypoint gets
-// istio.io/WaypointBound and loses it when unlabelled; an L4 policy gets ZtunnelAccepted/Accepted; a
+// the status subresource, read back with the real kubectl. A Service or a ServiceEntry using a
+// waypoint gets istio.io/WaypointBound and loses it when unlabelled; an L4 policy gets ZtunnelAccepted/Accepted; a
 // policy with HTTP rules and no waypoint says ztunnel does not enforce them; a policy targeting a
 // waypoint gets WaypointAccepted; a refused write is retried; no condition is written twice for the
 // same state.
@@ -49,6 +49,20 @@ metadata:
 spec:
   selector: {app: ratings}
   ports: [{port: 9080, name: http}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: httpbin-ext
+  namespace: demo
+  labels:
+    istio.io/use-waypoint: waypoint
+spec:
+  hosts: [httpbin.example.com]
+  addresses: [240.240.0.1]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  location: MESH_EXTERNAL
+  resolution: DNS
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -154,6 +168,21 @@ describe("status conditions in Kubernetes mode", () => {
     await kubectl("label", "service", "reviews", "-n", "demo", "istio.io/use-waypoint-");
     await eventually(async () => {
       expect(await conditions("service", "reviews")).toEqual([]);
+    }, 15_000);
+  });
+
+  it("marks a ServiceEntry bound to a waypoint too, shown by kubectl get se, and drops it when unlabelled", async () => {
+    expect(await condition("serviceentry", "httpbin-ext", "istio.io/WaypointBound")).toMatchObject({
+      status: "True",
+      reason: "WaypointAccepted",
+      message: "Successfully attached to waypoint demo/waypoint",
+    });
+    // The short name and the printer columns of the CRD.
+    const table = await kubectl("get", "se", "-n", "demo");
+    expect(table).toMatch(/httpbin-ext\s+\["httpbin\.example\.com"\]\s+MESH_EXTERNAL\s+DNS/);
+    await kubectl("label", "serviceentry", "httpbin-ext", "-n", "demo", "istio.io/use-waypoint-");
+    await eventually(async () => {
+      expect(await conditions("serviceentry", "httpbin-ext")).toEqual([]);
     }, 15_000);
   });
 

@@ -208,6 +208,8 @@ describe("the rendered objects (defaults)", () => {
       ["security.istio.io", "requestauthentications"],
       ["networking.istio.io", "virtualservices"],
       ["networking.istio.io", "destinationrules"],
+      ["networking.istio.io", "serviceentries"],
+      ["networking.istio.io", "workloadentries"],
       ["gateway.networking.k8s.io", "gateways"],
     ] as const) {
       expect(can(group, resource, "watch"), `${group}/${resource}`).toBe(true);
@@ -218,6 +220,10 @@ describe("the rendered objects (defaults)", () => {
       ).toBe(true);
     }
     expect(can("gateway.networking.k8s.io", "gateways/status", "patch")).toBe(true);
+    // istio.io/WaypointBound on ServiceEntries; the entries themselves stay read-only.
+    expect(can("networking.istio.io", "serviceentries/status", "patch")).toBe(true);
+    expect(can("networking.istio.io", "serviceentries", "patch")).toBe(false);
+    expect(can("networking.istio.io", "workloadentries/status", "patch")).toBe(false);
     expect(can("", "pods/status", "patch")).toBe(false);
     expect(can("", "pods", "patch")).toBe(false);
   });

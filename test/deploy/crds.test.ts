@@ -40,6 +40,27 @@ describe("the chart's CRDs", () => {
     }
   });
 
+  it("carry upstream's short names and printer columns (kubectl get se, kubectl get we)", () => {
+    const se = parse(generated.get("serviceentries.networking.istio.io.yaml") ?? "");
+    const we = parse(generated.get("workloadentries.networking.istio.io.yaml") ?? "");
+    expect(se.spec.names.shortNames).toEqual(["se"]);
+    expect(we.spec.names.shortNames).toEqual(["we"]);
+    expect(se.spec.names.categories).toEqual(["istio-io", "networking-istio-io"]);
+    const columns = (crd: Schema) =>
+      (crd.spec as { versions: Schema[] }).versions.map((v) =>
+        (v.additionalPrinterColumns as Schema[]).map((c) => `${c.name} ${c.jsonPath}`),
+      );
+    expect(columns(se)).toEqual(
+      Array(3).fill([
+        "Hosts .spec.hosts",
+        "Location .spec.location",
+        "Resolution .spec.resolution",
+        "Age .metadata.creationTimestamp",
+      ]),
+    );
+    expect(columns(we)).toEqual(Array(3).fill(["Age .metadata.creationTimestamp", "Address .spec.address"]));
+  });
+
   it("are structural: every schema node has a type (or is int-or-string / open), fields are described", () => {
     const untyped: string[] = [];
     const walk = (s: Schema, path: string) => {

@@ -1,12 +1,14 @@
 // The "pick an endpoint" stage with DestinationRules applied: the service's endpoints, narrowed to
 // the subset's labels, balanced per the cluster's policy, skipping outlier-ejected hosts, and
-// admitted by the cluster's circuit breaker (overflow → 503 UO). State (balancers, breakers,
+// admitted by the cluster's circuit breaker (overflow → 503 UO). A PASSTHROUGH service has no
+// endpoints: its original destination is admitted the same way. State (balancers, breakers,
 // outlier detectors) lives per cluster across recompiles, as Envoy keeps it across config pushes.
 
-import { ipText, type Workload } from "@ambient/core";
+import type { Service, Workload } from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
 import {
   CircuitBreakers,
+  type ConnectionPoolLimits,
   clusterName,
   clusterNotFound,
   createBalancer,
@@ -18,9 +20,14 @@ import {
   unknownDestination,
   upstreamOverflow,
 } from "./cluster/index.js";
-import { serviceFor } from "./default-stages.js";
+import { originalDestination, serviceFor } from "./default-stages.js";
 import type { L7Request } from "./model/request.js";
-import type { Stages } from "./proxy/stages.js";
+import type { EndpointPick, Stages } from "./proxy/stages.js";
+import { endpointHost } from "./proxy/upstream.js";
+
+type PickTarget = Parameters<Stages["pick"]>[1];
+type PickResult = ReturnType<Stages["pick"]>;
+type Outcome = Parameters<EndpointPick["done"]>[0];
 
 interface ClusterState {
   balancer: ReturnType<typeof createBalancer>;
@@ -52,9 +59,16 @@ export class ClusterStage {
       if (!w) return { ok: false, error: unknownDestination(target.host) };
       return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
     }
-    const resolved = resolveClusterPolicy(this.drs, service.hostname, target.port, target.subset);
+    // The service's namespace, stated: a ServiceEntry's host (api.example.com) does not carry it.
+    const resolved = resolveClusterPolicy(this.drs, service.hostname, target.port, target.subset, {
+      namespace: service.namespace,
+    });
     const name = clusterName(service.hostname, target.port, target.subset);
     if (resolved.error === "unknown-subset") return { ok: false, error: clusterNotFound(name) };
+    const pool = resolved.policy.connectionPool;
+    const passthrough = originalDestination(service, req);
+    // No endpoints to balance or eject; the cluster's connection pool applies all the same.
+    if (passthrough) return this.admit(name, pool, target, service, passthrough);
     const cluster = this.cluster(name, resolved.policy);
     const all = this.state.endpointsFor(service, target.port);
     const byUid = new Map<string, { workload: Workload; targetPort: number }>();
@@ -66,7 +80,7 @@ export class ClusterStage {
       byUid.set(ep.workload.uid, ep);
       infos.push({
         uid: ep.workload.uid,
-        address: ep.workload.addresses[0] ? ipText(ep.workload.addresses[0]) : "",
+        address: endpointHost(ep.workload),
         port: ep.targetPort,
         labels,
         healthy: ep.workload.status === "HEALTHY",
@@ -81,7 +95,50 @@ export class ClusterStage {
       isEjected: (uid) => cluster.outlier?.isEjected(uid) ?? false,
     });
     if (!picked) return { ok: false, error: noHealthyUpstream(name) };
-    const breaker = this.breakers.get(name, resolved.policy.connectionPool);
+    const ep = byUid.get(picked.endpoint.uid)!;
+    const uid = ep.workload.uid;
+    return this.admit(
+      name,
+      pool,
+      target,
+      service,
+      { workload: ep.workload, port: ep.targetPort },
+      {
+        opened: () => this.active.set(uid, (this.active.get(uid) ?? 0) + 1),
+        closed: (outcome) => {
+          this.active.set(uid, Math.max(0, (this.active.get(uid) ?? 1) - 1));
+          cluster.outlier?.record(uid, {
+            ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+            ...(outcome.connectFailure || outcome.reset
+              ? { localOriginFailure: true, gatewayError: true }
+              : {}),
+          });
+        },
+      },
+    );
+  };
+
+  snapshot(): unknown {
+    return {
+      breakers: this.breakers.stats(),
+      outliers: Object.fromEntries([...this.clusters].map(([n, c]) => [n, c.outlier?.snapshot()])),
+    };
+  }
+
+  /**
+   * Admits a request or connection to `endpoint` through the cluster's circuit breaker and gives it
+   * the cluster's connection pool settings; `track` counts it against a picked endpoint (least
+   * request, outlier detection) from admission to `done`.
+   */
+  private admit(
+    name: string,
+    pool: ConnectionPoolLimits,
+    target: PickTarget,
+    service: Service,
+    endpoint: Pick<EndpointPick, "workload" | "address" | "port">,
+    track?: { opened(): void; closed(outcome: Outcome): void },
+  ): PickResult {
+    const breaker = this.breakers.get(name, pool);
     // http2MaxRequests is Envoy's max_requests: HTTP requests in flight to the cluster, any
     // protocol (an opaque TCP connection is no request).
     const request = target.opaque ? undefined : breaker.tryAcquire("request");
@@ -100,16 +157,12 @@ export class ClusterStage {
       slot();
       request?.();
     };
-    const ep = byUid.get(picked.endpoint.uid)!;
-    const uid = ep.workload.uid;
-    this.active.set(uid, (this.active.get(uid) ?? 0) + 1);
-    const pool = resolved.policy.connectionPool;
+    track?.opened();
     return {
       ok: true,
       service,
       endpoint: {
-        workload: ep.workload,
-        port: ep.targetPort,
+        ...endpoint,
         connectTimeoutMs: pool.connectTimeoutMs,
         ...(pool.tcpKeepalive ? { keepalive: pool.tcpKeepalive } : {}),
         connections: {
@@ -127,22 +180,9 @@ export class ClusterStage {
         acquireRetry: () => breaker.tryAcquire("retry"),
         done: (outcome) => {
           release();
-          this.active.set(uid, Math.max(0, (this.active.get(uid) ?? 1) - 1));
-          cluster.outlier?.record(uid, {
-            ...(outcome.status !== undefined ? { status: outcome.status } : {}),
-            ...(outcome.connectFailure || outcome.reset
-              ? { localOriginFailure: true, gatewayError: true }
-              : {}),
-          });
+          track?.closed(outcome);
         },
       },
-    };
-  };
-
-  snapshot(): unknown {
-    return {
-      breakers: this.breakers.stats(),
-      outliers: Object.fromEntries([...this.clusters].map(([n, c]) => [n, c.outlier?.snapshot()])),
     };
   }
 

@@ -1,6 +1,7 @@
 // Stages for a waypoint with no L7 configuration: no authentication, everything authorized, each
 // request routed to the service it was sent to with Istio's default retry policy, endpoints picked
-// round robin among healthy ones. The configured stages (l7-config.ts) fall back to these pieces.
+// round robin among healthy ones (a PASSTHROUGH service: the original destination). The configured
+// stages (l7-config.ts) fall back to these pieces.
 
 import type { Service } from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
@@ -20,6 +21,20 @@ export function serviceFor(state: ProxyState, req: L7Request, host: string): Ser
   return state.serviceByHostname(host) ?? state.serviceByVip(req.destination.ip);
 }
 
+/**
+ * A PASSTHROUGH service (Istio's ServiceEntry with `resolution: NONE`) has no endpoint to pick: the
+ * connection goes on, in plain TCP, to the address the client dialed, the VIP:port of the CONNECT
+ * authority (for such an entry, the external address itself), as the ORIGINAL_DST cluster Istio
+ * gives such a service does. A route's port does not change it; Envoy's ORIGINAL_DST ignores it too.
+ */
+export function originalDestination(
+  service: Service,
+  req: L7Request,
+): { address: string; port: number } | undefined {
+  if (service.loadBalancing?.mode !== "PASSTHROUGH") return undefined;
+  return { address: req.destination.ip, port: req.destination.port };
+}
+
 export function defaultStages(state: ProxyState): Stages {
   return {
     authenticate: async () => ({ ok: true }),
@@ -34,6 +49,8 @@ export function defaultStages(state: ProxyState): Stages {
         if (!w) return { ok: false, error: unknownDestination(target.host) };
         return { ok: true, endpoint: { workload: w, port: target.port, done: () => {} } };
       }
+      const passthrough = originalDestination(service, req);
+      if (passthrough) return { ok: true, service, endpoint: { ...passthrough, done: () => {} } };
       const picked = state.pickEndpoint(service, target.port);
       if (!picked) return { ok: false, error: noHealthyUpstream(target.host) };
       return {

@@ -73,6 +73,7 @@ const EMPTY_RESULT: TranslateResult = {
   workloads: [],
   workloadPods: [],
   services: [],
+  entryServices: new Map(),
   authorizations: [],
   waypointConfig: {
     virtualServices: [],

@@ -1,5 +1,5 @@
 // The status conditions the control plane owns, as Istio's ambient mode writes them, from one
-// translation: `istio.io/WaypointBound` on Services bound to a waypoint, `ZtunnelAccepted` on
+// translation: `istio.io/WaypointBound` on Services and ServiceEntries bound to a waypoint, `ZtunnelAccepted` on
 // AuthorizationPolicies ztunnel enforces, `WaypointAccepted` on those that target a waypoint. Pure.
 
 import type { Service } from "@ambient/core";
@@ -34,6 +34,8 @@ export interface StatusTarget {
 export interface StatusInputs {
   /** Service `ns/name` → the waypoint `ns/name` it is bound to. */
   bound: ReadonlyMap<string, string>;
+  /** ServiceEntry objectKey → the waypoint `ns/name` it is bound to. */
+  entryBound: ReadonlyMap<string, string>;
   /** `ns/name` of every Authorization ztunnel enforces. */
   ztunnel(): ReadonlySet<string>;
   /** objectKey → the messages of the translation's warnings about that object. */
@@ -54,6 +56,7 @@ export function desiredStatus(objects: readonly KubeObject[], result: TranslateR
   const gateways = waypointGateways(result);
   const inputs: StatusInputs = {
     bound: boundServices(result.services),
+    entryBound: boundEntries(result.entryServices),
     ztunnel: () => ztunnel,
     warnings: () => warnings,
     gateways: () => gateways,
@@ -73,6 +76,16 @@ export function boundServices(services: Iterable<Service>): Map<string, string> 
   for (const svc of services) {
     const waypoint = boundWaypoint(svc);
     if (waypoint) bound.set(`${svc.namespace}/${svc.name}`, waypoint);
+  }
+  return bound;
+}
+
+/** ServiceEntry objectKey → the waypoint it is bound to (every host of an entry shares one). */
+export function boundEntries(entries: ReadonlyMap<string, readonly Service[]>): Map<string, string> {
+  const bound = new Map<string, string>();
+  for (const [key, services] of entries) {
+    const waypoint = services[0] && boundWaypoint(services[0]);
+    if (waypoint) bound.set(key, waypoint);
   }
   return bound;
 }
@@ -98,10 +111,11 @@ export function waypointGateways(result: TranslateResult): Set<string> {
   return new Set(result.waypointConfig.gateways.map((g) => `${namespaceOf(g)}/${g.metadata.name}`));
 }
 
-/** Whether conditions of ours belong on this object at all: a Service or an AuthorizationPolicy. */
+/** Whether conditions of ours belong on this object at all: a Service, ServiceEntry or AuthorizationPolicy. */
 export function ownsConditionsOn(object: KubeObject): boolean {
   return (
     (object.kind === "Service" && object.apiVersion === "v1") ||
+    (object.kind === "ServiceEntry" && object.apiVersion.startsWith("networking.istio.io/")) ||
     (object.kind === "AuthorizationPolicy" && object.apiVersion.startsWith("security.istio.io/"))
   );
 }
@@ -111,8 +125,9 @@ export function statusTarget(object: KubeObject, inputs: StatusInputs): StatusTa
   if (!ownsConditionsOn(object)) return undefined;
   const name = `${namespaceOf(object)}/${object.metadata.name}`;
   let conditions: Condition[];
-  if (object.kind === "Service") {
-    const waypoint = inputs.bound.get(name);
+  if (object.kind === "Service" || object.kind === "ServiceEntry") {
+    const waypoint =
+      object.kind === "Service" ? inputs.bound.get(name) : inputs.entryBound.get(objectKey(object));
     conditions = waypoint
       ? [
           {

@@ -7,6 +7,8 @@
 //   - a Service: its own object, and the waypoint its translated Service is bound to. The
 //     Translator hands back the same Service output for a Service it did not recompute, so a new
 //     output object is the signal;
+//   - a ServiceEntry: likewise, its own object and the waypoint its Services are bound to (the
+//     Translator hands back the same Services array for an entry it did not recompute);
 //   - a ztunnel AuthorizationPolicy: its own object, its own translation's output and warnings
 //     (which change only with the object, or in a mesh-wide change);
 //   - a waypoint AuthorizationPolicy (targetRefs): its own object, the waypoint Gateways, and the
@@ -21,6 +23,7 @@ import { isWaypointPolicy } from "../translate/authorization.js";
 import type { TranslateResult, TranslationChange } from "../translate/index.js";
 import { keyOf } from "../translate/snapshot.js";
 import {
+  boundEntries,
   boundServices,
   boundWaypoint,
   desiredStatus,
@@ -40,6 +43,9 @@ export class StatusTracker {
   private services = new Map<string, Service>();
   /** Service `ns/name` → the waypoint it is bound to (the `bound` input). */
   private bound = new Map<string, string>();
+  /** ServiceEntry objectKey → its Services in the last translation, and the waypoint it is bound to. */
+  private entries: ReadonlyMap<string, readonly Service[]> = new Map();
+  private entryBound = new Map<string, string>();
   /** objectKeys of the policies that target waypoints. */
   private waypointPolicies = new Set<string>();
   private list: StatusTarget[] = [];
@@ -60,6 +66,8 @@ export class StatusTracker {
     for (const target of desiredStatus(objects, result)) this.targets.set(keyOf(target.object), target);
     this.services = new Map(result.services.map((s) => [`${s.namespace}/${s.name}`, s]));
     this.bound = boundServices(result.services);
+    this.entries = result.entryServices;
+    this.entryBound = boundEntries(result.entryServices);
     this.waypointPolicies = new Set();
     for (const [key, o] of change.objects) if (isWaypointPolicyObject(o)) this.waypointPolicies.add(key);
     this.list = [...this.targets.values()];
@@ -96,9 +104,19 @@ export class StatusTracker {
       }
     }
     if (servicesMoved) for (const key of this.waypointPolicies) stale.add(key);
+    // A ServiceEntry recomputed by the translation: its binding may differ. Few, so compared whole.
+    for (const [key, services] of result.entryServices) {
+      if (this.entries.get(key) === services) continue;
+      const waypoint = services[0] && boundWaypoint(services[0]);
+      if (waypoint) this.entryBound.set(key, waypoint);
+      else this.entryBound.delete(key);
+      stale.add(key);
+    }
+    for (const key of this.entries.keys()) if (!result.entryServices.has(key)) this.entryBound.delete(key);
+    this.entries = result.entryServices;
     if (stale.size === 0) return false;
 
-    const inputs = lazyInputs(this.bound, change, result);
+    const inputs = lazyInputs(this.bound, this.entryBound, change, result);
     let changed = false;
     for (const key of stale) {
       const object = change.objects.get(key);
@@ -123,6 +141,7 @@ function isWaypointPolicyObject(o: KubeObject): boolean {
 /** The inputs, with the ones only policies read built on first use (a Service edit needs none). */
 function lazyInputs(
   bound: ReadonlyMap<string, string>,
+  entryBound: ReadonlyMap<string, string>,
   change: TranslationChange,
   result: TranslateResult,
 ): StatusInputs {
@@ -131,6 +150,7 @@ function lazyInputs(
   let gateways: Set<string> | undefined;
   return {
     bound,
+    entryBound,
     ztunnel: () => {
       ztunnel ??= new Set(result.authorizations.map((a) => `${a.namespace}/${a.name}`));
       return ztunnel;

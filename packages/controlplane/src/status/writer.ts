@@ -13,6 +13,13 @@ const FIELD_MANAGER = "ambient.istio.io/status";
 
 const RESOURCES: Record<string, ResourceRef> = {
   Service: { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true },
+  ServiceEntry: {
+    group: "networking.istio.io",
+    version: "v1",
+    plural: "serviceentries",
+    kind: "ServiceEntry",
+    namespaced: true,
+  },
   AuthorizationPolicy: {
     group: "security.istio.io",
     version: "v1",

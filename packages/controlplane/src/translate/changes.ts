@@ -10,6 +10,9 @@
 //     in the root namespace its selector reaches pods everywhere: everything;
 //   - a Namespace X: every workload and Service in X (ambient enrolment, network and waypoint
 //     labels, a waypoint's allowedRoutes selector);
+//   - a ServiceEntry in X: itself, and every workload in X (its workloadSelector picks Pods and
+//     WorkloadEntries there, which then list its hosts);
+//   - a WorkloadEntry: its own workload (it is joined to Services and ServiceEntries like a Pod);
 //   - a Node: the workloads scheduled on it (locality);
 //   - a PeerAuthentication or a Gateway: everything (mesh-wide modes, waypoint attachment is
 //     resolved across namespaces). Both are rare edits, so exactness beats cleverness there.
@@ -82,8 +85,10 @@ function reach(obj: KubeObject, scope: ChangeScope, rootNamespace: string): bool
   const ns = namespaceOf(obj);
   switch (obj.kind) {
     case "Pod":
+    case "WorkloadEntry":
       return false; // its own key is enough
     case "Service":
+    case "ServiceEntry":
       scope.podNamespaces.add(ns);
       return false;
     case "AuthorizationPolicy":

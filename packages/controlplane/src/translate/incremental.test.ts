@@ -147,7 +147,12 @@ class MeshGenerator {
     const r = this.r;
     switch (r.int(4)) {
       case 0:
-        return { group: "", kind: "Service", name: r.pick(["s0", "s1"]), namespace: r.pick(NAMESPACES) };
+        return {
+          group: "",
+          kind: "Service",
+          name: r.pick(["s0", "s1", "se0"]),
+          namespace: r.pick(NAMESPACES),
+        };
       case 1:
         return { group: "gateway.networking.k8s.io", kind: "Gateway", name: r.pick(["waypoint", "other"]) };
       case 2:
@@ -219,11 +224,61 @@ class MeshGenerator {
     };
   }
 
+  serviceEntry(name: string, namespace: string): KubeObject {
+    const r = this.r;
+    const labels: Labels = {};
+    if (r.chance(0.3)) labels["istio.io/use-waypoint"] = r.pick(["waypoint", "none", "missing"]);
+    const resolution = r.pick(["NONE", "STATIC", "DNS"]);
+    const spec: Record<string, unknown> = {
+      hosts: [`${name}.example.com`, ...(r.chance(0.3) ? ["api.example.com"] : [])],
+      ports: [
+        { number: 443, name: "https", protocol: "TLS", ...(r.chance(0.3) ? { targetPort: 8443 } : {}) },
+      ],
+      resolution,
+      location: "MESH_EXTERNAL",
+    };
+    if (r.chance(0.6)) spec.addresses = [`240.240.${r.int(3)}.${r.int(250) + 1}`];
+    if (resolution === "STATIC" || (resolution === "DNS" && r.chance(0.5))) {
+      if (r.chance(0.4)) spec.workloadSelector = { labels: { app: r.pick(APPS) } };
+      else
+        spec.endpoints = [
+          {
+            address: resolution === "DNS" ? "origin.example.net" : `192.0.2.${r.int(250) + 1}`,
+            ports: { https: 9443 },
+          },
+        ];
+    }
+    return {
+      apiVersion: "networking.istio.io/v1",
+      kind: "ServiceEntry",
+      metadata: { name, namespace, labels },
+      ...this.heldConditions(),
+      spec,
+    };
+  }
+
+  workloadEntry(name: string, namespace: string): KubeObject {
+    const r = this.r;
+    const labels: Labels = { app: r.pick(APPS) };
+    if (r.chance(0.2)) labels["istio.io/use-waypoint"] = r.pick(["waypoint", "none"]);
+    return {
+      apiVersion: "networking.istio.io/v1",
+      kind: "WorkloadEntry",
+      metadata: { name, namespace, labels },
+      spec: {
+        address: r.chance(0.8) ? `10.9.${r.int(2)}.${r.int(250) + 1}` : "vm.example.net",
+        serviceAccount: r.pick(SERVICE_ACCOUNTS),
+        ...(r.chance(0.5) ? { labels: { version: r.pick(["v1", "v2"]) } } : {}),
+        ...(r.chance(0.5) ? { ports: { http: 8081 } } : {}),
+      },
+    };
+  }
+
   /** A random object of a random kind, named from a small pool so edits hit existing objects. */
   any(): KubeObject {
     const r = this.r;
     const ns = r.pick(NAMESPACES);
-    switch (r.int(10)) {
+    switch (r.int(12)) {
       case 0:
         return this.namespace(ns);
       case 1:
@@ -238,6 +293,10 @@ class MeshGenerator {
         return this.gateway(r.pick(["waypoint", "other"]), ns);
       case 6:
         return this.virtualService(`vs${r.int(2)}`, ns);
+      case 7:
+        return this.serviceEntry(`se${r.int(2)}`, ns);
+      case 8:
+        return this.workloadEntry(`we${r.int(2)}`, ns);
       default:
         return this.pod(`pod-${r.int(8)}`, ns);
     }

@@ -3,26 +3,37 @@
 // apply. Pure and deterministic: unchanged input produces byte-identical output. A Translator kept
 // across changes recomputes only what a change reaches (changes.ts) and gives the same result.
 
-import type { Authorization, Service, Workload } from "@ambient/core";
+import type { Authorization, PortList, Service, Workload } from "@ambient/core";
 import {
   type AuthorizationPolicy,
   type Gateway,
   type KubeObject,
   namespaceOf,
   type Pod,
+  type ServiceEntry,
   type Service as ServiceObject,
+  type WorkloadEntry,
 } from "@ambient/kube";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
 import { type ChangeScope, changeScope } from "./changes.js";
 import {
   compareStrings,
   labelsOf,
+  serviceHostname,
   TranslateContext,
   type TranslateOptions,
   type Warning,
 } from "./context.js";
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
+import {
+  type EntryOutput,
+  type EntryWorkloadLookups,
+  entryServices,
+  translateServiceEntry,
+  translateWorkloadEntry,
+  workloadEntryLabels,
+} from "./service-entries.js";
 import { translateService } from "./services.js";
 import { buildSnapshot, keyOf } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
@@ -45,6 +56,11 @@ export interface TranslateResult {
   /** The pods that became those workloads, in object-key order (their labels go to waypoints). */
   workloadPods: Pod[];
   services: Service[];
+  /**
+   * objectKey of each ServiceEntry → its Services (also in `services`), the same array while the
+   * entry was not recomputed: what its `istio.io/WaypointBound` status is computed from.
+   */
+  entryServices: ReadonlyMap<string, readonly Service[]>;
   authorizations: Authorization[];
   waypointConfig: WaypointConfig;
   warnings: Warning[];
@@ -102,6 +118,8 @@ export class Translator {
   private previous: Map<string, KubeObject> | undefined;
   private pods = new Map<string, Cached<Workload | undefined>>();
   private services = new Map<string, Cached<Service>>();
+  private entries = new Map<string, Cached<EntryOutput>>();
+  private workloadEntries = new Map<string, Cached<Workload | undefined>>();
   private policies = new Map<string, Cached<Authorization | undefined>>();
   private lastStats: TranslateStats = { full: true, pods: 0, services: 0, policies: 0 };
   private lastChange: TranslationChange | undefined;
@@ -164,19 +182,26 @@ export class Translator {
       const selector = svc.spec?.selector ?? {};
       if (Object.keys(selector).length > 0) servicesByNamespace.add(namespaceOf(svc), selector, svc);
     }
+    // ServiceEntries with a workloadSelector pick Pods and WorkloadEntries of their namespace.
+    const entriesByNamespace = new SelectorIndex<ServiceEntry>();
+    for (const entry of snapshot.serviceEntries) {
+      const selector = entry.spec?.workloadSelector;
+      if (selector) entriesByNamespace.add(namespaceOf(entry), selector.labels ?? {}, entry);
+    }
     const waypoints = new WaypointIndex(snapshot, ctx);
+    // A workload's WORKLOAD_SELECTOR policies: by its namespace and labels, for Pods and WorkloadEntries alike.
+    const policiesFor = (ns: string, labels: Record<string, string>): string[] => {
+      const keys = new Set([
+        ...selectorPolicies.match(ns, labels),
+        ...rootSelectorPolicies.match("", labels),
+        ...peerAuth.policiesFor(ns, labels),
+      ]);
+      return [...keys].sort(compareStrings);
+    };
     const lookups: WorkloadLookups = {
       servicesFor: (pod: Pod) => servicesByNamespace.match(namespaceOf(pod), labelsOf(pod)),
-      policiesFor: (pod: Pod) => {
-        const labels = labelsOf(pod);
-        const ns = namespaceOf(pod);
-        const keys = new Set([
-          ...selectorPolicies.match(ns, labels),
-          ...rootSelectorPolicies.match("", labels),
-          ...peerAuth.policiesFor(pod),
-        ]);
-        return [...keys].sort(compareStrings);
-      },
+      entriesFor: (pod: Pod) => entriesByNamespace.match(namespaceOf(pod), labelsOf(pod)),
+      policiesFor: (pod: Pod) => policiesFor(namespaceOf(pod), labelsOf(pod)),
       waypointFor: (pod: Pod, serviceAccount: string) => waypoints.forWorkload(pod, serviceAccount),
     };
 
@@ -199,9 +224,44 @@ export class Translator {
       workloads.push(workload);
       workloadPods.push(pod);
     }
+
+    // Phase 3b: one Workload per WorkloadEntry, joined to Services and ServiceEntries like a pod.
+    const entryLookups: EntryWorkloadLookups = {
+      servicesFor: (entry: WorkloadEntry) =>
+        workloadEntryServices(entry, servicesByNamespace, entriesByNamespace),
+      policiesFor: (entry: WorkloadEntry) => policiesFor(namespaceOf(entry), workloadEntryLabels(entry)),
+      waypointFor: (entry: WorkloadEntry, serviceAccount: string) =>
+        waypoints.forWorkload(entry, serviceAccount),
+    };
+    const workloadEntries = new Map<string, Cached<Workload | undefined>>();
+    for (const entry of snapshot.workloadEntries) {
+      const key = keyOf(entry);
+      const untouched = !scope.all && !scope.keys.has(key) && !scope.podNamespaces.has(namespaceOf(entry));
+      const workload = this.reuse(this.workloadEntries, workloadEntries, key, ctx, untouched, () => {
+        stats.pods++;
+        return translateWorkloadEntry(entry, ctx, entryLookups);
+      });
+      if (workload) workloads.push(workload);
+    }
+
+    // Phase 4: Services, and ServiceEntries with their inline endpoints.
+    const entries = new Map<string, Cached<EntryOutput>>();
+    const entryServiceList: Service[] = [];
+    const entryServiceMap = new Map<string, readonly Service[]>();
+    for (const entry of snapshot.serviceEntries) {
+      const key = keyOf(entry);
+      const ns = namespaceOf(entry);
+      const untouched = !scope.all && !scope.keys.has(key) && !scope.serviceNamespaces.has(ns);
+      const output = this.reuse(this.entries, entries, key, ctx, untouched, () => {
+        stats.services++;
+        return translateServiceEntry(entry, ctx, (e) => waypoints.forService(e));
+      });
+      entryServiceList.push(...output.services);
+      entryServiceMap.set(key, output.services);
+      workloads.push(...output.workloads);
+    }
     workloads.sort((a, b) => compareStrings(a.uid, b.uid));
 
-    // Phase 4: Services.
     const services: Service[] = [];
     const serviceCache = new Map<string, Cached<Service>>();
     for (const svc of snapshot.services) {
@@ -214,6 +274,7 @@ export class Translator {
         }),
       );
     }
+    services.push(...entryServiceList);
     services.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 
     // Committed only now: a translation that throws leaves the previous state to diff against.
@@ -227,12 +288,15 @@ export class Translator {
     this.policies = policies;
     this.pods = pods;
     this.services = serviceCache;
+    this.entries = entries;
+    this.workloadEntries = workloadEntries;
     this.lastStats = stats;
     // The snapshot is already in object-key order, so the waypoint lists are too.
     return {
       workloads,
       workloadPods,
       services,
+      entryServices: entryServiceMap,
       authorizations,
       waypointConfig: {
         virtualServices: snapshot.virtualServices,
@@ -269,4 +333,34 @@ export class Translator {
     next.set(key, { output, warnings: ctx.warnings.slice(from) });
     return output;
   }
+}
+
+/**
+ * The services a WorkloadEntry serves: the Services of its namespace whose selector matches its
+ * labels (a named target port resolves against the entry's `ports`), and the ServiceEntries whose
+ * workloadSelector does.
+ */
+function workloadEntryServices(
+  entry: WorkloadEntry,
+  services: SelectorIndex<ServiceObject>,
+  entries: SelectorIndex<ServiceEntry>,
+): Record<string, PortList> {
+  const ns = namespaceOf(entry);
+  const labels = workloadEntryLabels(entry);
+  const out: Record<string, PortList> = {};
+  const byName = (a: KubeObject, b: KubeObject) => compareStrings(a.metadata.name, b.metadata.name);
+  for (const svc of [...services.match(ns, labels)].sort(byName)) {
+    const ports: PortList["ports"] = [];
+    for (const port of svc.spec?.ports ?? []) {
+      const target = port.targetPort;
+      const resolved =
+        typeof target === "number" ? target : target === undefined ? port.port : entry.spec?.ports?.[target];
+      if (resolved !== undefined) ports.push({ servicePort: port.port, targetPort: resolved });
+    }
+    out[`${ns}/${serviceHostname(svc.metadata.name, ns)}`] = { ports };
+  }
+  for (const se of [...entries.match(ns, labels)].sort(byName)) {
+    for (const [key, ports] of Object.entries(entryServices(se, entry.spec))) out[key] ??= ports;
+  }
+  return out;
 }

@@ -5,8 +5,8 @@
 
 import type { Authorization, Match, Rule } from "@ambient/core";
 import { emptyMatch } from "@ambient/core";
-import { type MtlsMode, namespaceOf, type PeerAuthentication, type Pod } from "@ambient/kube";
-import { compareStrings, labelsOf, type TranslateContext } from "./context.js";
+import { type MtlsMode, namespaceOf, type PeerAuthentication } from "@ambient/kube";
+import { compareStrings, type TranslateContext } from "./context.js";
 import { SelectorIndex } from "./selector-index.js";
 
 // Underscores are illegal in Kubernetes names, so these can never collide with a user's policy.
@@ -144,14 +144,14 @@ export class PeerAuthenticationIndex {
   }
 
   /**
-   * Policy keys a pod references. Precedence: the oldest selector policy in the pod's namespace,
-   * else the namespace-wide policy, else the mesh-wide one; UNSET inherits from the next level.
+   * Policy keys a workload (a Pod or WorkloadEntry with these labels in namespace `ns`)
+   * references. Precedence: the oldest selector policy in its namespace, else the namespace-wide
+   * policy, else the mesh-wide one; UNSET inherits from the next level.
    */
-  policiesFor(pod: Pod): string[] {
+  policiesFor(ns: string, labels: Record<string, string>): string[] {
     if (!this.hasAny) return [];
-    const ns = namespaceOf(pod);
     let workload: PeerAuthentication | undefined;
-    for (const p of this.selectors.match(ns, labelsOf(pod))) {
+    for (const p of this.selectors.match(ns, labels)) {
       if (!workload || older(p, workload)) workload = p;
     }
     const converted = workload && this.converted.get(workload);

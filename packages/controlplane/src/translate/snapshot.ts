@@ -15,7 +15,9 @@ import {
   isPod,
   isRequestAuthentication,
   isService,
+  isServiceEntry,
   isVirtualService,
+  isWorkloadEntry,
   type KubeObject,
   type Namespace,
   type Node,
@@ -24,7 +26,9 @@ import {
   type Pod,
   type RequestAuthentication,
   type Service,
+  type ServiceEntry,
   type VirtualService,
+  type WorkloadEntry,
 } from "@ambient/kube";
 import { compareStrings, type TranslateContext } from "./context.js";
 
@@ -35,6 +39,8 @@ export interface Snapshot {
   nodes: Map<string, Node>;
   pods: Pod[];
   services: Service[];
+  serviceEntries: ServiceEntry[];
+  workloadEntries: WorkloadEntry[];
   authorizationPolicies: AuthorizationPolicy[];
   peerAuthentications: PeerAuthentication[];
   requestAuthentications: RequestAuthentication[];
@@ -80,6 +86,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     nodes: new Map(),
     pods: [],
     services: [],
+    serviceEntries: [],
+    workloadEntries: [],
     authorizationPolicies: [],
     peerAuthentications: [],
     requestAuthentications: [],
@@ -92,6 +100,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     // so a failed guard would narrow the rest of a chain to `never`.
     if (isPod(obj)) snapshot.pods.push(obj);
     if (isService(obj)) snapshot.services.push(obj);
+    if (isServiceEntry(obj)) snapshot.serviceEntries.push(obj);
+    if (isWorkloadEntry(obj)) snapshot.workloadEntries.push(obj);
     if (isNamespace(obj)) snapshot.namespaces.set(obj.metadata.name, obj);
     if (isNode(obj)) snapshot.nodes.set(obj.metadata.name, obj);
     if (isAuthorizationPolicy(obj)) snapshot.authorizationPolicies.push(obj);

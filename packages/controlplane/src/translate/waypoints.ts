@@ -26,6 +26,8 @@ import {
   namespaceOf,
   type Pod,
   type Service,
+  type ServiceEntry,
+  type WorkloadEntry,
 } from "@ambient/kube";
 import { annotationsOf, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
 import type { Snapshot } from "./snapshot.js";
@@ -100,16 +102,18 @@ export class WaypointIndex {
     return [...this.waypoints.values()].map((w) => w.gateway);
   }
 
-  forService(svc: Service): GatewayAddress | undefined {
-    if (this.isWaypointService(svc)) return undefined;
+  /** A Service's or a ServiceEntry's waypoint (both carry service traffic, labelled alike). */
+  forService(svc: Service | ServiceEntry): GatewayAddress | undefined {
+    if (svc.kind === "Service" && this.isWaypointService(svc as Service)) return undefined;
     const own = useWaypoint(svc);
     if (own === "none") return undefined;
     if (own) return this.resolve(svc, "service", own, true);
     return this.fromNamespace(svc, "service");
   }
 
-  forWorkload(pod: Pod, serviceAccount: string): GatewayAddress | undefined {
-    if (this.isWaypointPod(pod)) return undefined;
+  /** A Pod's or a WorkloadEntry's waypoint, for traffic addressed to the workload itself. */
+  forWorkload(pod: Pod | WorkloadEntry, serviceAccount: string): GatewayAddress | undefined {
+    if (pod.kind === "Pod" && this.isWaypointPod(pod as Pod)) return undefined;
     const own = useWaypoint(pod);
     if (own === "none") return undefined;
     if (own) return this.resolve(pod, "workload", own, true);
@@ -135,7 +139,7 @@ export class WaypointIndex {
     return false;
   }
 
-  private fromNamespace(obj: Pod | Service, kind: TrafficKind): GatewayAddress | undefined {
+  private fromNamespace(obj: KubeObject, kind: TrafficKind): GatewayAddress | undefined {
     const ns = this.namespaces.get(namespaceOf(obj));
     const inherited = ns ? useWaypoint(ns, namespaceOf(obj)) : undefined;
     if (!inherited || inherited === "none") return undefined;
@@ -148,7 +152,7 @@ export class WaypointIndex {
    * kind of traffic simply does not apply (a missing one is assumed to take Istio's default, service).
    */
   private resolve(
-    obj: Pod | Service,
+    obj: KubeObject,
     kind: TrafficKind,
     ref: { name: string; namespace: string },
     explicit: boolean,

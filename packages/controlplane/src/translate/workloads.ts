@@ -5,8 +5,16 @@
 
 import type { GatewayAddress, Locality, PortList, Workload, WorkloadType } from "@ambient/core";
 import { parseIp } from "@ambient/core";
-import { isAmbientEnrolled, namespaceOf, type OwnerReference, type Pod, type Service } from "@ambient/kube";
+import {
+  isAmbientEnrolled,
+  namespaceOf,
+  type OwnerReference,
+  type Pod,
+  type Service,
+  type ServiceEntry,
+} from "@ambient/kube";
 import { compareStrings, labelsOf, serviceHostname, type TranslateContext } from "./context.js";
+import { entryServices } from "./service-entries.js";
 import type { Snapshot } from "./snapshot.js";
 
 const NETWORK_LABEL = "topology.istio.io/network";
@@ -15,6 +23,8 @@ const NETWORK_LABEL = "topology.istio.io/network";
 export interface WorkloadLookups {
   /** Services in the pod's namespace whose non-empty selector matches its labels. */
   servicesFor(pod: Pod): Service[];
+  /** ServiceEntries in the pod's namespace whose workloadSelector matches its labels. */
+  entriesFor(pod: Pod): ServiceEntry[];
   /** Sorted `<ns>/<name>` of the WORKLOAD_SELECTOR Authorizations that apply to the pod. */
   policiesFor(pod: Pod): string[];
   /** The waypoint that receives traffic addressed to the pod itself (waypoints.ts), if any. */
@@ -50,6 +60,12 @@ export function translatePod(
     services[`${namespace}/${serviceHostname(svc.metadata.name, namespace)}`] = {
       ports: resolvePorts(svc, pod),
     };
+  }
+  for (const entry of [...lookups.entriesFor(pod)].sort((a, b) =>
+    compareStrings(a.metadata.name, b.metadata.name),
+  )) {
+    // A Service of the same hostname was listed first and keeps its ports.
+    for (const [key, ports] of Object.entries(entryServices(entry))) services[key] ??= ports;
   }
 
   const workload: Workload = {

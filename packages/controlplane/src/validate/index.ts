@@ -17,6 +17,7 @@ import { checkNode, checkPod, checkService } from "./core-kinds.js";
 import { checkDestinationRule } from "./destination-rule.js";
 import { checkGateway } from "./gateway.js";
 import { checkSchema } from "./schema.js";
+import { checkServiceEntry, checkWorkloadEntry } from "./service-entry.js";
 import { checkVirtualService } from "./virtual-service.js";
 
 const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
@@ -29,6 +30,8 @@ const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
   "security.istio.io/RequestAuthentication": checkRequestAuthentication,
   "networking.istio.io/VirtualService": checkVirtualService,
   "networking.istio.io/DestinationRule": checkDestinationRule,
+  "networking.istio.io/ServiceEntry": checkServiceEntry,
+  "networking.istio.io/WorkloadEntry": checkWorkloadEntry,
 };
 
 /**

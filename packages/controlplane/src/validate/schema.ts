@@ -6,11 +6,17 @@ import { at, isRecord, type Json, type Problems } from "@ambient/kube";
 import { Gateway as GatewayV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { Gateway as GatewayV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/Gateway";
 import { DestinationRule as DestinationRuleV1 } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
+import { ServiceEntry as ServiceEntryV1 } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
 import { VirtualService as VirtualServiceV1 } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
+import { WorkloadEntry as WorkloadEntryV1 } from "@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry";
 import { DestinationRule as DestinationRuleV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/DestinationRule";
+import { ServiceEntry as ServiceEntryV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/ServiceEntry";
 import { VirtualService as VirtualServiceV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/VirtualService";
+import { WorkloadEntry as WorkloadEntryV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/WorkloadEntry";
 import { DestinationRule as DestinationRuleV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule";
+import { ServiceEntry as ServiceEntryV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/ServiceEntry";
 import { VirtualService as VirtualServiceV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
+import { WorkloadEntry as WorkloadEntryV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/WorkloadEntry";
 import { AuthorizationPolicy as AuthorizationPolicyV1 } from "@kubernetes-models/istio/security.istio.io/v1/AuthorizationPolicy";
 import { PeerAuthentication as PeerAuthenticationV1 } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication";
 import { RequestAuthentication as RequestAuthenticationV1 } from "@kubernetes-models/istio/security.istio.io/v1/RequestAuthentication";
@@ -39,6 +45,12 @@ const MODELS: Record<string, ModelClass> = {
   "networking.istio.io/v1/DestinationRule": DestinationRuleV1,
   "networking.istio.io/v1beta1/DestinationRule": DestinationRuleV1beta1,
   "networking.istio.io/v1alpha3/DestinationRule": DestinationRuleV1alpha3,
+  "networking.istio.io/v1/ServiceEntry": ServiceEntryV1,
+  "networking.istio.io/v1beta1/ServiceEntry": ServiceEntryV1beta1,
+  "networking.istio.io/v1alpha3/ServiceEntry": ServiceEntryV1alpha3,
+  "networking.istio.io/v1/WorkloadEntry": WorkloadEntryV1,
+  "networking.istio.io/v1beta1/WorkloadEntry": WorkloadEntryV1beta1,
+  "networking.istio.io/v1alpha3/WorkloadEntry": WorkloadEntryV1alpha3,
 };
 
 interface AjvError {

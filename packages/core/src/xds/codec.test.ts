@@ -179,20 +179,46 @@ describe("Address codec", () => {
   });
 
   it("refuses an enum value this build does not know", () => {
-    // Service.load_balancing(8).mode(2) = 3 (Istio's PASSTHROUGH).
-    const w = new protobuf.Writer();
-    w.uint32((2 << 3) | 2).fork();
-    w.uint32((8 << 3) | 2)
-      .fork()
-      .uint32((2 << 3) | 0)
-      .uint32(3)
-      .ldelim();
-    w.ldelim();
-    expect(() => decodeAddress(w.finish(), "ns/svc")).toThrowError(
-      /loadBalancing.mode: unknown Mode value 3/,
+    // Service.load_balancing(8).mode(2) = 99 (no such LoadBalancing.Mode, in Istio or here).
+    expect(() => decodeAddress(serviceWithMode(99), "ns/svc")).toThrowError(
+      /loadBalancing.mode: unknown Mode value 99/,
     );
   });
+
+  it("round-trips a PASSTHROUGH service, Istio's mode 3 for a ServiceEntry with resolution NONE", () => {
+    const address: Address = {
+      service: service({
+        waypoint: undefined,
+        loadBalancing: { routingPreference: [], mode: "PASSTHROUGH" },
+      }),
+    };
+    expect(decodeAddress(encodeAddress(address))).toEqual(address);
+    expect(decodeAddress(serviceWithMode(3)).service?.loadBalancing).toEqual({
+      routingPreference: [],
+      mode: "PASSTHROUGH",
+    });
+  });
+
+  it("round-trips a DNS endpoint: a workload with a hostname and no address", () => {
+    const address: Address = {
+      workload: workload({ addresses: [], hostname: "api.example.com", tunnelProtocol: "NONE" }),
+    };
+    expect(decodeAddress(encodeAddress(address))).toEqual(address);
+  });
 });
+
+/** An Address holding only Service.load_balancing(8).mode(2) = `mode`, written field by field. */
+function serviceWithMode(mode: number): Uint8Array {
+  const w = new protobuf.Writer();
+  w.uint32((2 << 3) | 2).fork();
+  w.uint32((8 << 3) | 2)
+    .fork()
+    .uint32((2 << 3) | 0)
+    .uint32(mode)
+    .ldelim();
+  w.ldelim();
+  return w.finish();
+}
 
 function bareWorkloadDefaults(): Workload {
   return {

@@ -79,7 +79,11 @@ export type LoadBalancingScope =
   | "NODE"
   | "CLUSTER"
   | "NETWORK";
-export type LoadBalancingMode = "UNSPECIFIED_MODE" | "STRICT" | "FAILOVER";
+/**
+ * PASSTHROUGH (Istio's ServiceEntry `resolution: NONE`): no endpoint is picked, the connection goes
+ * to the address the client dialed, or to the service's waypoint when it has one.
+ */
+export type LoadBalancingMode = "UNSPECIFIED_MODE" | "STRICT" | "FAILOVER" | "PASSTHROUGH";
 
 export interface LoadBalancing {
   routingPreference: LoadBalancingScope[];

@@ -2,7 +2,7 @@
 // finds; every problem carries the command that fixes it (or shows why). Read-only: nothing here
 // writes to the cluster.
 
-import type { KubeObject } from "@ambient/kube";
+import { type KubeObject, SUPPORTED_KINDS } from "@ambient/kube";
 
 export interface Problem {
   message: string;
@@ -29,14 +29,12 @@ export interface ClusterView {
 
 export const MESH_NAMESPACE = "istio-system";
 const CHART = `helm upgrade --install ambient deploy/charts/ambient -n ${MESH_NAMESPACE} --reuse-values`;
-/** The CRDs the control plane reads (the chart's `base` part installs them). */
+/**
+ * The CRDs the control plane reads (the chart's `base` part installs them): one per API-group kind
+ * it supports, and GatewayClass, which every Gateway names (deploy/crds/generate-crds.mjs).
+ */
 const REQUIRED_CRDS = [
-  "authorizationpolicies.security.istio.io",
-  "peerauthentications.security.istio.io",
-  "requestauthentications.security.istio.io",
-  "virtualservices.networking.istio.io",
-  "destinationrules.networking.istio.io",
-  "gateways.gateway.networking.k8s.io",
+  ...SUPPORTED_KINDS.filter((k) => k.group !== "").map((k) => `${k.plural}.${k.group}`),
   "gatewayclasses.gateway.networking.k8s.io",
 ];
 const ZTUNNEL = { key: "app", value: "ztunnel" };

@@ -101,7 +101,7 @@ async function describe(cluster: kube.KubeCluster, netns: boolean): Promise<stri
     "Try (the real kubectl; the mesh follows within seconds):",
     "  kubectl get pods -A -o wide",
     "  kubectl label namespace <ns> istio.io/dataplane-mode=ambient      # enrol its pods; --overwrite / '-' to change or remove",
-    "  kubectl apply -f <AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule, Pod>.yaml",
+    "  kubectl apply -f <AuthorizationPolicy, PeerAuthentication, VirtualService, DestinationRule, ServiceEntry, Pod>.yaml",
     "  kubectl create token ztunnel -n istio-system --audience istio-ca",
   ];
   const app = pods.find((p) => p.metadata.namespace !== "istio-system" && p.status?.podIP);

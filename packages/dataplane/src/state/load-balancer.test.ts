@@ -50,6 +50,15 @@ describe("pickEndpoint", () => {
     expect(state.pickEndpoint(svc, 81)).toBeUndefined();
   });
 
+  it("picks DNS endpoints (a hostname, no address) and skips endpoints with neither", () => {
+    const { pickNames } = setup(
+      undefined,
+      endpoint("dns", "10.0.0.1", { addresses: [], hostname: "api.example.com", tunnelProtocol: "NONE" }),
+      endpoint("nowhere", "10.0.0.2", { addresses: [] }),
+    );
+    expect(pickNames(3)).toEqual(["dns", "dns", "dns"]);
+  });
+
   it("keeps round robin state per service", () => {
     const state = new ProxyState();
     const one = testService({ name: "one", namespace: "demo", ports: [80] });
@@ -122,6 +131,15 @@ describe("pickEndpoint", () => {
     expect(new Set(pickNames(4, { sourceWorkload: source }))).toEqual(new Set(["here"]));
     state.applyAddresses({ upserts: new Map(), removes: [here.uid] });
     expect(pickNames(1, { sourceWorkload: source })).toEqual([undefined]);
+  });
+
+  it("ignores routing preferences under PASSTHROUGH", () => {
+    const passthrough: LoadBalancing = { routingPreference: ["NODE"], mode: "PASSTHROUGH" };
+    const here = endpoint("here", "10.0.0.1", { node: "node-1" });
+    const there = endpoint("there", "10.0.0.2", { node: "node-2" });
+    const { pickNames } = setup(passthrough, here, there);
+    const source = testWorkload({ name: "client", namespace: "demo", node: "node-1" });
+    expect(new Set(pickNames(4, { sourceWorkload: source }))).toEqual(new Set(["here", "there"]));
   });
 
   it("treats a different network as farthest under FAILOVER", () => {

@@ -50,7 +50,10 @@ export function applyRoutingPreference(
   loadBalancing: LoadBalancing | undefined,
   source: PickOptions,
 ): readonly Endpoint[] {
-  if (!loadBalancing || loadBalancing.mode === "UNSPECIFIED_MODE") return endpoints;
+  // PASSTHROUGH services are not balanced by ztunnel; a waypoint that does pick among their
+  // endpoints ignores the preferences, as ztunnel's PASSTHROUGH puts every endpoint in one bucket.
+  if (!loadBalancing || loadBalancing.mode === "UNSPECIFIED_MODE" || loadBalancing.mode === "PASSTHROUGH")
+    return endpoints;
   const scopes = loadBalancing.routingPreference;
   if (scopes.length === 0) return endpoints;
 

@@ -42,5 +42,11 @@ describe("kindInfo", () => {
     expect(describeSupportedKinds()).toContain(
       "VirtualService (networking.istio.io/v1, networking.istio.io/v1beta1",
     );
+    for (const kind of ["ServiceEntry", "WorkloadEntry"]) {
+      expect(describeSupportedKinds()).toContain(
+        `${kind} (networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3)`,
+      );
+      expect(kindInfo("networking.istio.io/v1alpha3", kind)?.namespaced).toBe(true);
+    }
   });
 });

@@ -13,7 +13,9 @@ import type {
   Pod,
   RequestAuthentication,
   Service,
+  ServiceEntry,
   VirtualService,
+  WorkloadEntry,
 } from "./objects.js";
 
 /** The group name used in keys for Kubernetes' core API group, whose real name is "". */
@@ -81,6 +83,20 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
     versions: NETWORKING_VERSIONS,
     namespaced: true,
     plural: "destinationrules",
+  },
+  {
+    group: "networking.istio.io",
+    kind: "ServiceEntry",
+    versions: NETWORKING_VERSIONS,
+    namespaced: true,
+    plural: "serviceentries",
+  },
+  {
+    group: "networking.istio.io",
+    kind: "WorkloadEntry",
+    versions: NETWORKING_VERSIONS,
+    namespaced: true,
+    plural: "workloadentries",
   },
 ];
 
@@ -172,3 +188,7 @@ export const isVirtualService = (o: KubeObject): o is VirtualService =>
   is(o, "networking.istio.io", "VirtualService");
 export const isDestinationRule = (o: KubeObject): o is DestinationRule =>
   is(o, "networking.istio.io", "DestinationRule");
+export const isServiceEntry = (o: KubeObject): o is ServiceEntry =>
+  is(o, "networking.istio.io", "ServiceEntry");
+export const isWorkloadEntry = (o: KubeObject): o is WorkloadEntry =>
+  is(o, "networking.istio.io", "WorkloadEntry");

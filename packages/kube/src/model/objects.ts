@@ -195,6 +195,46 @@ export type RequestAuthentication = KubeObject<RequestAuthenticationSpec>;
 export type VirtualService = KubeObject<Record<string, unknown>>;
 export type DestinationRule = KubeObject<Record<string, unknown>>;
 
+// ServiceEntry and WorkloadEntry: services outside the cluster's registry (external hosts, VMs),
+// turned into workload-API Services and Workloads (controlplane translate/service-entries.ts).
+
+export type ServiceEntryResolution = "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
+
+export interface ServiceEntryPort {
+  number: number;
+  name?: string;
+  protocol?: string;
+  targetPort?: number;
+}
+
+/** A WorkloadEntry's spec, and each inline endpoint of a ServiceEntry. */
+export interface WorkloadEntrySpec {
+  /** An IP, or a hostname for DNS resolution. */
+  address?: string;
+  /** ServiceEntry port name → the port this endpoint serves it on. */
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts?: string[];
+  addresses?: string[];
+  ports?: ServiceEntryPort[];
+  location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  resolution?: ServiceEntryResolution;
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels?: Record<string, string> };
+  exportTo?: string[];
+  subjectAltNames?: string[];
+}
+
+export type ServiceEntry = KubeObject<ServiceEntrySpec>;
+export type WorkloadEntry = KubeObject<WorkloadEntrySpec>;
+
 // ---- Gateway API ----
 
 export interface Listener {

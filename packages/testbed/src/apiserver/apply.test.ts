@@ -228,4 +228,102 @@ describe("custom resources", () => {
       await server.stop();
     }
   });
+
+  it("ServiceEntry status is a subresource (the control plane writes WaypointBound there); WorkloadEntry is served", async () => {
+    const server = await startTestApiServer({ objects: istioCrds() });
+    const path = "/apis/networking.istio.io/v1/namespaces/default/serviceentries/ext";
+    const bound = { conditions: [{ type: "istio.io/WaypointBound", status: "True" }] };
+    try {
+      const created = await call(
+        server,
+        "POST",
+        "/apis/networking.istio.io/v1/namespaces/default/serviceentries",
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "ServiceEntry",
+          metadata: { name: "ext" },
+          spec: { hosts: ["api.example.com"], resolution: "DNS" },
+          status: bound,
+        },
+      );
+      expect(created.status).toBe(201);
+      expect(created.body.status).toBeUndefined();
+      const patch = "application/merge-patch+json";
+      expect((await call(server, "PATCH", path, { status: bound }, patch)).body.status).toBeUndefined();
+      expect((await call(server, "PATCH", `${path}/status`, { status: bound }, patch)).body.status).toEqual(
+        bound,
+      );
+      const we = await call(
+        server,
+        "POST",
+        "/apis/networking.istio.io/v1alpha3/namespaces/default/workloadentries",
+        {
+          apiVersion: "networking.istio.io/v1alpha3",
+          kind: "WorkloadEntry",
+          metadata: { name: "vm" },
+          spec: { address: "10.0.0.7" },
+        },
+      );
+      expect(we.status).toBe(201);
+      const list = await call(server, "GET", "/apis/networking.istio.io/v1/workloadentries");
+      expect(list.body).toMatchObject({
+        kind: "WorkloadEntryList",
+        items: [{ spec: { address: "10.0.0.7" } }],
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("an apply through a custom resource's /status owns what it set, and drops it once no longer applied", () => {
+    const objects = new ObjectService(new ObjectStore(), new ResourceRegistry());
+    objects.create(objects.registry.find("", "v1", "namespaces")!, undefined, {
+      metadata: { name: "default" },
+    });
+    const crds = objects.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")!;
+    for (const crd of istioCrds()) objects.create(crds, undefined, crd as never);
+    const se = objects.registry.find("networking.istio.io", "v1", "serviceentries")!;
+    const entry = { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "ext" } };
+    objects.create(se, "default", { ...entry, spec: { hosts: ["api.example.com"] } });
+    const condition = { type: "istio.io/WaypointBound", status: "True" };
+    const written = objects.patch(
+      se,
+      "default",
+      "ext",
+      "apply",
+      { ...entry, status: { conditions: [condition] } },
+      {
+        fieldManager: "ambient.istio.io/status",
+        force: true,
+        subresource: "status",
+      },
+    );
+    expect(written.status).toEqual({ conditions: [condition] });
+    expect(written.metadata.managedFields).toContainEqual(
+      expect.objectContaining({ manager: "ambient.istio.io/status", subresource: "status" }),
+    );
+    // kubectl label meanwhile: an Update of the main resource, which leaves status to its owner.
+    objects.patch(
+      se,
+      "default",
+      "ext",
+      "merge",
+      { metadata: { labels: { a: "b" } } },
+      { fieldManager: "kubectl-label" },
+    );
+    const dropped = objects.patch(
+      se,
+      "default",
+      "ext",
+      "apply",
+      { ...entry, status: {} },
+      {
+        fieldManager: "ambient.istio.io/status",
+        force: true,
+        subresource: "status",
+      },
+    );
+    expect(dropped.status?.conditions).toBeUndefined();
+    expect(dropped.metadata.labels).toEqual({ a: "b" });
+  });
 });

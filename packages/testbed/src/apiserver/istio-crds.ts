@@ -16,7 +16,7 @@ interface KindSpec {
   columns?: { name: string; type: string; jsonPath: string; priority?: number }[];
 }
 
-// The Gateway API CRDs' columns: `kubectl get gateway` shows the class, address and Programmed.
+// Upstream lists Age among its columns: a CRD's columns replace kubectl's defaults.
 const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
 
 // Istio 1.2x serves v1 (stored), v1beta1 and, for networking, v1alpha3; Gateway API v1.x serves v1
@@ -63,6 +63,22 @@ const ISTIO_KINDS: KindSpec[] = [
     plural: "serviceentries",
     versions: ["v1", "v1beta1", "v1alpha3"],
     shortNames: ["se"],
+    categories: ["istio-io", "networking-istio-io"],
+    columns: [
+      { name: "Hosts", type: "string", jsonPath: ".spec.hosts" },
+      { name: "Location", type: "string", jsonPath: ".spec.location" },
+      { name: "Resolution", type: "string", jsonPath: ".spec.resolution" },
+      AGE,
+    ],
+  },
+  {
+    group: "networking.istio.io",
+    kind: "WorkloadEntry",
+    plural: "workloadentries",
+    versions: ["v1", "v1beta1", "v1alpha3"],
+    shortNames: ["we"],
+    categories: ["istio-io", "networking-istio-io"],
+    columns: [AGE, { name: "Address", type: "string", jsonPath: ".spec.address" }],
   },
   {
     group: "gateway.networking.k8s.io",

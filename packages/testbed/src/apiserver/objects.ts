@@ -209,7 +209,12 @@ export class ObjectService {
     if (opts.subresource === "status") {
       // Pods keep metadata edits made through /status (istio-cni annotates pods that way);
       // custom resources take only the status stanza.
-      if (type.crd) Object.assign(after, { ...before, status: after.status });
+      // Their managedFields are the write's own, though: an apply through /status owns what it set.
+      if (type.crd) {
+        const managedFields = after.metadata.managedFields;
+        Object.assign(after, { ...before, status: after.status });
+        after.metadata = { ...before.metadata, managedFields };
+      }
       else after.spec = before.spec;
     } else if (type.status) after.status = before.status;
     keepOnUpdate(type, before, after);

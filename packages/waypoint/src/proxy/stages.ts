@@ -2,7 +2,7 @@
 // → authorize (AuthorizationPolicy) → route (VirtualService) → pick an endpoint (DestinationRule).
 // `L7Config` builds them from what the control plane sent; defaults pass everything through.
 
-import type { AmbientError, Service, Workload } from "@ambient/core";
+import type { AmbientError, Service } from "@ambient/core";
 import type { HeaderOps, L7Request } from "../model/request.js";
 import type { UpstreamTarget } from "./upstream.js";
 
@@ -77,9 +77,11 @@ export interface OpaqueConnectionLimits {
   maxConnectionDurationMs: number;
 }
 
+/**
+ * The endpoint a request or connection goes to: a workload, or for a PASSTHROUGH service no
+ * workload but the original destination `address` (see UpstreamTarget).
+ */
 export interface EndpointPick extends UpstreamTarget {
-  workload: Workload;
-  port: number;
   /** From the cluster's DestinationRule, for opaque TCP; absent: the defaults in tcp.ts. */
   opaque?: OpaqueConnectionLimits;
   /** From the cluster's DestinationRule; absent: keep-alive with the default idle timeout. */

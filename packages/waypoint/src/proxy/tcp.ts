@@ -8,7 +8,7 @@ import {
   classify,
   type HboneRequest,
   hasCode,
-  ipText,
+  hostPort,
   type Logger,
   WaypointErrorCode,
   type Workload,
@@ -29,7 +29,7 @@ import type { L7Request } from "../model/request.js";
 import { waypointError } from "./errors.js";
 import type { StreamInfo } from "./http.js";
 import type { EndpointPick, OpaqueConnectionLimits, Stages } from "./stages.js";
-import { openUpstream, type UpstreamDeps } from "./upstream.js";
+import { openUpstream, type UpstreamDeps, upstreamHost } from "./upstream.js";
 
 export interface TcpContext {
   stages: () => Stages;
@@ -191,14 +191,15 @@ function tcpRequest(info: StreamInfo): L7Request {
 }
 
 function destinationFields(ep: EndpointPick, service: string | undefined): Partial<LogFields> {
-  const ip = ep.workload.addresses[0] ? ipText(ep.workload.addresses[0]) : "";
-  const hbone = ep.workload.tunnelProtocol === "HBONE";
+  const w = ep.workload;
+  // A PASSTHROUGH service's original destination: no workload, and "dst.addr" already names it.
+  if (!w) return service ? { "dst.service": service } : {};
   return {
     ...(service ? { "dst.service": service } : {}),
-    ...(hbone ? { "dst.hbone_addr": `${ip}:15008` } : {}),
-    "dst.workload": ep.workload.name,
-    "dst.namespace": ep.workload.namespace,
-    "dst.identity": workloadIdentity(ep.workload).toString(),
+    ...(w.tunnelProtocol === "HBONE" ? { "dst.hbone_addr": hostPort(upstreamHost(ep), 15008) } : {}),
+    "dst.workload": w.name,
+    "dst.namespace": w.namespace,
+    "dst.identity": workloadIdentity(w).toString(),
   };
 }
 

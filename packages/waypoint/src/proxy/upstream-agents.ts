@@ -6,10 +6,9 @@
 import { Agent, type AgentOptions, type ClientRequest, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { ipText } from "@ambient/core";
 import type { UpstreamConnectionPolicy } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
-import { openUpstream, type UpstreamDeps, type UpstreamTarget } from "./upstream.js";
+import { openUpstream, type UpstreamDeps, type UpstreamTarget, upstreamHost } from "./upstream.js";
 
 /** Idle pooled connections close after this (Envoy's default upstream idle timeout is 1 h; apps'
  * own keep-alive timeouts, e.g. Node's 5 s, usually end them first). */
@@ -160,14 +159,13 @@ export class UpstreamAgents {
   }
 
   private key(target: UpstreamTarget, policy: UpstreamConnectionPolicy): string {
-    const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
     // The workload uid too: a new pod that reuses an IP must not inherit the old one's connections.
     // The policy too: a DestinationRule edit applies to new connections, as in Envoy.
     return [
-      target.workload.uid,
-      ip,
+      target.workload?.uid ?? "",
+      upstreamHost(target),
       target.port,
-      target.workload.tunnelProtocol,
+      target.workload?.tunnelProtocol ?? "",
       policy.maxRequestsPerConnection,
       policy.idleTimeoutMs,
       policy.maxConnectionDurationMs,

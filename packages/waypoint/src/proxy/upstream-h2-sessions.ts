@@ -12,10 +12,9 @@ import {
   connect,
   type OutgoingHttpHeaders,
 } from "node:http2";
-import { ipText } from "@ambient/core";
 import type { UpstreamConnectionPolicy } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
-import { openUpstream, type UpstreamDeps, type UpstreamTarget } from "./upstream.js";
+import { openUpstream, type UpstreamDeps, type UpstreamTarget, upstreamHost } from "./upstream.js";
 import { UPSTREAM_IDLE_TIMEOUT_MS } from "./upstream-agents.js";
 
 /**
@@ -148,11 +147,10 @@ export class UpstreamH2Sessions {
   }
 
   private key(target: UpstreamTarget, policy: UpstreamConnectionPolicy): string {
-    const ip = target.workload.addresses[0] ? ipText(target.workload.addresses[0]) : "";
     // As the HTTP/1.1 agents: a DestinationRule edit applies to new sessions.
     return [
-      target.workload.uid,
-      ip,
+      target.workload?.uid ?? "",
+      upstreamHost(target),
       target.port,
       policy.maxRequestsPerConnection,
       policy.idleTimeoutMs,

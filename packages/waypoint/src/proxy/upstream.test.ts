@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
+import { WaypointErrorCode } from "@ambient/core";
 import { keepaliveOf } from "@ambient/netns";
 import { afterEach, describe, expect, it } from "vitest";
 import { openUpstream, type UpstreamDeps } from "./upstream.js";
@@ -49,5 +50,50 @@ describe("openUpstream to an endpoint outside the mesh", () => {
     const socket = (await openUpstream(deps, outsideMesh(port) as never, {})) as Socket;
     expect(keepaliveOf(fdOf(socket)).enabled).toBe(false);
     socket.destroy();
+  });
+});
+
+describe("openUpstream without an endpoint address", () => {
+  it("dials a PASSTHROUGH service's original destination over plain TCP", async () => {
+    const port = await listening();
+    const socket = (await openUpstream(deps, { address: "127.0.0.1", port }, {})) as Socket;
+    expect(socket.remotePort).toBe(port);
+    socket.destroy();
+  });
+
+  it("resolves a DNS endpoint's hostname for every new connection", async () => {
+    const port = await listening();
+    const asked: string[] = [];
+    const dnsDeps = {
+      ...deps,
+      resolveName: async (name: string) => {
+        asked.push(name);
+        return "127.0.0.1";
+      },
+    } as UpstreamDeps;
+    const target = {
+      workload: { uid: "egress/db", addresses: [], hostname: "db.example", tunnelProtocol: "NONE" },
+      port,
+    } as never;
+    for (let i = 0; i < 2; i++) ((await openUpstream(dnsDeps, target, {})) as Socket).destroy();
+    expect(asked).toEqual(["db.example", "db.example"]);
+  });
+
+  it("fails with a connect error naming the hostname that does not resolve", async () => {
+    const failing = {
+      ...deps,
+      resolveName: async (name: string) => {
+        throw new Error(`getaddrinfo ENOTFOUND ${name}`);
+      },
+    } as UpstreamDeps;
+    const target = {
+      workload: { uid: "egress/db", addresses: [], hostname: "gone.example", tunnelProtocol: "NONE" },
+      port: 80,
+    } as never;
+    await expect(openUpstream(failing, target, {})).rejects.toMatchObject({
+      code: WaypointErrorCode.UPSTREAM_CONNECT,
+      message:
+        "cannot resolve gone.example, the hostname of endpoint egress/db: getaddrinfo ENOTFOUND gone.example",
+    });
   });
 });

@@ -1,10 +1,13 @@
 // Outbound routing: where does a connection from a local pod to (host, port) go? A service VIP or
-// name picks a healthy endpoint; a pod IP is that workload; a destination with a waypoint goes to
-// the waypoint; mesh workloads get HBONE; everything else is plain TCP passthrough.
+// name picks a healthy endpoint (a PASSTHROUGH service picks none: the address dialed); a pod IP is
+// that workload; a destination with a waypoint goes to the waypoint; mesh workloads get HBONE;
+// everything else is plain TCP passthrough. DNS names (outside the mesh, DNS endpoints of a
+// ServiceEntry) are resolved here, at connect time.
 
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import {
+  errorMessage,
   type GatewayAddress,
   hostPort,
   ipText,
@@ -68,7 +71,7 @@ function firstIp(w: Workload): string | undefined {
 export class Router {
   constructor(
     private readonly mesh: MeshLookup,
-    /** DNS for names outside the mesh; injectable for tests. */
+    /** DNS, for names outside the mesh and DNS endpoints; injectable for tests. */
     private readonly resolveName: (name: string) => Promise<string> = async (name) =>
       (await lookup(name)).address,
   ) {}
@@ -77,37 +80,40 @@ export class Router {
     if (isIP(target.host)) return this.routeIp(source, target.host, target.port);
     const name = target.host.toLowerCase().replace(/\.$/, "");
     const service = this.mesh.serviceByHostname(name);
-    if (service) return this.routeService(source, service, target.port, hostPort(name, target.port));
+    if (service) return this.routeService(source, service, { host: name, port: target.port });
     if (name.endsWith(CLUSTER_SUFFIX) || name.endsWith(".svc")) {
       throw proxyError(ProxyErrorCode.NO_ROUTE, `no service named ${name} in the mesh`);
     }
-    let ip: string;
-    try {
-      ip = await this.resolveName(name);
-    } catch (err) {
-      throw proxyError(ProxyErrorCode.NO_ROUTE, `cannot resolve ${name}: ${(err as Error).message}`, err);
-    }
+    const ip = await this.resolve(name, ProxyErrorCode.NO_ROUTE, name);
     return this.routeIp(source, ip, target.port);
   }
 
-  private routeIp(source: Workload | undefined, ip: string, port: number): Route {
+  private async routeIp(source: Workload | undefined, ip: string, port: number): Promise<Route> {
     const service = this.mesh.serviceByVip(ip);
-    if (service) return this.routeService(source, service, port, hostPort(ip, port));
+    if (service) return this.routeService(source, service, { host: ip, port });
     const workload = this.mesh.workloadByIp(ip);
     if (workload) return this.routeWorkload(source, workload, ip, port);
     return { kind: "passthrough", host: ip, port };
   }
 
-  private routeService(
+  /** `original`: what the client dialed, the service's VIP or its hostname, and the port. */
+  private async routeService(
     source: Workload | undefined,
     service: Service,
-    port: number,
-    original: string,
-  ): Route {
+    original: Target,
+  ): Promise<Route> {
+    const port = original.port;
     if (service.waypoint && !this.isWaypointItself(source, service.waypoint)) {
-      const vip = service.addresses[0] ? hostPort(ipText(service.addresses[0].address), port) : original;
-      return this.viaWaypoint(source, service.waypoint, vip, { service });
+      // The VIP the client dialed, not the first: a PASSTHROUGH service's addresses are distinct
+      // destinations, which the waypoint reaches by this authority. Dialed by name: the first VIP.
+      const vip = isIP(original.host)
+        ? original.host
+        : service.addresses[0]
+          ? ipText(service.addresses[0].address)
+          : original.host;
+      return this.viaWaypoint(source, service.waypoint, hostPort(vip, port), { service });
     }
+    if (service.loadBalancing?.mode === "PASSTHROUGH") return this.passthroughService(service, original);
     const picked = this.mesh.pickEndpoint(service, port, source ? { sourceWorkload: source } : {});
     if (!picked) {
       throw proxyError(
@@ -115,9 +121,7 @@ export class Router {
         `service ${service.hostname} has no healthy endpoint for port ${port}`,
       );
     }
-    const ip = firstIp(picked.workload);
-    if (!ip)
-      throw proxyError(ProxyErrorCode.NO_HEALTHY_UPSTREAM, `endpoint ${picked.workload.uid} has no address`);
+    const ip = firstIp(picked.workload) ?? (await this.endpointIp(picked.workload, service));
     // An endpoint with a waypoint of its own (workload or per-service-account waypoint) is reached
     // through it, addressed to the endpoint itself.
     if (picked.workload.waypoint && !this.isWaypointItself(source, picked.workload.waypoint)) {
@@ -127,6 +131,44 @@ export class Router {
       });
     }
     return this.direct(picked.workload, ip, picked.targetPort, service);
+  }
+
+  /**
+   * Istio's PASSTHROUGH (a ServiceEntry with `resolution: NONE`): no endpoint is picked, the
+   * connection goes where the client sent it. A client that dialed the name reaches the service's
+   * VIP (for such an entry, the external address itself) or, without one, what DNS says.
+   */
+  private async passthroughService(service: Service, original: Target): Promise<PassthroughRoute> {
+    const vip = service.addresses[0];
+    const host = isIP(original.host)
+      ? original.host
+      : vip
+        ? ipText(vip.address)
+        : await this.resolve(original.host, ProxyErrorCode.NO_ROUTE, original.host);
+    return { kind: "passthrough", host, port: original.port, service };
+  }
+
+  /**
+   * A DNS endpoint (Istio's form of a ServiceEntry endpoint with `resolution: DNS`): a hostname
+   * and no address, resolved per connection as the proxy connects.
+   */
+  private async endpointIp(workload: Workload, service: Service): Promise<string> {
+    if (!workload.hostname) {
+      throw proxyError(ProxyErrorCode.NO_HEALTHY_UPSTREAM, `endpoint ${workload.uid} has no address`);
+    }
+    return this.resolve(
+      workload.hostname,
+      ProxyErrorCode.NO_HEALTHY_UPSTREAM,
+      `${workload.hostname} (endpoint of ${service.hostname})`,
+    );
+  }
+
+  private async resolve(name: string, code: string, what: string): Promise<string> {
+    try {
+      return await this.resolveName(name);
+    } catch (err) {
+      throw proxyError(code, `cannot resolve ${what}: ${errorMessage(err)}`, err);
+    }
   }
 
   private routeWorkload(source: Workload | undefined, workload: Workload, ip: string, port: number): Route {

@@ -5,9 +5,11 @@
 // once on a fresh connection, whatever the route's policy (Go's transport does the same; Envoy
 // answers 503 UC unless retryOn has `reset`): nothing was answered, so nothing is repeated.
 
+import { hostPort } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
 import { NO_FLAG, RETRIES_EXHAUSTED_FLAG, RETRY_OVERFLOW_FLAG } from "../errors.js";
 import type { EndpointPick, Stages } from "../stages.js";
+import { upstreamHost } from "../upstream.js";
 import type { AttemptRequest, Sender, UpstreamResponse } from "./attempt.js";
 import type { ReplayBody } from "./body.js";
 import type { Exchange } from "./exchange.js";
@@ -44,8 +46,11 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
   try {
     for (;;) {
       const endpoint = pick(stages, l7, plan, tried);
-      ex.upstreamHost = `${endpoint.workload.name}:${endpoint.port}`;
-      tried.add(endpoint.workload.uid);
+      // A PASSTHROUGH service's original destination has no workload: its address names it.
+      ex.upstreamHost = endpoint.workload
+        ? `${endpoint.workload.name}:${endpoint.port}`
+        : hostPort(upstreamHost(endpoint), endpoint.port);
+      tried.add(endpoint.workload?.uid ?? upstreamHost(endpoint));
       ex.attempts++;
       const attempt = clock.attempt(plan.retry.perTryTimeoutMs);
       let result = await send(endpoint, request, body, attempt.signal, {});
