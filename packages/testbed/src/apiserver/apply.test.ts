@@ -323,7 +323,7 @@ describe("custom resources", () => {
         subresource: "status",
       },
     );
-    expect(dropped.status?.conditions).toBeUndefined();
+    expect((dropped.status as { conditions?: unknown } | undefined)?.conditions).toBeUndefined();
     expect(dropped.metadata.labels).toEqual({ a: "b" });
   });
 });
