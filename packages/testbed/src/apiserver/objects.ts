@@ -214,8 +214,7 @@ export class ObjectService {
         const managedFields = after.metadata.managedFields;
         Object.assign(after, { ...before, status: after.status });
         after.metadata = { ...before.metadata, managedFields };
-      }
-      else after.spec = before.spec;
+      } else after.spec = before.spec;
     } else if (type.status) after.status = before.status;
     keepOnUpdate(type, before, after);
     bumpGeneration(before, after);
