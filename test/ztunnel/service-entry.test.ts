@@ -1,22 +1,29 @@
 // ServiceEntries on 127.33.x.y: servers outside the mesh reached through ztunnel as Istio's egress
 // patterns do. STATIC endpoints load-balanced by the entry's VIP and by its hostname, a DNS
 // endpoint the proxy resolves when it connects, a NONE entry passed through to the address the
-// client dialed (named in the access log), and an entry bound to a waypoint, where an L7
-// AuthorizationPolicy on the waypoint applies to the external service's requests.
+// client dialed (named in the access log), an entry bound to a waypoint, where an L7
+// AuthorizationPolicy on the waypoint applies to the external service's requests, and TLS
+// origination there (DestinationRule tls.mode SIMPLE): plain HTTP from the app, HTTPS outside.
 
+import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { apiserver } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { docs, eventually, namespace, node, pod } from "../utils/index.js";
+import { docs, eventually, namespace, node, pod, type TempDir, tempDir } from "../utils/index.js";
 import { logsWith, startMesh, type TestMesh } from "../utils/mesh.js";
 import { httpViaSocks } from "../utils/socks.js";
 
 const CLIENT = "127.33.1.10";
 const STATIC_IP = "127.33.9.10";
 const NONE_IP = "127.33.9.12";
+const HTTPS_IP = "127.33.9.13";
 
 let t: TestMesh;
 let nonePort = 0;
+let certs: TempDir;
 const servers: Server[] = [];
 
 /** An HTTP server outside the mesh that says who it is and what it was asked. */
@@ -35,6 +42,18 @@ beforeAll(async () => {
   const staticPort = await external("static", STATIC_IP);
   const dnsPort = await external("dns", "::");
   nonePort = await external("none", NONE_IP);
+  // An HTTPS server outside the mesh, with a certificate for secure.external.test from its own CA.
+  const pki = await apiserver.createPki({ ips: [], dns: ["secure.external.test"] });
+  certs = await tempDir("ambient-egress-ca-");
+  const caFile = join(certs.path, "ca.pem");
+  await writeFile(caFile, pki.caPem);
+  const https = createHttpsServer({ cert: pki.serverCertPem, key: pki.serverKeyPem }, (req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ server: "https", path: req.url, encrypted: true }));
+  });
+  servers.push(https);
+  await new Promise<void>((resolve) => https.listen(0, HTTPS_IP, resolve));
+  const httpsPort = (https.address() as AddressInfo).port;
   const seeded = docs(
     namespace("demo", { "istio.io/dataplane-mode": "ambient" }),
     namespace("egress", { "istio.io/dataplane-mode": "ambient" }),
@@ -92,6 +111,40 @@ spec:
   endpoints: [{ address: ${STATIC_IP}, ports: { http: ${staticPort} } }]
 `,
     ),
+    "15-tls-origination.yaml": docs(
+      ...["secure", "wrong-san"].map(
+        (name) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: ${name}
+  namespace: egress
+  labels: { istio.io/use-waypoint: egress-waypoint }
+spec:
+  hosts: [${name}.external.test]
+  addresses: [127.33.100.${name === "secure" ? 4 : 5}]
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${httpsPort} }]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{ address: ${HTTPS_IP} }]
+`,
+      ),
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: secure, namespace: egress }
+spec:
+  host: secure.external.test
+  trafficPolicy:
+    tls: { mode: SIMPLE, sni: secure.external.test, caCertificates: ${caFile} }
+`,
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: wrong-san, namespace: egress }
+spec:
+  host: wrong-san.external.test
+  trafficPolicy:
+    tls: { mode: SIMPLE, sni: secure.external.test, caCertificates: ${caFile}, subjectAltNames: [billing.example.com] }
+`,
+    ),
     "20-waypoint.yaml": docs(
       `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -120,6 +173,7 @@ spec:
 afterAll(async () => {
   await t?.stop();
   for (const s of servers) s.close();
+  await certs?.cleanup();
 });
 
 function get(host: string, port: number, path = "/") {
@@ -164,5 +218,24 @@ describe("ServiceEntry", () => {
     expect(denied.body).toBe("RBAC: access denied");
     // The unguarded entry to the same server is not behind the waypoint: no policy there.
     expect((await get("db.external.test", 80, "/admin/users")).status).toBe(200);
+  });
+
+  it("TLS origination at the waypoint: plain HTTP from the app, HTTPS verified against the rule's CA", async () => {
+    const res = await eventually(async () => {
+      const r = await get("secure.external.test", 80, "/over-tls");
+      expect(r.status).toBe(200);
+      return r;
+    });
+    expect(res.json<{ server: string; path: string }>()).toMatchObject({
+      server: "https",
+      path: "/over-tls",
+    });
+    // The same server, but the rule asks for a name its certificate does not carry: refused, 503.
+    const refused = await get("wrong-san.external.test", 80, "/over-tls");
+    expect(refused.status).toBe(503);
+    expect(
+      t.logs.some((l) => JSON.stringify(l).includes("none of billing.example.com")),
+      "the waypoint says why",
+    ).toBe(true);
   });
 });

@@ -17,12 +17,14 @@ import {
   noHealthyUpstream,
   OutlierDetector,
   resolveClusterPolicy,
+  type TlsOrigination,
   unknownDestination,
   upstreamOverflow,
 } from "./cluster/index.js";
 import { originalDestination, serviceFor } from "./default-stages.js";
 import type { L7Request } from "./model/request.js";
 import type { EndpointPick, Stages } from "./proxy/stages.js";
+import type { UpstreamTls } from "./proxy/tls-origination.js";
 import { endpointHost } from "./proxy/upstream.js";
 
 type PickTarget = Parameters<Stages["pick"]>[1];
@@ -66,9 +68,10 @@ export class ClusterStage {
     const name = clusterName(service.hostname, target.port, target.subset);
     if (resolved.error === "unknown-subset") return { ok: false, error: clusterNotFound(name) };
     const pool = resolved.policy.connectionPool;
+    const tls = upstreamTls(resolved.policy.tls, service.hostname);
     const passthrough = originalDestination(service, req);
     // No endpoints to balance or eject; the cluster's connection pool applies all the same.
-    if (passthrough) return this.admit(name, pool, target, service, passthrough);
+    if (passthrough) return this.admit(name, pool, target, service, { ...passthrough, ...tls });
     const cluster = this.cluster(name, resolved.policy);
     const all = this.state.endpointsFor(service, target.port);
     const byUid = new Map<string, { workload: Workload; targetPort: number }>();
@@ -102,7 +105,7 @@ export class ClusterStage {
       pool,
       target,
       service,
-      { workload: ep.workload, port: ep.targetPort },
+      { workload: ep.workload, port: ep.targetPort, ...tls },
       {
         opened: () => this.active.set(uid, (this.active.get(uid) ?? 0) + 1),
         closed: (outcome) => {
@@ -135,7 +138,7 @@ export class ClusterStage {
     pool: ConnectionPoolLimits,
     target: PickTarget,
     service: Service,
-    endpoint: Pick<EndpointPick, "workload" | "address" | "port">,
+    endpoint: Pick<EndpointPick, "workload" | "address" | "port" | "tls">,
     track?: { opened(): void; closed(outcome: Outcome): void },
   ): PickResult {
     const breaker = this.breakers.get(name, pool);
@@ -202,4 +205,11 @@ export class ClusterStage {
 
 function pickContext(req: L7Request) {
   return { headers: req.headers, path: req.path, sourceIp: req.source.ip };
+}
+
+/** The cluster's TLS origination, its SNI defaulting to the destination host (Istio's auto SNI). */
+function upstreamTls(tls: TlsOrigination | undefined, host: string): { tls?: UpstreamTls } {
+  if (!tls) return {};
+  const { sni, ...rest } = tls;
+  return { tls: { ...rest, servername: sni ?? host } };
 }

@@ -65,12 +65,24 @@ export interface OutlierDetectionSpec {
   minHealthPercent?: number;
 }
 
+/** ClientTLSSettings: how the waypoint speaks TLS to the destination (TLS origination). */
+export interface ClientTlsSpec {
+  mode?: "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
 export interface PortTrafficPolicySpec {
   port?: { number?: number };
   loadBalancer?: LoadBalancerSpec;
   connectionPool?: ConnectionPoolSpec;
   outlierDetection?: OutlierDetectionSpec;
-  tls?: unknown;
+  tls?: ClientTlsSpec;
 }
 
 export interface TrafficPolicySpec extends Omit<PortTrafficPolicySpec, "port"> {

@@ -296,3 +296,42 @@ describe("clusterName", () => {
     expect(clusterName(HOST, 9080)).toBe(`outbound|9080||${HOST}`);
   });
 });
+
+describe("TLS origination (tls.mode SIMPLE, MUTUAL)", () => {
+  const rule = dr("ext", "default", {
+    host: HOST,
+    trafficPolicy: {
+      tls: { mode: "SIMPLE", caCertificates: "/etc/ca.pem", sni: "api.example.com" },
+      portLevelSettings: [{ port: { number: 8080 }, loadBalancer: { simple: "RANDOM" } }],
+    },
+    subsets: [
+      {
+        name: "mtls",
+        trafficPolicy: { tls: { mode: "MUTUAL", clientCertificate: "/c.pem", privateKey: "/k.pem" } },
+      },
+      { name: "plain", trafficPolicy: { tls: { mode: "DISABLE" } } },
+      { name: "mesh", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } },
+    ],
+  });
+
+  it("takes the top-level tls, and like every block loses it to a port-level entry", () => {
+    expect(resolveClusterPolicy([rule], HOST, 443).policy.tls).toEqual({
+      mode: "SIMPLE",
+      sni: "api.example.com",
+      caCertificates: "/etc/ca.pem",
+      subjectAltNames: [],
+      insecureSkipVerify: false,
+    });
+    expect(resolveClusterPolicy([rule], HOST, 8080).policy.tls).toBeUndefined();
+  });
+
+  it("a subset's tls replaces it; DISABLE and ISTIO_MUTUAL (HBONE's own mTLS) originate nothing", () => {
+    expect(resolveClusterPolicy([rule], HOST, 443, "mtls").policy.tls).toMatchObject({
+      mode: "MUTUAL",
+      clientCertificate: "/c.pem",
+      privateKey: "/k.pem",
+    });
+    expect(resolveClusterPolicy([rule], HOST, 443, "plain").policy.tls).toBeUndefined();
+    expect(resolveClusterPolicy([rule], HOST, 443, "mesh").policy.tls).toBeUndefined();
+  });
+});

@@ -4,6 +4,7 @@
 
 import { parseDuration } from "@ambient/core";
 import {
+  type ClientTlsSpec,
   type ConnectionPoolSpec,
   type DrLookupOptions,
   type DrObject,
@@ -85,10 +86,31 @@ export interface OutlierPolicy {
   minHealthPercent: number;
 }
 
+/**
+ * TLS the waypoint originates toward the destination (DestinationRule `tls.mode` SIMPLE or
+ * MUTUAL): inside the HBONE tunnel for a mesh endpoint, directly on TCP otherwise (the egress
+ * pattern: plain HTTP from the app, HTTPS to the external service). File paths are read when a
+ * connection opens, as Envoy reads its SDS files.
+ */
+export interface TlsOrigination {
+  mode: "SIMPLE" | "MUTUAL";
+  /** SNI and the name the certificate must carry; absent: the destination host. */
+  sni?: string;
+  /** When set, the certificate must carry one of these (DNS, URI or IP) instead of the SNI name. */
+  subjectAltNames: string[];
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  /** A Kubernetes Secret: not read by the waypoint yet, so such a cluster refuses to connect. */
+  credentialName?: string;
+  insecureSkipVerify: boolean;
+}
+
 export interface ClusterPolicy {
   lb: LbPolicy;
   connectionPool: ConnectionPoolLimits;
   outlier?: OutlierPolicy;
+  tls?: TlsOrigination;
 }
 
 export interface ResolvedCluster {
@@ -149,6 +171,7 @@ interface PolicyBlocks {
   loadBalancer?: LoadBalancerSpec;
   connectionPool?: ConnectionPoolSpec;
   outlierDetection?: OutlierDetectionSpec;
+  tls?: ClientTlsSpec;
   retryBudget?: TrafficPolicySpec["retryBudget"];
 }
 
@@ -166,6 +189,7 @@ function forPort(
       loadBalancer: entry.loadBalancer,
       connectionPool: entry.connectionPool,
       outlierDetection: entry.outlierDetection,
+      tls: entry.tls,
     },
     portLevel: true,
   };
@@ -176,22 +200,44 @@ function forPort(
  * port entry in the subset replaces them all.
  */
 function overlaySubset(base: PolicyBlocks, own: { blocks: PolicyBlocks; portLevel: boolean }): PolicyBlocks {
-  const pick = <K extends "loadBalancer" | "connectionPool" | "outlierDetection">(key: K): PolicyBlocks[K] =>
-    own.portLevel || own.blocks[key] !== undefined ? own.blocks[key] : base[key];
+  const pick = <K extends "loadBalancer" | "connectionPool" | "outlierDetection" | "tls">(
+    key: K,
+  ): PolicyBlocks[K] => (own.portLevel || own.blocks[key] !== undefined ? own.blocks[key] : base[key]);
   return {
     loadBalancer: pick("loadBalancer"),
     connectionPool: pick("connectionPool"),
     outlierDetection: pick("outlierDetection"),
+    tls: pick("tls"),
     retryBudget: own.blocks.retryBudget ?? base.retryBudget,
   };
 }
 
 function toClusterPolicy(blocks: PolicyBlocks): ClusterPolicy {
   const outlier = blocks.outlierDetection ? outlierPolicy(blocks.outlierDetection) : undefined;
+  const tls = tlsOrigination(blocks.tls);
   return {
     lb: lbPolicy(blocks.loadBalancer, outlier?.minHealthPercent ?? 0),
     connectionPool: connectionPoolLimits(blocks.connectionPool, blocks.retryBudget),
     ...(outlier ? { outlier } : {}),
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/**
+ * SIMPLE and MUTUAL originate TLS. DISABLE is plain; ISTIO_MUTUAL is what HBONE already gives a
+ * mesh endpoint (Istio's own mTLS), so the waypoint adds nothing for it.
+ */
+function tlsOrigination(spec: ClientTlsSpec | undefined): TlsOrigination | undefined {
+  if (spec?.mode !== "SIMPLE" && spec?.mode !== "MUTUAL") return undefined;
+  return {
+    mode: spec.mode,
+    ...(spec.sni ? { sni: spec.sni } : {}),
+    subjectAltNames: [...(spec.subjectAltNames ?? [])],
+    ...(spec.caCertificates ? { caCertificates: spec.caCertificates } : {}),
+    ...(spec.clientCertificate ? { clientCertificate: spec.clientCertificate } : {}),
+    ...(spec.privateKey ? { privateKey: spec.privateKey } : {}),
+    ...(spec.credentialName ? { credentialName: spec.credentialName } : {}),
+    insecureSkipVerify: spec.insecureSkipVerify === true,
   };
 }
 

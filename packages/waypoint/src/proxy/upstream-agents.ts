@@ -10,6 +10,9 @@ import type { UpstreamConnectionPolicy } from "./stages.js";
 import { asByteStream } from "./stream-adapter.js";
 import { openUpstream, type UpstreamDeps, type UpstreamTarget, upstreamHost } from "./upstream.js";
 
+/** Offered when the waypoint originates TLS: these connections carry HTTP/1.1. */
+const HTTP1_ALPN = ["http/1.1"];
+
 /** Idle pooled connections close after this (Envoy's default upstream idle timeout is 1 h; apps'
  * own keep-alive timeouts, e.g. Node's 5 s, usually end them first). */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 60_000;
@@ -89,7 +92,7 @@ class EndpointAgent extends Agent {
     _options: unknown,
     callback?: (err: Error | null, stream: Duplex) => void,
   ): Duplex {
-    openUpstream(this.deps, this.target, {}).then(
+    openUpstream(this.deps, this.target, {}, HTTP1_ALPN).then(
       (stream) => {
         const socket = asByteStream(stream);
         this.born.set(socket, performance.now());
@@ -171,6 +174,7 @@ export class UpstreamAgents {
       policy.maxConnectionDurationMs,
       target.connectTimeoutMs,
       JSON.stringify(target.keepalive ?? null),
+      JSON.stringify(target.tls ?? null),
     ].join("|");
   }
 

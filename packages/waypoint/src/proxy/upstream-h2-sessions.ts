@@ -109,7 +109,7 @@ export class UpstreamH2Sessions {
   }
 
   private async open(target: UpstreamTarget, limits: UpstreamConnectionPolicy, key: string): Promise<Pooled> {
-    const tunnel = asByteStream(await openUpstream(this.deps, target, {}));
+    const tunnel = asByteStream(await openUpstream(this.deps, target, {}, ["h2"]));
     const session = connect("http://upstream", { createConnection: () => tunnel as never });
     const p: Pooled = { session, served: 0, active: 0, usable: true };
     const list = this.pools.get(key) ?? [];
@@ -158,6 +158,7 @@ export class UpstreamH2Sessions {
       policy.maxConcurrentStreams,
       target.connectTimeoutMs,
       JSON.stringify(target.keepalive ?? null),
+      JSON.stringify(target.tls ?? null),
     ].join("|");
   }
 }

@@ -19,6 +19,7 @@ import {
 } from "@ambient/core";
 import { awaitConnect, workloadIdentity } from "@ambient/dataplane";
 import { applyKeepalive, type KeepaliveSettings } from "./keepalive.js";
+import { originateTls, type UpstreamTls } from "./tls-origination.js";
 
 export interface UpstreamTarget {
   /** The endpoint; absent when the connection goes to `address`, a PASSTHROUGH service's original destination. */
@@ -34,6 +35,8 @@ export interface UpstreamTarget {
    * probes its peer with HTTP/2 PING (every 10 s, dead after 20 s), so it is left out.
    */
   keepalive?: KeepaliveSettings;
+  /** DestinationRule `tls` SIMPLE or MUTUAL: the waypoint originates TLS over the stream. */
+  tls?: UpstreamTls;
 }
 
 export interface UpstreamDeps {
@@ -88,9 +91,21 @@ async function defaultResolveName(hostname: string): Promise<string> {
 
 /**
  * A byte stream to `target` port `target.port`: through HBONE when the endpoint is in the mesh,
- * plain TCP otherwise (outside the mesh, or a PASSTHROUGH service's original destination).
+ * plain TCP otherwise (outside the mesh, or a PASSTHROUGH service's original destination); with
+ * the cluster's TLS origination over it, offering `alpn` (the protocol the caller will speak).
  */
 export async function openUpstream(
+  deps: UpstreamDeps,
+  target: UpstreamTarget,
+  headers: Record<string, string>,
+  alpn?: string[],
+): Promise<Duplex> {
+  const stream = await openTransport(deps, target, headers);
+  if (!target.tls) return stream;
+  return originateTls(stream, target.tls, target.connectTimeoutMs ?? deps.connectTimeoutMs, alpn);
+}
+
+async function openTransport(
   deps: UpstreamDeps,
   target: UpstreamTarget,
   headers: Record<string, string>,
