@@ -293,7 +293,7 @@ describe("VirtualService and HTTPRoute on the same host", () => {
     expect((user!.spec as Json).hosts).toEqual(["other.example.com"]);
     expect(result.warnings).toContainEqual({
       object: "networking.istio.io/VirtualService/shop/reviews-vs",
-      message: `VirtualService shop/reviews-vs and HTTPRoute shop/canary both route host ${HOST}; the HTTPRoute wins and the VirtualService is ignored for that host`,
+      message: `VirtualService shop/reviews-vs and HTTPRoute shop/canary both route host ${HOST}; the HTTPRoute wins and the VirtualService is ignored for that host (Istio does not support mixing the two on one service)`,
     });
   });
 });

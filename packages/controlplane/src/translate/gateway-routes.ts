@@ -188,9 +188,11 @@ export function translateGatewayRoutes(
       const from = owned.get(fqdn(h, ns));
       if (!from) return true;
       const names = from.map((r) => `${r.kind} ${namespaceOf(r)}/${r.metadata.name}`).join(", ");
+      // Istio documents mixing the two APIs on one service as unsupported, with undefined
+      // behaviour; here it is defined: Gateway API is what Istio's waypoints are configured with.
       ctx.warn(
         vs,
-        `VirtualService ${ns}/${vs.metadata.name} and ${names} both route host ${fqdn(h, ns)}; the ${from[0]!.kind} wins and the VirtualService is ignored for that host`,
+        `VirtualService ${ns}/${vs.metadata.name} and ${names} both route host ${fqdn(h, ns)}; the ${from[0]!.kind} wins and the VirtualService is ignored for that host (Istio does not support mixing the two on one service)`,
       );
       return false;
     });
