@@ -90,6 +90,26 @@ describe("HTTPRoute validation", () => {
     );
   });
 
+  it("reports regular expressions that RE2 cannot compile, in paths, headers and query parameters", () => {
+    const problems = http([
+      {
+        matches: [
+          {
+            path: { type: "RegularExpression", value: "/a(b" },
+            headers: [{ type: "RegularExpression", name: "x", value: "(" }],
+            queryParams: [{ type: "RegularExpression", name: "q", value: "[" }],
+          },
+        ],
+        backendRefs: [{ name: "x", port: 80 }],
+      },
+    ]);
+    expect(problems.map((p) => p.split(":")[0])).toEqual([
+      "spec.rules[0].matches[0].headers[0].value",
+      "spec.rules[0].matches[0].queryParams[0].value",
+      "spec.rules[0].matches[0].path.value",
+    ]);
+  });
+
   it("reports schema errors (an unknown filter type) through the Gateway API models", () => {
     const problems = http([{ filters: [{ type: "Teleport" }], backendRefs: [{ name: "x", port: 80 }] }]);
     expect(problems.some((p) => p.startsWith("spec.rules[0].filters[0].type:"))).toBe(true);

@@ -1,9 +1,11 @@
 // HTTPRoute and GRPCRoute rules beyond what AJV checks of their CRD schema. The Gateway API CRDs
 // carry these as CEL rules (x-kubernetes-validations), which the API server runs and AJV does
 // not: a filter's type needs its config and no other, one of each header filter per rule, a
-// ReplacePrefixMatch rewrite needs a PathPrefix match, weights are never negative.
+// ReplacePrefixMatch rewrite needs a PathPrefix match, weights are never negative. And every
+// RegularExpression is compiled, as a VirtualService's are: the waypoint compiles all routes
+// together, so one bad pattern would keep the whole table from updating.
 
-import { at, forEachRecord, type Json, type Problems, quote, record } from "@ambient/kube";
+import { at, forEachRecord, type Json, type Problems, quote, record, regex } from "@ambient/kube";
 
 /** Filter type → the field holding its configuration (Gateway API's union discriminator). */
 const FILTER_FIELDS: Record<string, string> = {
@@ -59,21 +61,26 @@ function checkRoute(obj: Json, problems: Problems, http: boolean): void {
       }
       checkFilters(backend.filters, at(path, "filters"), problems, { http, prefixOnly });
     });
-    if (http) {
-      forEachRecord(rule.matches, at(rulePath, "matches"), (match, path) => {
+    forEachRecord(rule.matches, at(rulePath, "matches"), (match, path) => {
+      checkRegexes(match.headers, at(path, "headers"), problems);
+      if (http) {
+        checkRegexes(match.queryParams, at(path, "queryParams"), problems);
         const p = record(match.path);
-        if (p.type !== "RegularExpression" && typeof p.value === "string" && !p.value.startsWith("/")) {
+        if (p.type === "RegularExpression") checkRegex(p.value, at(at(path, "path"), "value"), problems);
+        else if (typeof p.value === "string" && !p.value.startsWith("/")) {
           problems.add(at(at(path, "path"), "value"), `must start with "/" (found ${quote(p.value)})`);
         }
-      });
-    } else {
-      forEachRecord(rule.matches, at(rulePath, "matches"), (match, path) => {
+      } else {
         const m = record(match.method);
         if (match.method !== undefined && m.service === undefined && m.method === undefined) {
           problems.add(at(path, "method"), "needs service or method (or both)");
         }
-      });
-    }
+        if (m.type === "RegularExpression") {
+          checkRegex(m.service, at(at(path, "method"), "service"), problems);
+          checkRegex(m.method, at(at(path, "method"), "method"), problems);
+        }
+      }
+    });
   });
 }
 
@@ -123,4 +130,16 @@ function checkFilters(
       problems.add(at(filterPath, "type"), `${type} is not a GRPCRoute filter`);
     }
   });
+}
+
+function checkRegexes(list: unknown, path: string, problems: Problems): void {
+  forEachRecord(list, path, (item, itemPath) => {
+    if (item.type === "RegularExpression") checkRegex(item.value, at(itemPath, "value"), problems);
+  });
+}
+
+function checkRegex(value: unknown, path: string, problems: Problems): void {
+  if (typeof value !== "string") return;
+  const problem = regex(value);
+  if (problem) problems.add(path, problem);
 }
