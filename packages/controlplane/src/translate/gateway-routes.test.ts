@@ -245,6 +245,55 @@ describe("HTTPRoute → VirtualService", () => {
     });
   });
 
+  it("maps retry, CORS, a mirror fraction and a backend's own header filter", () => {
+    const { http } = generated([
+      ...base,
+      httpRoute("more", {
+        rules: [
+          {
+            filters: [
+              {
+                type: "CORS",
+                cors: {
+                  allowOrigins: ["https://*.example.com", "https://app.test"],
+                  allowMethods: ["GET"],
+                  maxAge: 60,
+                },
+              },
+              {
+                type: "RequestMirror",
+                requestMirror: {
+                  backendRef: backend("reviews-v2"),
+                  fraction: { numerator: 1, denominator: 4 },
+                },
+              },
+            ],
+            backendRefs: [
+              {
+                ...backend("reviews-v1"),
+                filters: [
+                  {
+                    type: "RequestHeaderModifier",
+                    requestHeaderModifier: { add: [{ name: "x-v", value: "1" }] },
+                  },
+                ],
+              },
+            ],
+            retry: { attempts: 3, codes: [502, 503] },
+          },
+        ],
+      }),
+    ]);
+    expect(http[0]!.retries).toEqual({ attempts: 3, retryOn: "connect-failure,refused-stream,502,503" });
+    expect(http[0]!.corsPolicy).toEqual({
+      allowOrigins: [{ regex: "https://.*\\.example\\.com" }, { exact: "https://app.test" }],
+      allowMethods: ["GET"],
+      maxAge: "60s",
+    });
+    expect((http[0]!.mirrors as Json[])[0]!.percentage).toEqual({ value: 25 });
+    expect((http[0]!.route as Json[])[0]!.headers).toEqual({ request: { add: { "x-v": "1" } } });
+  });
+
   it("turns GRPCRoute method matches into paths", () => {
     const grpc: KubeObject = {
       apiVersion: "gateway.networking.k8s.io/v1",

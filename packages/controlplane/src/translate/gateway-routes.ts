@@ -427,6 +427,9 @@ function ruleAction(
       case "URLRewrite":
         rewrite = filter.urlRewrite;
         break;
+      case "CORS":
+        if (filter.cors) base.corsPolicy = corsPolicy(filter.cors as CorsFilter);
+        break;
       case "RequestMirror": {
         const m = filter.requestMirror;
         if (!m || missing.has(m.backendRef)) break;
@@ -445,7 +448,9 @@ function ruleAction(
   if (rule.timeouts?.request) base.timeout = rule.timeouts.request;
   const retries: Json = {};
   if (rule.retry?.attempts !== undefined) retries.attempts = rule.retry.attempts;
-  if (rule.retry?.codes?.length) retries.retryOn = rule.retry.codes.join(",");
+  // Gateway API: a retry stanza retries connection errors too; the codes add status codes.
+  if (rule.retry?.codes?.length)
+    retries.retryOn = ["connect-failure", "refused-stream", ...rule.retry.codes].join(",");
   if (rule.timeouts?.backendRequest) retries.perTryTimeout = rule.timeouts.backendRequest;
   if (Object.keys(retries).length) base.retries = retries;
 
@@ -522,6 +527,31 @@ function prefixReplacement(replacement: string, match: Json): string {
   const uri = match.uri as { exact?: string; prefix?: string };
   if (uri.exact !== undefined) return replacement;
   return replacement.endsWith("/") ? replacement : `${replacement}/`;
+}
+
+interface CorsFilter {
+  allowOrigins?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  allowCredentials?: boolean;
+  maxAge?: number;
+}
+
+/** Gateway API's CORS filter as a VirtualService corsPolicy; an origin's `*` matches any prefix. */
+function corsPolicy(cors: CorsFilter): Json {
+  const out: Json = {};
+  if (cors.allowOrigins?.length) {
+    out.allowOrigins = cors.allowOrigins.map((o) =>
+      o.includes("*") ? { regex: o.split("*").map(escapeRegex).join(".*") } : { exact: o },
+    );
+  }
+  if (cors.allowMethods?.length) out.allowMethods = cors.allowMethods;
+  if (cors.allowHeaders?.length) out.allowHeaders = cors.allowHeaders;
+  if (cors.exposeHeaders?.length) out.exposeHeaders = cors.exposeHeaders;
+  if (cors.allowCredentials !== undefined) out.allowCredentials = cors.allowCredentials;
+  if (cors.maxAge !== undefined) out.maxAge = `${cors.maxAge}s`;
+  return out;
 }
 
 function destination(ref: BackendRef, ns: string): Json {

@@ -30,6 +30,11 @@ describe("HTTPRoute validation", () => {
         ],
         timeouts: { request: "10s", backendRequest: "2s" },
       },
+      {
+        filters: [{ type: "CORS", cors: { allowOrigins: ["https://*.example.com"], maxAge: 60 } }],
+        backendRefs: [{ name: "reviews-v1", port: 9080 }],
+        retry: { attempts: 3, codes: [503] },
+      },
     ];
     expect(http(rules)).toEqual([]);
     expect(http(rules, `${GW}/v1beta1`)).toEqual([]);
