@@ -378,6 +378,12 @@ describe("route status", () => {
       reason: "BackendNotFound",
       message: "backend Service shop/nope not found",
     });
+    // Local mode has no status to write: the same is logged.
+    const warnings = result.warnings.filter((w) => w.object === "gateway.networking.k8s.io/HTTPRoute/shop/r");
+    expect(warnings.map((w) => w.message)).toEqual([
+      expect.stringContaining("not applied to Service reviews-v1: the Service has no waypoint"),
+      "backend Service shop/nope not found",
+    ]);
   });
 
   it("applies a route attached to the waypoint Gateway to the Services it serves", () => {

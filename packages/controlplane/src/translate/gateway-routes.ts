@@ -141,6 +141,15 @@ export function translateGatewayRoutes(
       }
     }
     if (parents.length > 0) routeStatus.set(keyOf(route), parents);
+    // Local mode writes no status: the log is where a route that does nothing shows up.
+    for (const p of parents) {
+      if (p.accepted.status === "False")
+        ctx.warn(
+          route,
+          `not applied to ${p.parentRef.kind ?? "Gateway"} ${p.parentRef.name}: ${p.accepted.message}`,
+        );
+    }
+    if (resolved.condition.status === "False") ctx.warn(route, resolved.condition.message);
 
     for (const target of targets) {
       const key = `${namespaceOf(target.svc)}/${target.svc.metadata.name}`;
