@@ -65,8 +65,6 @@ type Json = Record<string, unknown>;
 interface Entry {
   http: Json;
   rank: number[];
-  route: RouteObject;
-  ruleIndex: number;
 }
 
 export function translateGatewayRoutes(
@@ -88,6 +86,13 @@ export function translateGatewayRoutes(
   for (const route of routes) {
     const ns = namespaceOf(route);
     const resolved = resolveBackends(route, services);
+    // A route on several Services is converted once per Service; its warnings are said once.
+    const said = new Set<string>();
+    const warnOnce = (message: string) => {
+      if (said.has(message)) return;
+      said.add(message);
+      ctx.warn(route, message);
+    };
     const parents: RouteParentStatus[] = [];
     const targets: { svc: Service; port?: number }[] = [];
     for (const parentRef of route.spec?.parentRefs ?? []) {
@@ -159,7 +164,7 @@ export function translateGatewayRoutes(
         byService.set(key, group);
       }
       if (!group.routes.includes(route)) group.routes.push(route);
-      group.entries.push(...routeEntries(route, target.port, resolved.missing, ctx));
+      group.entries.push(...routeEntries(route, target.port, resolved.missing, warnOnce));
     }
   }
 
@@ -300,12 +305,12 @@ function routeEntries(
   route: RouteObject,
   port: number | undefined,
   missing: Set<BackendRef>,
-  ctx: TranslateContext,
+  warn: (message: string) => void,
 ): Entry[] {
   const ns = namespaceOf(route);
   const entries: Entry[] = [];
   (route.spec?.rules ?? []).forEach((rule, ruleIndex) => {
-    const action = ruleAction(route, rule, ns, missing, ctx);
+    const action = ruleAction(rule, ns, missing, warn);
     const name = `${ns}.${route.metadata.name}.${rule.name ?? ruleIndex}`;
     const matches: Json[][] =
       route.kind === "GRPCRoute"
@@ -315,12 +320,7 @@ function routeEntries(
     for (const alternatives of matches) {
       for (const match of alternatives) {
         if (port !== undefined) match.port = port;
-        entries.push({
-          http: { name, match: [match], ...action(match) },
-          rank: rankOf(match),
-          route,
-          ruleIndex,
-        });
+        entries.push({ http: { name, match: [match], ...action(match) }, rank: rankOf(match) });
       }
     }
   });
@@ -406,7 +406,6 @@ function byPrecedence(a: Entry, b: Entry): number {
 
 /** What a rule does, given the match it is paired with (prefix rewrites depend on it). */
 function ruleAction(
-  route: RouteObject,
   rule: {
     filters?: RouteFilter[];
     backendRefs?: BackendRef[];
@@ -415,7 +414,7 @@ function ruleAction(
   },
   ns: string,
   missing: Set<BackendRef>,
-  ctx: TranslateContext,
+  warn: (message: string) => void,
 ): (match: Json) => Json {
   const base: Json = {};
   const headers: Json = {};
@@ -449,7 +448,7 @@ function ruleAction(
         break;
       }
       default:
-        ctx.warn(route, `filter type ${filter.type} is not supported in waypoints; ignored`);
+        warn(`filter type ${filter.type} is not supported in waypoints; ignored`);
     }
   }
   if (Object.keys(headers).length) base.headers = headers;
@@ -474,8 +473,7 @@ function ruleAction(
       else r.derivePort = redirect.scheme ? "FROM_PROTOCOL_DEFAULT" : "FROM_REQUEST_PORT";
       const path = pathReplacement(redirect.path, match);
       if (path !== undefined) r.uri = path;
-      else if (redirect.path)
-        ctx.warn(route, "RequestRedirect ReplacePrefixMatch on a non-prefix match is ignored");
+      else if (redirect.path) warn("RequestRedirect ReplacePrefixMatch on a non-prefix match is ignored");
       out.redirect = r;
       delete out.mirrors;
       return out;
