@@ -41,7 +41,7 @@ import { WaypointIndex } from "./waypoints.js";
 import { translatePod, type WorkloadLookups } from "./workloads.js";
 
 export type { TranslateOptions, Warning } from "./context.js";
-export type { RouteCondition, RouteParentStatus } from "./gateway-routes.js";
+export type { RouteParentStatus } from "./gateway-routes.js";
 export { GATEWAY_CONTROLLER } from "./gateway-routes.js";
 
 export interface WaypointConfig {
