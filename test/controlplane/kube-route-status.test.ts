@@ -2,7 +2,7 @@
 // HTTPRoute's and GRPCRoute's status.parents (controllerName istio.io/gateway-controller,
 // Accepted, ResolvedRefs) to the status subresource, read back with the real kubectl. A route on a
 // Service without a waypoint is not accepted (ztunnel is L4), and becomes accepted when the
-// Service gets one; a missing backend is named in ResolvedRefs.
+// Service gets one; a missing backend is named in ResolvedRefs; another controller's parent entry stays.
 
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -138,6 +138,64 @@ describe("route status in Kubernetes mode", () => {
     await eventually(async () => {
       const [now] = await parents("httproute", "ratings-route");
       expect(cond(now!, "Accepted")).toMatchObject({ status: "True", reason: "Accepted" });
+    }, 15_000);
+  });
+
+  it("keeps another controller's parent entry when it writes its own", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ambient-route-status-"));
+    await writeFile(
+      join(dir, "shared.yaml"),
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shared, namespace: demo}
+spec:
+  parentRefs: [{name: ingress}]
+  rules: [{backendRefs: [{name: reviews-v1, port: 9080}]}]
+`,
+    );
+    await kubectl("apply", "-f", join(dir, "shared.yaml"));
+    const foreign = {
+      parentRef: { name: "ingress" },
+      controllerName: "example.com/ingress-controller",
+      conditions: [
+        {
+          type: "Accepted",
+          status: "True",
+          reason: "Accepted",
+          message: "ok",
+          lastTransitionTime: "2026-01-01T00:00:00Z",
+        },
+      ],
+    };
+    await kubectl(
+      "patch",
+      "httproute",
+      "shared",
+      "-n",
+      "demo",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { parents: [foreign] } }),
+    );
+    await kubectl(
+      "patch",
+      "httproute",
+      "shared",
+      "-n",
+      "demo",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        spec: { parentRefs: [{ name: "ingress" }, { group: "", kind: "Service", name: "reviews" }] },
+      }),
+    );
+    await eventually(async () => {
+      const all = await parents("httproute", "shared");
+      expect(all.map((p) => p.controllerName).sort()).toEqual([
+        "example.com/ingress-controller",
+        "istio.io/gateway-controller",
+      ]);
     }, 15_000);
   });
 

@@ -185,7 +185,13 @@ export class StatusWriter {
           held.find((h) => sameRef(h.parentRef, p.parentRef))?.conditions ?? [],
         ),
       }));
-      status = parents.length > 0 ? { parents } : {};
+      // status.parents is an atomic list in the CRD: an apply replaces it whole, so the entries
+      // of other controllers (an ingress Gateway's) are applied back as the object holds them.
+      const others = (
+        ((object.status as { parents?: unknown[] } | undefined)?.parents ?? []) as RouteParent[]
+      ).filter((p) => p?.controllerName !== undefined && !held.includes(p));
+      const all = [...others, ...parents];
+      status = all.length > 0 ? { parents: all } : {};
     } else {
       const stamped = stamp(conditions, ownedIn(object));
       status = stamped.length > 0 ? { conditions: stamped } : {};
