@@ -57,7 +57,10 @@ const AGE = {
   jsonPath: ".metadata.creationTimestamp",
   description: "When the object was created (metadata.creationTimestamp).",
 };
+const HOSTNAMES = { name: "Hostnames", type: "string", jsonPath: ".spec.hostnames" };
 const PRINTER_COLUMNS = {
+  HTTPRoute: [HOSTNAMES, AGE],
+  GRPCRoute: [HOSTNAMES, AGE],
   ServiceEntry: [
     {
       name: "Hosts",
@@ -200,6 +203,9 @@ function toSchema(checker, type, at, stack) {
     if (parts.every((t) => t.flags & F.StringLiteral))
       return { type: "string", enum: parts.map((t) => t.value) };
     if (parts.every((t) => t.flags & F.StringLike)) return { type: "string" };
+    // Gateway API's integer enums (a redirect's statusCode: 301 | 302 | …).
+    if (parts.every((t) => t.flags & F.NumberLiteral))
+      return { type: "integer", enum: parts.map((t) => t.value) };
     const hasNumber = parts.some((t) => t.flags & F.NumberLike);
     const hasString = parts.some((t) => t.flags & F.StringLike);
     // Kubernetes' IntOrString (ports by number or name, percentages).

@@ -211,6 +211,8 @@ describe("the rendered objects (defaults)", () => {
       ["networking.istio.io", "serviceentries"],
       ["networking.istio.io", "workloadentries"],
       ["gateway.networking.k8s.io", "gateways"],
+      ["gateway.networking.k8s.io", "httproutes"],
+      ["gateway.networking.k8s.io", "grpcroutes"],
     ] as const) {
       expect(can(group, resource, "watch"), `${group}/${resource}`).toBe(true);
     }
@@ -220,6 +222,11 @@ describe("the rendered objects (defaults)", () => {
       ).toBe(true);
     }
     expect(can("gateway.networking.k8s.io", "gateways/status", "patch")).toBe(true);
+    // Route status (parents: Accepted, ResolvedRefs); the routes themselves stay read-only.
+    for (const routes of ["httproutes", "grpcroutes"]) {
+      expect(can("gateway.networking.k8s.io", `${routes}/status`, "patch"), routes).toBe(true);
+      expect(can("gateway.networking.k8s.io", routes, "patch"), routes).toBe(false);
+    }
     // istio.io/WaypointBound on ServiceEntries; the entries themselves stay read-only.
     expect(can("networking.istio.io", "serviceentries/status", "patch")).toBe(true);
     expect(can("networking.istio.io", "serviceentries", "patch")).toBe(false);

@@ -59,6 +59,13 @@ describe("the chart's CRDs", () => {
       ]),
     );
     expect(columns(we)).toEqual(Array(3).fill(["Age .metadata.creationTimestamp", "Address .spec.address"]));
+    const httpRoute = parse(generated.get("httproutes.gateway.networking.k8s.io.yaml") ?? "");
+    const grpcRoute = parse(generated.get("grpcroutes.gateway.networking.k8s.io.yaml") ?? "");
+    expect(httpRoute.spec.names.categories).toEqual(["gateway-api"]);
+    expect(columns(httpRoute)).toEqual(
+      Array(2).fill(["Hostnames .spec.hostnames", "Age .metadata.creationTimestamp"]),
+    );
+    expect(columns(grpcRoute)).toEqual([["Hostnames .spec.hostnames", "Age .metadata.creationTimestamp"]]);
   });
 
   it("are structural: every schema node has a type (or is int-or-string / open), fields are described", () => {

@@ -55,7 +55,8 @@ export async function kubeClients(kubeconfigPath: string): Promise<KubeClients> 
   };
   const run = (bin: string, args: string[]) =>
     new Promise<RunResult>((resolve) => {
-      execFile(bin, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      // A rendered chart passes execFile's 1 MiB default (the Gateway API route CRDs alone are ~500 KiB).
+      execFile(bin, args, { env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err
           ? typeof (err as { code?: unknown }).code === "number"
             ? (err as { code: number }).code

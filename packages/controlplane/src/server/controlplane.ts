@@ -82,6 +82,7 @@ const EMPTY_RESULT: TranslateResult = {
     requestAuthentications: [],
     gateways: [],
   },
+  routeStatus: new Map(),
   warnings: [],
 };
 

@@ -1,6 +1,6 @@
 // The conditions each translation asks for, without an API server: the cases the kubectl test in
 // test/controlplane/kube-status.test.ts does not drive (CUSTOM, GatewayClass and missing targets,
-// a condition of ours that must go).
+// a condition of ours that must go, route parents that are not ours or no longer wanted).
 
 import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
@@ -88,5 +88,31 @@ status: {conditions: ${JSON.stringify(conditions)}}
     const out = conditionsFor(svc("was-bound", [bound]) + svc("never", [foreign]));
     expect(out["was-bound"]).toEqual([]);
     expect("never" in out).toBe(false);
+  });
+});
+
+describe("desiredStatus of routes", () => {
+  const route = (status: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: demo}
+spec:
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: ingress}]
+  rules: [{backendRefs: [{name: x, port: 80}]}]
+status: ${status}
+`;
+  const targetsFor = (text: string) => {
+    const objects = parseAllDocuments(BASE + text).map((d) => d.toJS() as KubeObject);
+    return desiredStatus(objects, translate(objects)).filter((t) => t.object.kind === "HTTPRoute");
+  };
+
+  it("leaves a route attached only to another controller's Gateway alone", () => {
+    const other = `{parents: [{parentRef: {name: ingress}, controllerName: example.com/other, conditions: []}]}`;
+    expect(targetsFor(route(other))).toEqual([]);
+  });
+
+  it("removes our parent entry from a route no longer attached to anything we serve", () => {
+    const ours = `{parents: [{parentRef: {group: "", kind: Service, name: gone}, controllerName: istio.io/gateway-controller, conditions: []}]}`;
+    expect(targetsFor(route(ours)).map((t) => t.parents)).toEqual([[]]);
   });
 });

@@ -1,11 +1,13 @@
 // The status conditions the control plane owns, as Istio's ambient mode writes them, from one
 // translation: `istio.io/WaypointBound` on Services and ServiceEntries bound to a waypoint, `ZtunnelAccepted` on
-// AuthorizationPolicies ztunnel enforces, `WaypointAccepted` on those that target a waypoint. Pure.
+// AuthorizationPolicies ztunnel enforces, `WaypointAccepted` on those that target a waypoint, and
+// on HTTPRoutes and GRPCRoutes `status.parents[]` (Accepted, ResolvedRefs) as Istio's gateway
+// controller writes it. Pure.
 
 import type { Service } from "@ambient/core";
 import { type KubeObject, namespaceOf, objectKey } from "@ambient/kube";
 import { isWaypointPolicy } from "../translate/authorization.js";
-import type { TranslateResult } from "../translate/index.js";
+import { GATEWAY_CONTROLLER, type RouteParentStatus, type TranslateResult } from "../translate/index.js";
 import { GATEWAY_NAME_LABEL, WAYPOINT_CLASS } from "../translate/waypoints.js";
 
 export const WAYPOINT_BOUND = "istio.io/WaypointBound";
@@ -21,10 +23,19 @@ export interface Condition {
   message: string;
 }
 
+/** One `status.parents[]` entry of a route. */
+export interface RouteParent {
+  parentRef: RouteParentStatus["parentRef"];
+  controllerName: string;
+  conditions: Condition[];
+}
+
 export interface StatusTarget {
   object: KubeObject;
   /** Our conditions for it now; empty removes the ones we wrote before. */
   conditions: Condition[];
+  /** Routes only: our `status.parents` entries now; empty removes the ones we wrote before. */
+  parents?: RouteParent[];
 }
 
 /**
@@ -42,6 +53,8 @@ export interface StatusInputs {
   warnings(): ReadonlyMap<string, string[]>;
   /** `ns/name` of every waypoint Gateway. */
   gateways(): ReadonlySet<string>;
+  /** Route objectKey → its parents' status (translate/gateway-routes.ts). */
+  routes(): ReadonlyMap<string, readonly RouteParentStatus[]>;
   /** Every object in force by objectKey. */
   objects: ReadonlyMap<string, KubeObject>;
 }
@@ -60,6 +73,7 @@ export function desiredStatus(objects: readonly KubeObject[], result: TranslateR
     ztunnel: () => ztunnel,
     warnings: () => warnings,
     gateways: () => gateways,
+    routes: () => result.routeStatus,
     objects: new Map(objects.map((o) => [objectKey(o), o])),
   };
   const out: StatusTarget[] = [];
@@ -111,9 +125,10 @@ export function waypointGateways(result: TranslateResult): Set<string> {
   return new Set(result.waypointConfig.gateways.map((g) => `${namespaceOf(g)}/${g.metadata.name}`));
 }
 
-/** Whether conditions of ours belong on this object at all: a Service, ServiceEntry or AuthorizationPolicy. */
+/** Whether conditions of ours belong on this object at all: a Service, ServiceEntry, AuthorizationPolicy or route. */
 export function ownsConditionsOn(object: KubeObject): boolean {
   return (
+    isRouteObject(object) ||
     (object.kind === "Service" && object.apiVersion === "v1") ||
     (object.kind === "ServiceEntry" && object.apiVersion.startsWith("networking.istio.io/")) ||
     (object.kind === "AuthorizationPolicy" && object.apiVersion.startsWith("security.istio.io/"))
@@ -123,6 +138,12 @@ export function ownsConditionsOn(object: KubeObject): boolean {
 /** The object's target: undefined when it is not ours to write, or has no condition of ours now or before. */
 export function statusTarget(object: KubeObject, inputs: StatusInputs): StatusTarget | undefined {
   if (!ownsConditionsOn(object)) return undefined;
+  if (isRouteObject(object)) {
+    const parents = (inputs.routes().get(objectKey(object)) ?? []).map(routeParent);
+    return parents.length > 0 || ownedParentsIn(object).length > 0
+      ? { object, conditions: [], parents }
+      : undefined;
+  }
   const name = `${namespaceOf(object)}/${object.metadata.name}`;
   let conditions: Condition[];
   if (object.kind === "Service" || object.kind === "ServiceEntry") {
@@ -144,6 +165,31 @@ export function statusTarget(object: KubeObject, inputs: StatusInputs): StatusTa
       : [ztunnelAccepted(inputs.ztunnel().has(name), inputs.warnings().get(objectKey(object)) ?? [])];
   }
   return conditions.length > 0 || ownedIn(object).length > 0 ? { object, conditions } : undefined;
+}
+
+export function isRouteObject(object: KubeObject): boolean {
+  return (
+    (object.kind === "HTTPRoute" || object.kind === "GRPCRoute") &&
+    object.apiVersion.startsWith("gateway.networking.k8s.io/")
+  );
+}
+
+function routeParent(p: RouteParentStatus): RouteParent {
+  return {
+    parentRef: p.parentRef,
+    controllerName: GATEWAY_CONTROLLER,
+    conditions: [
+      { type: "Accepted", ...p.accepted },
+      { type: "ResolvedRefs", ...p.resolvedRefs },
+    ],
+  };
+}
+
+/** Our `status.parents` entries on a route as the API holds it (other controllers' are not ours). */
+export function ownedParentsIn(object: KubeObject): RouteParent[] {
+  const parents = (object.status as { parents?: unknown } | undefined)?.parents;
+  if (!Array.isArray(parents)) return [];
+  return (parents as RouteParent[]).filter((p) => p?.controllerName === GATEWAY_CONTROLLER);
 }
 
 /** Our conditions on the object as the API holds it. */

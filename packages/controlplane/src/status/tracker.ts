@@ -14,6 +14,9 @@
 //   - a waypoint AuthorizationPolicy (targetRefs): its own object, the waypoint Gateways, and the
 //     Services it names (which may be in any namespace): recomputed, all of them, whenever a Service
 //     or its binding changed;
+//   - an HTTPRoute or GRPCRoute: its own object, the Services and waypoints its parentRefs and
+//     backendRefs name: every route is recomputed whenever any route, Service or binding changed
+//     (routes are few; exactness beats cleverness);
 //   - anything else (a Gateway, a PeerAuthentication, a root-namespace policy: `scope.all`), or a
 //     translation this tracker did not see: everything, from scratch.
 
@@ -27,6 +30,7 @@ import {
   boundServices,
   boundWaypoint,
   desiredStatus,
+  isRouteObject,
   ownsConditionsOn,
   type StatusInputs,
   type StatusTarget,
@@ -48,6 +52,8 @@ export class StatusTracker {
   private entryBound = new Map<string, string>();
   /** objectKeys of the policies that target waypoints. */
   private waypointPolicies = new Set<string>();
+  /** objectKeys of the HTTPRoutes and GRPCRoutes. */
+  private routes = new Set<string>();
   private list: StatusTarget[] = [];
 
   /** The desired targets after this translation (the same array when nothing changed). */
@@ -69,7 +75,11 @@ export class StatusTracker {
     this.entries = result.entryServices;
     this.entryBound = boundEntries(result.entryServices);
     this.waypointPolicies = new Set();
-    for (const [key, o] of change.objects) if (isWaypointPolicyObject(o)) this.waypointPolicies.add(key);
+    this.routes = new Set();
+    for (const [key, o] of change.objects) {
+      if (isWaypointPolicyObject(o)) this.waypointPolicies.add(key);
+      if (isRouteObject(o)) this.routes.add(key);
+    }
     this.list = [...this.targets.values()];
   }
 
@@ -77,7 +87,9 @@ export class StatusTracker {
   private patch(change: TranslationChange, keys: ReadonlySet<string>, result: TranslateResult): boolean {
     const stale = new Set<string>();
     let servicesMoved = false;
+    let routesMoved = false;
     for (const key of keys) {
+      if (key.startsWith(HTTP_ROUTE_KEY) || key.startsWith(GRPC_ROUTE_KEY)) routesMoved = true;
       // Any Service added, changed or deleted can change what a waypoint policy's targetRefs find.
       if (key.startsWith(SERVICE_KEY)) servicesMoved = true;
       const object = change.objects.get(key);
@@ -104,6 +116,7 @@ export class StatusTracker {
       }
     }
     if (servicesMoved) for (const key of this.waypointPolicies) stale.add(key);
+    if (servicesMoved || routesMoved) for (const key of this.routes) stale.add(key);
     // A ServiceEntry recomputed by the translation: its binding may differ. Few, so compared whole.
     for (const [key, services] of result.entryServices) {
       if (this.entries.get(key) === services) continue;
@@ -122,6 +135,8 @@ export class StatusTracker {
       const object = change.objects.get(key);
       this.waypointPolicies.delete(key);
       if (object && isWaypointPolicyObject(object)) this.waypointPolicies.add(key);
+      this.routes.delete(key);
+      if (object && isRouteObject(object)) this.routes.add(key);
       const target = object ? statusTarget(object, inputs) : undefined;
       const before = this.targets.get(key);
       if (target) this.targets.set(key, target);
@@ -133,6 +148,8 @@ export class StatusTracker {
 }
 
 const SERVICE_KEY = "core/Service/";
+const HTTP_ROUTE_KEY = "gateway.networking.k8s.io/HTTPRoute/";
+const GRPC_ROUTE_KEY = "gateway.networking.k8s.io/GRPCRoute/";
 
 function isWaypointPolicyObject(o: KubeObject): boolean {
   return o.kind === "AuthorizationPolicy" && ownsConditionsOn(o) && isWaypointPolicy(o as never);
@@ -163,6 +180,7 @@ function lazyInputs(
       gateways ??= waypointGateways(result);
       return gateways;
     },
+    routes: () => result.routeStatus,
     objects: change.objects,
   };
 }

@@ -6,7 +6,14 @@
 import { Backoff, errorMessage, type Logger } from "@ambient/core";
 import type { KubeObject } from "@ambient/kube";
 import { apiStatusOf, type KubeConfig, type ResourceRef, serverSideApply } from "@ambient/kube/api";
-import { type Condition, ownedIn, type StatusTarget } from "./conditions.js";
+import {
+  type Condition,
+  isRouteObject,
+  ownedIn,
+  ownedParentsIn,
+  type RouteParent,
+  type StatusTarget,
+} from "./conditions.js";
 
 /** Ours alone: the API server drops conditions this manager applied and no longer applies. */
 const FIELD_MANAGER = "ambient.istio.io/status";
@@ -25,6 +32,20 @@ const RESOURCES: Record<string, ResourceRef> = {
     version: "v1",
     plural: "authorizationpolicies",
     kind: "AuthorizationPolicy",
+    namespaced: true,
+  },
+  HTTPRoute: {
+    group: "gateway.networking.k8s.io",
+    version: "v1",
+    plural: "httproutes",
+    kind: "HTTPRoute",
+    namespaced: true,
+  },
+  GRPCRoute: {
+    group: "gateway.networking.k8s.io",
+    version: "v1",
+    plural: "grpcroutes",
+    kind: "GRPCRoute",
     namespaced: true,
   },
 };
@@ -73,8 +94,8 @@ export class StatusWriter {
       const key = keyOf(target.object);
       seen.add(key);
       if (this.settled.get(key) === target) continue;
-      const wanted = fingerprint(target.conditions);
-      if (fingerprint(ownedIn(target.object)) === wanted) {
+      const wanted = wantedFingerprint(target);
+      if (heldFingerprint(target.object) === wanted) {
         this.pending.delete(key);
         this.written.delete(key);
         this.settled.set(key, target);
@@ -111,7 +132,7 @@ export class StatusWriter {
         this.pending.delete(key);
         // Marked before the write: a translation that arrives while it is in flight, still on the
         // same resourceVersion, must not queue the same write again.
-        const mark = `${next.resourceVersion}|${fingerprint(next.target.conditions)}`;
+        const mark = `${next.resourceVersion}|${wantedFingerprint(next.target)}`;
         this.written.set(key, mark);
         try {
           await this.write(next.target);
@@ -137,21 +158,44 @@ export class StatusWriter {
 
   private async write(target: StatusTarget): Promise<void> {
     const { object, conditions } = target;
-    const before = ownedIn(object);
     const now = (this.o.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, "Z");
     const generation = object.metadata.generation as number | undefined;
-    const stamped = conditions.map((c) => {
-      const prev = before.find((p) => p.type === c.type) as
-        | (Condition & { lastTransitionTime?: string })
-        | undefined;
-      return {
-        ...c,
-        ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        // Kubernetes' convention: the time the status last flipped, not the time we last wrote.
-        lastTransitionTime:
-          prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
-      };
-    });
+    const stamp = (list: Condition[], before: Condition[]) =>
+      list.map((c) => {
+        const prev = before.find((p) => p.type === c.type) as
+          | (Condition & { lastTransitionTime?: string })
+          | undefined;
+        return {
+          ...c,
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+          // Kubernetes' convention: the time the status last flipped, not the time we last wrote.
+          lastTransitionTime:
+            prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+        };
+      });
+    let status: object;
+    if (isRouteObject(object)) {
+      // A route's status is per parent: each entry with its parentRef, our controllerName and
+      // its own conditions (Gateway API RouteParentStatus).
+      const held = ownedParentsIn(object);
+      const parents = (target.parents ?? []).map((p) => ({
+        ...p,
+        conditions: stamp(
+          p.conditions,
+          held.find((h) => sameRef(h.parentRef, p.parentRef))?.conditions ?? [],
+        ),
+      }));
+      // status.parents is an atomic list in the CRD: an apply replaces it whole, so the entries
+      // of other controllers (an ingress Gateway's) are applied back as the object holds them.
+      const others = (
+        ((object.status as { parents?: unknown[] } | undefined)?.parents ?? []) as RouteParent[]
+      ).filter((p) => p?.controllerName !== undefined && !held.includes(p));
+      const all = [...others, ...parents];
+      status = all.length > 0 ? { parents: all } : {};
+    } else {
+      const stamped = stamp(conditions, ownedIn(object));
+      status = stamped.length > 0 ? { conditions: stamped } : {};
+    }
     // The version the object was read at: an apply's body and path must agree on it.
     const resource = { ...RESOURCES[object.kind]!, version: object.apiVersion.split("/").pop()! };
     await serverSideApply(
@@ -161,19 +205,51 @@ export class StatusWriter {
         apiVersion: object.apiVersion,
         kind: object.kind,
         metadata: { name: object.metadata.name, namespace: object.metadata.namespace ?? "default" },
-        ...({ status: stamped.length > 0 ? { conditions: stamped } : {} } as object),
+        ...({ status } as object),
       } as never,
       { fieldManager: FIELD_MANAGER, force: true, subresource: "status" },
     );
+    const written = [...conditions, ...(target.parents ?? []).flatMap((p) => p.conditions)];
     this.log.info(
-      { object: keyOf(object), conditions: conditions.map((c) => `${c.type}=${c.status} ${c.reason}`) },
-      conditions.length > 0 ? "status written" : "status conditions removed",
+      { object: keyOf(object), conditions: written.map((c) => `${c.type}=${c.status} ${c.reason}`) },
+      written.length > 0 ? "status written" : "status conditions removed",
     );
   }
 }
 
 function keyOf(o: KubeObject): string {
   return `${o.kind}/${o.metadata.namespace ?? "default"}/${o.metadata.name}`;
+}
+
+/** What we want on the object, in the form heldFingerprint reads it back. */
+function wantedFingerprint(target: StatusTarget): string {
+  if (!isRouteObject(target.object)) return fingerprint(target.conditions);
+  return parentsFingerprint(target.parents ?? []);
+}
+
+/** What of ours the object holds now. */
+function heldFingerprint(object: KubeObject): string {
+  if (!isRouteObject(object)) return fingerprint(ownedIn(object));
+  return parentsFingerprint(ownedParentsIn(object));
+}
+
+function parentsFingerprint(parents: readonly RouteParent[]): string {
+  return JSON.stringify(parents.map((p) => [refKey(p.parentRef), fingerprint(p.conditions)]));
+}
+
+function refKey(ref: RouteParent["parentRef"]): string {
+  return [
+    ref.group ?? "gateway.networking.k8s.io",
+    ref.kind ?? "Gateway",
+    ref.namespace ?? "",
+    ref.name,
+    ref.sectionName ?? "",
+    ref.port ?? "",
+  ].join("|");
+}
+
+function sameRef(a: RouteParent["parentRef"], b: RouteParent["parentRef"]): boolean {
+  return refKey(a) === refKey(b);
 }
 
 /** What a condition says, times and generations aside, in type order. */

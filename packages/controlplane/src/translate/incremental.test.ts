@@ -224,6 +224,23 @@ class MeshGenerator {
     };
   }
 
+  httpRoute(name: string, namespace: string): KubeObject {
+    const r = this.r;
+    const parent =
+      r.next() < 0.7
+        ? { group: "", kind: "Service", name: `s${r.int(3)}` }
+        : { group: "gateway.networking.k8s.io", kind: "Gateway", name: "waypoint" };
+    return {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: r.next() < 0.8 ? "HTTPRoute" : "GRPCRoute",
+      metadata: { name, namespace },
+      spec: {
+        parentRefs: [parent],
+        rules: [{ backendRefs: [{ name: `s${r.int(4)}`, port: 80, weight: r.int(3) }] }],
+      },
+    };
+  }
+
   serviceEntry(name: string, namespace: string): KubeObject {
     const r = this.r;
     const labels: Labels = {};
@@ -278,7 +295,7 @@ class MeshGenerator {
   any(): KubeObject {
     const r = this.r;
     const ns = r.pick(NAMESPACES);
-    switch (r.int(12)) {
+    switch (r.int(13)) {
       case 0:
         return this.namespace(ns);
       case 1:
@@ -297,6 +314,8 @@ class MeshGenerator {
         return this.serviceEntry(`se${r.int(2)}`, ns);
       case 8:
         return this.workloadEntry(`we${r.int(2)}`, ns);
+      case 9:
+        return this.httpRoute(`route${r.int(2)}`, ns);
       default:
         return this.pod(`pod-${r.int(8)}`, ns);
     }
@@ -347,10 +366,12 @@ class Consumers {
         }
       }
     }
-    const byObject = (targets: readonly { object: KubeObject; conditions: unknown[] }[]) =>
+    const byObject = (
+      targets: readonly { object: KubeObject; conditions: unknown[]; parents?: unknown[] }[],
+    ) =>
       Object.fromEntries(
         targets
-          .map((t) => [objectKey(t.object), [t.object, t.conditions]] as const)
+          .map((t) => [objectKey(t.object), [t.object, t.conditions, t.parents]] as const)
           .sort(([a], [b]) => (a < b ? -1 : 1)),
       );
     expect(byObject(this.targets), `${where}: status targets`).toEqual(

@@ -24,6 +24,7 @@ import {
   type TranslateOptions,
   type Warning,
 } from "./context.js";
+import { type RouteParentStatus, translateGatewayRoutes } from "./gateway-routes.js";
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
 import {
@@ -40,8 +41,11 @@ import { WaypointIndex } from "./waypoints.js";
 import { translatePod, type WorkloadLookups } from "./workloads.js";
 
 export type { TranslateOptions, Warning } from "./context.js";
+export type { RouteParentStatus } from "./gateway-routes.js";
+export { GATEWAY_CONTROLLER } from "./gateway-routes.js";
 
 export interface WaypointConfig {
+  /** The user's VirtualServices and those made from HTTPRoutes and GRPCRoutes (gateway-routes.ts). */
   virtualServices: KubeObject[];
   destinationRules: KubeObject[];
   /** AuthorizationPolicies with targetRef/targetRefs: enforced by waypoints, not ztunnel. */
@@ -63,6 +67,8 @@ export interface TranslateResult {
   entryServices: ReadonlyMap<string, readonly Service[]>;
   authorizations: Authorization[];
   waypointConfig: WaypointConfig;
+  /** objectKey of each HTTPRoute/GRPCRoute → its `status.parents` (the parents this controller owns). */
+  routeStatus: ReadonlyMap<string, readonly RouteParentStatus[]>;
   warnings: Warning[];
 }
 
@@ -275,6 +281,20 @@ export class Translator {
       );
     }
     services.push(...entryServiceList);
+
+    // Phase 5: HTTPRoutes and GRPCRoutes → VirtualServices of the waypoints. Rebuilt every time,
+    // like the rest of the waypoint configuration: it is cheap (one pass over routes and Services).
+    const gatewayRoutes = translateGatewayRoutes(
+      {
+        httpRoutes: snapshot.httpRoutes,
+        grpcRoutes: snapshot.grpcRoutes,
+        services: snapshot.services,
+        gateways: snapshot.gateways,
+        virtualServices: snapshot.virtualServices,
+        waypointFor: (s) => waypoints.forService(s),
+      },
+      ctx,
+    );
     services.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 
     // Committed only now: a translation that throws leaves the previous state to diff against.
@@ -299,12 +319,13 @@ export class Translator {
       entryServices: entryServiceMap,
       authorizations,
       waypointConfig: {
-        virtualServices: snapshot.virtualServices,
+        virtualServices: gatewayRoutes.virtualServices,
         destinationRules: snapshot.destinationRules,
         authorizationPolicies: waypointPolicies,
         requestAuthentications: snapshot.requestAuthentications,
         gateways: waypoints.waypointGateways(),
       },
+      routeStatus: gatewayRoutes.routeStatus,
       warnings: ctx.warnings,
     };
   }

@@ -6,9 +6,13 @@ import {
   type AuthorizationPolicy,
   type DestinationRule,
   type Gateway,
+  type GrpcRoute,
+  type HttpRoute,
   isAuthorizationPolicy,
   isDestinationRule,
   isGateway,
+  isGrpcRoute,
+  isHttpRoute,
   isNamespace,
   isNode,
   isPeerAuthentication,
@@ -46,6 +50,8 @@ export interface Snapshot {
   requestAuthentications: RequestAuthentication[];
   virtualServices: VirtualService[];
   destinationRules: DestinationRule[];
+  httpRoutes: HttpRoute[];
+  grpcRoutes: GrpcRoute[];
   /** Every Gateway API Gateway; waypoints.ts picks the istio-waypoint ones. */
   gateways: Gateway[];
 }
@@ -94,6 +100,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     virtualServices: [],
     destinationRules: [],
     gateways: [],
+    httpRoutes: [],
+    grpcRoutes: [],
   };
   for (const obj of sorted) {
     // Checked one by one (not else-if): Namespace and Node are plain KubeObjects to the compiler,
@@ -110,6 +118,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     if (isVirtualService(obj)) snapshot.virtualServices.push(obj);
     if (isDestinationRule(obj)) snapshot.destinationRules.push(obj);
     if (isGateway(obj)) snapshot.gateways.push(obj);
+    if (isHttpRoute(obj)) snapshot.httpRoutes.push(obj);
+    if (isGrpcRoute(obj)) snapshot.grpcRoutes.push(obj);
   }
   return snapshot;
 }

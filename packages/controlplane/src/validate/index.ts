@@ -16,6 +16,7 @@ import { checkAuthorizationPolicy } from "./authorization-policy.js";
 import { checkNode, checkPod, checkService } from "./core-kinds.js";
 import { checkDestinationRule } from "./destination-rule.js";
 import { checkGateway } from "./gateway.js";
+import { checkGrpcRoute, checkHttpRoute } from "./routes.js";
 import { checkSchema } from "./schema.js";
 import { checkServiceEntry, checkWorkloadEntry } from "./service-entry.js";
 import { checkVirtualService } from "./virtual-service.js";
@@ -25,6 +26,8 @@ const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
   "/Service": checkService,
   "/Node": checkNode,
   "gateway.networking.k8s.io/Gateway": checkGateway,
+  "gateway.networking.k8s.io/HTTPRoute": checkHttpRoute,
+  "gateway.networking.k8s.io/GRPCRoute": checkGrpcRoute,
   "security.istio.io/AuthorizationPolicy": checkAuthorizationPolicy,
   "security.istio.io/PeerAuthentication": checkPeerAuthentication,
   "security.istio.io/RequestAuthentication": checkRequestAuthentication,

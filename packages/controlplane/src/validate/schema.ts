@@ -4,7 +4,10 @@
 
 import { at, isRecord, type Json, type Problems } from "@ambient/kube";
 import { Gateway as GatewayV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
+import { GRPCRoute as GrpcRouteV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute";
+import { HTTPRoute as HttpRouteV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { Gateway as GatewayV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/Gateway";
+import { HTTPRoute as HttpRouteV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/HTTPRoute";
 import { DestinationRule as DestinationRuleV1 } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { ServiceEntry as ServiceEntryV1 } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
 import { VirtualService as VirtualServiceV1 } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
@@ -33,6 +36,9 @@ type ModelClass = new (data: never) => SchemaModel;
 const MODELS: Record<string, ModelClass> = {
   "gateway.networking.k8s.io/v1/Gateway": GatewayV1,
   "gateway.networking.k8s.io/v1beta1/Gateway": GatewayV1beta1,
+  "gateway.networking.k8s.io/v1/HTTPRoute": HttpRouteV1,
+  "gateway.networking.k8s.io/v1beta1/HTTPRoute": HttpRouteV1beta1,
+  "gateway.networking.k8s.io/v1/GRPCRoute": GrpcRouteV1,
   "security.istio.io/v1/AuthorizationPolicy": AuthorizationPolicyV1,
   "security.istio.io/v1beta1/AuthorizationPolicy": AuthorizationPolicyV1beta1,
   "security.istio.io/v1/PeerAuthentication": PeerAuthenticationV1,

@@ -6,6 +6,8 @@ import type {
   AuthorizationPolicy,
   DestinationRule,
   Gateway,
+  GrpcRoute,
+  HttpRoute,
   KubeObject,
   Namespace,
   Node,
@@ -48,6 +50,20 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
     versions: ["v1", "v1beta1"],
     namespaced: true,
     plural: "gateways",
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "HTTPRoute",
+    versions: ["v1", "v1beta1"],
+    namespaced: true,
+    plural: "httproutes",
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "GRPCRoute",
+    versions: ["v1"],
+    namespaced: true,
+    plural: "grpcroutes",
   },
   {
     group: "security.istio.io",
@@ -178,6 +194,8 @@ export const isNode = (o: KubeObject): o is Node => is(o, "", "Node");
 export const isPod = (o: KubeObject): o is Pod => is(o, "", "Pod");
 export const isService = (o: KubeObject): o is Service => is(o, "", "Service");
 export const isGateway = (o: KubeObject): o is Gateway => is(o, "gateway.networking.k8s.io", "Gateway");
+export const isHttpRoute = (o: KubeObject): o is HttpRoute => is(o, "gateway.networking.k8s.io", "HTTPRoute");
+export const isGrpcRoute = (o: KubeObject): o is GrpcRoute => is(o, "gateway.networking.k8s.io", "GRPCRoute");
 export const isAuthorizationPolicy = (o: KubeObject): o is AuthorizationPolicy =>
   is(o, "security.istio.io", "AuthorizationPolicy");
 export const isPeerAuthentication = (o: KubeObject): o is PeerAuthentication =>

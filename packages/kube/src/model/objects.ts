@@ -251,3 +251,106 @@ export interface GatewaySpec {
 }
 
 export type Gateway = KubeObject<GatewaySpec>;
+
+// HTTPRoute and GRPCRoute (GAMMA): routes a waypoint applies to the Service named in a parentRef.
+// Only the fields the control plane reads are typed; the rest is checked by the schema.
+
+export interface ParentReference {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+}
+
+export interface BackendRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+  filters?: RouteFilter[];
+}
+
+export interface HttpHeaderMatch {
+  type?: "Exact" | "RegularExpression";
+  name: string;
+  value: string;
+}
+
+export interface HttpHeaderModifier {
+  set?: { name: string; value: string }[];
+  add?: { name: string; value: string }[];
+  remove?: string[];
+}
+
+export interface HttpPathModifier {
+  type: "ReplaceFullPath" | "ReplacePrefixMatch";
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
+export interface RouteFilter {
+  type: string;
+  requestHeaderModifier?: HttpHeaderModifier;
+  responseHeaderModifier?: HttpHeaderModifier;
+  requestRedirect?: {
+    scheme?: string;
+    hostname?: string;
+    path?: HttpPathModifier;
+    port?: number;
+    statusCode?: number;
+  };
+  urlRewrite?: { hostname?: string; path?: HttpPathModifier };
+  requestMirror?: {
+    backendRef: BackendRef;
+    percent?: number;
+    fraction?: { numerator: number; denominator?: number };
+  };
+  [field: string]: unknown;
+}
+
+export interface HttpRouteMatch {
+  path?: { type?: "Exact" | "PathPrefix" | "RegularExpression"; value?: string };
+  headers?: HttpHeaderMatch[];
+  queryParams?: HttpHeaderMatch[];
+  method?: string;
+}
+
+export interface HttpRouteRule {
+  name?: string;
+  matches?: HttpRouteMatch[];
+  filters?: RouteFilter[];
+  backendRefs?: BackendRef[];
+  timeouts?: { request?: string; backendRequest?: string };
+  retry?: { codes?: number[]; attempts?: number; backoff?: string };
+}
+
+export interface HttpRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[];
+  rules?: HttpRouteRule[];
+}
+
+export interface GrpcRouteMatch {
+  method?: { type?: "Exact" | "RegularExpression"; service?: string; method?: string };
+  headers?: HttpHeaderMatch[];
+}
+
+export interface GrpcRouteRule {
+  name?: string;
+  matches?: GrpcRouteMatch[];
+  filters?: RouteFilter[];
+  backendRefs?: BackendRef[];
+}
+
+export interface GrpcRouteSpec {
+  parentRefs?: ParentReference[];
+  hostnames?: string[];
+  rules?: GrpcRouteRule[];
+}
+
+export type HttpRoute = KubeObject<HttpRouteSpec>;
+export type GrpcRoute = KubeObject<GrpcRouteSpec>;

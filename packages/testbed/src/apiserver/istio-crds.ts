@@ -115,6 +115,7 @@ const ISTIO_KINDS: KindSpec[] = [
     plural: "httproutes",
     versions: ["v1", "v1beta1"],
     categories: ["gateway-api"],
+    columns: [{ name: "Hostnames", type: "string", jsonPath: ".spec.hostnames" }, AGE],
   },
   {
     group: "gateway.networking.k8s.io",
@@ -122,6 +123,7 @@ const ISTIO_KINDS: KindSpec[] = [
     plural: "grpcroutes",
     versions: ["v1"],
     categories: ["gateway-api"],
+    columns: [{ name: "Hostnames", type: "string", jsonPath: ".spec.hostnames" }, AGE],
   },
 ];
 
