@@ -62,7 +62,10 @@ export function forward(
 function forwardUdp(upstream: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = createSocket(isIP(upstream.host) === 6 ? "udp6" : "udp4");
+    let settled = false;
     const done = (err: Error | undefined, answer?: Buffer) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.close();
       if (err) reject(err);
@@ -73,13 +76,12 @@ function forwardUdp(upstream: Upstream, query: Buffer, timeoutMs: number): Promi
       timeoutMs,
     );
     socket.on("error", (err) => done(err));
-    socket.on("message", (msg, rinfo) => {
-      // The socket is unconnected: ignore anything that is not the upstream answering our id.
-      if (rinfo.port !== upstream.port || msg.length < 2 || msg.readUInt16BE(0) !== query.readUInt16BE(0))
-        return;
-      done(undefined, msg);
+    socket.on("message", (msg) => {
+      if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) done(undefined, msg);
     });
-    socket.send(query, upstream.port, upstream.host, (err) => err && done(err));
+    // Connected: the kernel drops datagrams from anyone else, and an ICMP port unreachable
+    // (nothing listening upstream) fails the query at once instead of at the timeout.
+    socket.connect(upstream.port, upstream.host, () => socket.send(query, (err) => err && done(err)));
   });
 }
 

@@ -126,6 +126,17 @@ describe("DnsProxy.handle", () => {
     }
   });
 
+  it("SERVFAIL at once when nothing listens upstream (ICMP port unreachable on a connected socket)", async () => {
+    const closed = createSocket("udp4");
+    await new Promise<void>((r) => closed.bind(0, "127.0.0.1", () => r()));
+    const port = closed.address().port;
+    closed.close();
+    const started = Date.now();
+    const out = dnsPacket.decode((await proxy(port, 5000).handle(pod, query("example.com"), "udp"))!);
+    expect(rcode(out)).toBe("SERVFAIL");
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it("FORMERR for a bad body behind a good header; NOTIMP for other opcodes; nothing for runts and responses", async () => {
     const p = proxy();
     const bad = Buffer.concat([query("web").subarray(0, 12), Buffer.from([0x3f, 0x61])]);
