@@ -67,6 +67,15 @@ spec:
   location: MESH_EXTERNAL
   resolution: NONE
 `,
+        `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: auto, namespace: demo }
+spec:
+  hosts: [auto.external.test]
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  location: MESH_EXTERNAL
+  resolution: DNS
+`,
       ),
     },
     {
@@ -117,6 +126,11 @@ describe("ztunnel DNS proxy (local mode, 127.35.x.y)", () => {
     const r = resolverFor(CLIENT);
     expect(await r.resolve4("db.demo.svc.cluster.local")).toEqual(["127.35.1.20"]);
     expect(await r.resolve4("api.wild.test")).toEqual(["127.35.100.9"]);
+  });
+
+  it("a ServiceEntry without addresses answers its auto-allocated VIP (240.240.0.0/16)", async () => {
+    const [ip] = await resolverFor(CLIENT).resolve4("auto.external.test");
+    expect(ip).toMatch(/^240\.240\.\d+\.\d+$/);
   });
 
   it("forwards other names to the upstream, over UDP and over TCP", async () => {

@@ -28,8 +28,8 @@ export function answerFor(state: ProxyState, name: string, type: string, opts: A
   if (!service) return { kind: "forward" };
   const family = type === "A" ? 4 : type === "AAAA" ? 6 : 0;
   const all = addressesOf(state, service);
-  // A ServiceEntry without addresses whose endpoints are names (resolution DNS): only the real DNS
-  // knows its addresses. A Kubernetes Service is ours even with no endpoint ready (NOERROR, empty).
+  // A ServiceEntry with neither addresses (given or auto-allocated) nor endpoint IPs: only the real
+  // DNS knows its addresses. A Kubernetes Service is ours even with no endpoint ready (NOERROR, empty).
   if (all.length === 0 && !service.hostname.endsWith(`.svc.${domain}`)) return { kind: "forward" };
   const addresses = family === 0 ? [] : all.filter((ip) => ipFamily(ip) === family);
   return { kind: "known", hostname: service.hostname, addresses };
