@@ -108,11 +108,13 @@ export function tcpExchange(
   bytes: Buffer,
   expected: number,
   waitMs = 2000,
+  /** Shut our side after writing (the answers must still come). */
+  halfClose = false,
 ): Promise<Buffer[]> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     let buf = Buffer.alloc(0);
-    const s = connect({ host, port });
+    const s = connect({ host, port, allowHalfOpen: true });
     const finish = () => {
       clearTimeout(timer);
       s.destroy();
@@ -130,6 +132,7 @@ export function tcpExchange(
       if (out.length >= expected) finish();
     });
     s.write(bytes);
+    if (halfClose) s.end();
   });
 }
 

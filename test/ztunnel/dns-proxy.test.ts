@@ -169,6 +169,14 @@ describe("ztunnel DNS proxy (local mode, 127.35.x.y)", () => {
     );
   });
 
+  it("TCP: 40 pipelined queries (more than the 16 in flight) on a connection the client half-closed, all answered", async () => {
+    const queries = Array.from({ length: 40 }, (_, i) => frame(query("web", "A", 100 + i)));
+    const answers = await tcpExchange(CLIENT, 15053, Buffer.concat(queries), 40, 3000, true);
+    expect(answers.map((a) => dnsPacket.decode(a).id).sort((x, y) => x! - y!)).toEqual(
+      Array.from({ length: 40 }, (_, i) => 100 + i),
+    );
+  });
+
   it("malformed: FORMERR when the header parses, nothing otherwise, and the proxy keeps answering", async () => {
     const garbage = Buffer.concat([query("web").subarray(0, 12), Buffer.from([0xff, 0xff, 0xff])]);
     const formerr = await udpExchange(CLIENT, 15053, garbage);

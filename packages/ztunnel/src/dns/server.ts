@@ -19,6 +19,11 @@ import { TcpFrames } from "./tcp-frames.js";
 const TCP_IDLE_MS = 10_000;
 /** Queries one TCP connection may have in flight; the rest wait in the socket (backpressure). */
 const TCP_MAX_IN_FLIGHT = 16;
+/**
+ * UDP queries one pod may have in flight (mostly forwarded ones waiting for the upstream); past
+ * it new ones are dropped, as a loaded resolver drops, and the client retries.
+ */
+const UDP_MAX_IN_FLIGHT = 256;
 
 export interface DnsProxyOptions {
   state: ProxyState;
@@ -121,6 +126,11 @@ export class DnsProxy {
     }
   }
 
+  /** A query not even read: the pod's UDP queries in flight are at their bound. */
+  dropped(transport: Transport): void {
+    this.count("none", "dropped", transport);
+  }
+
   private count(type: string, outcome: Outcome, transport: Transport): void {
     this.metrics.requests.inc({ request_type: metricType(type), outcome, transport });
   }
@@ -148,11 +158,18 @@ export class DnsListeners {
     const udp = createSocket(this.pod.ip.includes(":") ? "udp6" : "udp4");
     this.udp = udp;
     udp.on("error", (err) => this.logger.warn({ err: errorMessage(err) }, "DNS UDP socket error"));
+    let inFlight = 0;
     udp.on("message", (msg, rinfo) => {
+      if (inFlight >= UDP_MAX_IN_FLIGHT) {
+        this.proxy.dropped("udp");
+        return;
+      }
+      inFlight++;
       this.proxy
         .handle(this.pod, msg, "udp")
         .then((answer) => answer && udp.send(answer, rinfo.port, rinfo.address))
-        .catch((err) => this.logger.warn({ err: errorMessage(err) }, "DNS query failed"));
+        .catch((err) => this.logger.warn({ err: errorMessage(err) }, "DNS query failed"))
+        .finally(() => inFlight--);
     });
     // allowHalfOpen: a client may send its queries and shut its side; the answers still go out.
     const tcp = createServer({ allowHalfOpen: true }, (socket) => this.serveTcp(socket));
@@ -172,21 +189,25 @@ export class DnsListeners {
     for (const s of this.connections) s.destroy();
   }
 
-  /** Length-prefixed queries, several per connection, answered as they complete (RFC 7766 §6.2.1.1). */
+  /**
+   * Length-prefixed queries, several per connection, answered as they complete (RFC 7766
+   * §6.2.1.1). At most TCP_MAX_IN_FLIGHT are handled at once; the rest wait in a queue while the
+   * socket is paused, so one connection never holds more than a read's worth of queries.
+   */
   private serveTcp(socket: Socket): void {
     this.connections.add(socket);
     socket.once("close", () => this.connections.delete(socket));
     socket.on("error", () => {});
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     const frames = new TcpFrames();
+    const queued: Buffer[] = [];
     let inFlight = 0;
     let ended = false;
-    socket.on("data", (chunk) => {
-      for (const query of frames.push(chunk)) {
+    const pump = () => {
+      while (queued.length > 0 && inFlight < TCP_MAX_IN_FLIGHT && !socket.destroyed) {
         inFlight++;
-        if (inFlight >= TCP_MAX_IN_FLIGHT) socket.pause();
         this.proxy
-          .handle(this.pod, query, "tcp")
+          .handle(this.pod, queued.shift()!, "tcp")
           .then((answer) => {
             if (answer && !socket.destroyed) socket.write(TcpFrames.frame(answer));
             // A query we cannot even answer FORMERR to: the stream's framing is all we trust.
@@ -195,15 +216,21 @@ export class DnsListeners {
           .catch(() => socket.destroy())
           .finally(() => {
             inFlight--;
-            if (socket.destroyed) return;
-            if (ended && inFlight === 0) socket.end();
-            else if (inFlight < TCP_MAX_IN_FLIGHT) socket.resume();
+            pump();
           });
       }
+      if (socket.destroyed) return;
+      if (queued.length > 0) socket.pause();
+      else if (ended && inFlight === 0) socket.end();
+      else socket.resume();
+    };
+    socket.on("data", (chunk) => {
+      queued.push(...frames.push(chunk));
+      pump();
     });
     socket.on("end", () => {
       ended = true;
-      if (inFlight === 0) socket.end();
+      pump();
     });
   }
 }
