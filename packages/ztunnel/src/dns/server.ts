@@ -3,7 +3,7 @@
 // (forward.ts). `DnsProxy` is the node-wide part; `DnsListeners` one pod's UDP socket and TCP
 // listener, opened through the socket factory like the pod's other listeners.
 
-import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import type { Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import { Counter, errorMessage, type Logger, type Registry } from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
@@ -155,7 +155,8 @@ export class DnsListeners {
   ) {}
 
   async start(): Promise<void> {
-    const udp = createSocket(this.pod.ip.includes(":") ? "udp6" : "udp4");
+    if (!this.sockets.listenUdp) throw new Error("this socket factory cannot open UDP listeners");
+    const udp = await this.sockets.listenUdp(this.pod, PORTS.dns);
     this.udp = udp;
     udp.on("error", (err) => this.logger.warn({ err: errorMessage(err) }, "DNS UDP socket error"));
     let inFlight = 0;
@@ -174,8 +175,6 @@ export class DnsListeners {
     // allowHalfOpen: a client may send its queries and shut its side; the answers still go out.
     const tcp = createServer({ allowHalfOpen: true }, (socket) => this.serveTcp(socket));
     this.tcp = tcp;
-    if (!this.sockets.listenUdp) throw new Error("this socket factory cannot open UDP listeners");
-    await this.sockets.listenUdp(udp, this.pod, PORTS.dns);
     await this.sockets.listen(tcp, this.pod, PORTS.dns);
   }
 

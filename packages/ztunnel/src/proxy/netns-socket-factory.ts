@@ -3,7 +3,7 @@
 // ztunnel does. @ambient/netns creates them there on its helper thread; Node then drives them like
 // any other socket. Pods without a netns (and node-level dials) use plain sockets.
 
-import type { Socket as UdpSocket } from "node:dgram";
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIP, Socket, type SocketConstructorOpts } from "node:net";
 import { AmbientError, ErrorCode } from "@ambient/core";
 import { Netns, originalDestination } from "@ambient/netns";
@@ -58,7 +58,7 @@ export class NetnsSocketFactory implements SocketFactory {
   }
 
   /** The pod's DNS proxy socket, on the pod's loopback where the port-53 capture redirects to. */
-  async listenUdp(socket: UdpSocket, pod: PodRef, port: number): Promise<void> {
+  async listenUdp(pod: PodRef, port: number): Promise<UdpSocket> {
     if (!pod.netns) {
       throw new AmbientError(
         ErrorCode.LISTEN_FAILED,
@@ -66,8 +66,11 @@ export class NetnsSocketFactory implements SocketFactory {
         { details: { pod: `${pod.namespace}/${pod.name}`, port } },
       );
     }
-    const fd = this.netns(pod, pod.netns).bindUdp(inPodListenHost(port, isIP(pod.ip) === 6), port);
+    const ipv6 = isIP(pod.ip) === 6;
+    const fd = this.netns(pod, pod.netns).bindUdp(inPodListenHost(port, ipv6), port);
+    const socket = createSocket(ipv6 ? "udp6" : "udp4");
     await bindUdp(socket, { fd });
+    return socket;
   }
 
   /**
