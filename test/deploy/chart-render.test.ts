@@ -334,6 +334,20 @@ describe("values land where they should", () => {
     expect(envOf(ztunnel)).toMatchObject({ DRAIN_DEADLINE: "59s", LOG_LEVEL: "debug" });
   });
 
+  it("DNS capture: off by default; cni.ambient.dnsCapture turns on the agent's, ztunnel.env its DNS proxy", async () => {
+    const off = await render();
+    expect(envOf(find(off, "DaemonSet", "istio-cni-node"))).toMatchObject({ AMBIENT_DNS_CAPTURE: "false" });
+    const on = await render(
+      "--set",
+      "cni.ambient.dnsCapture=true",
+      "--set-string",
+      "ztunnel.env.ISTIO_META_DNS_CAPTURE=true",
+    );
+    expect(envOf(find(on, "DaemonSet", "istio-cni-node"))).toMatchObject({ AMBIENT_DNS_CAPTURE: "true" });
+    expect(envOf(find(on, "DaemonSet", "ztunnel"))).toMatchObject({ ISTIO_META_DNS_CAPTURE: "true" });
+    expect(await refused("--set", "cni.ambient.dnsCaptur=true")).toMatch(/dnsCaptur/);
+  });
+
   it("several replicas without a plugged-in CA render (they share the root in istio-ca-secret)", async () => {
     expect(find(await render("--set", "istiod.replicaCount=3"), "Deployment", "istiod").spec.replicas).toBe(
       3,

@@ -15,7 +15,7 @@ export interface TestMesh {
 
 export async function startMesh(
   files: Record<string, string>,
-  opts: Pick<LocalMeshOptions, "ztunnelDeps"> & {
+  opts: Pick<LocalMeshOptions, "ztunnelDeps" | "ztunnelArgs"> & {
     /** Runs on the empty state folder before anything starts (e.g. to plant a CA). */
     prepareState?: (stateDir: string) => Promise<void>;
   } = {},
@@ -32,6 +32,7 @@ export async function startMesh(
     logLevel: "debug",
     logger,
     ...(opts.ztunnelDeps ? { ztunnelDeps: opts.ztunnelDeps } : {}),
+    ...(opts.ztunnelArgs ? { ztunnelArgs: opts.ztunnelArgs } : {}),
   });
   await mesh.settled();
   return {

@@ -36,7 +36,14 @@ export class NetnsError extends Error {
 }
 
 interface Addon {
-  listenInNetns(nsFd: number, host: string, port: number, backlog: number, ipv6: boolean): number;
+  listenInNetns(
+    nsFd: number,
+    host: string,
+    port: number,
+    backlog: number,
+    ipv6: boolean,
+    udp?: boolean,
+  ): number;
   socketInNetns(nsFd: number, ipv6: boolean, mark: number): number;
   setMark(fd: number, mark: number): void;
   originalDestination(fd: number): { host: string; port: number } | undefined;
@@ -144,6 +151,15 @@ export function listenInNetns(
 }
 
 /**
+ * A UDP socket bound on host:port inside the namespace `nsFd`; returns its fd (non-blocking,
+ * CLOEXEC, SO_REUSEADDR, SO_REUSEPORT), ready for `dgramSocket.bind({ fd })`.
+ */
+export function bindUdpInNetns(nsFd: number, host: string, port: number, path?: string): number {
+  const ipv6 = family(host);
+  return call(`bind UDP ${host}:${port}`, path, (a) => a.listenInNetns(nsFd, host, port, 0, ipv6, true));
+}
+
+/**
  * An unconnected TCP socket (non-blocking, CLOEXEC) created inside the namespace `nsFd`, with
  * SO_MARK = `mark` unless 0; hand it to `new net.Socket({ fd })` and connect.
  */
@@ -200,6 +216,10 @@ export class Netns {
 
   listen(host: string, port: number, backlog = 511): number {
     return listenInNetns(this.handle(), host, port, backlog, this.path);
+  }
+
+  bindUdp(host: string, port: number): number {
+    return bindUdpInNetns(this.handle(), host, port, this.path);
   }
 
   socket(ipv6: boolean, mark: number): number {

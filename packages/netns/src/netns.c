@@ -67,7 +67,8 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall) {
 typedef struct {
   int ns_fd;
   int family;
-  int listen;  // 1: bind + listen on addr; 0: leave unconnected
+  int listen;  // 1: bind + listen on addr (a datagram socket: bind only); 0: leave unconnected
+  int dgram;   // 1: a UDP socket instead of TCP
   int backlog;
   unsigned mark;  // 0: leave unmarked
   struct sockaddr_storage addr;
@@ -92,7 +93,7 @@ static void ns_job_run(ns_job *job) {
     job_fail(job, -1, "setns");
     return;
   }
-  int fd = socket(job->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket(job->family, (job->dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     job_fail(job, -1, "socket");
     return;
@@ -118,7 +119,7 @@ static void ns_job_run(ns_job *job) {
       job_fail(job, fd, "bind");
       return;
     }
-    if (listen(fd, job->backlog) != 0) {
+    if (!job->dgram && listen(fd, job->backlog) != 0) {
       job_fail(job, fd, "listen");
       return;
     }
@@ -235,11 +236,14 @@ static int get_bool(napi_env env, napi_value v, const char *name, bool *out) {
 
 // ---- exported functions --------------------------------------------------------------------------
 
-// listenInNetns(nsFd, host, port, backlog, ipv6) -> listening fd
+// listenInNetns(nsFd, host, port, backlog, ipv6[, udp]) -> listening TCP (or bound UDP) socket fd
 static napi_value listen_in_netns(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
   int32_t ns_fd, port, backlog;
-  bool ipv6;
+  bool ipv6, udp = false;
+  size_t argc = 6;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc >= 6 && !get_bool(env, argv[5], "udp", &udp)) return NULL;
   char host[INET6_ADDRSTRLEN];
   size_t host_len;
   if (!get_args(env, info, 5, argv) || !get_int(env, argv[0], "nsFd", &ns_fd) ||
@@ -259,6 +263,7 @@ static napi_value listen_in_netns(napi_env env, napi_callback_info info) {
   memset(&job, 0, sizeof job);
   job.ns_fd = ns_fd;
   job.listen = 1;
+  job.dgram = udp ? 1 : 0;
   job.backlog = backlog;
   if (ipv6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&job.addr;

@@ -5,6 +5,7 @@
 
 import { type EnvSource, type LogLevel, type OptionSpec, parseOptions } from "@ambient/core";
 import { CONTROL_PLANE_OPTIONS, type ControlPlaneConfig, controlPlaneConfig } from "@ambient/dataplane";
+import { parseUpstream, systemUpstream, type Upstream } from "./dns/forward.js";
 
 export interface ZtunnelConfig {
   nodeName: string;
@@ -39,6 +40,14 @@ export interface ZtunnelConfig {
    * listeners always have it (rollouts).
    */
   reusePort: boolean;
+  /** The DNS proxy on 15053 in every pod (Istio's ISTIO_META_DNS_CAPTURE); undefined when off. */
+  dns: DnsConfig | undefined;
+}
+
+export interface DnsConfig {
+  /** Where names the mesh does not know go: --dns-upstream, else /etc/resolv.conf's first nameserver. */
+  upstream: Upstream;
+  upstreamTimeoutMs: number;
 }
 
 /** Node's net.Server gained `reusePort` in 22.12 (and 23.1): earlier versions ignore the option. */
@@ -154,9 +163,37 @@ export const ZTUNNEL_OPTIONS: readonly OptionSpec[] = [
     description:
       "local mode: listen with SO_REUSEPORT, so several ztunnel processes serve one node (Node >= 22.12)",
   },
+  // Off by default, as in Istio before 1.25: it answers for the pods only once the CNI agent also
+  // captures their port 53 (--dns-capture there), and both are switched on together.
+  {
+    flag: "dns-proxy",
+    env: "ISTIO_META_DNS_CAPTURE",
+    kind: "bool",
+    default: "false",
+    description:
+      "DNS proxy on port 15053 (UDP and TCP) in every pod: the mesh's names from xDS, the rest upstream",
+  },
+  {
+    flag: "dns-upstream",
+    env: "DNS_UPSTREAM",
+    kind: "string",
+    description:
+      "host:port of the resolver for names the mesh does not know (default: first nameserver of /etc/resolv.conf)",
+  },
+  // glibc's resolver waits 5 s per try (RES_TIMEOUT): answering SERVFAIL earlier lets it move on.
+  {
+    flag: "dns-upstream-timeout",
+    kind: "duration",
+    default: "4s",
+    description: "how long a forwarded DNS query waits before the client gets SERVFAIL",
+  },
 ];
 
-export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): ZtunnelConfig {
+export function parseZtunnelConfig(
+  argv: readonly string[],
+  env: EnvSource,
+  readFile?: (path: string) => string,
+): ZtunnelConfig {
   const { values: v } = parseOptions(ZTUNNEL_OPTIONS, argv, env);
   const podName = v["pod-name"] as string | undefined;
   return {
@@ -180,7 +217,16 @@ export function parseZtunnelConfig(argv: readonly string[], env: EnvSource): Ztu
     accessLog: v["access-log"] as boolean,
     inpodUds: v["inpod-uds"] as string | undefined,
     reusePort: reusePortOption(v["reuse-port"] as boolean),
+    dns: dnsOption(v, readFile),
   };
+}
+
+function dnsOption(v: Record<string, unknown>, readFile?: (path: string) => string): DnsConfig | undefined {
+  if (!v["dns-proxy"]) return undefined;
+  const text = v["dns-upstream"] as string | undefined;
+  const upstream = text === undefined ? systemUpstream(readFile) : parseUpstream(text);
+  if (!upstream) throw new Error(`--dns-upstream: not an IP address with an optional port: ${text}`);
+  return { upstream, upstreamTimeoutMs: v["dns-upstream-timeout"] as number };
 }
 
 function reusePortOption(wanted: boolean): boolean {

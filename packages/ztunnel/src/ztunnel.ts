@@ -34,6 +34,7 @@ import {
   xdsNotSynced,
 } from "@ambient/dataplane";
 import type { ZtunnelConfig } from "./config.js";
+import { DnsProxy } from "./dns/server.js";
 import { AgentClient } from "./inpod/agent-client.js";
 import { type Connection, compareConnections } from "./proxy/connections.js";
 import { proxyError } from "./proxy/errors.js";
@@ -75,6 +76,7 @@ export class Ztunnel {
   private stopped = false;
   private readonly inbound: InboundContext;
   private readonly outbound: OutboundContext;
+  private readonly dns: DnsProxy | undefined;
 
   private constructor(
     readonly config: ZtunnelConfig,
@@ -127,6 +129,15 @@ export class Ztunnel {
       connectTimeoutMs: config.connectTimeoutMs,
       certificateWaitMs: CERTIFICATE_WAIT_MS,
     };
+    if (config.dns) {
+      this.dns = new DnsProxy({
+        state: this.state,
+        upstream: config.dns.upstream,
+        upstreamTimeoutMs: config.dns.upstreamTimeoutMs,
+        registry: this.registry,
+        logger: logger.child({ component: "dns" }),
+      });
+    }
   }
 
   static async start(config: ZtunnelConfig, deps: ZtunnelDeps = {}): Promise<Ztunnel> {
@@ -165,7 +176,14 @@ export class Ztunnel {
       ...(cp.credentials && { credentials: cp.credentials }),
       channelOptions: cp.channelOptions,
     });
-    z.logger.info({ ...cp.describe(), nodeIp: config.nodeIp }, "ztunnel started");
+    z.logger.info(
+      {
+        ...cp.describe(),
+        nodeIp: config.nodeIp,
+        ...(config.dns && { dnsUpstream: `${config.dns.upstream.host}:${config.dns.upstream.port}` }),
+      },
+      "ztunnel started",
+    );
     z.announceReady();
     return z;
   }
@@ -297,6 +315,7 @@ export class Ztunnel {
           outbound: this.outbound,
           certs: this.certs,
           sockets: this.sockets,
+          ...(this.dns && { dns: this.dns }),
           trustDomain: this.config.trustDomain,
           handshakeTimeoutMs: this.config.handshakeTimeoutMs,
           logger: this.logger,
@@ -310,7 +329,9 @@ export class Ztunnel {
         this.pods.set(uid, pod);
         this.logger.info(
           { pod: uid, ip: pod.ref.ip, netns },
-          "pod listeners open (15001, 15006, 15008, 15080)",
+          this.dns
+            ? "pod listeners open (15001, 15006, 15008, 15080, 15053)"
+            : "pod listeners open (15001, 15006, 15008, 15080)",
         );
       } catch (err) {
         this.logger.error({ pod: uid, err: (err as Error).message }, "cannot serve pod");

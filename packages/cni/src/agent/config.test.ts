@@ -35,4 +35,11 @@ describe("parseAgentConfig: where pods come from", () => {
     expect(c.readinessPort).toBe(8000);
     expect(parseAgentConfig([...node, "--manifests", "/m"], {}).excludeNamespaces).toEqual(["kube-system"]);
   });
+
+  it("DNS capture: off by default, --dns-capture or Istio's AMBIENT_DNS_CAPTURE turns it on", () => {
+    const m = [...node, "--manifests", "/m"];
+    expect(parseAgentConfig(m, {}).dnsCapture).toBe(false);
+    expect(parseAgentConfig([...m, "--dns-capture"], {}).dnsCapture).toBe(true);
+    expect(parseAgentConfig(m, { AMBIENT_DNS_CAPTURE: "true" }).dnsCapture).toBe(true);
+  });
 });

@@ -31,6 +31,8 @@ export interface AgentConfig {
   stateDir: string;
   excludeNamespaces: string[];
   hostProbeSnat: boolean;
+  /** Redirect enrolled pods' DNS (port 53) to ztunnel's DNS proxy on 15053 (ztunnel --dns-proxy). */
+  dnsCapture: boolean;
   installPlugin: boolean;
   /** GET /readyz answers here on every address (Istio's CNI agent: 8000); 0 picks a free port. */
   readinessPort: number;
@@ -113,6 +115,15 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = [
     default: "true",
     description: "SNAT the node's probes to 169.254.7.127 so pods let them through",
   },
+  // Istio's chart: cni.ambient.dnsCapture. Off by default here: ztunnel must run --dns-proxy,
+  // or the captured pods' DNS goes to a port nobody listens on.
+  {
+    flag: "dns-capture",
+    env: "AMBIENT_DNS_CAPTURE",
+    kind: "bool",
+    default: "false",
+    description: "redirect enrolled pods' DNS (UDP and TCP port 53) to ztunnel's DNS proxy on 15053",
+  },
   {
     flag: "install-plugin",
     kind: "bool",
@@ -183,6 +194,7 @@ export function parseAgentConfig(argv: readonly string[], env: EnvSource): Agent
       ]),
     ],
     hostProbeSnat: v["host-probe-snat"] as boolean,
+    dnsCapture: v["dns-capture"] as boolean,
     installPlugin: v["install-plugin"] as boolean,
     readinessPort: v["readiness-port"] as number,
     copyNode: v["copy-node"] as boolean,

@@ -87,7 +87,12 @@ export async function runNodeAgent(
       source,
       registry: new PodRegistry(config.stateDir),
       redirection:
-        deps.redirection ?? new IptablesRedirection({ hostProbeSnat: config.hostProbeSnat, logger: log }),
+        deps.redirection ??
+        new IptablesRedirection({
+          hostProbeSnat: config.hostProbeSnat,
+          dnsCapture: config.dnsCapture,
+          logger: log,
+        }),
       ztunnels,
       annotator,
       ...(events && { events }),

@@ -22,6 +22,8 @@ export interface InPodOptions extends ExecOptions {
   ipv4?: true;
   /** Also write the IPv6 rules (the pod has an IPv6 address). When false, stale IPv6 rules go. */
   ipv6: boolean;
+  /** Also capture the pod's port 53 into ztunnel's DNS proxy (rules.ts, InPodRuleOptions). */
+  dnsCapture?: boolean;
 }
 
 export interface ApplyOutcome {
@@ -39,10 +41,11 @@ export type RemoveOutcome = "removed" | "netns-gone";
 export async function applyInPodRules(netns: string, opts: InPodOptions): Promise<ApplyOutcome> {
   let changed = false;
   await addRoute(netns, "ipv4", opts);
-  changed = (await reconcile(netns, inPodRules("ipv4"), opts)) || changed;
+  const ruleOptions = { dnsCapture: opts.dnsCapture ?? false };
+  changed = (await reconcile(netns, inPodRules("ipv4", ruleOptions), opts)) || changed;
   if (opts.ipv6) {
     await addRoute(netns, "ipv6", opts);
-    changed = (await reconcile(netns, inPodRules("ipv6"), opts)) || changed;
+    changed = (await reconcile(netns, inPodRules("ipv6", ruleOptions), opts)) || changed;
   } else if (await reconcile(netns, noRules("ipv6", IN_POD_OWNED), { ...opts, optional: true })) {
     changed = true;
     await delRoute(netns, "ipv6", opts);

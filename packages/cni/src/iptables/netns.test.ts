@@ -147,8 +147,10 @@ async function oursInPod(family: Family): Promise<Record<string, string[]>> {
   return out;
 }
 
-function wantedInPod(family: Family): Record<string, string[]> {
-  return Object.fromEntries(inPodRules(family).tables.map((t) => [t.table, [...t.rules].sort()]));
+function wantedInPod(family: Family, dnsCapture = false): Record<string, string[]> {
+  return Object.fromEntries(
+    inPodRules(family, { dnsCapture }).tables.map((t) => [t.table, [...t.rules].sort()]),
+  );
 }
 
 describe.skipIf(!isRoot)("iptables rules on real network namespaces (needs root; skipped otherwise)", () => {
@@ -297,6 +299,16 @@ describe.skipIf(!isRoot)("iptables rules on real network namespaces (needs root;
     expect((await host!.connect(POD_IP, 8080)).tag).toBe("pod:8080");
     expect(await removeInPodRules(POD_NS)).toBe("removed");
     expect(await saveRules(POD_NS)).toBe(foreignOnly);
+  });
+
+  it("DNS capture on: the port-53 rules read back exactly as written; off again removes them", async () => {
+    expect(await applyInPodRules(POD_NS, { ipv6: true, dnsCapture: true })).toEqual({ changed: true });
+    expect(await oursInPod("ipv4")).toEqual(wantedInPod("ipv4", true));
+    expect(await oursInPod("ipv6")).toEqual(wantedInPod("ipv6", true));
+    expect(await applyInPodRules(POD_NS, { ipv6: true, dnsCapture: true })).toEqual({ changed: false });
+    expect(await applyInPodRules(POD_NS, { ipv6: true })).toEqual({ changed: true });
+    expect(await saveRules(POD_NS)).not.toContain("15053");
+    expect(await removeInPodRules(POD_NS)).toBe("removed");
   });
 
   it("an IPv4-only apply removes IPv6 rules left from before", async () => {

@@ -20,6 +20,8 @@ export interface IptablesRedirectionOptions extends ExecOptions {
   hostNetns?: string;
   /** Write the host probe SNAT (default true); when false, any of ours is removed instead. */
   hostProbeSnat?: boolean;
+  /** Capture every enrolled pod's port 53 into ztunnel's DNS proxy (15053). */
+  dnsCapture?: boolean;
   logger?: Logger;
 }
 
@@ -27,7 +29,11 @@ export class IptablesRedirection {
   constructor(private readonly opts: IptablesRedirectionOptions = {}) {}
 
   async enable(pod: PodNetwork): Promise<void> {
-    const { changed } = await applyInPodRules(pod.netns, { ...this.opts, ipv6: hasIPv6(pod.ips) });
+    const { changed } = await applyInPodRules(pod.netns, {
+      ...this.opts,
+      ipv6: hasIPv6(pod.ips),
+      dnsCapture: this.opts.dnsCapture ?? false,
+    });
     this.opts.logger?.debug({ netns: pod.netns, changed }, "in-pod rules in place");
     // Without it (kernels before 5.14) capture works; only a ztunnel rollout may reset the few
     // connections queued on the old listeners at the moment they close.

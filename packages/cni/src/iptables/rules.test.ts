@@ -65,6 +65,30 @@ describe("in-pod rules", () => {
     expect(rulesOf("ipv6", "mangle")).toEqual(rulesOf("ipv4", "mangle"));
   });
 
+  it("DNS capture off (the default): nothing about port 53", () => {
+    expect(rulesOf("ipv4", "nat").some((r) => r.includes("--dport 53 "))).toBe(false);
+    expect(inPodRules("ipv4", { dnsCapture: false })).toEqual(inPodRules("ipv4"));
+  });
+
+  it("DNS capture: UDP and TCP port 53 not to loopback and not ztunnel's go to 15053, before lo and outbound", () => {
+    const nat = inPodRules("ipv4", { dnsCapture: true }).tables.find((t) => t.table === "nat")!.rules;
+    const udp = nat.indexOf(
+      "-A AMBIENT_OUTPUT ! -d 127.0.0.1/32 -p udp -m udp --dport 53 -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15053",
+    );
+    const tcp = nat.indexOf(
+      "-A AMBIENT_OUTPUT ! -d 127.0.0.1/32 -p tcp -m tcp --dport 53 -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15053",
+    );
+    expect(udp).toBeGreaterThanOrEqual(0);
+    expect(tcp).toBeGreaterThanOrEqual(0);
+    const lo = nat.indexOf("-A AMBIENT_OUTPUT ! -d 127.0.0.1/32 -o lo -j ACCEPT");
+    expect(Math.max(udp, tcp)).toBeLessThan(lo);
+    expect(nat.at(-1)).toContain("--to-ports 15001");
+    // Everything else is unchanged.
+    expect(nat.filter((r) => !r.includes("15053"))).toEqual(rulesOf("ipv4", "nat"));
+    const v6 = inPodRules("ipv6", { dnsCapture: true }).tables.find((t) => t.table === "nat")!.rules;
+    expect(v6.filter((r) => r.includes("15053")).every((r) => r.includes("! -d ::1/128"))).toBe(true);
+  });
+
   it("renders iptables-restore text that declares our chains", () => {
     const text = renderRestore(inPodRules("ipv4"));
     expect(text).toMatch(/^\*mangle\n:AMBIENT_PRERT - \[0:0\]\n:AMBIENT_OUTPUT - \[0:0\]\n/);

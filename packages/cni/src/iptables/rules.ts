@@ -23,6 +23,8 @@ const CONN_MARK_MATCH = `0x${CONN_MARK.toString(16)}/${MASK}`;
 export const PORT_OUTBOUND = 15001;
 export const PORT_INBOUND_PLAINTEXT = 15006;
 export const PORT_INBOUND_HBONE = 15008;
+/** ztunnel's DNS proxy in every pod (UDP and TCP), where DNS capture sends port 53. */
+export const PORT_DNS_PROXY = 15053;
 
 /** Where the host SNATs kubelet probes, so the pod can tell them from kube-proxy'd traffic (Istio's). */
 export const PROBE_SNAT_V4 = "169.254.7.127";
@@ -61,8 +63,18 @@ export const IN_POD_OWNED: RuleSet["owned"] = [
 
 export const HOST_OWNED: RuleSet["owned"] = [{ table: "nat", chains: [CHAIN_HOST_POSTROUTING] }];
 
+export interface InPodRuleOptions {
+  /**
+   * Also send the pod's DNS (UDP and TCP port 53, to anything but loopback, not ztunnel's own) to
+   * ztunnel's DNS proxy on 15053, as Istio's in-pod rules do with DNS capture on. ztunnel asks
+   * its upstream from its own netns, so unlike a sidecar no conntrack zones are needed to keep
+   * the proxy's query and the app's apart.
+   */
+  dnsCapture?: boolean;
+}
+
 /** The in-pod capture rules for one family (IPv6 differs only in loopback and probe addresses). */
-export function inPodRules(family: Family): RuleSet {
+export function inPodRules(family: Family, opts: InPodRuleOptions = {}): RuleSet {
   const { loopback, probe, host } = FAMILY[family];
   const P = CHAIN_PREROUTING;
   const O = CHAIN_OUTPUT;
@@ -96,6 +108,13 @@ export function inPodRules(family: Family): RuleSet {
           // Replies to the probe address leave as they are.
           `-A ${O} -d ${probe}/${host} -p tcp -m tcp -j ACCEPT`,
           `-A ${O} -p tcp -m mark --mark ${CONN_MARK_MATCH} -j ACCEPT`,
+          // DNS capture: before the lo rule, so a nameserver on loopback (systemd-resolved: 127.0.0.53) is captured too.
+          ...(opts.dnsCapture
+            ? (["udp", "tcp"] as const).map(
+                (p) =>
+                  `-A ${O} ! -d ${loopback} -p ${p} -m ${p} --dport 53 -m mark ! --mark ${ZTUNNEL_MARK_MATCH} -j REDIRECT --to-ports ${PORT_DNS_PROXY}`,
+              )
+            : []),
           // The app calling its own pod address goes over lo: not through ztunnel (appN → appN).
           `-A ${O} ! -d ${loopback} -o lo -j ACCEPT`,
           // Outbound: everything not to loopback and not from ztunnel goes to the outbound listener.

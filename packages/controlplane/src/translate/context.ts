@@ -13,6 +13,11 @@ export interface TranslateOptions {
   rootNamespace: string;
   /** Network of the workloads and VIPs; "" is Istio's default single network. */
   network?: string;
+  /**
+   * Give ServiceEntry hosts without `addresses` a VIP from 240.240.0.0/16 (auto-allocate.ts), as
+   * Istio does for DNS proxying. Default true.
+   */
+  autoAllocateAddresses?: boolean;
 }
 
 export const DEFAULT_OPTIONS: TranslateOptions = {
@@ -40,6 +45,7 @@ export class TranslateContext {
       trustDomain: options.trustDomain || DEFAULT_OPTIONS.trustDomain,
       rootNamespace: options.rootNamespace || DEFAULT_OPTIONS.rootNamespace,
       network: options.network ?? "",
+      autoAllocateAddresses: options.autoAllocateAddresses ?? true,
     };
   }
 

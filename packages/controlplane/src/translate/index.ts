@@ -15,6 +15,7 @@ import {
   type WorkloadEntry,
 } from "@ambient/kube";
 import { isWaypointPolicy, translateAuthorizationPolicy } from "./authorization.js";
+import { addressesInUse, EntryAddressAllocator } from "./auto-allocate.js";
 import { type ChangeScope, changeScope } from "./changes.js";
 import {
   compareStrings,
@@ -127,6 +128,7 @@ export class Translator {
   private entries = new Map<string, Cached<EntryOutput>>();
   private workloadEntries = new Map<string, Cached<Workload | undefined>>();
   private policies = new Map<string, Cached<Authorization | undefined>>();
+  private readonly allocator = new EntryAddressAllocator();
   private lastStats: TranslateStats = { full: true, pods: 0, services: 0, policies: 0 };
   private lastChange: TranslationChange | undefined;
 
@@ -280,6 +282,8 @@ export class Translator {
         }),
       );
     }
+    if (ctx.options.autoAllocateAddresses)
+      this.allocateEntryAddresses(services, entryServiceList, entryServiceMap, ctx.options.network);
     services.push(...entryServiceList);
 
     // Phase 5: HTTPRoutes and GRPCRoutes → VirtualServices of the waypoints. Rebuilt every time,
@@ -328,6 +332,34 @@ export class Translator {
       routeStatus: gatewayRoutes.routeStatus,
       warnings: ctx.warnings,
     };
+  }
+
+  /**
+   * Replaces, in place, the ServiceEntry services that need an auto-allocated VIP (no addresses,
+   * not a wildcard host, not passthrough) with copies carrying one, unique across `k8s` and all
+   * entries.
+   */
+  private allocateEntryAddresses(
+    k8s: readonly Service[],
+    entryServices: Service[],
+    byEntry: Map<string, readonly Service[]>,
+    network: string,
+  ): void {
+    const keyOfService = (s: Service) => `${s.namespace}/${s.name}/${s.hostname}`;
+    const requests = entryServices
+      .filter(
+        (s) =>
+          s.addresses.length === 0 && !s.hostname.startsWith("*") && s.loadBalancing?.mode !== "PASSTHROUGH",
+      )
+      .map((s) => ({ key: keyOfService(s), service: s }));
+    const allocated = this.allocator.allocate(requests, addressesInUse([...k8s, ...entryServices]), network);
+    if (allocated.size === 0) return;
+    const swap = (s: Service) => (s.addresses.length === 0 ? (allocated.get(keyOfService(s)) ?? s) : s);
+    for (let i = 0; i < entryServices.length; i++) entryServices[i] = swap(entryServices[i]!);
+    for (const [key, list] of byEntry) {
+      if (list.some((s) => allocated.has(keyOfService(s)) && s.addresses.length === 0))
+        byEntry.set(key, list.map(swap));
+    }
   }
 
   /**

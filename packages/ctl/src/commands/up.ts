@@ -54,6 +54,13 @@ export const UP_OPTIONS: readonly OptionSpec[] = [
     description: "run nodes and pods as network namespaces with transparent capture (CNI); root only",
   },
   {
+    flag: "dns-proxy",
+    kind: "bool",
+    default: "false",
+    description:
+      "ztunnel's DNS proxy on every pod's 15053 (with --netns also the pods' port-53 capture and a resolv.conf)",
+  },
+  {
     flag: "netns-prefix",
     kind: "string",
     default: netns.DEFAULT_PREFIX,
@@ -91,6 +98,10 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
   const logLevel = values["log-level"] as string;
   if (!isLogLevel(logLevel)) throw new Error(`--log-level: "${logLevel}" is not a log level`);
   const dir = resolve(values["file"] as string);
+  if (values["kube"] && values["dns-proxy"])
+    throw new Error(
+      "--dns-proxy applies to the loopback and --netns meshes; with --kube, install with --set cni.ambient.dnsCapture=true --set-string ztunnel.env.ISTIO_META_DNS_CAPTURE=true",
+    );
   if (values["kube"]) {
     if (values["demo"])
       throw new Error(
@@ -112,6 +123,7 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
     });
   }
   if (values["nodes"]) throw new Error("--nodes applies to --kube only");
+  const dnsProxy = values["dns-proxy"] as boolean;
   if (values["no-mesh"])
     throw new Error("--no-mesh applies to --kube only (a cluster to install the Helm chart into)");
   if (values["netns"]) {
@@ -119,6 +131,7 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
       throw new Error("--demo runs on the loopback mesh; with --netns, try the printed commands");
     return upNetns(dir, {
       prefix: values["netns-prefix"] as string,
+      dnsProxy,
       logLevel: logLevel as LogLevel,
       exitAfterStart: values["exit-after-start"] as boolean,
       out,
@@ -129,6 +142,7 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
     listen: values["listen"] as { host: string; port: number },
     stateDir: resolve(values["state-dir"] as string),
     logLevel: logLevel as LogLevel,
+    ...(dnsProxy && { ztunnelArgs: () => ["--dns-proxy"] }),
   });
   let failed = false;
   try {
@@ -154,6 +168,7 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
 
 interface UpNetnsOptions {
   prefix: string;
+  dnsProxy: boolean;
   logLevel: LogLevel;
   exitAfterStart: boolean;
   out: (s: string) => void;
@@ -161,7 +176,7 @@ interface UpNetnsOptions {
 
 async function upNetns(
   dir: string,
-  { prefix, logLevel, exitAfterStart, out }: UpNetnsOptions,
+  { prefix, dnsProxy, logLevel, exitAfterStart, out }: UpNetnsOptions,
 ): Promise<number> {
   requireNetnsTools();
   // The mesh's own progress and warnings (skipped pods, pods that did not start) go to stderr.
@@ -171,7 +186,7 @@ async function upNetns(
     destination: process.stderr,
   });
   out(`Starting the mesh from ${dir} on network namespaces (prefix ${prefix}) ...`);
-  const mesh = await NetnsMesh.start({ dir, prefix, logLevel, logger });
+  const mesh = await NetnsMesh.start({ dir, prefix, logLevel, logger, ...(dnsProxy && { dnsProxy: {} }) });
   try {
     await mesh.settled();
     out(describeNetns(mesh, dir));

@@ -18,6 +18,8 @@ export interface LocalMeshOptions {
   logger?: Logger;
   /** Tests: per-node overrides of what each ztunnel is given (e.g. a recording socket factory). */
   ztunnelDeps?: (node: string, nodeIp: string) => Partial<ZtunnelDeps>;
+  /** Extra ztunnel flags per node (e.g. `--dns-proxy`). */
+  ztunnelArgs?: (node: string, nodeIp: string) => string[];
 }
 
 interface RunningNode {
@@ -155,7 +157,13 @@ export class LocalMesh {
     }
     for (const [name, ip] of wantedNodes) {
       if (this.nodes.has(name)) continue;
-      const config = parseZtunnelConfig(["--admin-on-node-ip", "--log-level", this.opts.logLevel], {
+      const args = [
+        "--admin-on-node-ip",
+        "--log-level",
+        this.opts.logLevel,
+        ...(this.opts.ztunnelArgs?.(name, ip) ?? []),
+      ];
+      const config = parseZtunnelConfig(args, {
         NODE_NAME: name,
         NODE_IP: ip,
         XDS_ADDRESS: this.cp.address,

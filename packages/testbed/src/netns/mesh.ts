@@ -19,7 +19,14 @@ import { NetnsManifests } from "./manifests.js";
 import type { PlannedPod } from "./manifests-rewrite.js";
 import { podNetnsName } from "./names.js";
 import { writeNodeConflist } from "./node-conflist.js";
-import { createPodNetns, deletePod, type PodNetns, removeHostsFile, writeHostsFile } from "./pods.js";
+import {
+  createPodNetns,
+  deletePod,
+  type PodNetns,
+  removeHostsFile,
+  writeHostsFile,
+  writeResolvConf,
+} from "./pods.js";
 import { applyServiceRules, serviceRules } from "./service-proxy.js";
 import { type NetnsProcess, spawnInNetns } from "./spawn.js";
 import { createTopology, defaultStateDir, type Topology, type TopologyNode } from "./topology.js";
@@ -42,6 +49,11 @@ export interface NetnsMeshOptions {
   stateDir?: string;
   logLevel?: string;
   logger: Logger;
+  /**
+   * ztunnel's DNS proxy with the agents' DNS capture, and a Kubernetes-style resolv.conf in every
+   * pod. `upstream`: ztunnel's --dns-upstream (default: the host's resolv.conf).
+   */
+  dnsProxy?: { upstream?: string };
 }
 
 export interface NetnsNode {
@@ -216,6 +228,7 @@ export class NetnsMesh {
         paths.agentStateDir,
         // Every node netns shares this host's filesystem and its Node.js.
         "--copy-node=false",
+        ...(this.opts.dnsProxy ? ["--dns-capture"] : []),
         "--log-level",
         this.componentLogLevel,
       ],
@@ -242,6 +255,8 @@ export class NetnsMesh {
         this.tokenFile(node.name),
         "--inpod-uds",
         ztunnelSocket,
+        ...(this.opts.dnsProxy ? ["--dns-proxy"] : []),
+        ...(this.opts.dnsProxy?.upstream ? ["--dns-upstream", this.opts.dnsProxy.upstream] : []),
         "--log-level",
         this.componentLogLevel,
       ],
@@ -358,6 +373,7 @@ export class NetnsMesh {
     const entry: NetnsPod = { plan: p, sandbox, app: undefined };
     this.pods.set(key, entry);
     await writeHostsFile(sandbox.netns, this.manifests.hostsEntries(p.namespace));
+    if (this.opts.dnsProxy) await writeResolvConf(sandbox.netns, p.namespace);
     const runsSomething = p.waypoint !== undefined || p.ports.length > 0;
     await this.manifests.setPodState(p.namespace, p.name, { ip: sandbox.ip, ready: !runsSomething });
     if (p.waypoint !== undefined) {

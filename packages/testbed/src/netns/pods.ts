@@ -190,6 +190,32 @@ export async function writeHostsFile(netnsName: string, entries: readonly HostsE
   return file;
 }
 
+/** Where the pods' resolv.conf points: Kubernetes' usual kube-dns ClusterIP. Capture redirects it. */
+export const POD_NAMESERVER = "10.96.0.10";
+
+/**
+ * With the DNS proxy: /etc/netns/<netns>/resolv.conf as the kubelet writes a pod's (ClusterFirst):
+ * the cluster's nameserver and the namespace's search list, so an unmodified resolver in the pod
+ * asks port 53, which capture sends to ztunnel's 15053.
+ */
+export async function writeResolvConf(netnsName: string, namespace: string): Promise<string> {
+  checkName("netns name", netnsName);
+  const dir = join(ETC_NETNS_DIR, netnsName);
+  await mkdir(dir, { recursive: true });
+  const text = [
+    "# Written by ambient's netns harness: DNS through ztunnel's DNS proxy.",
+    `nameserver ${POD_NAMESERVER}`,
+    `search ${namespace}.svc.cluster.local svc.cluster.local cluster.local`,
+    "options ndots:5",
+    "",
+  ].join("\n");
+  const file = join(dir, "resolv.conf");
+  const tmp = join(ETC_NETNS_DIR, `.${netnsName}.resolv.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+  return file;
+}
+
 export async function removeHostsFile(netnsName: string): Promise<void> {
   checkName("netns name", netnsName);
   await rm(join(ETC_NETNS_DIR, netnsName), { recursive: true, force: true });

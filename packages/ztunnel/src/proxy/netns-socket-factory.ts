@@ -3,10 +3,11 @@
 // ztunnel does. @ambient/netns creates them there on its helper thread; Node then drives them like
 // any other socket. Pods without a netns (and node-level dials) use plain sockets.
 
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIP, Socket, type SocketConstructorOpts } from "node:net";
 import { AmbientError, ErrorCode } from "@ambient/core";
 import { Netns, originalDestination } from "@ambient/netns";
-import type { Listenable, PodRef, SocketFactory } from "./socket-factory.js";
+import { bindUdp, type Listenable, type PodRef, type SocketFactory } from "./socket-factory.js";
 
 /**
  * SO_MARK on every socket ztunnel makes inside a pod; the in-pod rules let packets with
@@ -54,6 +55,22 @@ export class NetnsSocketFactory implements SocketFactory {
       }
       return this.netns(pod, pod.netns).listen(inPodListenHost(port, isIP(pod.ip) === 6), port);
     });
+  }
+
+  /** The pod's DNS proxy socket, on the pod's loopback where the port-53 capture redirects to. */
+  async listenUdp(pod: PodRef, port: number): Promise<UdpSocket> {
+    if (!pod.netns) {
+      throw new AmbientError(
+        ErrorCode.LISTEN_FAILED,
+        `cannot listen on UDP port ${port} for pod ${pod.namespace}/${pod.name}: it has no netns`,
+        { details: { pod: `${pod.namespace}/${pod.name}`, port } },
+      );
+    }
+    const ipv6 = isIP(pod.ip) === 6;
+    const fd = this.netns(pod, pod.netns).bindUdp(inPodListenHost(port, ipv6), port);
+    const socket = createSocket(ipv6 ? "udp6" : "udp4");
+    await bindUdp(socket, { fd });
+    return socket;
   }
 
   /**

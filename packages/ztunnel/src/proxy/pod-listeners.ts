@@ -1,5 +1,5 @@
-// The four listeners of one enrolled pod: 15001 outbound capture, 15006 inbound plaintext, 15008
-// inbound HBONE, 15080 SOCKS5. Created through the socket factory, so the same code serves local
+// The listeners of one enrolled pod: 15001 outbound capture, 15006 inbound plaintext, 15008
+// inbound HBONE, 15080 SOCKS5, and with the DNS proxy on 15053 (UDP and TCP). Created through the socket factory, so the same code serves local
 // mode (pod IP on loopback) and in-pod mode (sockets inside the pod's netns).
 
 import { createServer, type Server, type Socket } from "node:net";
@@ -17,6 +17,7 @@ import {
   type Workload,
 } from "@ambient/core";
 import { type CertificateManager, endSocket, principalOf } from "@ambient/dataplane";
+import { DnsListeners, type DnsProxy } from "../dns/server.js";
 import { proxyError } from "./errors.js";
 import { handleInboundStream, type InboundContext } from "./inbound.js";
 import { handleInboundPlaintext } from "./inbound-passthrough.js";
@@ -30,6 +31,8 @@ export interface PodListenerContext {
   outbound: OutboundContext;
   certs: CertificateManager;
   sockets: SocketFactory;
+  /** The DNS proxy, when enabled (--dns-proxy): every pod gets 15053. */
+  dns?: DnsProxy;
   trustDomain: string;
   /** SOCKS5 greeting, TLS handshake and first CONNECT (see config.ts). */
   handshakeTimeoutMs: number;
@@ -40,6 +43,7 @@ export class PodListeners {
   readonly ref: PodRef;
   private readonly servers: Server[] = [];
   private hbone: HboneServer | undefined;
+  private dns: DnsListeners | undefined;
   private readonly sockets = new Set<Socket>();
   private workload: Workload;
 
@@ -126,6 +130,15 @@ export class PodListeners {
       await this.ctx.sockets.listen(plaintext, this.ref, PORTS.inboundPlaintext);
       await this.ctx.sockets.listen(this.hbone.server, this.ref, PORTS.hbone);
       await this.ctx.sockets.listen(socks, this.ref, PORTS.socks5);
+      if (this.ctx.dns) {
+        this.dns = new DnsListeners(
+          this.ctx.dns,
+          this.ctx.sockets,
+          this.ref,
+          log.child({ component: "dns" }),
+        );
+        await this.dns.start();
+      }
     } catch (err) {
       this.destroy();
       throw proxyError(
@@ -144,12 +157,14 @@ export class PodListeners {
   /** Stops accepting; open connections are left to the drain. */
   async stopAccepting(): Promise<void> {
     for (const s of this.servers) s.close();
+    this.dns?.close();
     await this.hbone?.closeGracefully();
   }
 
   destroy(): void {
     for (const s of this.servers) s.close();
     for (const s of this.sockets) s.destroy();
+    this.dns?.close();
     this.hbone?.destroy();
     this.ctx.sockets.release(this.ref);
   }

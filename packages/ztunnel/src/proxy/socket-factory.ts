@@ -2,6 +2,7 @@
 // loopback address; in-pod mode (CNI) creates the sockets inside the pod's network namespace.
 // Everything above this seam is the same in both modes.
 
+import { createSocket, type SocketOptions, type Socket as UdpSocket } from "node:dgram";
 import { connect, type Socket } from "node:net";
 
 export interface PodRef {
@@ -24,6 +25,8 @@ export interface Listenable {
 export interface SocketFactory {
   /** Starts `server` listening on `port` in the pod's network context. */
   listen(server: Listenable, pod: PodRef, port: number): Promise<void>;
+  /** A UDP socket bound on `port` in the pod's network context (the DNS proxy's 15053). */
+  listenUdp?(pod: PodRef, port: number): Promise<UdpSocket>;
   /** A TCP connection made on behalf of `pod` (its source address), or of the node when absent. */
   connect(pod: PodRef | undefined, target: { host: string; port: number }): Socket;
   /**
@@ -63,6 +66,14 @@ export class LocalSocketFactory implements SocketFactory {
     return this.bind(server, host, port);
   }
 
+  async listenUdp(pod: PodRef, port: number): Promise<UdpSocket> {
+    const type = pod.ip.includes(":") ? "udp6" : "udp4";
+    // As for TCP: `reusePort` (Node >= 22.12) is missing from Node 20's typings and only set when asked.
+    const socket = createSocket((this.reusePort ? { type, reusePort: true } : { type }) as SocketOptions);
+    await bindUdp(socket, { address: pod.ip, port });
+    return socket;
+  }
+
   private bind(server: Listenable, host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -97,4 +108,22 @@ export class LocalSocketFactory implements SocketFactory {
       allowHalfOpen: true,
     });
   }
+}
+
+/** Binds a UDP socket (to an address, or adopting a bound fd); a failed bind closes the socket. */
+export function bindUdp(
+  socket: UdpSocket,
+  options: { address?: string; port?: number; fd?: number },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      socket.close();
+      reject(err);
+    };
+    socket.once("error", onError);
+    socket.bind(options, () => {
+      socket.removeListener("error", onError);
+      resolve();
+    });
+  });
 }
