@@ -11,7 +11,7 @@ let state: TempDir | undefined;
 afterAll(async () => state?.cleanup());
 
 describe("ambientctl up --demo", () => {
-  it("runs the examples mesh and the demo: cross-node request, policy denial, STRICT refusal, metrics", async () => {
+  it("runs the examples mesh and the demo: cross-node request, policy denial, STRICT refusal, metrics, L7 via a waypoint", async () => {
     state = await tempDir("ambient-up-");
     const lines: string[] = [];
     const code = await run(
@@ -39,7 +39,14 @@ describe("ambientctl up --demo", () => {
     expect(out).toContain('destination_principal="spiffe://cluster.local/ns/demo/sa/httpbin"');
     expect(out).toMatch(/✔ demo\/notsleep → httpbin: denied/);
     expect(out).toMatch(/✔ legacy\/legacy-client .* refused under STRICT/);
-    expect(out).toContain("5/5 demo steps behaved as expected.");
+    // L7 in shop, through its waypoint: the HTTPRoute's split and header rule, the L7 deny.
+    expect(out).toMatch(/✔ shop\/shopper → reviews, 40 requests through the waypoint: split by HTTPRoute/);
+    expect(out).toMatch(/reviews-v1: \d+/);
+    expect(out).toMatch(/✔ with x-tester: true the HTTPRoute's first rule sends every request to reviews-v2/);
+    expect(out).toMatch(
+      /✔ DELETE \/reviews\/1: denied at the waypoint[^\n]*\n[^\n]*\n\s+HTTP 403 RBAC: access denied/,
+    );
+    expect(out).toContain("8/8 demo steps behaved as expected.");
     expect(code).toBe(0);
   });
 

@@ -56,7 +56,11 @@ describe("translate", () => {
       "demo/httpbin-allow-sleep",
       "istio-system/istio_converted_static_strict",
     ]);
-    expect(result.waypointConfig.virtualServices.map((o) => o.metadata.name)).toEqual(["httpbin"]);
+    // shop's HTTPRoute reaches its waypoint as the VirtualService it is converted into.
+    expect(result.waypointConfig.virtualServices.map((o) => o.metadata.name)).toEqual([
+      "httpbin",
+      "httproute.reviews-canary@reviews",
+    ]);
     expect(result.waypointConfig.destinationRules.map((o) => o.metadata.name)).toEqual(["httpbin"]);
     expect(result.warnings).toEqual([]);
   });

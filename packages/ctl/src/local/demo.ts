@@ -1,10 +1,11 @@
 // The guided demo `ambientctl up --demo` runs on examples/: a request between two ambient pods on
 // different nodes with both identities shown, a request L4 policy denies, a plaintext peer refused
-// under STRICT mTLS, and an excerpt of Istio's metrics. Each step prints the command a person would
-// type and what came back.
+// under STRICT mTLS, an excerpt of Istio's metrics, then L7 through the shop namespace's waypoint:
+// an HTTPRoute canary split, its header rule, and a method an L7 AuthorizationPolicy denies. Each
+// step prints the command a person would type and what came back.
 
 import { connect } from "node:net";
-import { httpGetViaSocks, type LocalMesh, SocksError } from "@ambient/testbed";
+import { httpGetViaSocks, httpViaSocks, type LocalMesh, SocksError } from "@ambient/testbed";
 
 const SOCKS_REPLIES: Record<number, string> = {
   1: "general failure",
@@ -130,7 +131,85 @@ export async function runDemo(mesh: LocalMesh, out: (s: string) => void): Promis
     ok: excerpt.length > 0,
     output: excerpt.join("\n"),
   });
+
+  const shopper = find("shop", "shopper");
+  if (shopper) await l7Steps(shopper.ip, step);
   return steps;
+}
+
+const REVIEWS = "reviews.shop.svc.cluster.local";
+/** Requests for the canary step: enough to see a 90/10 split without waiting. */
+const CANARY_REQUESTS = 40;
+
+/** L7 in the shop namespace (examples/50-shop.yaml): every request goes through its waypoint. */
+async function l7Steps(from: string, record: (s: DemoStep) => void): Promise<void> {
+  const curl = (extra = "") =>
+    `curl -s ${extra}--socks5-hostname ${from}:15080 http://${REVIEWS}:9080/reviews/1`;
+  const call = (method = "GET", headers: Record<string, string> = {}) =>
+    httpViaSocks(from, { host: REVIEWS, port: 9080, method, path: "/reviews/1", headers });
+  const podOf = (r: { status: number; json<T>(): T }) =>
+    r.status === 200 ? r.json<{ pod: string }>().pod : `HTTP ${r.status}`;
+
+  // 5. The HTTPRoute's weights, as the waypoint applies them.
+  try {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < CANARY_REQUESTS; i++) {
+      const pod = podOf(await call());
+      counts.set(pod, (counts.get(pod) ?? 0) + 1);
+    }
+    const seen = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+    record({
+      title: `shop/shopper → reviews, ${CANARY_REQUESTS} requests through the waypoint: split by HTTPRoute shop/reviews-canary (90/10)`,
+      command: `for i in $(seq ${CANARY_REQUESTS}); do ${curl()}; done`,
+      // Weighted at random, as Envoy does: any mix of the two versions is the route working.
+      ok: seen.every(([pod]) => pod === "reviews-v1" || pod === "reviews-v2") && counts.has("reviews-v1"),
+      output: seen.map(([pod, n]) => `${pod}: ${n}`).join("\n"),
+    });
+  } catch (err) {
+    record({
+      title: "shop/shopper → reviews through the waypoint",
+      command: curl(),
+      ok: false,
+      output: String(err),
+    });
+  }
+
+  // 6. The route's header rule: testers always get v2.
+  try {
+    const pods = new Set<string>();
+    for (let i = 0; i < 5; i++) pods.add(podOf(await call("GET", { "x-tester": "true" })));
+    record({
+      title: "with x-tester: true the HTTPRoute's first rule sends every request to reviews-v2",
+      command: curl(`-H 'x-tester: true' `),
+      ok: pods.size === 1 && pods.has("reviews-v2"),
+      output: [...pods].join(", "),
+    });
+  } catch (err) {
+    record({
+      title: "x-tester → reviews-v2",
+      command: curl(`-H 'x-tester: true' `),
+      ok: false,
+      output: String(err),
+    });
+  }
+
+  // 7. L7 policy: the waypoint refuses DELETE before any backend sees it.
+  try {
+    const res = await call("DELETE");
+    record({
+      title: "DELETE /reviews/1: denied at the waypoint by AuthorizationPolicy shop/reviews-read-only",
+      command: curl("-X DELETE "),
+      ok: res.status === 403,
+      output: `HTTP ${res.status} ${res.body}`,
+    });
+  } catch (err) {
+    record({
+      title: "DELETE denied at the waypoint",
+      command: curl("-X DELETE "),
+      ok: false,
+      output: String(err),
+    });
+  }
 }
 
 async function scrapeAll(ips: string[]): Promise<string> {
