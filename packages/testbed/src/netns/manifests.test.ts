@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@ambient/core";
 import { eventually } from "@ambient/core/testing";
-import type { KubeObject, Node, Pod } from "@ambient/kube";
+import { type KubeObject, type Node, objectKey, type Pod } from "@ambient/kube";
 import { ManifestStore } from "@ambient/kube/manifests";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { listGenerated, NetnsManifests } from "./manifests.js";
@@ -98,10 +98,15 @@ describe("netns manifests", () => {
       "30-policy.yaml",
       "40-routing.yaml",
       "50-extra.yaml",
+      "50-shop.yaml",
+      // The shop waypoint's Pod and Service, as Istio's deployment controller would make them.
+      "ambient-waypoints.generated.yaml",
     ]);
     const { objects, problems } = await loadGenerated(out);
     expect(problems).toEqual([]);
-    expect(objects).toEqual(m.objects());
+    // The same objects; the waypoints' synthesized Pod and Service come from their own file.
+    const byKey = (list: KubeObject[]) => [...list].sort((a, b) => (objectKey(a) < objectKey(b) ? -1 : 1));
+    expect(byKey(objects)).toEqual(byKey(m.objects()));
   });
 
   it("gives nodes their netns address, remaps loopback VIPs and keeps everything else", async () => {
@@ -158,8 +163,19 @@ describe("netns manifests", () => {
     const plan = m.plan();
     const names = (node: string) =>
       (plan.byNode.get(node) ?? []).map((p) => `${p.namespace}/${p.name}`).sort();
-    expect(names("node-1")).toEqual(["demo/httpbin-v2", "demo/notsleep", "demo/sleep"]);
-    expect(names("node-2")).toEqual(["demo/httpbin-v1", "legacy/legacy-client"]);
+    expect(names("node-1")).toEqual([
+      "demo/httpbin-v2",
+      "demo/notsleep",
+      "demo/sleep",
+      "shop/reviews-v2",
+      "shop/shopper",
+    ]);
+    expect(names("node-2")).toEqual([
+      "demo/httpbin-v1",
+      "legacy/legacy-client",
+      "shop/reviews-v1",
+      "shop/waypoint-waypoint",
+    ]);
     expect(plan.pods.find((p) => p.name === "httpbin-v1")).toMatchObject({
       serviceAccount: "httpbin",
       ports: [8080],
@@ -189,8 +205,9 @@ describe("netns manifests", () => {
     );
     await eventually(async () => {
       const { objects } = await loadGenerated(out);
+      // After demo's two and shop's four (reviews, reviews-v1, reviews-v2 and its waypoint's).
       expect((find(objects, "Service", "aaa", "demo").spec as { clusterIP?: string }).clusterIP).toBe(
-        "198.18.100.3",
+        "198.18.100.7",
       );
       expect((find(objects, "Service", "httpbin", "demo").spec as { clusterIP?: string }).clusterIP).toBe(
         "198.18.100.1",
