@@ -59,15 +59,25 @@ export function forward(
     : forwardTcp(upstream, query, timeoutMs);
 }
 
-function forwardUdp(upstream: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
+type Done = (err: Error | undefined, answer?: Buffer) => void;
+
+/**
+ * One forwarded query's lifetime, for either transport: settles once, on the answer, an error or
+ * `timeoutMs`, and then closes its socket.
+ */
+function exchange(
+  upstream: Upstream,
+  timeoutMs: number,
+  close: () => void,
+  start: (done: Done) => void,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const socket = createSocket(isIP(upstream.host) === 6 ? "udp6" : "udp4");
     let settled = false;
-    const done = (err: Error | undefined, answer?: Buffer) => {
+    const done: Done = (err, answer) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.close();
+      close();
       if (err) reject(err);
       else resolve(answer!);
     };
@@ -75,39 +85,43 @@ function forwardUdp(upstream: Upstream, query: Buffer, timeoutMs: number): Promi
       () => done(new Error(`no answer from ${upstream.host}:${upstream.port} in ${timeoutMs} ms`)),
       timeoutMs,
     );
-    socket.on("error", (err) => done(err));
-    socket.on("message", (msg) => {
-      if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) done(undefined, msg);
-    });
-    // Connected: the kernel drops datagrams from anyone else, and an ICMP port unreachable
-    // (nothing listening upstream) fails the query at once instead of at the timeout.
-    socket.connect(upstream.port, upstream.host, () => socket.send(query, (err) => err && done(err)));
+    start(done);
   });
 }
 
+function forwardUdp(upstream: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
+  const socket = createSocket(isIP(upstream.host) === 6 ? "udp6" : "udp4");
+  return exchange(
+    upstream,
+    timeoutMs,
+    () => socket.close(),
+    (done) => {
+      socket.on("error", (err) => done(err));
+      socket.on("message", (msg) => {
+        if (msg.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0)) done(undefined, msg);
+      });
+      // Connected: the kernel drops datagrams from anyone else, and an ICMP port unreachable
+      // (nothing listening upstream) fails the query at once instead of at the timeout.
+      socket.connect(upstream.port, upstream.host, () => socket.send(query, (err) => err && done(err)));
+    },
+  );
+}
+
 function forwardTcp(upstream: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: upstream.host, port: upstream.port });
-    const frames = new TcpFrames();
-    let settled = false;
-    const done = (err: Error | undefined, answer?: Buffer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(answer!);
-    };
-    const timer = setTimeout(
-      () => done(new Error(`no answer from ${upstream.host}:${upstream.port} in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    socket.on("error", (err) => done(err));
-    socket.on("close", () => done(new Error(`${upstream.host}:${upstream.port} closed before answering`)));
-    socket.on("data", (chunk) => {
-      const [answer] = frames.push(chunk);
-      if (answer) done(undefined, answer);
-    });
-    socket.write(TcpFrames.frame(query));
-  });
+  const socket = connect({ host: upstream.host, port: upstream.port });
+  const frames = new TcpFrames();
+  return exchange(
+    upstream,
+    timeoutMs,
+    () => socket.destroy(),
+    (done) => {
+      socket.on("error", (err) => done(err));
+      socket.on("close", () => done(new Error(`${upstream.host}:${upstream.port} closed before answering`)));
+      socket.on("data", (chunk) => {
+        const [answer] = frames.push(chunk);
+        if (answer) done(undefined, answer);
+      });
+      socket.write(TcpFrames.frame(query));
+    },
+  );
 }
