@@ -7,15 +7,12 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { istioCrds, startTestApiServer, type TestApiServer } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../utils/index.js";
-import { type KubeClients, kubeClients } from "../utils/kube.js";
-import { type RunningKubeControlPlane, startKubeControlPlane } from "../utils/kube-controlplane.js";
+import { type ManifestsCluster, startManifestsCluster } from "../utils/kube-controlplane.js";
 
-let api: TestApiServer;
-let env: RunningKubeControlPlane;
-let kube: KubeClients;
+let cluster: ManifestsCluster;
+let kubectl: ManifestsCluster["kubectl"];
 
 const service = (name: string, labels = "{}") => `apiVersion: v1
 kind: Service
@@ -61,31 +58,11 @@ spec:
 `;
 
 beforeAll(async () => {
-  api = await startTestApiServer({
-    objects: [
-      ...istioCrds(),
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } },
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } },
-    ] as never,
-  });
-  kube = await kubeClients(api.kubeconfigPath);
-  env = await startKubeControlPlane(api);
-  const dir = await mkdtemp(join(tmpdir(), "ambient-route-status-"));
-  await writeFile(join(dir, "all.yaml"), MANIFESTS);
-  await kubectl("apply", "-f", join(dir, "all.yaml"));
+  cluster = await startManifestsCluster(MANIFESTS);
+  ({ kubectl } = cluster);
 }, 60_000);
 
-afterAll(async () => {
-  await env?.stop();
-  await kube?.cleanup();
-  await api?.stop();
-});
-
-async function kubectl(...args: string[]): Promise<string> {
-  const r = await kube.kubectl(args);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+afterAll(async () => cluster?.stop());
 
 type Cond = { type: string; status: string; reason: string; message: string; lastTransitionTime: string };
 type Parent = { parentRef: Record<string, unknown>; controllerName: string; conditions: Cond[] };

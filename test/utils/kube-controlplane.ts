@@ -3,6 +3,7 @@
 // loopback IP), the kubelet's part for pod status, and gRPC clients that call it as proxies do:
 // TLS verified against the root from ConfigMap istio-ca-root-cert, a bearer token, the CA and ADS.
 
+import { join } from "node:path";
 import { ControlPlane } from "@ambient/controlplane";
 import {
   createLogger,
@@ -14,9 +15,10 @@ import {
   protos,
   type XdsResourceHandler,
 } from "@ambient/core";
-import type { TestApiServer } from "@ambient/testbed";
+import { istioCrds, startTestApiServer, type TestApiServer } from "@ambient/testbed";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { type TempDir, tempDir } from "./index.js";
+import { type KubeClients, kubeClients, mustRun } from "./kube.js";
 
 export interface RunningKubeControlPlane {
   cp: ControlPlane;
@@ -147,4 +149,45 @@ export function adsClient(
   });
   client.start();
   return { client, held };
+}
+
+export interface ManifestsCluster {
+  api: TestApiServer;
+  kube: KubeClients;
+  env: RunningKubeControlPlane;
+  /** kubectl that must succeed; its stdout. */
+  kubectl: (...args: string[]) => Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The test API server with Istio's CRDs and namespaces istio-system and demo, a control plane in
+ * Kubernetes mode on it, and `manifests` applied with the real kubectl: what the status tests start from.
+ */
+export async function startManifestsCluster(manifests: string): Promise<ManifestsCluster> {
+  const api = await startTestApiServer({
+    objects: [
+      ...istioCrds(),
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "istio-system" } },
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } },
+    ] as never,
+  });
+  const kube = await kubeClients(api.kubeconfigPath);
+  const env = await startKubeControlPlane(api);
+  const { k: kubectl } = mustRun(() => kube);
+  const dir = await tempDir("ambient-manifests-");
+  await dir.write("all.yaml", manifests);
+  await kubectl("apply", "-f", join(dir.path, "all.yaml"));
+  await dir.cleanup();
+  return {
+    api,
+    kube,
+    env,
+    kubectl,
+    stop: async () => {
+      await env.stop();
+      await kube.cleanup();
+      await api.stop();
+    },
+  };
 }

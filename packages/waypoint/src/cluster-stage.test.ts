@@ -2,8 +2,9 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
-import { hasCode, parseIp, type Service, WaypointErrorCode, type Workload } from "@ambient/core";
+import { hasCode, type Service, WaypointErrorCode, type Workload } from "@ambient/core";
 import { ProxyState } from "@ambient/dataplane";
+import { testService, testWorkload } from "@ambient/dataplane/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ClusterStage } from "./cluster-stage.js";
 import { DEFAULT_RETRY, defaultStages } from "./default-stages.js";
@@ -19,38 +20,6 @@ import { RequestClock } from "./proxy/request/timers.js";
 import type { Stages } from "./proxy/stages.js";
 import { plainDeps } from "./proxy/testing.js";
 import { UpstreamAgents } from "./proxy/upstream-agents.js";
-
-function testWorkload(p: Partial<Workload> & { name: string; namespace: string; ips?: string[] }): Workload {
-  const { ips, ...rest } = p;
-  return {
-    uid: `Kubernetes//Pod/${p.namespace}/${p.name}`,
-    addresses: (ips ?? []).map((ip) => parseIp(ip)!),
-    network: "",
-    tunnelProtocol: "HBONE",
-    trustDomain: "cluster.local",
-    serviceAccount: "default",
-    node: "",
-    canonicalName: p.name,
-    canonicalRevision: "latest",
-    workloadType: "POD",
-    workloadName: p.name,
-    authorizationPolicies: [],
-    status: "HEALTHY",
-    clusterId: "Kubernetes",
-    hostname: "",
-    services: {},
-    ...rest,
-  };
-}
-
-function testService(p: Omit<Service, "addresses" | "subjectAltNames"> & { vips: string[] }): Service {
-  const { vips, ...rest } = p;
-  return {
-    addresses: vips.map((vip) => ({ network: "", address: parseIp(vip)! })),
-    subjectAltNames: [],
-    ...rest,
-  };
-}
 
 const WAYPOINT = { address: { network: "", address: Uint8Array.of(127, 0, 0, 40) }, hboneMtlsPort: 15008 };
 

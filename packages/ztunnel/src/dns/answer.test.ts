@@ -1,42 +1,23 @@
-import { parseIp, type Service, type Workload } from "@ambient/core";
+import type { Service, Workload } from "@ambient/core";
 import { ProxyState } from "@ambient/dataplane";
+import { testService, testWorkload } from "@ambient/dataplane/testing";
 import { describe, expect, it } from "vitest";
 import { answerFor } from "./answer.js";
 
-const ip = (s: string) => parseIp(s)!;
-
 function service(name: string, namespace: string, hostname: string, vips: string[]): Service {
-  return {
-    name,
-    namespace,
-    hostname,
-    addresses: vips.map((v) => ({ network: "", address: ip(v) })),
-    ports: [{ servicePort: 80, targetPort: 8080 }],
-    subjectAltNames: [],
-  };
+  return testService({ name, namespace, hostname, vips, ports: [{ servicePort: 80, targetPort: 8080 }] });
 }
 
 function pod(name: string, addr: string, svcKey: string, status: Workload["status"] = "HEALTHY"): Workload {
-  return {
-    uid: `Kubernetes//Pod/demo/${name}`,
+  return testWorkload({
     name,
     namespace: "demo",
-    addresses: [ip(addr)],
-    network: "",
-    tunnelProtocol: "HBONE",
-    trustDomain: "cluster.local",
+    ips: [addr],
     serviceAccount: name,
     node: "node-1",
-    canonicalName: name,
-    canonicalRevision: "latest",
-    workloadType: "POD",
-    workloadName: name,
-    authorizationPolicies: [],
     status,
-    clusterId: "Kubernetes",
-    hostname: "",
     services: { [svcKey]: { ports: [{ servicePort: 80, targetPort: 8080 }] } },
-  };
+  });
 }
 
 const state = new ProxyState();
