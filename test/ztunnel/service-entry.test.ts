@@ -216,6 +216,22 @@ describe("ServiceEntry", () => {
     const denied = await get("guarded.external.test", 80, "/admin/users");
     expect(denied.status).toBe(403);
     expect(denied.body).toBe("RBAC: access denied");
+    // However the request names its target: a Host header naming the unguarded entry, or a path
+    // that normalizes to /admin, is still the guarded entry's request, and denied.
+    for (const [path, headers] of [
+      ["/admin/users", { host: "db.external.test" }],
+      ["/x/../admin/users", {}],
+      ["/admin/./users", {}],
+    ] as const) {
+      const res = await httpViaSocks(CLIENT, {
+        host: "guarded.external.test",
+        port: 80,
+        method: "GET",
+        path,
+        headers,
+      });
+      expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(403);
+    }
     // The unguarded entry to the same server is not behind the waypoint: no policy there.
     expect((await get("db.external.test", 80, "/admin/users")).status).toBe(200);
   });

@@ -123,10 +123,14 @@ async function exchange(
     { localAddress: fromIp },
   );
   opened(s);
-  const extra = Object.entries(req.headers ?? {})
+  // A `host` in headers replaces the Host header (a request naming another target than it dials).
+  const given = Object.entries(req.headers ?? {});
+  const hostOverride = given.find(([k]) => k.toLowerCase() === "host")?.[1];
+  const extra = given
+    .filter(([k]) => k.toLowerCase() !== "host")
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join("");
-  const hostHeader = req.port === 80 ? req.host : `${req.host}:${req.port}`;
+  const hostHeader = hostOverride ?? (req.port === 80 ? req.host : `${req.host}:${req.port}`);
   const body = req.body ?? Buffer.alloc(0);
   s.write(
     `${req.method ?? "GET"} ${req.path ?? "/"} HTTP/1.1\r\nHost: ${hostHeader}\r\n${extra}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
