@@ -81,6 +81,7 @@ const EMPTY_RESULT: TranslateResult = {
     authorizationPolicies: [],
     requestAuthentications: [],
     gateways: [],
+    ingress: { gateways: [], secrets: [], policies: [] },
   },
   routeStatus: new Map(),
   warnings: [],

@@ -24,7 +24,7 @@ import {
   type Workload,
   type Service as XdsService,
 } from "@ambient/core";
-import { type KubeObject, namespaceOf } from "@ambient/kube";
+import { type KubeObject, namespaceOf, type Secret } from "@ambient/kube";
 import type { TranslateResult, WaypointConfig } from "../translate/index.js";
 
 export interface PublishSummary {
@@ -141,6 +141,9 @@ function waypointObjects(config: WaypointConfig): KubeObject[] {
     ...config.authorizationPolicies,
     ...config.requestAuthentications,
     ...config.gateways,
+    ...config.ingress.gateways,
+    ...config.ingress.policies,
+    ...config.ingress.secrets,
   ];
 }
 
@@ -151,10 +154,21 @@ function l7Resource(obj: KubeObject): L7Resource {
     apiVersion: obj.apiVersion,
     namespace: namespaceOf(obj),
     name: obj.metadata.name,
-    spec: obj.spec,
+    spec: obj.kind === "Secret" ? secretSpec(obj as Secret) : obj.spec,
     labels: obj.metadata.labels ?? {},
     annotations: obj.metadata.annotations ?? {},
   };
+}
+
+/**
+ * A Secret has no spec: its type and data (stringData folded in as base64, as the API server
+ * stores it) are what a gateway reads. Only Secrets an ingress gateway names get here, and in
+ * Kubernetes mode only streams of the Secret's namespace receive them (xds-auth.ts).
+ */
+function secretSpec(secret: Secret): { type?: string; data: Record<string, string> } {
+  const data: Record<string, string> = { ...secret.data };
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = Buffer.from(v).toString("base64");
+  return { ...(secret.type ? { type: secret.type } : {}), data };
 }
 
 /**

@@ -24,6 +24,7 @@ import {
 } from "@ambient/kube";
 import { compareStrings, serviceHostname, type TranslateContext } from "./context.js";
 import { keyOf } from "./snapshot.js";
+import { isIngressGateway } from "./ingress.js";
 import { isWaypointGateway, waypointAddress } from "./waypoints.js";
 
 export const GATEWAY_CONTROLLER = "istio.io/gateway-controller";
@@ -74,9 +75,13 @@ export function translateGatewayRoutes(
   const services = new Map<string, Service>();
   for (const svc of input.services) services.set(`${namespaceOf(svc)}/${svc.metadata.name}`, svc);
   const waypointGateways = new Map<string, Gateway>();
+  const ingressGateways = new Map<string, Gateway>();
   for (const gw of input.gateways) {
     if (isWaypointGateway(gw)) waypointGateways.set(`${namespaceOf(gw)}/${gw.metadata.name}`, gw);
+    if (isIngressGateway(gw)) ingressGateways.set(`${namespaceOf(gw)}/${gw.metadata.name}`, gw);
   }
+  // Routes on ingress Gateways: one VirtualService per route and Gateway, bound to it.
+  const ingressRoutes: VirtualService[] = [];
 
   const routeStatus = new Map<string, RouteParentStatus[]>();
   // Service key → its http entries and the routes they came from.
@@ -131,6 +136,19 @@ export function translateGatewayRoutes(
             parents.push({ parentRef, accepted: ACCEPTED, resolvedRefs: resolved.condition });
           }
         }
+      } else if (
+        kind === "Gateway" &&
+        group === "gateway.networking.k8s.io" &&
+        ingressGateways.has(`${parentNs}/${parentRef.name}`)
+      ) {
+        const gw = ingressGateways.get(`${parentNs}/${parentRef.name}`)!;
+        const refused = ingressAttachment(gw, route, parentRef);
+        if (refused) {
+          fail("NotAllowedByListeners", refused);
+          continue;
+        }
+        ingressRoutes.push(ingressVirtualService(route, gw, parentRef, resolved.missing, warnOnce));
+        parents.push({ parentRef, accepted: ACCEPTED, resolvedRefs: resolved.condition });
       } else if (kind === "Gateway" && group === "gateway.networking.k8s.io") {
         const gw = waypointGateways.get(`${parentNs}/${parentRef.name}`);
         if (!gw) continue; // another controller's Gateway (or none): not ours to report on
@@ -198,6 +216,12 @@ export function translateGatewayRoutes(
   for (const vs of input.virtualServices) {
     const hosts = Array.isArray(vs.spec?.hosts) ? (vs.spec.hosts as string[]) : [];
     const ns = namespaceOf(vs);
+    // Only mesh VirtualServices compete with GAMMA routes; one bound to a gateway is the gateway's.
+    const gatewaysOf = Array.isArray(vs.spec?.["gateways"]) ? (vs.spec["gateways"] as string[]) : [];
+    if (gatewaysOf.length > 0 && !gatewaysOf.includes("mesh")) {
+      virtualServices.push(vs);
+      continue;
+    }
     const kept = hosts.filter((h) => {
       const from = owned.get(fqdn(h, ns));
       if (!from) return true;
@@ -213,8 +237,62 @@ export function translateGatewayRoutes(
     if (kept.length === hosts.length) virtualServices.push(vs);
     else if (kept.length > 0) virtualServices.push({ ...vs, spec: { ...vs.spec, hosts: kept } });
   }
-  virtualServices.push(...generated);
+  virtualServices.push(...generated, ...ingressRoutes);
   return { virtualServices, routeStatus };
+}
+
+/**
+ * Why `route` may not attach to ingress Gateway `gw` through `ref`, or undefined. A listener's
+ * allowedRoutes.namespaces is Same by default (All and Same here; a Selector is refused by name).
+ */
+function ingressAttachment(gw: Gateway, route: RouteObject, ref: ParentReference): string | undefined {
+  const listeners = (gw.spec?.listeners ?? []).filter(
+    (l) => (ref.sectionName === undefined || l.name === ref.sectionName) && (ref.port === undefined || l.port === ref.port),
+  );
+  if (listeners.length === 0)
+    return `Gateway ${namespaceOf(gw)}/${gw.metadata.name} has no listener ${ref.sectionName ?? ref.port}`;
+  const sameNamespace = namespaceOf(route) === namespaceOf(gw);
+  const allowed = listeners.some((l) => {
+    const from = (l["allowedRoutes"] as { namespaces?: { from?: string } } | undefined)?.namespaces?.from ?? "Same";
+    return from === "All" || (from === "Same" && sameNamespace);
+  });
+  return allowed
+    ? undefined
+    : `the listeners of Gateway ${namespaceOf(gw)}/${gw.metadata.name} allow routes from their own namespace only (allowedRoutes.namespaces.from)`;
+}
+
+/**
+ * An HTTPRoute (or GRPCRoute) on an ingress Gateway as a VirtualService bound to that Gateway:
+ * its hostnames as hosts ("*" when it names none), its rules in Gateway API precedence. A
+ * sectionName or port pins the rules to that listener's port, as Istio's conversion does.
+ */
+function ingressVirtualService(
+  route: RouteObject,
+  gw: Gateway,
+  ref: ParentReference,
+  missing: Set<BackendRef>,
+  warnOnce: (message: string) => void,
+): VirtualService {
+  const ns = namespaceOf(route);
+  const listener = (gw.spec?.listeners ?? []).find(
+    (l) => (ref.sectionName !== undefined && l.name === ref.sectionName) || (ref.port !== undefined && l.port === ref.port),
+  );
+  const entries = routeEntries(route, listener?.port, missing, warnOnce).sort(byPrecedence);
+  const hostnames = route.spec?.hostnames ?? [];
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: {
+      name: `${route.kind.toLowerCase()}.${route.metadata.name}@gateway.${gw.metadata.name}`,
+      namespace: ns,
+      annotations: { "ambient.io/generated-from": `${route.kind}/${ns}/${route.metadata.name}` },
+    },
+    spec: {
+      hosts: hostnames.length > 0 ? [...hostnames] : ["*"],
+      gateways: [`${namespaceOf(gw)}/${gw.metadata.name}`],
+      http: entries.map((e) => e.http),
+    },
+  };
 }
 
 const ACCEPTED: RouteCondition = { status: "True", reason: "Accepted", message: "Route was valid" };

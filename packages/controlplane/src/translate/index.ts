@@ -37,6 +37,7 @@ import {
   workloadEntryLabels,
 } from "./service-entries.js";
 import { translateService } from "./services.js";
+import { type IngressConfig, translateIngress } from "./ingress.js";
 import { buildSnapshot, keyOf } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
 import { translatePod, type WorkloadLookups } from "./workloads.js";
@@ -54,6 +55,8 @@ export interface WaypointConfig {
   requestAuthentications: KubeObject[];
   /** The istio-waypoint Gateways: each waypoint reads its own (listeners, waypoint-for, …). */
   gateways: Gateway[];
+  /** Ingress gateways' Istio Gateways, class-istio Gateways, Secrets and own policies (ingress.ts). */
+  ingress: IngressConfig;
 }
 
 export interface TranslateResult {
@@ -328,6 +331,7 @@ export class Translator {
         authorizationPolicies: waypointPolicies,
         requestAuthentications: snapshot.requestAuthentications,
         gateways: waypoints.waypointGateways(),
+        ingress: translateIngress(snapshot, ctx),
       },
       routeStatus: gatewayRoutes.routeStatus,
       warnings: ctx.warnings,

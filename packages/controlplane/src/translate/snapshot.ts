@@ -8,16 +8,19 @@ import {
   type Gateway,
   type GrpcRoute,
   type HttpRoute,
+  type IstioGateway,
   isAuthorizationPolicy,
   isDestinationRule,
   isGateway,
   isGrpcRoute,
   isHttpRoute,
+  isIstioGateway,
   isNamespace,
   isNode,
   isPeerAuthentication,
   isPod,
   isRequestAuthentication,
+  isSecret,
   isService,
   isServiceEntry,
   isVirtualService,
@@ -29,6 +32,7 @@ import {
   type PeerAuthentication,
   type Pod,
   type RequestAuthentication,
+  type Secret,
   type Service,
   type ServiceEntry,
   type VirtualService,
@@ -52,8 +56,12 @@ export interface Snapshot {
   destinationRules: DestinationRule[];
   httpRoutes: HttpRoute[];
   grpcRoutes: GrpcRoute[];
-  /** Every Gateway API Gateway; waypoints.ts picks the istio-waypoint ones. */
+  /** Every Gateway API Gateway; waypoints.ts picks the istio-waypoint ones, ingress.ts the istio ones. */
   gateways: Gateway[];
+  /** Istio's (networking.istio.io) Gateways: ingress servers (ingress.ts). */
+  istioGateways: IstioGateway[];
+  /** Secrets, by `<namespace>/<name>`: only those an ingress gateway names are published. */
+  secrets: Map<string, Secret>;
 }
 
 // objectKey per object, remembered: sources hand the same (unchanged) objects to every
@@ -100,6 +108,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     virtualServices: [],
     destinationRules: [],
     gateways: [],
+    istioGateways: [],
+    secrets: new Map(),
     httpRoutes: [],
     grpcRoutes: [],
   };
@@ -118,6 +128,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     if (isVirtualService(obj)) snapshot.virtualServices.push(obj);
     if (isDestinationRule(obj)) snapshot.destinationRules.push(obj);
     if (isGateway(obj)) snapshot.gateways.push(obj);
+    if (isIstioGateway(obj)) snapshot.istioGateways.push(obj);
+    if (isSecret(obj)) snapshot.secrets.set(`${obj.metadata.namespace ?? "default"}/${obj.metadata.name}`, obj);
     if (isHttpRoute(obj)) snapshot.httpRoutes.push(obj);
     if (isGrpcRoute(obj)) snapshot.grpcRoutes.push(obj);
   }

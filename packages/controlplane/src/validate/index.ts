@@ -16,6 +16,7 @@ import { checkAuthorizationPolicy } from "./authorization-policy.js";
 import { checkNode, checkPod, checkService } from "./core-kinds.js";
 import { checkDestinationRule } from "./destination-rule.js";
 import { checkGateway } from "./gateway.js";
+import { checkIstioGateway, checkSecret } from "./ingress.js";
 import { checkGrpcRoute, checkHttpRoute } from "./routes.js";
 import { checkSchema } from "./schema.js";
 import { checkServiceEntry, checkWorkloadEntry } from "./service-entry.js";
@@ -25,6 +26,7 @@ const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
   "/Pod": checkPod,
   "/Service": checkService,
   "/Node": checkNode,
+  "/Secret": checkSecret,
   "gateway.networking.k8s.io/Gateway": checkGateway,
   "gateway.networking.k8s.io/HTTPRoute": checkHttpRoute,
   "gateway.networking.k8s.io/GRPCRoute": checkGrpcRoute,
@@ -34,6 +36,7 @@ const SEMANTIC: Record<string, (obj: Json, problems: Problems) => void> = {
   "networking.istio.io/VirtualService": checkVirtualService,
   "networking.istio.io/DestinationRule": checkDestinationRule,
   "networking.istio.io/ServiceEntry": checkServiceEntry,
+  "networking.istio.io/Gateway": checkIstioGateway,
   "networking.istio.io/WorkloadEntry": checkWorkloadEntry,
 };
 

@@ -9,14 +9,17 @@ import { HTTPRoute as HttpRouteV1 } from "@kubernetes-models/gateway-api/gateway
 import { Gateway as GatewayV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/Gateway";
 import { HTTPRoute as HttpRouteV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/HTTPRoute";
 import { DestinationRule as DestinationRuleV1 } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
+import { Gateway as IstioGatewayV1 } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
 import { ServiceEntry as ServiceEntryV1 } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
 import { VirtualService as VirtualServiceV1 } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
 import { WorkloadEntry as WorkloadEntryV1 } from "@kubernetes-models/istio/networking.istio.io/v1/WorkloadEntry";
 import { DestinationRule as DestinationRuleV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/DestinationRule";
+import { Gateway as IstioGatewayV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/Gateway";
 import { ServiceEntry as ServiceEntryV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/ServiceEntry";
 import { VirtualService as VirtualServiceV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/VirtualService";
 import { WorkloadEntry as WorkloadEntryV1alpha3 } from "@kubernetes-models/istio/networking.istio.io/v1alpha3/WorkloadEntry";
 import { DestinationRule as DestinationRuleV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/DestinationRule";
+import { Gateway as IstioGatewayV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/Gateway";
 import { ServiceEntry as ServiceEntryV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/ServiceEntry";
 import { VirtualService as VirtualServiceV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
 import { WorkloadEntry as WorkloadEntryV1beta1 } from "@kubernetes-models/istio/networking.istio.io/v1beta1/WorkloadEntry";
@@ -54,6 +57,9 @@ const MODELS: Record<string, ModelClass> = {
   "networking.istio.io/v1/ServiceEntry": ServiceEntryV1,
   "networking.istio.io/v1beta1/ServiceEntry": ServiceEntryV1beta1,
   "networking.istio.io/v1alpha3/ServiceEntry": ServiceEntryV1alpha3,
+  "networking.istio.io/v1/Gateway": IstioGatewayV1,
+  "networking.istio.io/v1beta1/Gateway": IstioGatewayV1beta1,
+  "networking.istio.io/v1alpha3/Gateway": IstioGatewayV1alpha3,
   "networking.istio.io/v1/WorkloadEntry": WorkloadEntryV1,
   "networking.istio.io/v1beta1/WorkloadEntry": WorkloadEntryV1beta1,
   "networking.istio.io/v1alpha3/WorkloadEntry": WorkloadEntryV1alpha3,

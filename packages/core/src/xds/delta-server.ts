@@ -10,6 +10,7 @@ import {
   type DeltaCall,
   DeltaStream,
   type NackEvent,
+  type ResourceVisibility,
   type StreamEvents,
   type XdsClientInfo,
 } from "./delta-stream.js";
@@ -17,7 +18,7 @@ import { protos } from "./proto.js";
 import type { ResourceStore } from "./resource-store.js";
 import type { DeltaDiscoveryRequest } from "./wire.js";
 
-export type { AckEvent, NackEvent, XdsClientInfo } from "./delta-stream.js";
+export type { AckEvent, NackEvent, ResourceVisibility, XdsClientInfo } from "./delta-stream.js";
 
 export interface DeltaAdsHooks {
   /** After the first request of a stream, which carries the client's node. */
@@ -48,8 +49,11 @@ export class DeltaAdsServer {
     });
   }
 
-  /** The grpc-js handler for DeltaAggregatedResources; see `addDeltaAdsService`. */
-  readonly handleStream = (call: DeltaCall): void => {
+  /**
+   * The grpc-js handler for DeltaAggregatedResources; see `addDeltaAdsService`. `visible`: what this
+   * stream's caller may receive (default: everything).
+   */
+  readonly handleStream = (call: DeltaCall, visible?: ResourceVisibility): void => {
     const id = this.nextStreamId++;
     const stream = new DeltaStream(
       id,
@@ -58,6 +62,7 @@ export class DeltaAdsServer {
       this.options.store,
       this.streamEvents,
       this.logger,
+      visible,
     );
     this.logger.debug({ stream: id, peer: stream.peer }, "xDS stream accepted");
 

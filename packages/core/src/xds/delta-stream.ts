@@ -58,6 +58,14 @@ export interface StreamEvents {
 
 export type DeltaCall = ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
+/**
+ * Which resources one stream may receive. A resource it may not see is, to that client, a
+ * resource that does not exist: never sent, and answered "removed" when asked for by name. The
+ * server decides this per stream from who the caller authenticated as (Kubernetes mode: a TLS
+ * Secret reaches only the proxies of the Secret's namespace, as istiod's SDS authorizes).
+ */
+export type ResourceVisibility = (typeUrl: string, name: string) => boolean;
+
 interface Subscription {
   readonly typeUrl: string;
   wildcard: boolean;
@@ -84,6 +92,7 @@ export class DeltaStream {
     private readonly store: ResourceStore,
     private readonly events: StreamEvents,
     private readonly logger: Logger,
+    private readonly visible: ResourceVisibility = () => true,
   ) {}
 
   handleRequest(request: DeltaDiscoveryRequest): void {
@@ -233,7 +242,7 @@ export class DeltaStream {
     const resources: WireResource[] = [];
     const removed: string[] = [];
     for (const name of new Set(candidates)) {
-      const stored = this.store.get(typeUrl, name);
+      const stored = this.visible(typeUrl, name) ? this.store.get(typeUrl, name) : undefined;
       if (stored) {
         if (!subscription.wildcard && !subscription.names.has(name)) continue;
         if (!force.has(name) && held.get(name) === stored.version) continue;

@@ -21,6 +21,7 @@ export {
   type DeltaAdsHooks,
   DeltaAdsServer,
   type NackEvent,
+  type ResourceVisibility,
   type XdsClientInfo,
 } from "./delta-server.js";
 export { protos } from "./proto.js";
@@ -28,6 +29,7 @@ export { ResourceStore } from "./resource-store.js";
 export * from "./types.js";
 export {
   decodeL7Resource,
+  isSecretResourceName,
   encodeL7Resource,
   L7_RESOURCE_TYPE_URL,
   type L7Resource,

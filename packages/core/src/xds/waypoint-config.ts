@@ -23,9 +23,21 @@ export interface L7Resource {
   annotations: Record<string, string>;
 }
 
-/** The xDS resource name of an L7Resource: "<Kind>/<namespace>/<name>". */
-export function l7ResourceName(resource: Pick<L7Resource, "kind" | "namespace" | "name">): string {
-  return `${resource.kind}/${resource.namespace}/${resource.name}`;
+/**
+ * The xDS resource name of an L7Resource: "<Kind>/<namespace>/<name>". Two kinds share the name
+ * Gateway: Istio's (networking.istio.io) is "Gateway.networking.istio.io/<namespace>/<name>", so it
+ * never replaces the Gateway API object of the same name.
+ */
+export function l7ResourceName(resource: Pick<L7Resource, "kind" | "namespace" | "name" | "apiVersion">): string {
+  const istioGateway = resource.kind === "Gateway" && resource.apiVersion.startsWith("networking.istio.io/");
+  return `${istioGateway ? "Gateway.networking.istio.io" : resource.kind}/${resource.namespace}/${resource.name}`;
+}
+
+/** The xDS resource name of a Secret: only a proxy of the Secret's namespace may hold it (delta-stream.ts). */
+export function isSecretResourceName(name: string): { namespace: string } | undefined {
+  if (!name.startsWith("Secret/")) return undefined;
+  const [, namespace] = name.split("/");
+  return namespace ? { namespace } : undefined;
 }
 
 /** Wire shape (protobufjs camelCase) of ambient.waypoint.v1.L7Resource. */
@@ -74,7 +86,7 @@ export function decodeL7Resource(bytes: Uint8Array, resourceName = ""): L7Resour
   const name = message.name ?? "";
   const namespace = message.namespace ?? "";
   if (!kind || !name) throw decodeError(type, resourceName, "kind and name are required");
-  const own = l7ResourceName({ kind, namespace, name });
+  const own = l7ResourceName({ kind, namespace, name, apiVersion: message.apiVersion ?? "" });
   if (resourceName && resourceName !== own) {
     throw decodeError(type, resourceName, `the resource describes ${own}`);
   }

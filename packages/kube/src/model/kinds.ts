@@ -8,12 +8,14 @@ import type {
   Gateway,
   GrpcRoute,
   HttpRoute,
+  IstioGateway,
   KubeObject,
   Namespace,
   Node,
   PeerAuthentication,
   Pod,
   RequestAuthentication,
+  Secret,
   Service,
   ServiceEntry,
   VirtualService,
@@ -44,6 +46,8 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
   { group: "", kind: "Pod", versions: ["v1"], namespaced: true, plural: "pods" },
   { group: "", kind: "Service", versions: ["v1"], namespaced: true, plural: "services" },
   { group: "", kind: "ServiceAccount", versions: ["v1"], namespaced: true, plural: "serviceaccounts" },
+  // Only the kubernetes.io/tls Secrets an ingress gateway names are used (translate/ingress.ts).
+  { group: "", kind: "Secret", versions: ["v1"], namespaced: true, plural: "secrets" },
   {
     group: "gateway.networking.k8s.io",
     kind: "Gateway",
@@ -106,6 +110,14 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
     versions: NETWORKING_VERSIONS,
     namespaced: true,
     plural: "serviceentries",
+  },
+  {
+    // Istio's own Gateway (ingress servers for pods its selector matches), not the Gateway API's.
+    group: "networking.istio.io",
+    kind: "Gateway",
+    versions: NETWORKING_VERSIONS,
+    namespaced: true,
+    plural: "gateways",
   },
   {
     group: "networking.istio.io",
@@ -208,5 +220,7 @@ export const isDestinationRule = (o: KubeObject): o is DestinationRule =>
   is(o, "networking.istio.io", "DestinationRule");
 export const isServiceEntry = (o: KubeObject): o is ServiceEntry =>
   is(o, "networking.istio.io", "ServiceEntry");
+export const isIstioGateway = (o: KubeObject): o is IstioGateway => is(o, "networking.istio.io", "Gateway");
+export const isSecret = (o: KubeObject): o is Secret => is(o, "", "Secret");
 export const isWorkloadEntry = (o: KubeObject): o is WorkloadEntry =>
   is(o, "networking.istio.io", "WorkloadEntry");

@@ -233,6 +233,37 @@ export interface ServiceEntrySpec {
 }
 
 export type ServiceEntry = KubeObject<ServiceEntrySpec>;
+
+// ---- Ingress (Istio's Gateway and the TLS Secrets gateways serve) ----
+
+export interface IstioServerTls {
+  mode?: "PASSTHROUGH" | "SIMPLE" | "MUTUAL" | "AUTO_PASSTHROUGH" | "ISTIO_MUTUAL" | "OPTIONAL_MUTUAL";
+  credentialName?: string;
+  httpsRedirect?: boolean;
+  [field: string]: unknown;
+}
+
+export interface IstioServer {
+  port: { number: number; protocol: string; name?: string; targetPort?: number };
+  hosts: string[];
+  tls?: IstioServerTls;
+  name?: string;
+  bind?: string;
+}
+
+export interface IstioGatewaySpec {
+  selector?: Record<string, string>;
+  servers?: IstioServer[];
+}
+
+export type IstioGateway = KubeObject<IstioGatewaySpec>;
+
+/** A Secret: `data` base64 as stored (kubernetes.io/tls: tls.crt, tls.key, optionally ca.crt). */
+export interface Secret extends KubeObject<never> {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
 export type WorkloadEntry = KubeObject<WorkloadEntrySpec>;
 
 // ---- Gateway API ----
