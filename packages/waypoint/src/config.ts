@@ -33,6 +33,11 @@ export interface WaypointConfig {
   logLevel: LogLevel;
   accessLog: boolean;
   drainDeadlineMs: number;
+  /**
+   * An ingress gateway instead of a waypoint: listeners on the ports of the Gateways its pod
+   * serves, no HBONE listener. `pod` is the pod whose labels select those Gateways.
+   */
+  ingress: { pod: string; rootNamespace: string } | undefined;
 }
 
 export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
@@ -110,6 +115,26 @@ export const WAYPOINT_OPTIONS: readonly OptionSpec[] = [
       "wait this long for a client's first bytes before treating the tunnel as opaque TCP (0s: no limit)",
   },
   {
+    flag: "ingress",
+    env: "INGRESS_GATEWAY",
+    kind: "bool",
+    default: "false",
+    description:
+      "run as an ingress gateway: serve the Istio Gateways whose selector matches this pod and the class-istio Gateway it is labelled for",
+  },
+  {
+    flag: "ingress-pod",
+    kind: "string",
+    description: "the gateway's pod, whose labels select its Gateways (default: --pod-name, else --name)",
+  },
+  {
+    flag: "root-namespace",
+    env: "ROOT_NAMESPACE",
+    kind: "string",
+    default: "istio-system",
+    description: "the mesh's root namespace: its selector policies apply to an ingress gateway too",
+  },
+  {
     flag: "drain-deadline",
     env: "DRAIN_DEADLINE",
     kind: "duration",
@@ -137,5 +162,11 @@ export function parseWaypointConfig(argv: readonly string[], env: EnvSource): Wa
     adminOnPodIp: v["admin-on-pod-ip"] as boolean,
     protocolDetectionTimeoutMs: v["protocol-detection-timeout"] as number,
     drainDeadlineMs: v["drain-deadline"] as number,
+    ingress: v["ingress"]
+      ? {
+          pod: (v["ingress-pod"] as string | undefined) ?? podName ?? (v["name"] as string),
+          rootNamespace: v["root-namespace"] as string,
+        }
+      : undefined,
   };
 }

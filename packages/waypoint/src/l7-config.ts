@@ -8,6 +8,12 @@ import type { ProxyState } from "@ambient/dataplane";
 import type { DrObject } from "./cluster/index.js";
 import { ClusterStage } from "./cluster-stage.js";
 import { defaultStages } from "./default-stages.js";
+import { loadCredentials } from "./ingress/credentials.js";
+import type { IngressServing } from "./ingress/listeners.js";
+import { compileIngressPlan, type IngressSelf } from "./ingress/plan.js";
+import { appliesToGateway, ingressRoute } from "./ingress/stages.js";
+import { TlsRoutes } from "./ingress/tls-routes.js";
+import type { L7Request } from "./model/request.js";
 import { PolicyStage } from "./policy-stage.js";
 import type { RetryPlan, RouteResult, Stages } from "./proxy/stages.js";
 import {
@@ -24,6 +30,11 @@ import {
 export interface WaypointRef {
   name: string;
   namespace: string;
+  /**
+   * An ingress gateway: its pod (whose labels pick its Gateways and selector policies) and the
+   * root namespace (whose selector policies apply to it too). Absent: a waypoint.
+   */
+  ingress?: { pod: string; rootNamespace: string };
 }
 
 export class L7Config {
@@ -32,6 +43,13 @@ export class L7Config {
   private routes: RouteTable | undefined;
   private readonly clusters: ClusterStage;
   private readonly policies: PolicyStage;
+  /** What an ingress gateway's listeners serve, recompiled with the rest. */
+  private ingressState: IngressServing = {
+    plan: { gateways: [], ports: [], skipped: [] },
+    credentials: new Map(),
+    tlsRoutes: new TlsRoutes([], []),
+  };
+  private readonly ingressListeners = new Set<(s: IngressServing) => void>();
 
   constructor(
     private readonly state: ProxyState,
@@ -52,6 +70,16 @@ export class L7Config {
 
   stages(): Stages {
     return this.compiled;
+  }
+
+  /** An ingress gateway's plan and certificates, as of the last update. */
+  ingress(): IngressServing {
+    return this.ingressState;
+  }
+
+  /** Called after each update that compiled an ingress plan. */
+  onIngress(listener: (s: IngressServing) => void): void {
+    this.ingressListeners.add(listener);
   }
 
   /** This waypoint's `istio.io/waypoint-for` (service by default), from its own Gateway. */
@@ -75,10 +103,17 @@ export class L7Config {
 
   private compile(): void {
     const base = defaultStages(this.state);
+    const ingress = this.self.ingress;
+    const self: IngressSelf | undefined = ingress && {
+      namespace: this.self.namespace,
+      labels: this.resources.get(`Pod/${this.self.namespace}/${ingress.pod}`)?.labels ?? {},
+    };
+    const plan = self && compileIngressPlan(this.resources.values(), self);
     try {
-      this.routes = compileRoutes(this.byKind("VirtualService").map(asObject) as VsObject[], {
-        namespace: this.self.namespace,
-      });
+      this.routes = compileRoutes(
+        this.byKind("VirtualService").map(asObject) as VsObject[],
+        plan ? { gateways: plan.gateways } : { namespace: this.self.namespace },
+      );
     } catch (err) {
       this.logger.error(
         { err: (err as Error).message },
@@ -88,12 +123,28 @@ export class L7Config {
     const labels = new Map<string, Record<string, string>>();
     for (const p of this.byKind("Pod")) labels.set(`${p.namespace}/${p.name}`, p.labels);
     this.clusters.update(this.byKind("DestinationRule").map(asObject) as DrObject[], labels);
-    this.policies.update(this.byKind("AuthorizationPolicy"), this.byKind("RequestAuthentication"));
+    this.policies.update(
+      this.byKind("AuthorizationPolicy"),
+      this.byKind("RequestAuthentication"),
+      self && ingress ? (r) => appliesToGateway(r, self, ingress.rootNamespace) : undefined,
+    );
     const routes = this.routes;
     const random = this.random;
+    const route = plan
+      ? ingressRoute(plan, (req) => (routes ? toRouteResult(routes, req, random) : { kind: "no-route" }))
+      : (req: L7Request) => (routes ? toRouteResult(routes, req, random) : base.route(req));
+    if (plan) {
+      for (const skipped of plan.skipped) this.logger.warn(skipped);
+      this.ingressState = {
+        plan,
+        credentials: loadCredentials(this.byKind("Secret"), this.logger),
+        tlsRoutes: new TlsRoutes(this.byKind("VirtualService"), plan.gateways),
+      };
+      for (const listener of this.ingressListeners) listener(this.ingressState);
+    }
     this.compiled = {
       ...base,
-      route: (req) => (routes ? toRouteResult(routes, req, random) : base.route(req)),
+      route,
       pick: this.clusters.pick,
       authenticate: this.policies.authenticate,
       authorize: this.policies.authorize,

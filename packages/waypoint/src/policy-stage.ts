@@ -46,11 +46,16 @@ export class PolicyStage {
     private readonly logger: Logger,
   ) {}
 
-  update(policies: L7Resource[], authns: L7Resource[]): void {
+  /**
+   * `appliesToSelf`: an ingress gateway's extra rule for what applies to all its traffic (the
+   * selector policies of its own pod, ingress/stages.ts); waypoints have none.
+   */
+  update(policies: L7Resource[], authns: L7Resource[], appliesToSelf?: (r: L7Resource) => boolean): void {
     const split = (rs: L7Resource[]) => {
       const gateway: L7Resource[] = [];
       const byService = new Map<string, L7Resource[]>();
       for (const r of rs) {
+        if (appliesToSelf?.(r)) gateway.push(r);
         for (const ref of targetRefs(r)) {
           const ns = ref.namespace ?? r.namespace;
           if (ref.kind === "Gateway" && ref.name === this.self.name && ns === this.self.namespace)

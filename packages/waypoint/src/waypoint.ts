@@ -3,6 +3,7 @@
 // AuthorizationPolicy, RequestAuthentication), and forwards over HBONE with its own identity.
 
 import type { Server } from "node:http";
+import type { ServerHttp2Stream } from "node:http2";
 import {
   type AmbientError,
   createHboneServer,
@@ -29,6 +30,7 @@ import {
   createAdminServer,
   createMetricsServer,
   createReadinessServer,
+  endStream,
   ProxyState,
   proxyStateHandlers,
   TcpMetrics,
@@ -36,6 +38,8 @@ import {
   xdsNotSynced,
 } from "@ambient/dataplane";
 import type { WaypointConfig } from "./config.js";
+import { IngressListeners } from "./ingress/listeners.js";
+import { gatewayH2Sender } from "./ingress/stages.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
@@ -60,6 +64,7 @@ export class Waypoint {
   readonly l7: L7Config;
   private readonly pool: HboneClientPool;
   private hbone: HboneServer | undefined;
+  private ingress: IngressListeners | undefined;
   private agents: UpstreamAgents | undefined;
   private sessions: UpstreamH2Sessions | undefined;
   private xds: DeltaAdsClient | undefined;
@@ -85,7 +90,15 @@ export class Waypoint {
       impersonate: config.podName === undefined,
     });
     this.pool = new HboneClientPool({ logger, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-    this.l7 = new L7Config(this.state, { name: config.name, namespace: config.namespace }, logger);
+    this.l7 = new L7Config(
+      this.state,
+      {
+        name: config.name,
+        namespace: config.namespace,
+        ...(config.ingress ? { ingress: config.ingress } : {}),
+      },
+      logger,
+    );
   }
 
   static async start(config: WaypointConfig, deps: { logger?: Logger } = {}): Promise<Waypoint> {
@@ -121,7 +134,10 @@ export class Waypoint {
       },
     });
     w.xds.start();
-    logger.info({ ...cp.describe(), ip: config.ip, identity: w.identity.toString() }, "waypoint started");
+    logger.info(
+      { ...cp.describe(), ip: config.ip, identity: w.identity.toString() },
+      config.ingress ? "ingress gateway started" : "waypoint started",
+    );
     return w;
   }
 
@@ -143,8 +159,20 @@ export class Waypoint {
         ...(this.xds?.lastError && { lastError: this.xds.lastError.message }),
       },
       l7: this.l7.snapshot(),
+      ...(this.ingress && { ingress: this.ingressDump() }),
       certificates: this.certs.snapshot(),
       pool: this.pool.stats(),
+    };
+  }
+
+  private ingressDump(): unknown {
+    const { plan, credentials } = this.l7.ingress();
+    return {
+      gateways: plan.gateways,
+      listening: this.ingress?.ports() ?? [],
+      ports: plan.ports,
+      skipped: plan.skipped,
+      credentials: [...credentials].map(([name, c]) => ({ name, subject: c.subject, notAfter: c.notAfter })),
     };
   }
 
@@ -167,6 +195,7 @@ export class Waypoint {
     this.xds?.close();
     this.certs.close();
     this.hbone?.destroy();
+    await this.ingress?.close();
     this.agents?.destroy();
     this.sessions?.destroy();
     this.pool.destroy();
@@ -174,7 +203,22 @@ export class Waypoint {
     for (const s of this.httpServers) s.closeAllConnections();
   }
 
-  private inboundContext(): InboundContext {
+  /** An ingress gateway's requests: reported by it as their source, with its own workload. */
+  private ingressLabels(): StreamInfo["labels"] {
+    const {
+      request_protocol: _,
+      response_flags: __,
+      ...labels
+    } = connectionLabels({
+      reporter: "source",
+      source: this.state.workloadByIp(this.config.ip),
+      sourcePrincipal: this.identity.toString(),
+      mtls: true,
+    });
+    return labels;
+  }
+
+  private inboundContext(): { inbound: InboundContext; tcp: TcpContext } {
     const metrics = new HttpMetrics(this.registry);
     const upstream = {
       pool: this.pool,
@@ -195,7 +239,7 @@ export class Waypoint {
       accessLog: new AccessLog(this.logger, this.config.accessLog),
       logger: this.logger,
     };
-    return {
+    const inbound: InboundContext = {
       stages: () => this.l7.stages(),
       sendHttp1: http1Sender(this.agents),
       sendH2: h2Sender(this.sessions),
@@ -204,9 +248,18 @@ export class Waypoint {
       logger: this.logger,
       accessLog: tcp.accessLog,
       describe: (req) => this.describe(req),
-      tcp: (stream, info, head, req) => forwardTcp(tcp, stream, info, head, req),
+      tcp: (stream, info, head, req) =>
+        forwardTcp(tcp, stream, info, head, {
+          address: req.remoteAddress,
+          port: req.remotePort,
+          identity: req.peerIdentity.toString(),
+          authority: req.authority,
+          mtls: true,
+          end: (s, err) => endStream(s as ServerHttp2Stream, err),
+        }),
       sniff: { timeoutMs: this.config.protocolDetectionTimeoutMs },
     };
+    return { inbound, tcp };
   }
 
   /** Who is calling and where to: a service VIP or workload IP bound to this waypoint, and a port. */
@@ -245,15 +298,30 @@ export class Waypoint {
   }
 
   private async startServers(): Promise<void> {
-    const ctx = this.inboundContext();
-    this.hbone = createHboneServer({
-      certificate: () => this.certs.get(this.identity),
-      rootsPem: () => this.certs.rootsPem(),
-      trustDomain: this.config.trustDomain,
-      logger: this.logger,
-      onStream: (stream, req) => handleTunnel(ctx, stream, req),
-    });
-    await listen(this.hbone.server, this.config.ip, 15008);
+    const { inbound: ctx, tcp } = this.inboundContext();
+    if (this.config.ingress) {
+      // An ingress gateway listens where its Gateways say; it takes no HBONE.
+      const ingress = new IngressListeners({
+        ip: this.config.ip,
+        podNamespace: this.config.namespace,
+        http: { ...ctx, sendH2: gatewayH2Sender(ctx.sendH2, ctx.sendHttp1) },
+        tcp,
+        logger: this.logger,
+        sniff: ctx.sniff ?? {},
+        labels: () => this.ingressLabels(),
+      });
+      this.ingress = ingress;
+      this.l7.onIngress((serving) => void ingress.update(serving));
+    } else {
+      this.hbone = createHboneServer({
+        certificate: () => this.certs.get(this.identity),
+        rootsPem: () => this.certs.rootsPem(),
+        trustDomain: this.config.trustDomain,
+        logger: this.logger,
+        onStream: (stream, req) => handleTunnel(ctx, stream, req),
+      });
+      await listen(this.hbone.server, this.config.ip, 15008);
+    }
     const handlers = {
       configDump: () => this.configDump(),
       logger: this.logger,

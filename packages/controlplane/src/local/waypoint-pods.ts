@@ -15,7 +15,9 @@ import {
   type Service,
 } from "@ambient/kube";
 import { compareStrings, type Warning } from "../translate/context.js";
+import { INGRESS_CLASS, isIngressGateway } from "../translate/ingress.js";
 import {
+  GATEWAY_CLASS_LABEL,
   GATEWAY_MANAGED_LABEL,
   GATEWAY_NAME_LABEL,
   isWaypointGateway,
@@ -46,7 +48,9 @@ export function synthesizeWaypoints(objects: readonly KubeObject[]): Synthesized
     .sort(compareStrings);
   // One Gateway written twice (v1 and v1beta1) is one waypoint: the last one, as translation keeps.
   const gateways = new Map<string, Gateway>();
-  for (const obj of objects) if (isGateway(obj) && isWaypointGateway(obj)) gateways.set(objectKey(obj), obj);
+  for (const obj of objects)
+    if (isGateway(obj) && (isWaypointGateway(obj) || isIngressGateway(obj)))
+      gateways.set(objectKey(obj), obj);
 
   const out = [...objects];
   const warnings: Warning[] = [];
@@ -54,7 +58,10 @@ export function synthesizeWaypoints(objects: readonly KubeObject[]): Synthesized
     const gateway = gateways.get(key)!;
     const waypoint = `${namespaceOf(gateway)}/${gateway.metadata.name}`;
     const node = nodeFor(gateway, nodes, warnings);
-    for (const made of [waypointPod(gateway, node, warnings), waypointService(gateway)]) {
+    const madeObjects = isIngressGateway(gateway)
+      ? [ingressPod(gateway, node, warnings), ingressService(gateway)]
+      : [waypointPod(gateway, node, warnings), waypointService(gateway)];
+    for (const made of madeObjects) {
       const madeKey = objectKey(made);
       const real = byKey.get(madeKey);
       if (real) {
@@ -95,12 +102,78 @@ function nodeFor(gateway: Gateway, nodes: readonly string[], warnings: Warning[]
   return nodes[0];
 }
 
-function commonLabels(name: string): Record<string, string> {
+function commonLabels(name: string, className = WAYPOINT_CLASS): Record<string, string> {
   return {
     [GATEWAY_NAME_LABEL]: name,
-    "gateway.networking.k8s.io/gateway-class-name": WAYPOINT_CLASS,
+    [GATEWAY_CLASS_LABEL]: className,
     [GATEWAY_MANAGED_LABEL]: MESH_CONTROLLER,
   };
+}
+
+/**
+ * A class-istio Gateway's pod, as Istio's deployment `<gw>-istio` would run it: never captured
+ * (it is the mesh's edge), service account `<gw>-istio`, an address from spec.addresses or the
+ * allocator, and a container port per listener.
+ */
+function ingressPod(gateway: Gateway, node: string | undefined, warnings: Warning[]): Pod {
+  const name = gateway.metadata.name;
+  const podIP = requestedAddress(gateway, warnings);
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `${name}-${INGRESS_CLASS}`,
+      namespace: namespaceOf(gateway),
+      labels: {
+        ...commonLabels(name, INGRESS_CLASS),
+        "istio.io/dataplane-mode": "none",
+        "service.istio.io/canonical-name": `${name}-${INGRESS_CLASS}`,
+        "service.istio.io/canonical-revision": "latest",
+      },
+      annotations: { [SYNTHESIZED_ANNOTATION]: objectKey(gateway) },
+    },
+    spec: {
+      ...(node ? { nodeName: node } : {}),
+      serviceAccountName: `${name}-${INGRESS_CLASS}`,
+      containers: [
+        {
+          name: "istio-proxy",
+          ports: listenerPorts(gateway).map((p) => ({ containerPort: p.port, protocol: "TCP" })),
+        },
+      ],
+    },
+    status: { phase: "Running", ...(podIP ? { podIP } : {}) },
+  };
+}
+
+function ingressService(gateway: Gateway): Service {
+  const name = gateway.metadata.name;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: `${name}-${INGRESS_CLASS}`,
+      namespace: namespaceOf(gateway),
+      labels: commonLabels(name, INGRESS_CLASS),
+      annotations: { [SYNTHESIZED_ANNOTATION]: objectKey(gateway) },
+    },
+    spec: {
+      selector: { [GATEWAY_NAME_LABEL]: name },
+      ports: listenerPorts(gateway).map((p) => ({
+        name: p.name,
+        port: p.port,
+        targetPort: p.port,
+        protocol: "TCP",
+      })),
+    },
+  };
+}
+
+/** One port per listener port (several listeners may share one), named after the first. */
+function listenerPorts(gateway: Gateway): { name: string; port: number }[] {
+  const seen = new Map<number, string>();
+  for (const l of gateway.spec?.listeners ?? []) if (!seen.has(l.port)) seen.set(l.port, l.name);
+  return [...seen].map(([port, name]) => ({ name, port }));
 }
 
 function waypointPod(gateway: Gateway, node: string | undefined, warnings: Warning[]): Pod {

@@ -23,8 +23,8 @@ import {
   type VirtualService,
 } from "@ambient/kube";
 import { compareStrings, serviceHostname, type TranslateContext } from "./context.js";
-import { keyOf } from "./snapshot.js";
 import { isIngressGateway } from "./ingress.js";
+import { keyOf } from "./snapshot.js";
 import { isWaypointGateway, waypointAddress } from "./waypoints.js";
 
 export const GATEWAY_CONTROLLER = "istio.io/gateway-controller";
@@ -247,13 +247,16 @@ export function translateGatewayRoutes(
  */
 function ingressAttachment(gw: Gateway, route: RouteObject, ref: ParentReference): string | undefined {
   const listeners = (gw.spec?.listeners ?? []).filter(
-    (l) => (ref.sectionName === undefined || l.name === ref.sectionName) && (ref.port === undefined || l.port === ref.port),
+    (l) =>
+      (ref.sectionName === undefined || l.name === ref.sectionName) &&
+      (ref.port === undefined || l.port === ref.port),
   );
   if (listeners.length === 0)
     return `Gateway ${namespaceOf(gw)}/${gw.metadata.name} has no listener ${ref.sectionName ?? ref.port}`;
   const sameNamespace = namespaceOf(route) === namespaceOf(gw);
   const allowed = listeners.some((l) => {
-    const from = (l["allowedRoutes"] as { namespaces?: { from?: string } } | undefined)?.namespaces?.from ?? "Same";
+    const from =
+      (l["allowedRoutes"] as { namespaces?: { from?: string } } | undefined)?.namespaces?.from ?? "Same";
     return from === "All" || (from === "Same" && sameNamespace);
   });
   return allowed
@@ -275,7 +278,9 @@ function ingressVirtualService(
 ): VirtualService {
   const ns = namespaceOf(route);
   const listener = (gw.spec?.listeners ?? []).find(
-    (l) => (ref.sectionName !== undefined && l.name === ref.sectionName) || (ref.port !== undefined && l.port === ref.port),
+    (l) =>
+      (ref.sectionName !== undefined && l.name === ref.sectionName) ||
+      (ref.port !== undefined && l.port === ref.port),
   );
   const entries = routeEntries(route, listener?.port, missing, warnOnce).sort(byPrecedence);
   const hostnames = route.spec?.hostnames ?? [];

@@ -39,6 +39,7 @@ export const WAYPOINT_FOR_LABEL = "istio.io/waypoint-for";
 export const FOR_SERVICE_ACCOUNT_ANNOTATION = "istio.io/for-service-account";
 /** Put by Istio's deployment controller on a Gateway's pods and Service. */
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+export const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
 /** On Services Istio's controller created for a waypoint: Istio never gives them a waypoint. */
 export const GATEWAY_MANAGED_LABEL = "gateway.istio.io/managed";
 export const MESH_CONTROLLER = "istio.io-mesh-controller";

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { ControlPlane, internalIp, LocalTokenAuthenticator } from "@ambient/controlplane";
 import { createLogger, type Logger, type LogLevel } from "@ambient/core";
-import type { KubeObject, Node, Pod } from "@ambient/kube";
+import { isIstioGateway, type KubeObject, type Node, type Pod } from "@ambient/kube";
 import { parseWaypointConfig, Waypoint } from "@ambient/waypoint";
 import { parseZtunnelConfig, Ztunnel, type ZtunnelDeps } from "@ambient/ztunnel";
 import { EchoServer } from "./echo-server.js";
@@ -39,6 +39,9 @@ interface RunningPod {
 
 /** Istio's label on a waypoint's pods: they run the waypoint proxy, not an app. */
 const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
+/** A class-istio Gateway's pod (made by the control plane) runs the proxy as an ingress gateway. */
+const INGRESS_CLASS = "istio";
 
 export interface PodSummary {
   namespace: string;
@@ -199,11 +202,25 @@ export class LocalMesh {
       await running.server.close();
       this.pods.delete(key);
     }
+    // Pods an Istio Gateway's selector picks are its ingress gateway (as `istio: ingressgateway`).
+    const selectors = objects
+      .filter((o) => isIstioGateway(o))
+      .map((g) =>
+        Object.entries((g.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {}),
+      )
+      .filter((entries) => entries.length > 0);
+    const selected = (pod: Pod) =>
+      selectors.some((entries) => entries.every(([k, v]) => pod.metadata.labels?.[k] === v));
     for (const [key, { pod, ip, ports }] of wantedPods) {
       if (this.pods.has(key)) continue;
       const gateway = pod.metadata.labels?.[GATEWAY_NAME_LABEL];
       if (gateway) {
-        await this.startWaypoint(key, pod, gateway, ip);
+        const ingress = pod.metadata.labels?.[GATEWAY_CLASS_LABEL] === INGRESS_CLASS;
+        await this.startWaypoint(key, pod, gateway, ip, ingress);
+        continue;
+      }
+      if (selected(pod)) {
+        await this.startWaypoint(key, pod, pod.metadata.name, ip, true);
         continue;
       }
       const server = new EchoServer({
@@ -224,12 +241,23 @@ export class LocalMesh {
     }
   }
 
-  /** A waypoint's pod runs the waypoint proxy on its address (HBONE on 15008). */
-  private async startWaypoint(key: string, pod: Pod, gateway: string, ip: string): Promise<void> {
+  /**
+   * A waypoint's pod runs the waypoint proxy on its address (HBONE on 15008); an ingress gateway's
+   * pod runs the same proxy with --ingress (listeners on its Gateways' ports).
+   */
+  private async startWaypoint(
+    key: string,
+    pod: Pod,
+    gateway: string,
+    ip: string,
+    ingress = false,
+  ): Promise<void> {
     const node = pod.spec?.nodeName ?? "";
     // Admin on the pod's own 127.x address: every local pod shares the host's loopback, where
     // 127.0.0.1:15000 would fit one waypoint (ztunnel's --admin-on-node-ip, for the same reason).
-    const config = parseWaypointConfig(["--admin-on-pod-ip", "--log-level", this.opts.logLevel], {
+    const args = ["--admin-on-pod-ip", "--log-level", this.opts.logLevel];
+    if (ingress) args.push("--ingress", "--ingress-pod", pod.metadata.name);
+    const config = parseWaypointConfig(args, {
       GATEWAY_NAME: gateway,
       POD_NAMESPACE: pod.metadata.namespace ?? "default",
       INSTANCE_IP: ip,
@@ -242,7 +270,9 @@ export class LocalMesh {
       ),
     });
     try {
-      const waypoint = await Waypoint.start(config, { logger: this.logger.child({ process: "waypoint" }) });
+      const waypoint = await Waypoint.start(config, {
+        logger: this.logger.child({ process: ingress ? "ingress-gateway" : "waypoint" }),
+      });
       this.pods.set(key, {
         key,
         ip,

@@ -6,8 +6,10 @@ export type HttpProtocol = "http/1.1" | "h2" | "grpc";
 
 export interface L7Request {
   method: string;
-  /** "http" inside the mesh (HBONE carries plaintext HTTP); kept for `scheme` matches. */
+  /** "http" inside the mesh (HBONE carries plaintext HTTP); "https" at a gateway that terminated TLS. */
   scheme: string;
+  /** At an ingress gateway, a TLS-terminated connection and the server name its client sent. */
+  tls?: { serverName?: string };
   /** Host / :authority as sent, lowercased (may carry ":port"). */
   authority: string;
   /** Path with query string, as sent. */

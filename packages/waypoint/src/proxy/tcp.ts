@@ -3,22 +3,13 @@
 // upstream → copy both ways within the cluster's idle and duration limits → give the endpoint back
 // and report istio_tcp_* metrics and an access-log line, with the fields ztunnel uses.
 
-import type { ServerHttp2Stream } from "node:http2";
-import {
-  classify,
-  type HboneRequest,
-  hasCode,
-  hostPort,
-  type Logger,
-  WaypointErrorCode,
-  type Workload,
-} from "@ambient/core";
+import type { Duplex } from "node:stream";
+import { classify, hasCode, hostPort, type Logger, WaypointErrorCode, type Workload } from "@ambient/core";
 import {
   type AccessLog,
   type AccessLogEntry,
   connectionLabels,
   copyBidirectional,
-  endStream,
   isBenign,
   type MeteredConnection,
   type ProxyState,
@@ -48,23 +39,42 @@ export const DEFAULT_OPAQUE_LIMITS: OpaqueConnectionLimits = {
 
 type LogFields = Omit<AccessLogEntry, "bytes_sent" | "bytes_recv" | "duration" | "error" | "response_flags">;
 
+/** Who the downstream is and how its connection ends: an HBONE stream, or a gateway's client socket. */
+export interface TcpPeer {
+  address: string;
+  port: number;
+  /** Verified SPIFFE ID ("" for a client outside the mesh). */
+  identity: string;
+  /** What the client dialled, for the access log's dst.addr. */
+  authority: string;
+  /** Downstream was mutual TLS (HBONE); false at an ingress gateway. */
+  mtls: boolean;
+  /** Ends the downstream after a failure, the classifier's way (close or reset). */
+  end(stream: Duplex, reason: unknown): void;
+  /**
+   * Where the bytes go when that is not the destination policy sees: an ingress gateway's
+   * passthrough route (policy sees the gateway's port; the route names the service port).
+   */
+  target?: { host: string; port: number };
+}
+
 /** Forwards `stream` (after `head`, the bytes protocol detection read) to an endpoint of its destination. */
 export function forwardTcp(
   ctx: TcpContext,
-  stream: ServerHttp2Stream,
+  stream: Duplex,
   info: StreamInfo,
   head: Buffer,
-  req: HboneRequest,
+  tcpPeer: TcpPeer,
 ): void {
   const started = performance.now();
-  const peer = req.peerIdentity.toString();
-  const source = sourceWorkload(ctx.state, req.remoteAddress, peer);
+  const peer = tcpPeer.identity;
+  const source = peer ? sourceWorkload(ctx.state, tcpPeer.address, peer) : undefined;
   let log: LogFields = {
     direction: "inbound",
-    "src.addr": `${req.remoteAddress}:${req.remotePort}`,
-    "src.identity": peer,
+    "src.addr": `${tcpPeer.address}:${tcpPeer.port}`,
+    ...(peer ? { "src.identity": peer } : {}),
     ...(source ? { "src.workload": source.name, "src.namespace": source.namespace } : {}),
-    "dst.addr": req.authority,
+    "dst.addr": tcpPeer.authority,
   };
   // What metrics read: bytes from the client (received) and bytes back to it (sent).
   const counts = { bytesRead: 0, bytesWritten: 0 };
@@ -103,7 +113,10 @@ export function forwardTcp(
     if (!authz.allowed) throw waypointError(WaypointErrorCode.DENIED, `denied: ${authz.reason}`);
 
     // Phase 2: an endpoint, admitted by the cluster's maxConnections.
-    const target = { host: info.destination.host, port: info.destination.port, opaque: true };
+    const target = {
+      ...(tcpPeer.target ?? { host: info.destination.host, port: info.destination.port }),
+      opaque: true,
+    };
     const picked = stages.pick(l7, target);
     if (!picked.ok) throw picked.error;
     endpoint = picked.endpoint;
@@ -125,7 +138,7 @@ export function forwardTcp(
         sourcePrincipal: peer,
         destination: ep.workload,
         service: picked.service,
-        mtls: true,
+        mtls: tcpPeer.mtls,
       }),
       counts,
       false,
@@ -170,7 +183,7 @@ export function forwardTcp(
   };
 
   run().catch((err: unknown) => {
-    endStream(stream, err);
+    tcpPeer.end(stream, err);
     finish(err, "opaque TCP connection refused");
   });
 }

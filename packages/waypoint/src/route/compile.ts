@@ -27,6 +27,12 @@ export interface CompileOptions {
   namespace?: string;
   /** Expands a short host ("reviews") in the VirtualService's namespace; default `<name>.<ns>.svc.cluster.local`. */
   defaultHostResolver?: HostResolver;
+  /**
+   * An ingress gateway's table: the Gateways it serves, as "<namespace>/<name>". Then only the
+   * VirtualServices (and match blocks) bound to one of them apply, the host is the request's
+   * Host whatever it is, and a request no VirtualService routes is answered 404 (no default route).
+   */
+  gateways?: readonly string[];
 }
 
 export interface RouteEntry {
@@ -62,8 +68,12 @@ export function compileRoutes(virtualServices: VsObject[], opts: CompileOptions 
     const namespace = vs.metadata.namespace || "default";
     const ref: VsRef = { namespace, name: vs.metadata.name };
     const spec = vs.spec ?? {};
-    // Only mesh-bound VirtualServices steer waypoint traffic; no `gateways` means mesh.
-    if (spec.gateways && spec.gateways.length > 0 && !spec.gateways.includes(MESH_GATEWAY)) return;
+    if (opts.gateways) {
+      if (!boundTo(spec.gateways, namespace, opts.gateways)) return;
+    } else if (spec.gateways && spec.gateways.length > 0 && !spec.gateways.includes(MESH_GATEWAY)) {
+      // Only mesh-bound VirtualServices steer waypoint traffic; no `gateways` means mesh.
+      return;
+    }
     // Istio's waypoint takes the first matching VirtualService that has HTTP rules.
     if (!spec.http || spec.http.length === 0) return;
     if (opts.namespace !== undefined && !exportedTo(spec.exportTo, namespace, opts.namespace)) return;
@@ -86,6 +96,18 @@ export function compileRoutes(virtualServices: VsObject[], opts: CompileOptions 
 
   problems.throwIfAny();
   return new RouteTable(compiled, opts, resolver);
+}
+
+/**
+ * Whether a VirtualService's (or match block's) `gateways` names one of `served`: "name" is in the
+ * VirtualService's namespace, "ns/name" as written; "mesh" and an empty list are not a gateway.
+ */
+export function boundTo(
+  gateways: readonly string[] | undefined,
+  namespace: string,
+  served: readonly string[],
+): boolean {
+  return (gateways ?? []).some((g) => served.includes(g.includes("/") ? g : `${namespace}/${g}`));
 }
 
 /** Istio's exportTo: absent or "*" is everywhere, "." the object's own namespace, "~" nowhere. */
@@ -116,11 +138,13 @@ export class RouteTable {
    */
   route(req: L7Request, random: () => number = Math.random): RouteDecision {
     const vs = this.selectVirtualService(req);
-    if (!vs) return this.defaultDecision;
+    // A gateway has no default route: a host nothing routes is 404 (Envoy's NR).
+    if (!vs) return this.opts.gateways ? { kind: "no-route" } : this.defaultDecision;
     const entries = this.entriesFor(vs, req.port);
     // Istio's waypoint falls back to default routing when a VirtualService yields no routes
     // for this port (every block pinned to another port, to gateways, or to sourceLabels).
-    if (entries.length === 0) return this.defaultDecision;
+    if (entries.length === 0)
+      return this.opts.gateways ? { kind: "no-route", virtualService: vs.ref } : this.defaultDecision;
     for (const entry of entries) {
       if (entry.match === undefined || matchRequest(entry.match, req)) {
         return decide(entry.rule, entry.match, vs.ref, req, random);
@@ -136,6 +160,8 @@ export class RouteTable {
 
   /** The VirtualService for the destination host, or failing that for the Host/:authority. */
   private selectVirtualService(req: L7Request): CompiledVirtualService | undefined {
+    // At a gateway the Host is all there is: the connection was made to the gateway itself.
+    if (this.opts.gateways) return this.best(stripPort(req.authority.toLowerCase()), undefined);
     const destination = req.destination.host.toLowerCase();
     if (!isIpAddress(destination)) {
       const key = `${destination}|${req.destination.namespace ?? ""}`;
@@ -192,7 +218,9 @@ export class RouteTable {
         if (match.port !== undefined && match.port !== port) continue;
         // Source labels cannot be known at a waypoint; Istio drops such blocks (istio#51565).
         if (match.sourceLabels) continue;
-        if (match.gateways && !match.gateways.includes(MESH_GATEWAY)) continue;
+        if (this.opts.gateways) {
+          if (match.gateways && !boundTo(match.gateways, vs.ref.namespace, this.opts.gateways)) continue;
+        } else if (match.gateways && !match.gateways.includes(MESH_GATEWAY)) continue;
         entries.push({ rule, match });
         if (isCatchAll(match)) break outer;
       }

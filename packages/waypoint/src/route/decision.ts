@@ -72,10 +72,13 @@ export interface DirectDecision {
   responseHeaders?: HeaderOps;
 }
 
-/** A VirtualService owns the host but none of its rules matched: 404 with response flag NR. */
+/**
+ * A VirtualService owns the host but none of its rules matched: 404 with response flag NR. At a
+ * gateway also a host no VirtualService owns (then `virtualService` is absent).
+ */
 export interface NoRouteDecision {
   kind: "no-route";
-  virtualService: VsRef;
+  virtualService?: VsRef;
 }
 
 /** No VirtualService applies: send to the destination service itself. */

@@ -51,7 +51,8 @@ export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
   const h2 = req.httpVersionMajor === 2;
   const l7: L7Request = {
     method,
-    scheme: "http",
+    scheme: info.tls ? "https" : "http",
+    ...(info.tls ? { tls: info.tls } : {}),
     authority: (req.headers.host ?? req.authority ?? info.destination.host).toLowerCase(),
     path: req.url ?? "/",
     headers,

@@ -17,6 +17,8 @@ export interface StreamInfo {
   /** The original destination (VIP:port or podIP:port) the HBONE :authority named. */
   destination: { host: string; namespace?: string; ip: string; port: number };
   labels: Omit<HttpLabels, "response_code" | "response_flags" | "request_protocol">;
+  /** An ingress gateway's TLS-terminated connection: the requests are https, the SNI is this. */
+  tls?: { serverName?: string };
 }
 
 export interface Telemetry {
