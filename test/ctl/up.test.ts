@@ -46,7 +46,14 @@ describe("ambientctl up --demo", () => {
     expect(out).toMatch(
       /✔ DELETE \/reviews\/1: denied at the waypoint[^\n]*\n[^\n]*\n\s+HTTP 403 RBAC: access denied/,
     );
-    expect(out).toContain("8/8 demo steps behaved as expected.");
+    // From outside the mesh through the ingress gateway: HTTPS with the Secret's certificate, and
+    // plain HTTP redirected.
+    expect(out).toMatch(/✔ request entering through the ingress gateway: HTTPS to httpbin\.example\.com/);
+    expect(out).toMatch(/HTTP 200 from httpbin-v\d; certificate DNS:httpbin\.example\.com/);
+    expect(out).toMatch(
+      /✔ plain HTTP to the gateway is redirected to HTTPS[^\n]*\n[^\n]*\n\s+HTTP 301 location: https:\/\/httpbin\.example\.com\/headers/,
+    );
+    expect(out).toContain("10/10 demo steps behaved as expected.");
     expect(code).toBe(0);
   });
 

@@ -48,20 +48,27 @@ describe("translate", () => {
       "demo/httpbin.demo.svc.cluster.local": { ports: [{ servicePort: 80, targetPort: 8080 }] },
     });
     expect(httpbin.authorizationPolicies).toEqual([
+      "demo/httpbin-allow-ingress",
       "demo/httpbin-allow-sleep",
       "istio-system/istio_converted_static_strict",
     ]);
     expect(httpbin.locality).toEqual({ region: "", zone: "zone-b", subzone: "" });
     expect(result.authorizations.map((a) => `${a.namespace}/${a.name}`)).toEqual([
+      "demo/httpbin-allow-ingress",
       "demo/httpbin-allow-sleep",
       "istio-system/istio_converted_static_strict",
     ]);
-    // shop's HTTPRoute reaches its waypoint as the VirtualService it is converted into.
+    // shop's HTTPRoute reaches its waypoint as the VirtualService it is converted into; the
+    // ingress gateway's VirtualService goes as written.
     expect(result.waypointConfig.virtualServices.map((o) => o.metadata.name)).toEqual([
       "httpbin",
+      "httpbin-ingress",
       "httproute.reviews-canary@reviews",
     ]);
     expect(result.waypointConfig.destinationRules.map((o) => o.metadata.name)).toEqual(["httpbin"]);
+    // The ingress gateway gets its Gateway and the Secret it names.
+    expect(result.waypointConfig.ingress.gateways.map((o) => o.metadata.name)).toEqual(["httpbin-gateway"]);
+    expect(result.waypointConfig.ingress.secrets.map((o) => o.metadata.name)).toEqual(["httpbin-credential"]);
     expect(result.warnings).toEqual([]);
   });
 

@@ -150,7 +150,7 @@ export async function upCommand(argv: string[], env: EnvSource, out: (s: string)
     out(describe(mesh, dir));
     if (values["demo"]) {
       out("\n── demo ──────────────────────────────────────────────────────────────");
-      const steps = await runDemo(mesh, out);
+      const steps = await runDemo(mesh, out, dir);
       failed = steps.some((s) => !s.ok);
       out(`\n${steps.filter((s) => s.ok).length}/${steps.length} demo steps behaved as expected.`);
     }

@@ -1,10 +1,16 @@
 // The guided demo `ambientctl up --demo` runs on examples/: a request between two ambient pods on
 // different nodes with both identities shown, a request L4 policy denies, a plaintext peer refused
 // under STRICT mTLS, an excerpt of Istio's metrics, then L7 through the shop namespace's waypoint:
-// an HTTPRoute canary split, its header rule, and a method an L7 AuthorizationPolicy denies. Each
+// an HTTPRoute canary split, its header rule, and a method an L7 AuthorizationPolicy denies; then a
+// request from outside the mesh through the ingress gateway over HTTPS, and its HTTP redirect. Each
 // step prints the command a person would type and what came back.
 
+import { readFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
+import { join, relative } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { httpGetViaSocks, httpViaSocks, type LocalMesh, SocksError } from "@ambient/testbed";
 
 const SOCKS_REPLIES: Record<number, string> = {
@@ -23,7 +29,8 @@ export interface DemoStep {
   output: string;
 }
 
-export async function runDemo(mesh: LocalMesh, out: (s: string) => void): Promise<DemoStep[]> {
+/** `dir`: the manifests folder, where examples/ keeps the ingress step's certificate (certs/). */
+export async function runDemo(mesh: LocalMesh, out: (s: string) => void, dir?: string): Promise<DemoStep[]> {
   const { pods, nodes } = mesh.summary();
   const find = (ns: string, name: string) => pods.find((p) => p.namespace === ns && p.name === name);
   const sleep = find("demo", "sleep");
@@ -134,7 +141,89 @@ export async function runDemo(mesh: LocalMesh, out: (s: string) => void): Promis
 
   const shopper = find("shop", "shopper");
   if (shopper) await l7Steps(shopper.ip, step);
+  const gateway = find("istio-system", "istio-ingressgateway");
+  if (gateway && dir) await ingressSteps(gateway.ip, join(dir, "certs", "httpbin.example.com.pem"), step);
   return steps;
+}
+
+const INGRESS_HOST = "httpbin.example.com";
+
+/** From outside the mesh through the ingress gateway (examples/60-ingress.yaml), as curl would. */
+async function ingressSteps(gatewayIp: string, caFile: string, record: (s: DemoStep) => void): Promise<void> {
+  const curl = `curl -s --resolve ${INGRESS_HOST}:8443:${gatewayIp} --cacert ${relative(process.cwd(), caFile)} https://${INGRESS_HOST}:8443/headers`;
+  // 8. HTTPS terminated at the gateway with the Secret's certificate, then HBONE to httpbin.
+  try {
+    const ca = await readFile(caFile, "utf8");
+    const res = await httpsGet(gatewayIp, 8443, INGRESS_HOST, "/headers", ca);
+    const body = res.status === 200 ? (JSON.parse(res.body) as { pod?: string }) : {};
+    record({
+      title: `request entering through the ingress gateway: HTTPS to ${INGRESS_HOST}, TLS ended at istio-system/istio-ingressgateway, routed by VirtualService demo/httpbin-ingress`,
+      command: curl,
+      ok: res.status === 200 && typeof body.pod === "string" && body.pod.startsWith("httpbin-"),
+      output: `HTTP ${res.status} from ${body.pod ?? "?"}; certificate ${res.subject}; httpbin admits the gateway's identity (AuthorizationPolicy demo/httpbin-allow-ingress names sa/istio-ingressgateway)`,
+    });
+  } catch (err) {
+    record({
+      title: "request entering through the ingress gateway",
+      command: curl,
+      ok: false,
+      output: String(err),
+    });
+  }
+  // 9. Plain HTTP on the gateway's port 8080 is redirected to HTTPS (tls.httpsRedirect).
+  const plain = `curl -si -H 'host: ${INGRESS_HOST}' http://${gatewayIp}:8080/headers`;
+  try {
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const res = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: gatewayIp, port: 8080, path: "/headers", headers: { host: INGRESS_HOST }, timeout: 10_000 },
+        (r) => {
+          r.resume();
+          resolve({ status: r.statusCode ?? 0, location: r.headers.location });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
+      req.on("error", reject);
+      req.end();
+    });
+    record({
+      title: "plain HTTP to the gateway is redirected to HTTPS (Gateway httpbin-gateway, tls.httpsRedirect)",
+      command: plain,
+      ok: res.status === 301 && res.location === `https://${INGRESS_HOST}/headers`,
+      output: `HTTP ${res.status} location: ${res.location}`,
+    });
+  } catch (err) {
+    record({ title: "HTTP → HTTPS redirect at the gateway", command: plain, ok: false, output: String(err) });
+  }
+}
+
+function httpsGet(
+  ip: string,
+  port: number,
+  servername: string,
+  path: string,
+  ca: string,
+): Promise<{ status: number; body: string; subject: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: ip, port, servername, path, ca, headers: { host: servername }, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const cert = (res.socket as TLSSocket).getPeerCertificate();
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString(),
+            subject: cert.subjectaltname ?? "",
+          }),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 const REVIEWS = "reviews.shop.svc.cluster.local";

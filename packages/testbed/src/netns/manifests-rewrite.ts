@@ -3,7 +3,7 @@
 // exist (the IP CNI gave, Ready once the app listens), loopback Service VIPs move to 198.18.100.x.
 // Everything else passes through unchanged. manifests.ts applies this to a folder.
 
-import { isPod, type KubeObject, type Node, type Pod } from "@ambient/kube";
+import { isIstioGateway, isPod, type KubeObject, type Node, type Pod } from "@ambient/kube";
 import type { HostsEntry } from "./pods.js";
 
 /** What the harness knows about a pod it runs; absent means no sandbox yet (Pending). */
@@ -178,6 +178,11 @@ export interface PlannedPod {
   labels: Record<string, string>;
   /** Set for a waypoint's pod (label gateway.networking.k8s.io/gateway-name): run a waypoint, not an app. */
   waypoint?: string;
+  /**
+   * The waypoint binary runs as an ingress gateway: the pod of a class-istio Gateway, or a pod an
+   * Istio Gateway's selector picks (then `waypoint` is the pod's own name).
+   */
+  ingress?: boolean;
 }
 
 export interface SkippedPod {
@@ -194,11 +199,16 @@ export interface PodPlan {
 
 /** Istio's label on a waypoint's pods. */
 const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+const GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
 
 /** The pods that need a sandbox on each node: scheduled (spec.nodeName) on a node we run. */
 export function planPods(objects: readonly KubeObject[], nodes: ReadonlySet<string>): PodPlan {
   const plan: PodPlan = { pods: [], byNode: new Map(), skipped: [] };
   for (const n of nodes) plan.byNode.set(n, []);
+  const selectors = objects
+    .filter(isIstioGateway)
+    .map((g) => Object.entries(g.spec?.selector ?? {}))
+    .filter((entries) => entries.length > 0);
   for (const o of objects) {
     if (!isPod(o)) continue;
     const namespace = o.metadata.namespace ?? "default";
@@ -233,6 +243,11 @@ export function planPods(objects: readonly KubeObject[], nodes: ReadonlySet<stri
       labels,
       ...(labels[GATEWAY_NAME_LABEL] && { waypoint: labels[GATEWAY_NAME_LABEL] }),
     };
+    if (labels[GATEWAY_NAME_LABEL] && labels[GATEWAY_CLASS_LABEL] === "istio") pod.ingress = true;
+    else if (!labels[GATEWAY_NAME_LABEL] && selectors.some((e) => e.every(([k, v]) => labels[k] === v))) {
+      pod.waypoint = name;
+      pod.ingress = true;
+    }
     plan.pods.push(pod);
     plan.byNode.get(node)?.push(pod);
   }

@@ -99,6 +99,7 @@ describe("netns manifests", () => {
       "40-routing.yaml",
       "50-extra.yaml",
       "50-shop.yaml",
+      "60-ingress.yaml",
       // The shop waypoint's Pod and Service, as Istio's deployment controller would make them.
       "ambient-waypoints.generated.yaml",
     ]);
@@ -167,9 +168,15 @@ describe("netns manifests", () => {
       "demo/httpbin-v2",
       "demo/notsleep",
       "demo/sleep",
+      "istio-system/istio-ingressgateway",
       "shop/reviews-v2",
       "shop/shopper",
     ]);
+    // The pod Gateway httpbin-gateway selects runs the gateway proxy, not an echo app.
+    expect(plan.pods.find((p) => p.name === "istio-ingressgateway")).toMatchObject({
+      waypoint: "istio-ingressgateway",
+      ingress: true,
+    });
     expect(names("node-2")).toEqual([
       "demo/httpbin-v1",
       "legacy/legacy-client",

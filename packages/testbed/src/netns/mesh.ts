@@ -382,7 +382,7 @@ export class NetnsMesh {
       entry.app = await spawnInNetns(sandbox.netnsPath, process.execPath, this.waypointArgs(p, sandbox.ip), {
         logFile: this.logFile(`pod-${p.namespace}-${p.name}`),
       });
-      await entry.app.waitForLog(/waypoint started/, POD_START_TIMEOUT_MS);
+      await entry.app.waitForLog(/waypoint started|ingress gateway started/, POD_START_TIMEOUT_MS);
     } else if (p.ports.length > 0) {
       const { cmd, args } = echoCommand({
         pod: p.name,
@@ -419,6 +419,7 @@ export class NetnsMesh {
       this.tokenFile(p.node),
       "--log-level",
       this.componentLogLevel,
+      ...(p.ingress ? ["--ingress", "--ingress-pod", p.name] : []),
     ];
   }
 
