@@ -1,9 +1,9 @@
 // The ingress gateway on 127.36.x.y, driven by the real curl from outside the mesh, as Istio's
 // tutorials do: an Istio Gateway served by the pod labelled istio=ingressgateway, a VirtualService
 // bound to it, certificates from kubernetes.io/tls Secrets chosen by SNI, an HTTP → HTTPS
-// redirect, TLS passthrough by SNI, a policy enforced at the gateway itself, the gateway's own
-// identity seen by the destination's ztunnel, and a Gateway API Gateway of class istio with an
-// HTTPRoute.
+// redirect, TLS passthrough by SNI, a TCP server, a policy enforced at the gateway itself, the
+// gateway's own identity seen by the destination's ztunnel, and a Gateway API Gateway of class
+// istio with an HTTPRoute, a TLSRoute (passthrough to a mesh service) and a TCPRoute.
 
 import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
@@ -20,13 +20,15 @@ const run = promisify(execFile);
 const GATEWAY_IP = "127.36.1.50";
 const API_GATEWAY_IP = "127.36.1.60";
 const PASSTHROUGH_BACKEND = "127.36.9.10";
+/** A mesh pod with no app of the mesh's own: the test's HTTPS server listens on its address. */
+const MESH_TLS_POD = "127.36.2.20";
 
 let t: TestMesh;
 let certs: TempDir;
 let bookinfoCa = "";
 let shopCa = "";
 let backendCa = "";
-let backend: Server | undefined;
+const backends: Server[] = [];
 
 function tlsSecret(name: string, ns: string, certPem: string, keyPem: string): string {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -72,12 +74,17 @@ beforeAll(async () => {
   await writeFile(backendCa, secure.caPem);
   // A TLS server the gateway passes connections to without decrypting them (a mesh-external
   // endpoint of a ServiceEntry): only it holds secure.example.com's key.
-  backend = createHttpsServer({ cert: secure.serverCertPem, key: secure.serverKeyPem }, (req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ server: "passthrough-backend", path: req.url }));
-  });
-  await new Promise<void>((resolve) => backend!.listen(0, PASSTHROUGH_BACKEND, resolve));
-  const backendPort = (backend.address() as AddressInfo).port;
+  const tlsServer = async (name: string, ip: string) => {
+    const server = createHttpsServer({ cert: secure.serverCertPem, key: secure.serverKeyPem }, (req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ server: name, path: req.url }));
+    });
+    backends.push(server);
+    await new Promise<void>((resolve) => server.listen(0, ip, resolve));
+    return (server.address() as AddressInfo).port;
+  };
+  const backendPort = await tlsServer("passthrough-backend", PASSTHROUGH_BACKEND);
+  const meshTlsPort = await tlsServer("mesh-tls-backend", MESH_TLS_POD);
 
   t = await startMesh({
     "00-mesh.yaml": docs(
@@ -118,6 +125,21 @@ beforeAll(async () => {
         selector: { app: "productpage" },
         ports: [{ port: 9080, name: "http" }],
       }),
+      pod({
+        name: "secure-backend",
+        namespace: "bookinfo",
+        node: "node-b",
+        ip: MESH_TLS_POD,
+        sa: "secure-backend",
+        labels: { app: "secure-backend" },
+      }),
+      service({
+        name: "secure-backend",
+        namespace: "bookinfo",
+        vip: "127.36.100.3",
+        selector: { app: "secure-backend" },
+        ports: [{ port: 443, name: "tls", targetPort: meshTlsPort }],
+      }),
       service({
         name: "reviews",
         namespace: "bookinfo",
@@ -151,6 +173,18 @@ spec:
     - port: { number: 8444, name: tls-passthrough, protocol: TLS }
       hosts: [secure.example.com]
       tls: { mode: PASSTHROUGH }
+    - port: { number: 8445, name: tcp, protocol: TCP }
+      hosts: ["*"]
+`,
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: raw-tcp, namespace: bookinfo }
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  tcp:
+    - match: [{ port: 8445 }]
+      route: [{ destination: { host: reviews, port: { number: 9080 } } }]
 `,
       `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -229,6 +263,29 @@ spec:
       port: 8090
       protocol: HTTP
       hostname: api.example.com
+    - name: tls
+      port: 8091
+      protocol: TLS
+      hostname: "*.example.com"
+      tls: { mode: Passthrough }
+    - name: tcp
+      port: 8092
+      protocol: TCP
+`,
+      `apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: { name: secure, namespace: bookinfo }
+spec:
+  parentRefs: [{ name: public, sectionName: tls }]
+  hostnames: [secure.example.com]
+  rules: [{ backendRefs: [{ name: secure-backend, port: 443 }] }]
+`,
+      `apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: { name: raw, namespace: bookinfo }
+spec:
+  parentRefs: [{ name: public, sectionName: tcp }]
+  rules: [{ backendRefs: [{ name: reviews, port: 9080 }] }]
 `,
       `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -246,7 +303,7 @@ spec:
 
 afterAll(async () => {
   await t?.stop();
-  backend?.close();
+  for (const b of backends) b.close();
   await certs?.cleanup();
 });
 
@@ -374,6 +431,17 @@ describe("ingress gateway (Istio Gateway + VirtualService)", () => {
     expect(JSON.parse(r.body)).toMatchObject({ server: "passthrough-backend", path: "/through" });
   });
 
+  it("copies a TCP server's bytes to the VirtualService's tcp route untouched", async () => {
+    // curl speaks HTTP, but the gateway does not read it: whatever Host it names, reviews answers.
+    const r = await eventually(async () => {
+      const res = await curl(`http://${GATEWAY_IP}:8445/raw`, ["-H", "host: anything.invalid"]);
+      expect(res.status).toBe(200);
+      return res;
+    });
+    expect(servedBy(r)).toBe("bookinfo/reviews-v1");
+    expect(JSON.parse(r.body)).toMatchObject({ path: "/raw", headers: { host: "anything.invalid" } });
+  });
+
   it("closes a connection that is not TLS on a TLS port, and keeps serving", async () => {
     const plain = await curl(`http://${GATEWAY_IP}:8443/productpage`);
     expect(plain.status).toBe(0);
@@ -395,5 +463,35 @@ describe("ingress gateway (Gateway API, class istio)", () => {
     expect((await curl(`http://${API_GATEWAY_IP}:8090/v1`, ["-H", "host: api.example.com"])).status).toBe(
       404,
     );
+  });
+
+  it("passes a TLSRoute's connections through by SNI to a mesh service over HBONE", async () => {
+    const r = await eventually(async () => {
+      const res = await curl(`https://secure.example.com:8091/in-mesh`, [
+        "--resolve",
+        `secure.example.com:8091:${API_GATEWAY_IP}`,
+        "--cacert",
+        backendCa,
+      ]);
+      expect(res.status).toBe(200);
+      return res;
+    });
+    expect(JSON.parse(r.body)).toMatchObject({ server: "mesh-tls-backend", path: "/in-mesh" });
+    // The listener takes *.example.com, but no route names other.example.com: closed.
+    const other = await curl(`https://other.example.com:8091/`, [
+      "--resolve",
+      `other.example.com:8091:${API_GATEWAY_IP}`,
+      "-k",
+    ]);
+    expect(other.exitCode).not.toBe(0);
+  });
+
+  it("sends a TCPRoute's connections to its backend", async () => {
+    const r = await eventually(async () => {
+      const res = await curl(`http://${API_GATEWAY_IP}:8092/tcp`);
+      expect(res.status).toBe(200);
+      return res;
+    });
+    expect(servedBy(r)).toBe("bookinfo/reviews-v1");
   });
 });

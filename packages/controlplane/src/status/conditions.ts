@@ -167,11 +167,11 @@ export function statusTarget(object: KubeObject, inputs: StatusInputs): StatusTa
   return conditions.length > 0 || ownedIn(object).length > 0 ? { object, conditions } : undefined;
 }
 
+/** The Gateway API route kinds whose status.parents this controller writes. */
+const ROUTE_KINDS = new Set(["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"]);
+
 export function isRouteObject(object: KubeObject): boolean {
-  return (
-    (object.kind === "HTTPRoute" || object.kind === "GRPCRoute") &&
-    object.apiVersion.startsWith("gateway.networking.k8s.io/")
-  );
+  return ROUTE_KINDS.has(object.kind) && object.apiVersion.startsWith("gateway.networking.k8s.io/");
 }
 
 function routeParent(p: RouteParentStatus): RouteParent {

@@ -89,7 +89,7 @@ export class StatusTracker {
     let servicesMoved = false;
     let routesMoved = false;
     for (const key of keys) {
-      if (key.startsWith(HTTP_ROUTE_KEY) || key.startsWith(GRPC_ROUTE_KEY)) routesMoved = true;
+      if (ROUTE_KEYS.some((prefix) => key.startsWith(prefix))) routesMoved = true;
       // Any Service added, changed or deleted can change what a waypoint policy's targetRefs find.
       if (key.startsWith(SERVICE_KEY)) servicesMoved = true;
       const object = change.objects.get(key);
@@ -148,8 +148,9 @@ export class StatusTracker {
 }
 
 const SERVICE_KEY = "core/Service/";
-const HTTP_ROUTE_KEY = "gateway.networking.k8s.io/HTTPRoute/";
-const GRPC_ROUTE_KEY = "gateway.networking.k8s.io/GRPCRoute/";
+const ROUTE_KEYS = ["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"].map(
+  (k) => `gateway.networking.k8s.io/${k}/`,
+);
 
 function isWaypointPolicyObject(o: KubeObject): boolean {
   return o.kind === "AuthorizationPolicy" && ownsConditionsOn(o) && isWaypointPolicy(o as never);

@@ -48,6 +48,20 @@ const RESOURCES: Record<string, ResourceRef> = {
     kind: "GRPCRoute",
     namespaced: true,
   },
+  TLSRoute: {
+    group: "gateway.networking.k8s.io",
+    version: "v1alpha2",
+    plural: "tlsroutes",
+    kind: "TLSRoute",
+    namespaced: true,
+  },
+  TCPRoute: {
+    group: "gateway.networking.k8s.io",
+    version: "v1alpha2",
+    plural: "tcproutes",
+    kind: "TCPRoute",
+    namespaced: true,
+  },
 };
 
 export interface StatusWriterOptions {

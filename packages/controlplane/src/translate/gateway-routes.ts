@@ -245,7 +245,7 @@ export function translateGatewayRoutes(
  * Why `route` may not attach to ingress Gateway `gw` through `ref`, or undefined. A listener's
  * allowedRoutes.namespaces is Same by default (All and Same here; a Selector is refused by name).
  */
-function ingressAttachment(gw: Gateway, route: RouteObject, ref: ParentReference): string | undefined {
+export function ingressAttachment(gw: Gateway, route: RouteObject, ref: ParentReference): string | undefined {
   const listeners = (gw.spec?.listeners ?? []).filter(
     (l) =>
       (ref.sectionName === undefined || l.name === ref.sectionName) &&
@@ -300,7 +300,7 @@ function ingressVirtualService(
   };
 }
 
-const ACCEPTED: RouteCondition = { status: "True", reason: "Accepted", message: "Route was valid" };
+export const ACCEPTED: RouteCondition = { status: "True", reason: "Accepted", message: "Route was valid" };
 const RESOLVED: RouteCondition = {
   status: "True",
   reason: "ResolvedRefs",
@@ -338,13 +338,16 @@ function fqdn(host: string, namespace: string): string {
   return host;
 }
 
-interface ResolvedBackends {
+export interface ResolvedBackends {
   condition: RouteCondition;
   /** backendRefs (by object identity) that resolve to nothing: their share answers 500. */
   missing: Set<BackendRef>;
 }
 
-function resolveBackends(route: RouteObject, services: Map<string, Service>): ResolvedBackends {
+/** Any route's rules as far as backends go (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute). */
+type BackendRules = KubeObject<{ rules?: { backendRefs?: BackendRef[]; filters?: RouteFilter[] }[] }>;
+
+export function resolveBackends(route: BackendRules, services: Map<string, Service>): ResolvedBackends {
   const ns = namespaceOf(route);
   const missing = new Set<BackendRef>();
   let condition = RESOLVED;
@@ -644,7 +647,7 @@ function corsPolicy(cors: CorsFilter): Json {
   return out;
 }
 
-function destination(ref: BackendRef, ns: string): Json {
+export function destination(ref: BackendRef, ns: string): Json {
   const d: Json = { host: serviceHostname(ref.name, ref.namespace ?? ns) };
   if (ref.port !== undefined) d.port = { number: ref.port };
   return d;

@@ -25,6 +25,7 @@ import {
   type TranslateOptions,
   type Warning,
 } from "./context.js";
+import { translateL4Routes } from "./gateway-l4-routes.js";
 import { type RouteParentStatus, translateGatewayRoutes } from "./gateway-routes.js";
 import { type IngressConfig, translateIngress } from "./ingress.js";
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
@@ -302,6 +303,15 @@ export class Translator {
       },
       ctx,
     );
+    const l4Routes = translateL4Routes(
+      {
+        tlsRoutes: snapshot.tlsRoutes,
+        tcpRoutes: snapshot.tcpRoutes,
+        services: snapshot.services,
+        gateways: snapshot.gateways,
+      },
+      ctx,
+    );
     services.sort((a, b) => compareStrings(`${a.namespace}/${a.hostname}`, `${b.namespace}/${b.hostname}`));
 
     // Committed only now: a translation that throws leaves the previous state to diff against.
@@ -326,14 +336,17 @@ export class Translator {
       entryServices: entryServiceMap,
       authorizations,
       waypointConfig: {
-        virtualServices: gatewayRoutes.virtualServices,
+        virtualServices: [...gatewayRoutes.virtualServices, ...l4Routes.virtualServices],
         destinationRules: snapshot.destinationRules,
         authorizationPolicies: waypointPolicies,
         requestAuthentications: snapshot.requestAuthentications,
         gateways: waypoints.waypointGateways(),
         ingress: translateIngress(snapshot, ctx),
       },
-      routeStatus: gatewayRoutes.routeStatus,
+      routeStatus:
+        l4Routes.routeStatus.size > 0
+          ? new Map([...gatewayRoutes.routeStatus, ...l4Routes.routeStatus])
+          : gatewayRoutes.routeStatus,
       warnings: ctx.warnings,
     };
   }

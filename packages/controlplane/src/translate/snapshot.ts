@@ -23,6 +23,8 @@ import {
   isSecret,
   isService,
   isServiceEntry,
+  isTcpRoute,
+  isTlsRoute,
   isVirtualService,
   isWorkloadEntry,
   type KubeObject,
@@ -35,6 +37,8 @@ import {
   type Secret,
   type Service,
   type ServiceEntry,
+  type TcpRoute,
+  type TlsRoute,
   type VirtualService,
   type WorkloadEntry,
 } from "@ambient/kube";
@@ -56,6 +60,9 @@ export interface Snapshot {
   destinationRules: DestinationRule[];
   httpRoutes: HttpRoute[];
   grpcRoutes: GrpcRoute[];
+  /** Routes of ingress Gateways' TLS (passthrough) and TCP listeners. */
+  tlsRoutes: TlsRoute[];
+  tcpRoutes: TcpRoute[];
   /** Every Gateway API Gateway; waypoints.ts picks the istio-waypoint ones, ingress.ts the istio ones. */
   gateways: Gateway[];
   /** Istio's (networking.istio.io) Gateways: ingress servers (ingress.ts). */
@@ -112,6 +119,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     secrets: new Map(),
     httpRoutes: [],
     grpcRoutes: [],
+    tlsRoutes: [],
+    tcpRoutes: [],
   };
   for (const obj of sorted) {
     // Checked one by one (not else-if): Namespace and Node are plain KubeObjects to the compiler,
@@ -133,6 +142,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
       snapshot.secrets.set(`${obj.metadata.namespace ?? "default"}/${obj.metadata.name}`, obj);
     if (isHttpRoute(obj)) snapshot.httpRoutes.push(obj);
     if (isGrpcRoute(obj)) snapshot.grpcRoutes.push(obj);
+    if (isTlsRoute(obj)) snapshot.tlsRoutes.push(obj);
+    if (isTcpRoute(obj)) snapshot.tcpRoutes.push(obj);
   }
   return snapshot;
 }

@@ -19,7 +19,16 @@ import {
   stringsAt,
 } from "@ambient/kube";
 
-const SERVED_PROTOCOLS = ["HTTP", "HTTP2", "GRPC", "HTTPS", "TLS"];
+const SERVED_PROTOCOLS = ["HTTP", "HTTP2", "GRPC", "HTTPS", "TLS", "TCP"];
+/** What a port's listener does with a connection: one per port, as Envoy has one listener per port. */
+const PORT_KIND: Record<string, string> = {
+  HTTP: "HTTP",
+  HTTP2: "HTTP",
+  GRPC: "HTTP",
+  HTTPS: "TLS",
+  TLS: "TLS",
+  TCP: "TCP",
+};
 const TLS_MODES = ["SIMPLE", "PASSTHROUGH"];
 // A host is `[namespace/]dnsName`, the namespace `*`, `.` or a name; the dns name `*`, `*.suffix` or exact.
 const HOST_NAME =
@@ -48,7 +57,8 @@ export function checkIstioGateway(obj: Json, problems: Problems): void {
     if (!isPortNumber(port.number))
       problems.add(at(portPath, "number"), "must be an integer from 1 to 65535");
     const protocol = typeof port.protocol === "string" ? port.protocol.toUpperCase() : "";
-    if (!protocol) problems.add(at(portPath, "protocol"), "is required (HTTP, HTTPS, HTTP2, GRPC or TLS)");
+    if (!protocol)
+      problems.add(at(portPath, "protocol"), "is required (HTTP, HTTPS, HTTP2, GRPC, TLS or TCP)");
     else if (!SERVED_PROTOCOLS.includes(protocol))
       problems.add(
         at(portPath, "protocol"),
@@ -59,14 +69,13 @@ export function checkIstioGateway(obj: Json, problems: Problems): void {
       if (first) problems.add(at(portPath, "name"), `duplicates the port name at ${first}`);
       else portNames.set(port.name, portPath);
     }
-    if (isPortNumber(port.number) && protocol) {
-      // Envoy has one listener per port: HTTP and TLS servers cannot share it.
+    if (isPortNumber(port.number) && PORT_KIND[protocol]) {
+      // Envoy has one listener per port: HTTP, TLS and TCP servers cannot share it.
       const other = protocolByPort.get(port.number);
-      const plain = (p: string) => !["HTTPS", "TLS"].includes(p);
-      if (other !== undefined && plain(other) !== plain(protocol))
+      if (other !== undefined && PORT_KIND[other] !== PORT_KIND[protocol])
         problems.add(
           at(portPath, "protocol"),
-          `port ${port.number} is already served as ${other}; plaintext and TLS servers cannot share a port`,
+          `port ${port.number} is already served as ${other}; HTTP, TLS and TCP servers cannot share a port`,
         );
       else protocolByPort.set(port.number, protocol);
     }
@@ -92,6 +101,7 @@ function checkServerHost(host: string, path: string, problems: Problems): void {
 
 function checkServerTls(value: unknown, protocol: string, path: string, problems: Problems): void {
   const secure = protocol === "HTTPS" || protocol === "TLS";
+  if (protocol === "TCP") return; // TLS settings mean nothing on a TCP server
   if (value === undefined || value === null) {
     if (secure)
       problems.add(

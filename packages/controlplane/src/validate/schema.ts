@@ -6,6 +6,8 @@ import { at, isRecord, type Json, type Problems } from "@ambient/kube";
 import { Gateway as GatewayV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { GRPCRoute as GrpcRouteV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute";
 import { HTTPRoute as HttpRouteV1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
+import { TCPRoute as TcpRouteV1alpha2 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2/TCPRoute";
+import { TLSRoute as TlsRouteV1alpha2 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1alpha2/TLSRoute";
 import { Gateway as GatewayV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/Gateway";
 import { HTTPRoute as HttpRouteV1beta1 } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/HTTPRoute";
 import { DestinationRule as DestinationRuleV1 } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
@@ -42,6 +44,8 @@ const MODELS: Record<string, ModelClass> = {
   "gateway.networking.k8s.io/v1/HTTPRoute": HttpRouteV1,
   "gateway.networking.k8s.io/v1beta1/HTTPRoute": HttpRouteV1beta1,
   "gateway.networking.k8s.io/v1/GRPCRoute": GrpcRouteV1,
+  "gateway.networking.k8s.io/v1alpha2/TLSRoute": TlsRouteV1alpha2,
+  "gateway.networking.k8s.io/v1alpha2/TCPRoute": TcpRouteV1alpha2,
   "security.istio.io/v1/AuthorizationPolicy": AuthorizationPolicyV1,
   "security.istio.io/v1beta1/AuthorizationPolicy": AuthorizationPolicyV1beta1,
   "security.istio.io/v1/PeerAuthentication": PeerAuthenticationV1,

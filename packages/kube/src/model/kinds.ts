@@ -18,6 +18,8 @@ import type {
   Secret,
   Service,
   ServiceEntry,
+  TcpRoute,
+  TlsRoute,
   VirtualService,
   WorkloadEntry,
 } from "./objects.js";
@@ -68,6 +70,20 @@ export const SUPPORTED_KINDS: readonly KindInfo[] = [
     versions: ["v1"],
     namespaced: true,
     plural: "grpcroutes",
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "TLSRoute",
+    versions: ["v1alpha2"],
+    namespaced: true,
+    plural: "tlsroutes",
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "TCPRoute",
+    versions: ["v1alpha2"],
+    namespaced: true,
+    plural: "tcproutes",
   },
   {
     group: "security.istio.io",
@@ -220,6 +236,8 @@ export const isDestinationRule = (o: KubeObject): o is DestinationRule =>
   is(o, "networking.istio.io", "DestinationRule");
 export const isServiceEntry = (o: KubeObject): o is ServiceEntry =>
   is(o, "networking.istio.io", "ServiceEntry");
+export const isTlsRoute = (o: KubeObject): o is TlsRoute => is(o, "gateway.networking.k8s.io", "TLSRoute");
+export const isTcpRoute = (o: KubeObject): o is TcpRoute => is(o, "gateway.networking.k8s.io", "TCPRoute");
 export const isIstioGateway = (o: KubeObject): o is IstioGateway => is(o, "networking.istio.io", "Gateway");
 export const isSecret = (o: KubeObject): o is Secret => is(o, "", "Secret");
 export const isWorkloadEntry = (o: KubeObject): o is WorkloadEntry =>

@@ -384,4 +384,15 @@ export interface GrpcRouteSpec {
 }
 
 export type HttpRoute = KubeObject<HttpRouteSpec>;
+
+/** TLSRoute and TCPRoute (v1alpha2): routes on an ingress Gateway's TLS-passthrough and TCP listeners. */
+export interface L4RouteSpec {
+  parentRefs?: ParentReference[];
+  /** TLSRoute only: the SNI names it takes. */
+  hostnames?: string[];
+  rules?: { name?: string; backendRefs?: BackendRef[] }[];
+}
+
+export type TlsRoute = KubeObject<L4RouteSpec>;
+export type TcpRoute = KubeObject<L4RouteSpec>;
 export type GrpcRoute = KubeObject<GrpcRouteSpec>;

@@ -126,6 +126,22 @@ const ISTIO_KINDS: KindSpec[] = [
   },
   {
     group: "gateway.networking.k8s.io",
+    kind: "TLSRoute",
+    plural: "tlsroutes",
+    versions: ["v1alpha2"],
+    categories: ["gateway-api"],
+    columns: [{ name: "Hostnames", type: "string", jsonPath: ".spec.hostnames" }, AGE],
+  },
+  {
+    group: "gateway.networking.k8s.io",
+    kind: "TCPRoute",
+    plural: "tcproutes",
+    versions: ["v1alpha2"],
+    categories: ["gateway-api"],
+    columns: [AGE],
+  },
+  {
+    group: "gateway.networking.k8s.io",
     kind: "GRPCRoute",
     plural: "grpcroutes",
     versions: ["v1"],

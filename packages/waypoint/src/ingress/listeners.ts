@@ -20,7 +20,7 @@ import { forwardTcp, type TcpContext } from "../proxy/tcp.js";
 import { parseClientHello } from "./client-hello.js";
 import type { Credential } from "./credentials.js";
 import { credentialKey, type IngressPlan, type IngressPort, serverFor } from "./plan.js";
-import type { TlsRoutes } from "./tls-routes.js";
+import type { TlsDestination, TlsRoutes } from "./tls-routes.js";
 
 /** A client has this long to send its ClientHello and finish the handshake (Envoy's listener default 15 s). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -109,7 +109,8 @@ export class IngressListeners {
       destination: { host: this.ctx.ip, ip: this.ctx.ip, port: portNumber },
       labels: this.ctx.labels(),
     };
-    if (port.tls) void this.acceptTls(socket, port, info);
+    if (port.tcp) this.acceptTcp(socket, port, info);
+    else if (port.tls) void this.acceptTls(socket, port, info);
     else this.serveHttp(socket, info);
   }
 
@@ -132,6 +133,35 @@ export class IngressListeners {
     });
   }
 
+  /** TCP server: routed by port alone (VirtualService `tcp:`), the bytes copied untouched. */
+  private acceptTcp(socket: Socket, port: IngressPort, info: StreamInfo): void {
+    const to = this.serving?.tlsRoutes.routeTcp(port.port);
+    if (!to) {
+      this.refuse(socket, info, `no VirtualService tcp route for port ${port.port}`);
+      return;
+    }
+    this.passOn(socket, info, Buffer.alloc(0), to, `${this.ctx.ip}:${port.port}`);
+  }
+
+  /** An undecrypted connection to a routed destination, with L4 policy (proxy/tcp.ts). */
+  private passOn(
+    socket: Socket,
+    info: StreamInfo,
+    head: Buffer,
+    to: TlsDestination,
+    authority: string,
+  ): void {
+    forwardTcp(this.ctx.tcp, socket, { ...info, destination: { ...info.destination, host: to.host } }, head, {
+      address: info.sourceIp,
+      port: socket.remotePort ?? 0,
+      identity: "",
+      authority,
+      mtls: false,
+      target: { host: to.host, port: to.port },
+      end: (s, err) => (classify(err).end === "close" ? s.end() : s.destroy()),
+    });
+  }
+
   private async acceptTls(socket: Socket, port: IngressPort, info: StreamInfo): Promise<void> {
     const hello = await readClientHello(socket);
     if (hello.kind !== "hello") {
@@ -150,21 +180,7 @@ export class IngressListeners {
         this.refuse(socket, info, `no VirtualService tls route for SNI ${hello.serverName ?? "(none)"}`);
         return;
       }
-      forwardTcp(
-        this.ctx.tcp,
-        socket,
-        { ...info, destination: { ...info.destination, host: to.host } },
-        hello.head,
-        {
-          address: info.sourceIp,
-          port: socket.remotePort ?? 0,
-          identity: "",
-          authority: `${hello.serverName}:${port.port}`,
-          mtls: false,
-          target: { host: to.host, port: to.port },
-          end: (s, err) => (classify(err).end === "close" ? s.end() : s.destroy()),
-        },
-      );
+      this.passOn(socket, info, hello.head, to, `${hello.serverName}:${port.port}`);
       return;
     }
     const key = credentialKey(server, this.ctx.podNamespace);

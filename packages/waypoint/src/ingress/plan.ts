@@ -11,7 +11,7 @@ import type { L7Resource } from "@ambient/core";
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 const INGRESS_CLASS = "istio";
 
-export type ServerProtocol = "HTTP" | "HTTPS" | "TLS";
+export type ServerProtocol = "HTTP" | "HTTPS" | "TLS" | "TCP";
 
 export interface IngressServer {
   /** "<namespace>/<name>" of the Gateway object this server comes from. */
@@ -29,6 +29,8 @@ export interface IngressPort {
   port: number;
   /** HTTPS and TLS servers: the connection starts with a TLS handshake. */
   tls: boolean;
+  /** TCP servers: connections are routed by port alone (VirtualService `tcp:`), bytes untouched. */
+  tcp?: boolean;
   servers: IngressServer[];
 }
 
@@ -89,18 +91,18 @@ export function compileIngressPlan(resources: Iterable<L7Resource>, self: Ingres
     }
   }
   const byPort = new Map<number, IngressPort>();
+  const kindOf = (p: ServerProtocol) => (p === "HTTP" ? "HTTP" : p === "TCP" ? "TCP" : "TLS");
   for (const { port, server } of servers) {
-    const tls = server.protocol !== "HTTP";
+    const kind = kindOf(server.protocol);
     let entry = byPort.get(port);
     if (!entry) {
-      entry = { port, tls, servers: [] };
+      entry = { port, tls: kind === "TLS", ...(kind === "TCP" ? { tcp: true } : {}), servers: [] };
       byPort.set(port, entry);
     }
-    if (entry.tls !== tls) {
+    const have = kindOf(entry.servers[0]?.protocol ?? server.protocol);
+    if (have !== kind) {
       // Validation refuses this within one Gateway; two Gateways can still disagree.
-      skipped.push(
-        `Gateway ${server.gateway}: port ${port} is already served with${entry.tls ? "" : "out"} TLS by another Gateway`,
-      );
+      skipped.push(`Gateway ${server.gateway}: port ${port} is already served as ${have} by another Gateway`);
       continue;
     }
     entry.servers.push(server);
@@ -129,8 +131,10 @@ function hostPart(host: string): string {
 function istioServer(gateway: string, s: IstioServerSpec): IngressServer | string {
   const protocol = (s.port?.protocol ?? "").toUpperCase();
   const hosts = (s.hosts ?? []).map(hostPart);
+  if (protocol === "TCP") return { gateway, hosts, protocol: "TCP", httpsRedirect: false };
   if (protocol === "HTTP" || protocol === "HTTP2" || protocol === "GRPC")
     return { gateway, hosts, protocol: "HTTP", httpsRedirect: s.tls?.httpsRedirect === true };
+  if (protocol === "TCP") return { gateway, hosts, protocol: "TCP", httpsRedirect: false };
   if (protocol === "HTTPS" || protocol === "TLS") {
     const mode = s.tls?.mode ?? "SIMPLE";
     if (mode === "PASSTHROUGH")
@@ -152,6 +156,8 @@ function istioServer(gateway: string, s: IstioServerSpec): IngressServer | strin
 function listenerServer(gateway: string, namespace: string, l: ListenerSpec): IngressServer | string {
   const hosts = [(l.hostname ?? "*").toLowerCase()];
   if (l.protocol === "HTTP") return { gateway, hosts, protocol: "HTTP", httpsRedirect: false };
+  if (l.protocol === "TCP") return { gateway, hosts: ["*"], protocol: "TCP", httpsRedirect: false };
+  if (l.protocol === "TCP") return { gateway, hosts: ["*"], protocol: "TCP", httpsRedirect: false };
   if (l.protocol === "HTTPS" || l.protocol === "TLS") {
     const mode = l.tls?.mode ?? "Terminate";
     if (mode === "Passthrough")
@@ -168,7 +174,7 @@ function listenerServer(gateway: string, namespace: string, l: ListenerSpec): In
       httpsRedirect: false,
     };
   }
-  return `protocol ${l.protocol ?? "(none)"} is not served (HTTP, HTTPS, TLS)`;
+  return `protocol ${l.protocol ?? "(none)"} is not served (HTTP, HTTPS, TLS, TCP)`;
 }
 
 /** Istio credentialName → "<pod namespace>/<name>"; Gateway API refs are already qualified. */
