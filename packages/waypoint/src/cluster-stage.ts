@@ -4,7 +4,7 @@
 // endpoints: its original destination is admitted the same way. State (balancers, breakers,
 // outlier detectors) lives per cluster across recompiles, as Envoy keeps it across config pushes.
 
-import type { Service, Workload } from "@ambient/core";
+import { INVALID_BACKEND_HOST_SUFFIX, type Service, type Workload } from "@ambient/core";
 import type { ProxyState } from "@ambient/dataplane";
 import {
   CircuitBreakers,
@@ -14,6 +14,7 @@ import {
   createBalancer,
   type DrObject,
   type EndpointInfo,
+  invalidBackend,
   noHealthyUpstream,
   OutlierDetector,
   resolveClusterPolicy,
@@ -55,6 +56,8 @@ export class ClusterStage {
   }
 
   pick: Stages["pick"] = (req, target) => {
+    if (target.host.endsWith(INVALID_BACKEND_HOST_SUFFIX))
+      return { ok: false, error: invalidBackend(target.host) };
     const service = serviceFor(this.state, req, target.host);
     if (!service) {
       const w = this.state.workloadByIp(req.destination.ip);

@@ -4,7 +4,7 @@
 // VS do not need to be 1:1"). Also decides each route's status per parentRef, and which
 // VirtualService hosts an HTTPRoute takes over.
 
-import type { GatewayAddress } from "@ambient/core";
+import { type GatewayAddress, INVALID_BACKEND_HOST_SUFFIX } from "@ambient/core";
 import {
   type BackendRef,
   type Gateway,
@@ -577,15 +577,20 @@ function ruleAction(
     out.route = [];
     const backends = (rule.backendRefs ?? []).filter((b) => (b.weight ?? 1) > 0);
     const usable = backends.filter((b) => !missing.has(b));
-    // Gateway API: a missing backend's share answers 500. Here the usable backends share it, and
-    // only with none usable does every request get the 500.
+    // Gateway API: a missing backend's share answers 500. With none usable, every request does;
+    // otherwise the missing ones keep their weight toward a host the waypoint answers 500 for.
     if (usable.length === 0) {
       delete out.route;
       delete out.mirrors;
       out.directResponse = { status: 500 };
       return out;
     }
-    out.route = usable.map((b) => {
+    out.route = backends.map((b) => {
+      if (missing.has(b))
+        return {
+          destination: { host: `${b.name}.${b.namespace ?? ns}${INVALID_BACKEND_HOST_SUFFIX}` },
+          weight: b.weight ?? 1,
+        };
       const d: Json = { destination: destination(b, ns), weight: b.weight ?? 1 };
       const bh: Json = {};
       for (const f of b.filters ?? []) {

@@ -245,6 +245,12 @@ const TABLE: Readonly<Record<string, Row | Rule>> = {
     level: "warn",
   },
   [ClusterErrorCode.CLUSTER_NOT_FOUND]: { status: 503, flag: "NC", body: "", level: "warn" },
+  [ClusterErrorCode.INVALID_BACKEND]: (d) => ({
+    status: 500,
+    flag: "NC",
+    body: `invalid backend ${String(d.backend ?? "")}`.trim(),
+    level: "info",
+  }),
   [ClusterErrorCode.UNKNOWN_DESTINATION]: (d) => ({
     status: 503,
     flag: "NR",

@@ -126,6 +126,11 @@ export const ClusterErrorCode = {
   CLUSTER_NOT_FOUND: "AMB_CLUSTER_NOT_FOUND",
   /** Neither a service nor a workload answers to the destination (Envoy `NR`). */
   UNKNOWN_DESTINATION: "AMB_UNKNOWN_DESTINATION",
+  /**
+   * A Gateway API backendRef that resolves to nothing (no such Service, another kind, another
+   * namespace): its share of the route's requests answers 500, as the Gateway API requires.
+   */
+  INVALID_BACKEND: "AMB_INVALID_BACKEND",
 } as const;
 
 /** Node's and the OS's own codes that reach the data path, as the classifier reads them. */

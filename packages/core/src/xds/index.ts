@@ -30,6 +30,7 @@ export * from "./types.js";
 export {
   decodeL7Resource,
   encodeL7Resource,
+  INVALID_BACKEND_HOST_SUFFIX,
   isSecretResourceName,
   L7_RESOURCE_TYPE_URL,
   type L7Resource,

@@ -35,6 +35,13 @@ export function l7ResourceName(
   return `${istioGateway ? "Gateway.networking.istio.io" : resource.kind}/${resource.namespace}/${resource.name}`;
 }
 
+/**
+ * The host a generated VirtualService routes a Gateway API backendRef to when the ref resolves to
+ * nothing: `<name>.<namespace>` + this suffix (under the reserved .invalid TLD, so never a real
+ * service). The waypoint answers such a destination's share with 500.
+ */
+export const INVALID_BACKEND_HOST_SUFFIX = ".ambient-invalid-backend.invalid";
+
 /** The xDS resource name of a Secret: only a proxy of the Secret's namespace may hold it (delta-stream.ts). */
 export function isSecretResourceName(name: string): { namespace: string } | undefined {
   if (!name.startsWith("Secret/")) return undefined;

@@ -1,7 +1,7 @@
 // The cluster stage's failures, typed with the codes of core's catalogue; core's classifier gives
 // each its status, response flag and local reply (UO, UH, NC, NR), so nothing here knows them.
 
-import { AmbientError, ClusterErrorCode } from "@ambient/core";
+import { AmbientError, ClusterErrorCode, INVALID_BACKEND_HOST_SUFFIX } from "@ambient/core";
 
 /** A circuit breaker (connectionPool limit) refused the request. Envoy's local reply text. */
 export function upstreamOverflow(cluster: string, resource: string): AmbientError {
@@ -29,4 +29,12 @@ export function clusterNotFound(cluster: string): AmbientError {
 /** The request names a host the waypoint knows no service or workload for. */
 export function unknownDestination(host: string): AmbientError {
   return new AmbientError(ClusterErrorCode.UNKNOWN_DESTINATION, `no route to ${host}`, { details: { host } });
+}
+
+/** A route's share for a Gateway API backendRef that resolved to nothing: 500, as the Gateway API says. */
+export function invalidBackend(host: string): AmbientError {
+  const backend = host.slice(0, host.length - INVALID_BACKEND_HOST_SUFFIX.length);
+  return new AmbientError(ClusterErrorCode.INVALID_BACKEND, `backendRef ${backend} does not resolve`, {
+    details: { backend },
+  });
 }
