@@ -26,6 +26,7 @@ import {
   type Warning,
 } from "./context.js";
 import { type RouteParentStatus, translateGatewayRoutes } from "./gateway-routes.js";
+import { type IngressConfig, translateIngress } from "./ingress.js";
 import { PeerAuthenticationIndex } from "./peer-authentication.js";
 import { SelectorIndex } from "./selector-index.js";
 import {
@@ -37,7 +38,6 @@ import {
   workloadEntryLabels,
 } from "./service-entries.js";
 import { translateService } from "./services.js";
-import { type IngressConfig, translateIngress } from "./ingress.js";
 import { buildSnapshot, keyOf } from "./snapshot.js";
 import { WaypointIndex } from "./waypoints.js";
 import { translatePod, type WorkloadLookups } from "./workloads.js";

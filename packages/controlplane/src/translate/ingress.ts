@@ -9,7 +9,6 @@
 import {
   type AuthorizationPolicy,
   type Gateway,
-  type IstioGateway,
   type KubeObject,
   matchesLabelSelector,
   namespaceOf,
@@ -96,7 +95,10 @@ export function translateIngress(
         }
         if (ref.namespace !== undefined && ref.namespace !== ns) {
           // Cross-namespace references need a ReferenceGrant, which Ambient does not read yet.
-          ctx.warn(gw, `${where}: Secret ${ref.namespace}/${ref.name} is in another namespace (ReferenceGrant is not supported); refused`);
+          ctx.warn(
+            gw,
+            `${where}: Secret ${ref.namespace}/${ref.name} is in another namespace (ReferenceGrant is not supported); refused`,
+          );
           return;
         }
         if (ref.name) wantSecret(gw, ns, ref.name, where);

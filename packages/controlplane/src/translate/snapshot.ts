@@ -129,7 +129,8 @@ export function buildSnapshot(objects: Iterable<KubeObject>, ctx: TranslateConte
     if (isDestinationRule(obj)) snapshot.destinationRules.push(obj);
     if (isGateway(obj)) snapshot.gateways.push(obj);
     if (isIstioGateway(obj)) snapshot.istioGateways.push(obj);
-    if (isSecret(obj)) snapshot.secrets.set(`${obj.metadata.namespace ?? "default"}/${obj.metadata.name}`, obj);
+    if (isSecret(obj))
+      snapshot.secrets.set(`${obj.metadata.namespace ?? "default"}/${obj.metadata.name}`, obj);
     if (isHttpRoute(obj)) snapshot.httpRoutes.push(obj);
     if (isGrpcRoute(obj)) snapshot.grpcRoutes.push(obj);
   }

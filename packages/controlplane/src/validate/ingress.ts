@@ -22,7 +22,8 @@ import {
 const SERVED_PROTOCOLS = ["HTTP", "HTTP2", "GRPC", "HTTPS", "TLS"];
 const TLS_MODES = ["SIMPLE", "PASSTHROUGH"];
 // A host is `[namespace/]dnsName`, the namespace `*`, `.` or a name; the dns name `*`, `*.suffix` or exact.
-const HOST_NAME = /^(\*|(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*)$/;
+const HOST_NAME =
+  /^(\*|(\*\.)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*)$/;
 const NAMESPACE = /^(\*|\.|~|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/;
 
 export function checkIstioGateway(obj: Json, problems: Problems): void {
@@ -44,7 +45,8 @@ export function checkIstioGateway(obj: Json, problems: Problems): void {
   forEachRecord(spec.servers, "spec.servers", (server, path) => {
     const port = record(server.port);
     const portPath = at(path, "port");
-    if (!isPortNumber(port.number)) problems.add(at(portPath, "number"), "must be an integer from 1 to 65535");
+    if (!isPortNumber(port.number))
+      problems.add(at(portPath, "number"), "must be an integer from 1 to 65535");
     const protocol = typeof port.protocol === "string" ? port.protocol.toUpperCase() : "";
     if (!protocol) problems.add(at(portPath, "protocol"), "is required (HTTP, HTTPS, HTTP2, GRPC or TLS)");
     else if (!SERVED_PROTOCOLS.includes(protocol))
@@ -68,8 +70,9 @@ export function checkIstioGateway(obj: Json, problems: Problems): void {
         );
       else protocolByPort.set(port.number, protocol);
     }
-    if (!present(server.hosts)) problems.add(at(path, "hosts"), "must list at least one host (\"*\" for any)");
-    for (const host of stringsAt(server.hosts, at(path, "hosts"))) checkServerHost(host.value, host.path, problems);
+    if (!present(server.hosts)) problems.add(at(path, "hosts"), 'must list at least one host ("*" for any)');
+    for (const host of stringsAt(server.hosts, at(path, "hosts")))
+      checkServerHost(host.value, host.path, problems);
     checkServerTls(server.tls, protocol, at(path, "tls"), problems);
   });
 }
@@ -81,13 +84,20 @@ function checkServerHost(host: string, path: string, problems: Problems): void {
   if (ns !== undefined && !NAMESPACE.test(ns))
     problems.add(path, `${quote(host)}: ${quote(ns)} is not a namespace, "*" or "."`);
   if (!HOST_NAME.test(name))
-    problems.add(path, `${quote(host)}: ${quote(name)} is not a host name ("*", "*.example.com" or "example.com")`);
+    problems.add(
+      path,
+      `${quote(host)}: ${quote(name)} is not a host name ("*", "*.example.com" or "example.com")`,
+    );
 }
 
 function checkServerTls(value: unknown, protocol: string, path: string, problems: Problems): void {
   const secure = protocol === "HTTPS" || protocol === "TLS";
   if (value === undefined || value === null) {
-    if (secure) problems.add(path, `is required for a ${protocol} server (mode SIMPLE with credentialName, or PASSTHROUGH)`);
+    if (secure)
+      problems.add(
+        path,
+        `is required for a ${protocol} server (mode SIMPLE with credentialName, or PASSTHROUGH)`,
+      );
     return;
   }
   if (!isRecord(value)) {
@@ -110,11 +120,17 @@ function checkServerTls(value: unknown, protocol: string, path: string, problems
   }
   for (const field of ["serverCertificate", "privateKey", "caCertificates"]) {
     if (value[field] !== undefined)
-      problems.add(at(path, field), "files in the gateway pod are not supported; use credentialName (a kubernetes.io/tls Secret)");
+      problems.add(
+        at(path, field),
+        "files in the gateway pod are not supported; use credentialName (a kubernetes.io/tls Secret)",
+      );
   }
   if (mode === "SIMPLE") {
     if (typeof value.credentialName !== "string" || value.credentialName === "")
-      problems.add(at(path, "credentialName"), "is required with mode SIMPLE (a kubernetes.io/tls Secret in the gateway's namespace)");
+      problems.add(
+        at(path, "credentialName"),
+        "is required with mode SIMPLE (a kubernetes.io/tls Secret in the gateway's namespace)",
+      );
   } else if (protocol === "HTTPS") {
     problems.add(at(path, "mode"), "PASSTHROUGH needs protocol TLS (an HTTPS server terminates TLS)");
   }

@@ -29,8 +29,8 @@ export { ResourceStore } from "./resource-store.js";
 export * from "./types.js";
 export {
   decodeL7Resource,
-  isSecretResourceName,
   encodeL7Resource,
+  isSecretResourceName,
   L7_RESOURCE_TYPE_URL,
   type L7Resource,
   l7ResourceName,

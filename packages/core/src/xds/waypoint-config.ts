@@ -28,7 +28,9 @@ export interface L7Resource {
  * Gateway: Istio's (networking.istio.io) is "Gateway.networking.istio.io/<namespace>/<name>", so it
  * never replaces the Gateway API object of the same name.
  */
-export function l7ResourceName(resource: Pick<L7Resource, "kind" | "namespace" | "name" | "apiVersion">): string {
+export function l7ResourceName(
+  resource: Pick<L7Resource, "kind" | "namespace" | "name" | "apiVersion">,
+): string {
   const istioGateway = resource.kind === "Gateway" && resource.apiVersion.startsWith("networking.istio.io/");
   return `${istioGateway ? "Gateway.networking.istio.io" : resource.kind}/${resource.namespace}/${resource.name}`;
 }
