@@ -1,6 +1,7 @@
 // The waypoint's L7 config on the control plane's Delta ADS stream, under Ambient's own type:
 // every VirtualService, DestinationRule, RequestAuthentication, targetRefs AuthorizationPolicy and
-// waypoint Gateway; edits re-send only the edited object; a ztunnel's wildcard Address and
+// waypoint Gateway, plus what ingress gateways read (class-istio Gateways, the selector policies of
+// their namespaces); edits re-send only the edited object; a ztunnel's wildcard Address and
 // Authorization subscriptions never see them. Also the waypoint attachment ztunnel receives.
 
 import {
@@ -134,8 +135,13 @@ describe("waypoint config over Delta ADS", () => {
     const first = await s.next();
     expect(first.typeUrl).toBe(L7_RESOURCE_TYPE_URL);
     expect(names(first)).toEqual([
+      // The selector policy goes to the ingress gateway of its namespace (a gateway pod is not
+      // captured by ztunnel); a waypoint applies only targetRefs policies.
+      "AuthorizationPolicy/demo/l4-allow-all",
       "AuthorizationPolicy/demo/l7-get-only",
       "DestinationRule/demo/a",
+      // The class-istio Gateway is an ingress gateway's config.
+      "Gateway/demo/ingress",
       "Gateway/demo/waypoint",
       // Pod labels ride along: DestinationRule subsets select endpoints by them.
       "Pod/demo/a",

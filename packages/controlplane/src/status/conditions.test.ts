@@ -18,6 +18,11 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: ingress, namespace: demo}
 spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: elsewhere, namespace: demo}
+spec: {gatewayClassName: example.com/other, listeners: [{name: http, port: 80, protocol: HTTP}]}
 `;
 
 function policy(name: string, spec: string): string {
@@ -92,12 +97,13 @@ status: {conditions: ${JSON.stringify(conditions)}}
 });
 
 describe("desiredStatus of routes", () => {
-  const route = (status: string) => `---
+  // Gateway "elsewhere" is another controller's (class istio is ours: see the ingress case below).
+  const route = (status: string, gateway = "elsewhere") => `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: r, namespace: demo}
 spec:
-  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: ingress}]
+  parentRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: ${gateway}}]
   rules: [{backendRefs: [{name: x, port: 80}]}]
 status: ${status}
 `;
@@ -107,12 +113,26 @@ status: ${status}
   };
 
   it("leaves a route attached only to another controller's Gateway alone", () => {
-    const other = `{parents: [{parentRef: {name: ingress}, controllerName: example.com/other, conditions: []}]}`;
+    const other = `{parents: [{parentRef: {name: elsewhere}, controllerName: example.com/other, conditions: []}]}`;
     expect(targetsFor(route(other))).toEqual([]);
   });
 
   it("removes our parent entry from a route no longer attached to anything we serve", () => {
     const ours = `{parents: [{parentRef: {group: "", kind: Service, name: gone}, controllerName: istio.io/gateway-controller, conditions: []}]}`;
     expect(targetsFor(route(ours)).map((t) => t.parents)).toEqual([[]]);
+  });
+
+  it("reports a route on a class-istio Gateway as ours: Accepted", () => {
+    const [target] = targetsFor(route("{}", "ingress"));
+    expect(target?.parents).toMatchObject([
+      {
+        controllerName: "istio.io/gateway-controller",
+        parentRef: { kind: "Gateway", name: "ingress" },
+        conditions: [
+          { type: "Accepted", status: "True" },
+          { type: "ResolvedRefs", status: "False", reason: "BackendNotFound" },
+        ],
+      },
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import type { KubeObject } from "@ambient/kube";
 import { describe, expect, it } from "vitest";
-import { translate } from "./index.js";
+import { type TranslateResult, translate } from "./index.js";
 
 type Json = Record<string, unknown>;
 
@@ -395,6 +395,194 @@ describe("route status", () => {
     expect((vs!.spec as Json).hosts).toEqual([HOST]);
     expect(result.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/all")?.[0]?.accepted.status).toBe(
       "True",
+    );
+  });
+});
+
+describe("HTTPRoute on a class-istio (ingress) Gateway", () => {
+  const ingress = (name: string, namespace: string, allowedFrom?: string): KubeObject => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "Gateway",
+    metadata: { name, namespace },
+    spec: {
+      gatewayClassName: "istio",
+      listeners: [
+        {
+          name: "http",
+          port: 80,
+          protocol: "HTTP",
+          ...(allowedFrom ? { allowedRoutes: { namespaces: { from: allowedFrom } } } : {}),
+        },
+        { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "cert" }] } },
+      ],
+    },
+  });
+  const onGateway = (name: string, parentRefs: Json[], extra: Json = {}, namespace = NS): KubeObject => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name, namespace },
+    spec: {
+      parentRefs,
+      rules: [
+        {
+          matches: [{ path: { type: "PathPrefix", value: "/api" } }],
+          backendRefs: [{ name: "reviews-v1", namespace: NS, port: 9080 }],
+        },
+      ],
+      ...extra,
+    },
+  });
+  const gatewayRef = (name: string, extra: Json = {}) => ({
+    group: "gateway.networking.k8s.io",
+    kind: "Gateway",
+    name,
+    ...extra,
+  });
+  const bound = (result: TranslateResult) =>
+    result.waypointConfig.virtualServices.filter(
+      (v) => ((v.spec as Json).gateways as string[] | undefined)?.length,
+    );
+  const V1 = {
+    destination: { host: "reviews-v1.shop.svc.cluster.local", port: { number: 9080 } },
+    weight: 1,
+  };
+
+  it("becomes a VirtualService bound to the Gateway, its rules pinned to the sectionName's port; Accepted", () => {
+    const route = onGateway("store", [gatewayRef("public", { sectionName: "http" })], {
+      hostnames: ["shop.example.com"],
+    });
+    const result = translate([...base, ingress("public", NS), route]);
+    expect(bound(result)).toEqual([
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: {
+          name: "httproute.store@gateway.public",
+          namespace: NS,
+          annotations: { "ambient.io/generated-from": "HTTPRoute/shop/store" },
+        },
+        spec: {
+          hosts: ["shop.example.com"],
+          gateways: ["shop/public"],
+          http: [
+            { name: "shop.store.0", match: [{ uri: { exact: "/api" }, port: 80 }], route: [V1] },
+            { name: "shop.store.0", match: [{ uri: { prefix: "/api/" }, port: 80 }], route: [V1] },
+          ],
+        },
+      },
+    ]);
+    expect(result.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/store")).toEqual([
+      {
+        parentRef: gatewayRef("public", { sectionName: "http" }),
+        accepted: { status: "True", reason: "Accepted", message: "Route was valid" },
+        resolvedRefs: { status: "True", reason: "ResolvedRefs", message: "All references resolved" },
+      },
+    ]);
+    // The mesh's Service VirtualServices are untouched: this route is not a GAMMA route.
+    expect(result.waypointConfig.virtualServices).toHaveLength(1);
+  });
+
+  it("without hostnames or sectionName: any host, every listener's port", () => {
+    const result = translate([...base, ingress("public", NS), onGateway("any", [gatewayRef("public")])]);
+    const [vs] = bound(result);
+    expect((vs!.spec as Json).hosts).toEqual(["*"]);
+    expect(((vs!.spec as Json).http as Json[]).map((h) => (h.match as Json[])[0]!.port)).toEqual([
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it("keeps each listener's rules when one route names two listeners of the Gateway", () => {
+    const route = onGateway("both", [
+      gatewayRef("public", { sectionName: "http" }),
+      gatewayRef("public", { sectionName: "https" }),
+    ]);
+    const result = translate([...base, ingress("public", NS), route]);
+    const vs = bound(result);
+    expect(vs.map((v) => v.metadata.name)).toEqual(["httproute.both@gateway.public"]);
+    const ports = ((vs[0]!.spec as Json).http as Json[]).map((h) => (h.match as Json[])[0]!.port);
+    expect(ports.sort()).toEqual([443, 443, 80, 80]);
+    expect(
+      result.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/both")?.map((p) => p.accepted.status),
+    ).toEqual(["True", "True"]);
+  });
+
+  it("refuses a route from another namespace when the listeners allow Same (the default), accepts it with All", () => {
+    const ref = gatewayRef("public", { namespace: "edge", sectionName: "http" });
+    const route = onGateway("foreign", [ref], {}, NS);
+    const same = translate([...base, ingress("public", "edge"), route]);
+    expect(bound(same)).toEqual([]);
+    const [parent] = same.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/foreign")!;
+    expect(parent!.accepted).toEqual({
+      status: "False",
+      reason: "NotAllowedByListeners",
+      message:
+        "the listeners of Gateway edge/public allow routes from their own namespace only (allowedRoutes.namespaces.from)",
+    });
+    expect(same.warnings).toContainEqual({
+      object: "gateway.networking.k8s.io/HTTPRoute/shop/foreign",
+      message: expect.stringContaining("not applied to Gateway public"),
+    });
+
+    const all = translate([...base, ingress("public", "edge", "All"), route]);
+    expect(bound(all).map((v) => [v.metadata.namespace, v.metadata.name, (v.spec as Json).gateways])).toEqual(
+      [[NS, "httproute.foreign@gateway.public.edge", ["edge/public"]]],
+    );
+    expect(
+      all.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/foreign")?.[0]?.accepted.status,
+    ).toBe("True");
+  });
+
+  it("refuses a sectionName the Gateway has no listener for", () => {
+    const route = onGateway("r", [gatewayRef("public", { sectionName: "grpc" })]);
+    const result = translate([...base, ingress("public", NS), route]);
+    expect(bound(result)).toEqual([]);
+    expect(result.routeStatus.get("gateway.networking.k8s.io/HTTPRoute/shop/r")?.[0]?.accepted).toMatchObject(
+      {
+        status: "False",
+        reason: "NotAllowedByListeners",
+        message: "Gateway shop/public has no listener grpc",
+      },
+    );
+  });
+
+  it("keeps a gateway-bound VirtualService naming a host a GAMMA route owns", () => {
+    const gatewayVs: KubeObject = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "edge", namespace: NS },
+      spec: {
+        hosts: ["reviews"],
+        gateways: ["shop/public"],
+        http: [{ route: [{ destination: { host: "reviews-v1" } }] }],
+      },
+    };
+    const meshVs: KubeObject = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "mesh-too", namespace: NS },
+      spec: {
+        hosts: ["reviews"],
+        gateways: ["shop/public", "mesh"],
+        http: [{ route: [{ destination: { host: "reviews-v1" } }] }],
+      },
+    };
+    const result = translate([
+      ...base,
+      gatewayVs,
+      meshVs,
+      httpRoute("canary", { rules: [{ backendRefs: [backend("reviews-v2")] }] }),
+    ]);
+    const names = result.waypointConfig.virtualServices.map((v) => v.metadata.name);
+    expect(names).toContain("edge");
+    expect(result.waypointConfig.virtualServices.find((v) => v.metadata.name === "edge")).toBe(gatewayVs);
+    // One that is also bound to the mesh still yields the host to the HTTPRoute.
+    expect(names).not.toContain("mesh-too");
+    expect(result.warnings.map((w) => w.object)).not.toContain(
+      "networking.istio.io/VirtualService/shop/edge",
+    );
+    expect(result.warnings.map((w) => w.object)).toContain(
+      "networking.istio.io/VirtualService/shop/mesh-too",
     );
   });
 });

@@ -100,6 +100,8 @@ export function translateGatewayRoutes(
     };
     const parents: RouteParentStatus[] = [];
     const targets: { svc: Service; port?: number }[] = [];
+    // Ingress Gateway key → the Gateway and the parentRefs that attach this route to it.
+    const ingressParents = new Map<string, { gw: Gateway; refs: ParentReference[] }>();
     for (const parentRef of route.spec?.parentRefs ?? []) {
       const kind = parentRef.kind ?? "Gateway";
       const group = parentRef.group ?? "gateway.networking.k8s.io";
@@ -147,7 +149,9 @@ export function translateGatewayRoutes(
           fail("NotAllowedByListeners", refused);
           continue;
         }
-        ingressRoutes.push(ingressVirtualService(route, gw, parentRef, resolved.missing, warnOnce));
+        const attached = ingressParents.get(`${parentNs}/${parentRef.name}`);
+        if (attached) attached.refs.push(parentRef);
+        else ingressParents.set(`${parentNs}/${parentRef.name}`, { gw, refs: [parentRef] });
         parents.push({ parentRef, accepted: ACCEPTED, resolvedRefs: resolved.condition });
       } else if (kind === "Gateway" && group === "gateway.networking.k8s.io") {
         const gw = waypointGateways.get(`${parentNs}/${parentRef.name}`);
@@ -163,6 +167,8 @@ export function translateGatewayRoutes(
         parents.push({ parentRef, accepted: ACCEPTED, resolvedRefs: resolved.condition });
       }
     }
+    for (const { gw, refs } of ingressParents.values())
+      ingressRoutes.push(ingressVirtualService(route, gw, refs, resolved.missing, warnOnce));
     if (parents.length > 0) routeStatus.set(keyOf(route), parents);
     // Local mode writes no status: the log is where a route that does nothing shows up.
     for (const p of parents) {
@@ -267,28 +273,35 @@ export function ingressAttachment(gw: Gateway, route: RouteObject, ref: ParentRe
 /**
  * An HTTPRoute (or GRPCRoute) on an ingress Gateway as a VirtualService bound to that Gateway:
  * its hostnames as hosts ("*" when it names none), its rules in Gateway API precedence. A
- * sectionName or port pins the rules to that listener's port, as Istio's conversion does.
+ * sectionName or port pins the rules to that listener's port, as Istio's conversion does. One
+ * VirtualService per route and Gateway, whatever the number of parentRefs to it (one per listener
+ * is common): they would otherwise share a resource name and all but one be lost.
  */
 function ingressVirtualService(
   route: RouteObject,
   gw: Gateway,
-  ref: ParentReference,
+  refs: ParentReference[],
   missing: Set<BackendRef>,
   warnOnce: (message: string) => void,
 ): VirtualService {
   const ns = namespaceOf(route);
-  const listener = (gw.spec?.listeners ?? []).find(
-    (l) =>
-      (ref.sectionName !== undefined && l.name === ref.sectionName) ||
-      (ref.port !== undefined && l.port === ref.port),
-  );
-  const entries = routeEntries(route, listener?.port, missing, warnOnce).sort(byPrecedence);
+  const entries = refs.flatMap((ref) => {
+    const listener = (gw.spec?.listeners ?? []).find(
+      (l) =>
+        (ref.sectionName !== undefined && l.name === ref.sectionName) ||
+        (ref.port !== undefined && l.port === ref.port),
+    );
+    return routeEntries(route, listener?.port, missing, warnOnce);
+  });
+  entries.sort(byPrecedence);
   const hostnames = route.spec?.hostnames ?? [];
+  // A Gateway of another namespace is named with it: two Gateways may share a name.
+  const gwName = namespaceOf(gw) === ns ? gw.metadata.name : `${gw.metadata.name}.${namespaceOf(gw)}`;
   return {
     apiVersion: "networking.istio.io/v1",
     kind: "VirtualService",
     metadata: {
-      name: `${route.kind.toLowerCase()}.${route.metadata.name}@gateway.${gw.metadata.name}`,
+      name: `${route.kind.toLowerCase()}.${route.metadata.name}@gateway.${gwName}`,
       namespace: ns,
       annotations: { "ambient.io/generated-from": `${route.kind}/${ns}/${route.metadata.name}` },
     },

@@ -62,6 +62,7 @@ class MeshGenerator {
     if (r.chance(0.15)) labels["istio.io/use-waypoint"] = r.pick(["waypoint", "none", "other"]);
     if (r.chance(0.1)) labels["istio.io/dataplane-mode"] = r.pick(["ambient", "none"]);
     if (r.chance(0.05)) labels["gateway.networking.k8s.io/gateway-name"] = "waypoint";
+    if (r.chance(0.1)) labels.istio = "ingressgateway";
     const ports = r.chance(0.7) ? [{ name: "http", containerPort: r.pick([8080, 9090]) }] : [];
     const phase = r.chance(0.9) ? "Running" : r.pick(["Pending", "Succeeded"]);
     return {
@@ -204,12 +205,53 @@ class MeshGenerator {
       kind: "Gateway",
       metadata: { name, namespace, labels, annotations },
       spec: {
-        gatewayClassName: r.chance(0.85) ? "istio-waypoint" : "other",
+        gatewayClassName: r.chance(0.85) ? "istio-waypoint" : r.pick(["other", "istio"]),
         listeners: [
           { name: "mesh", port: 15008, protocol: "HBONE", ...(allowedRoutes ? { allowedRoutes } : {}) },
+          ...(r.chance(0.3)
+            ? [
+                {
+                  name: "https",
+                  port: 443,
+                  protocol: "HTTPS",
+                  tls: { certificateRefs: [{ name: r.pick(["cert", "missing"]) }] },
+                },
+              ]
+            : []),
         ],
       },
     };
+  }
+
+  /** Istio's own Gateway: its pods (selector) may be in any namespace; it names a TLS Secret. */
+  istioGateway(name: string, namespace: string): KubeObject {
+    const r = this.r;
+    return {
+      apiVersion: "networking.istio.io/v1",
+      kind: "Gateway",
+      metadata: { name, namespace },
+      spec: {
+        selector: r.chance(0.8) ? { istio: "ingressgateway" } : { app: r.pick(APPS) },
+        servers: [
+          {
+            port: { number: 443, name: "https", protocol: "HTTPS" },
+            hosts: ["*"],
+            tls: { mode: "SIMPLE", credentialName: r.pick(["cert", "missing"]) },
+          },
+        ],
+      },
+    };
+  }
+
+  secret(name: string, namespace: string): KubeObject {
+    const r = this.r;
+    return {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace },
+      type: r.pick(["kubernetes.io/tls", "Opaque"]),
+      data: { "tls.crt": r.pick(["YQ==", "Yg=="]), "tls.key": "YQ==" },
+    } as KubeObject;
   }
 
   virtualService(name: string, namespace: string): KubeObject {
@@ -229,7 +271,7 @@ class MeshGenerator {
     const parent =
       r.next() < 0.7
         ? { group: "", kind: "Service", name: `s${r.int(3)}` }
-        : { group: "gateway.networking.k8s.io", kind: "Gateway", name: "waypoint" };
+        : { group: "gateway.networking.k8s.io", kind: "Gateway", name: r.pick(["waypoint", "other"]) };
     return {
       apiVersion: "gateway.networking.k8s.io/v1",
       kind: r.next() < 0.8 ? "HTTPRoute" : "GRPCRoute",
@@ -295,7 +337,7 @@ class MeshGenerator {
   any(): KubeObject {
     const r = this.r;
     const ns = r.pick(NAMESPACES);
-    switch (r.int(13)) {
+    switch (r.int(15)) {
       case 0:
         return this.namespace(ns);
       case 1:
@@ -316,6 +358,10 @@ class MeshGenerator {
         return this.workloadEntry(`we${r.int(2)}`, ns);
       case 9:
         return this.httpRoute(`route${r.int(2)}`, ns);
+      case 10:
+        return this.istioGateway(r.pick(["public", "waypoint"]), ns);
+      case 11:
+        return this.secret("cert", ns);
       default:
         return this.pod(`pod-${r.int(8)}`, ns);
     }

@@ -1,6 +1,14 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryLogger } from "../telemetry/logging.js";
-import type { AckEvent, NackEvent, XdsClientInfo } from "./delta-server.js";
+import {
+  type AckEvent,
+  DeltaAdsServer,
+  type NackEvent,
+  type ResourceVisibility,
+  type XdsClientInfo,
+} from "./delta-server.js";
+import { protos } from "./proto.js";
 import { ResourceStore, resourceVersion } from "./resource-store.js";
 import { RawDeltaStream, type RunningAdsServer, startAdsServer } from "./testing.js";
 import type { DeltaDiscoveryResponse } from "./wire.js";
@@ -213,5 +221,100 @@ describe("DeltaAdsServer", () => {
     ads.disconnectAll();
     await expect.poll(() => s.ended).toBe(true);
     expect(events.closed).toHaveLength(1);
+  });
+});
+
+describe("DeltaAdsServer with a per-stream visibility", () => {
+  // What xds-auth.ts does: the stream's handler passes what its caller may see.
+  async function setupVisible(seed: Record<string, string>, visible: ResourceVisibility) {
+    const store = new ResourceStore();
+    store.applyBatch(T, { upserts: Object.entries(seed).map(([k, v]) => [k, bytes(v)] as const) });
+    const { logger } = createMemoryLogger("debug");
+    const grpcServer = new Server();
+    const ads = new DeltaAdsServer({ store, logger });
+    grpcServer.addService(protos().adsService, {
+      DeltaAggregatedResources: (call: Parameters<DeltaAdsServer["handleStream"]>[0]) =>
+        ads.handleStream(call, visible),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
+    );
+    const address = `127.0.0.1:${port}`;
+    server = {
+      server: grpcServer,
+      ads,
+      port,
+      address,
+      stop: async () => {
+        ads.close();
+        grpcServer.forceShutdown();
+      },
+    };
+    const open = () => {
+      const s = new RawDeltaStream(address);
+      streams.push(s);
+      return s;
+    };
+    return { store, open };
+  }
+  const notSecret: ResourceVisibility = (typeUrl, name) => typeUrl !== T || !name.startsWith("secret-");
+
+  it("never sends a hidden resource to a wildcard subscription, not even when it changes", async () => {
+    const { open, store } = await setupVisible({ a: "A", "secret-1": "S" }, notSecret);
+    const s = open();
+    s.send({ node, typeUrl: T });
+    const first = await s.next();
+    expect(names(first)).toEqual(["a"]);
+    expect(first.removedResources).toEqual([]);
+    s.send({ typeUrl: T, responseNonce: first.nonce });
+
+    // A batch with a hidden and a visible change: only the visible one goes out.
+    store.applyBatch(T, {
+      upserts: [
+        ["secret-1", bytes("S2")],
+        ["secret-2", bytes("S")],
+        ["b", bytes("B")],
+      ],
+    });
+    const next = await s.next();
+    expect(names(next)).toEqual(["b"]);
+    expect(next.removedResources).toEqual([]);
+    // Hidden-only changes and removals: nothing at all.
+    store.applyBatch(T, { upserts: [["secret-1", bytes("S3")]], removes: ["secret-2"] });
+    await s.expectSilence();
+  });
+
+  it("answers a hidden resource asked for by name as removed, as if it did not exist", async () => {
+    const { open, store } = await setupVisible({ a: "A", "secret-1": "S" }, notSecret);
+    const s = open();
+    s.send({ node, typeUrl: T, resourceNamesSubscribe: ["a", "secret-1"] });
+    const first = await s.next();
+    expect(names(first)).toEqual(["a"]);
+    expect(first.removedResources).toEqual(["secret-1"]);
+    store.applyBatch(T, { upserts: [["secret-1", bytes("S2")]] });
+    await s.expectSilence();
+  });
+
+  it("tells a reconnecting client that holds a hidden resource that it is gone", async () => {
+    const { open } = await setupVisible({ a: "A", "secret-1": "S" }, notSecret);
+    const s = open();
+    s.send({
+      node,
+      typeUrl: T,
+      initialResourceVersions: { a: resourceVersion(bytes("A")), "secret-1": resourceVersion(bytes("S")) },
+    });
+    const r = await s.next();
+    expect(r.resources).toEqual([]);
+    expect(r.removedResources).toEqual(["secret-1"]);
+  });
+
+  it("hides nothing of another type", async () => {
+    const { open, store } = await setupVisible({}, notSecret);
+    store.applyBatch(OTHER, { upserts: [["secret-1", bytes("S")]] });
+    const s = open();
+    s.send({ node, typeUrl: OTHER });
+    expect(names(await s.next())).toEqual(["secret-1"]);
   });
 });

@@ -4,6 +4,7 @@ import { protos } from "./proto.js";
 import {
   decodeL7Resource,
   encodeL7Resource,
+  isSecretResourceName,
   L7_RESOURCE_TYPE_URL,
   type L7Resource,
   l7ResourceName,
@@ -64,6 +65,50 @@ describe("L7Resource codec", () => {
   it("names resources <Kind>/<namespace>/<name> under Ambient's type URL", () => {
     expect(l7ResourceName(virtualService)).toBe("VirtualService/demo/httpbin");
     expect(L7_RESOURCE_TYPE_URL).toBe("type.googleapis.com/ambient.waypoint.v1.L7Resource");
+  });
+
+  it("names Istio's Gateway apart from the Gateway API's of the same name, and round-trips it", () => {
+    const istio: L7Resource = {
+      kind: "Gateway",
+      apiVersion: "networking.istio.io/v1",
+      namespace: "demo",
+      name: "public",
+      spec: {
+        selector: { istio: "ingressgateway" },
+        servers: [
+          {
+            port: { number: 443, name: "https", protocol: "HTTPS" },
+            hosts: ["*"],
+            tls: { credentialName: "c" },
+          },
+        ],
+      },
+      labels: {},
+      annotations: {},
+    };
+    const gatewayApi: L7Resource = { ...istio, apiVersion: "gateway.networking.k8s.io/v1", spec: {} };
+    expect(l7ResourceName(istio)).toBe("Gateway.networking.istio.io/demo/public");
+    expect(l7ResourceName({ ...istio, apiVersion: "networking.istio.io/v1alpha3" })).toBe(
+      "Gateway.networking.istio.io/demo/public",
+    );
+    expect(l7ResourceName(gatewayApi)).toBe("Gateway/demo/public");
+    expect(decodeL7Resource(encodeL7Resource(istio), "Gateway.networking.istio.io/demo/public")).toEqual(
+      istio,
+    );
+    // Filed under the other Gateway's name, it is refused: the two never stand in for each other.
+    expect(() => decodeL7Resource(encodeL7Resource(istio), "Gateway/demo/public")).toThrow(
+      /describes Gateway\.networking\.istio\.io\/demo\/public/,
+    );
+    expect(() =>
+      decodeL7Resource(encodeL7Resource(gatewayApi), "Gateway.networking.istio.io/demo/public"),
+    ).toThrow(/describes Gateway\/demo\/public/);
+  });
+
+  it("tells a Secret's resource name and its namespace", () => {
+    expect(isSecretResourceName("Secret/istio-ingress/shop-cert")).toEqual({ namespace: "istio-ingress" });
+    expect(isSecretResourceName("VirtualService/demo/secret")).toBeUndefined();
+    expect(isSecretResourceName("Secrets/demo/x")).toBeUndefined();
+    expect(isSecretResourceName("Secret//x")).toBeUndefined();
   });
 
   it("refuses a spec that is not JSON, naming the resource", () => {

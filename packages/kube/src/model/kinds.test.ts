@@ -34,7 +34,19 @@ describe("objectKey", () => {
 describe("kindInfo", () => {
   it("tells Istio's Gateway from the Gateway API's", () => {
     expect(kindInfo("gateway.networking.k8s.io/v1", "Gateway")?.namespaced).toBe(true);
-    expect(kindInfo("networking.istio.io/v1", "Gateway")).toBeUndefined();
+    // Istio's own Gateway (ingress servers) is a kind of its own, with the networking versions.
+    expect(kindInfo("networking.istio.io/v1alpha3", "Gateway")).toMatchObject({
+      group: "networking.istio.io",
+      namespaced: true,
+    });
+    const meta = { name: "gw", namespace: "demo" };
+    expect(objectKey({ apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: meta })).toBe(
+      "networking.istio.io/Gateway/demo/gw",
+    );
+    expect(objectKey({ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: meta })).toBe(
+      "gateway.networking.k8s.io/Gateway/demo/gw",
+    );
+    expect(kindInfo("v1", "Secret")?.namespaced).toBe(true);
   });
 
   it("knows which kinds are cluster-scoped", () => {
