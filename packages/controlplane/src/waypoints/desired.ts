@@ -147,7 +147,8 @@ export function gatewayObjects(gateway: Gateway, o: WaypointTemplateOptions): Wa
               ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
               ...(ingress ? { args: ["--ingress"] } : {}),
               ports: [
-                // An ingress gateway's listener ports are the Gateway's: the Service names them.
+                // An ingress gateway's listener ports go undeclared, as Istio leaves them: a listener's
+                // name need not fit a container port's (15 characters, IANA_SVC_NAME).
                 ...(ingress ? [] : [{ name: "mesh", containerPort: 15008, protocol: "TCP" }]),
                 { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
                 { name: "status-port", containerPort: STATUS_PORT, protocol: "TCP" },
