@@ -36,17 +36,19 @@ const EXTRA_KINDS = [
   },
 ];
 
-// Names users type, as the upstream CRDs define them (kubectl get ap, kubectl get gtw).
+// Names users type, as the upstream CRDs define them (kubectl get ap, kubectl get gtw), by CRD
+// name: two groups have a Gateway (Istio's is `gw`, the Gateway API's `gtw`).
 const SHORT_NAMES = {
-  AuthorizationPolicy: ["ap"],
-  PeerAuthentication: ["pa"],
-  RequestAuthentication: ["ra"],
-  VirtualService: ["vs"],
-  DestinationRule: ["dr"],
-  ServiceEntry: ["se"],
-  WorkloadEntry: ["we"],
-  Gateway: ["gtw"],
-  GatewayClass: ["gc"],
+  "authorizationpolicies.security.istio.io": ["ap"],
+  "peerauthentications.security.istio.io": ["pa"],
+  "requestauthentications.security.istio.io": ["ra"],
+  "virtualservices.networking.istio.io": ["vs"],
+  "destinationrules.networking.istio.io": ["dr"],
+  "serviceentries.networking.istio.io": ["se"],
+  "workloadentries.networking.istio.io": ["we"],
+  "gateways.networking.istio.io": ["gw"],
+  [`gateways.${GATEWAY_API_GROUP}`]: ["gtw"],
+  [`gatewayclasses.${GATEWAY_API_GROUP}`]: ["gc"],
 };
 
 // What `kubectl get` prints beyond the name, as the upstream CRDs define it. A CRD that lists
@@ -121,6 +123,7 @@ export function generateCrds() {
 
 function crd(k, schemas) {
   const isGatewayApi = k.group === GATEWAY_API_GROUP;
+  const shortNames = SHORT_NAMES[`${k.plural}.${k.group}`];
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
@@ -138,7 +141,7 @@ function crd(k, schemas) {
         singular: k.kind.toLowerCase(),
         kind: k.kind,
         listKind: `${k.kind}List`,
-        ...(SHORT_NAMES[k.kind] ? { shortNames: SHORT_NAMES[k.kind] } : {}),
+        ...(shortNames ? { shortNames } : {}),
         categories: isGatewayApi ? ["gateway-api"] : ["istio-io", k.group.replace(/\./g, "-")],
       },
       // The first version is the one we ask for (kinds.ts): it is stored; the others are served

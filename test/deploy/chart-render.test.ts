@@ -169,8 +169,16 @@ describe("the rendered objects (defaults)", () => {
     for (const role of objects.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
       for (const rule of role.rules) {
         expect([...rule.apiGroups, ...rule.resources, ...rule.verbs], role.metadata.name).not.toContain("*");
-        // Secrets: only the control plane's root, in its own namespace (below).
-        if (!(role.kind === "Role" && role.metadata.name === "istiod"))
+        // Secrets: the control plane's root in its own namespace (below), and read-only for the
+        // ingress gateways' certificates (the control plane's ClusterRole, below).
+        if (role.kind === "ClusterRole" && role.metadata.name === "istiod-istio-system") {
+          if (rule.resources.includes("secrets"))
+            expect(rule, role.metadata.name).toEqual({
+              apiGroups: [""],
+              resources: ["secrets"],
+              verbs: ["get", "list", "watch"],
+            });
+        } else if (!(role.kind === "Role" && role.metadata.name === "istiod"))
           expect(rule.resources, role.metadata.name).not.toContain("secrets");
       }
     }
@@ -189,7 +197,7 @@ describe("the rendered objects (defaults)", () => {
     });
   });
 
-  it("RBAC: the control plane reviews tokens, publishes the root, reads its kinds, runs waypoints", () => {
+  it("RBAC: the control plane reviews tokens, publishes the root, reads its kinds, runs waypoints and ingress gateways", () => {
     const rules: Manifest[] = find(objects, "ClusterRole", "istiod-istio-system").rules;
     const can = (group: string, resource: string, verb: string) =>
       rules.some(
@@ -203,6 +211,7 @@ describe("the rendered objects (defaults)", () => {
       ["", "nodes"],
       ["", "services"],
       ["", "serviceaccounts"],
+      ["", "secrets"],
       ["security.istio.io", "authorizationpolicies"],
       ["security.istio.io", "peerauthentications"],
       ["security.istio.io", "requestauthentications"],
@@ -210,6 +219,7 @@ describe("the rendered objects (defaults)", () => {
       ["networking.istio.io", "destinationrules"],
       ["networking.istio.io", "serviceentries"],
       ["networking.istio.io", "workloadentries"],
+      ["networking.istio.io", "gateways"],
       ["gateway.networking.k8s.io", "gateways"],
       ["gateway.networking.k8s.io", "httproutes"],
       ["gateway.networking.k8s.io", "grpcroutes"],
@@ -222,6 +232,10 @@ describe("the rendered objects (defaults)", () => {
       ).toBe(true);
     }
     expect(can("gateway.networking.k8s.io", "gateways/status", "patch")).toBe(true);
+    expect(can("gateway.networking.k8s.io", "gatewayclasses", "create")).toBe(true);
+    // TLS certificates are read, never written; Istio's Gateways too.
+    expect(can("", "secrets", "create") || can("", "secrets", "patch")).toBe(false);
+    expect(can("networking.istio.io", "gateways", "patch")).toBe(false);
     // Route status (parents: Accepted, ResolvedRefs); the routes themselves stay read-only.
     for (const routes of ["httproutes", "grpcroutes"]) {
       expect(can("gateway.networking.k8s.io", `${routes}/status`, "patch"), routes).toBe(true);

@@ -4,6 +4,8 @@
 // until the Deployment reports a ready pod (as its controller would) and then True with the Service's
 // cluster IP; an edited image is taken back; deleting the Gateway lets garbage collection remove
 // the rest; a deleted GatewayClass comes back; a per-service-account waypoint is deployed the same way.
+// A Gateway of class istio (an ingress gateway) gets `<name>-istio` objects: the proxy with
+// `--ingress`, a LoadBalancer Service with its listeners' ports; the GatewayClass istio is Accepted.
 
 import { startWaypointController, type WaypointController } from "@ambient/controlplane";
 import { createMemoryLogger } from "@ambient/core";
@@ -201,37 +203,189 @@ describe("waypoint controller", () => {
     );
   });
 
-  it("deletes what it made when a Gateway leaves the istio-waypoint class", async () => {
+  it("deletes what it made when a Gateway leaves the istio-waypoint class (for istio: an ingress gateway's instead)", async () => {
     await applyYaml(WAYPOINT("waypoint"));
     await eventually(() => getJson("deployment", "waypoint", "-n", "demo"));
-    await kubectl(
-      "patch",
-      "gateway",
-      "waypoint",
-      "-n",
-      "demo",
-      "--type=merge",
-      "-p",
-      '{"spec":{"gatewayClassName":"istio"}}',
-    );
+    const toClass = (cls: string) =>
+      kubectl(
+        "patch",
+        "gateway",
+        "waypoint",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { gatewayClassName: cls } }),
+      );
+    await toClass("istio");
     await eventually(async () => {
-      for (const kind of ["serviceaccount", "deployment", "service"])
+      for (const kind of ["serviceaccount", "deployment", "service"]) {
         expect((await kube.kubectl(["get", kind, "waypoint", "-n", "demo"])).stderr).toMatch(/not found/);
+        await getJson(kind, "waypoint-istio", "-n", "demo");
+      }
     });
     expect(
       logs.some((r) =>
-        String(r.msg).includes("deleted Deployment (the Gateway is no longer of class istio-waypoint)"),
+        String(r.msg).includes(
+          "deleted Deployment waypoint (the Gateway is no longer of class istio-waypoint)",
+        ),
       ),
     ).toBe(true);
+
+    await toClass("example.com/other");
+    await eventually(async () => {
+      for (const kind of ["serviceaccount", "deployment", "service"])
+        expect((await kube.kubectl(["get", kind, "waypoint-istio", "-n", "demo"])).stderr).toMatch(
+          /not found/,
+        );
+    });
   });
 
   it("leaves Gateways of other classes alone", async () => {
-    await applyYaml(WAYPOINT("other").replace("istio-waypoint", "istio"));
+    await applyYaml(WAYPOINT("other").replace("istio-waypoint", "example.com/other"));
     await applyYaml(WAYPOINT("waypoint"));
     await eventually(() => getJson("deployment", "waypoint", "-n", "demo"));
     expect((await kube.kubectl(["get", "deployment", "other", "-n", "demo"])).stderr).toMatch(
       /NotFound|not found/,
     );
     expect((await getJson("gateway", "other", "-n", "demo")).status ?? {}).not.toHaveProperty("conditions");
+  });
+});
+
+const INGRESS = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: public
+  namespace: demo
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+  - name: https
+    port: 443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: public-cert
+`;
+
+describe("waypoint controller: Gateways of class istio (ingress gateways)", () => {
+  it("creates the GatewayClass istio, owned by Istio's gateway controller and Accepted", async () => {
+    const cls = await eventually(async () => {
+      const c = await getJson("gatewayclass", "istio");
+      expect(c.status?.conditions?.[0]).toMatchObject({ type: "Accepted", status: "True" });
+      return c;
+    });
+    expect(cls.spec.controllerName).toBe("istio.io/gateway-controller");
+    expect(await kubectl("get", "gatewayclass")).toMatch(/istio\s+istio.io\/gateway-controller\s+True/);
+  });
+
+  it("deploys public-istio: the proxy with --ingress, a LoadBalancer Service per listener; Programmed; removed with it", async () => {
+    await applyYaml(INGRESS);
+    const gw = await getJson("gateway", "public", "-n", "demo");
+    const owner = [
+      { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", name: "public", uid: gw.metadata.uid },
+    ];
+    const managed = {
+      "gateway.networking.k8s.io/gateway-name": "public",
+      "gateway.networking.k8s.io/gateway-class-name": "istio",
+      "gateway.istio.io/managed": "istio.io-gateway-controller",
+    };
+    const [sa, deploy, svc] = await eventually(async () =>
+      Promise.all([
+        getJson("serviceaccount", "public-istio", "-n", "demo", "--show-managed-fields"),
+        getJson("deployment", "public-istio", "-n", "demo", "--show-managed-fields"),
+        getJson("service", "public-istio", "-n", "demo", "--show-managed-fields"),
+      ]),
+    );
+    for (const obj of [sa, deploy, svc]) {
+      expect(obj.metadata.labels).toMatchObject(managed);
+      expect(obj.metadata.ownerReferences).toEqual(owner);
+      expect(obj.metadata.managedFields.map((m: { manager: string }) => m.manager)).toContain(
+        "istio.io/gateway-controller",
+      );
+    }
+    expect(deploy.spec.selector).toEqual({
+      matchLabels: { "gateway.networking.k8s.io/gateway-name": "public" },
+    });
+    const pod = deploy.spec.template;
+    expect(pod.metadata.labels).toMatchObject({
+      ...managed,
+      "istio.io/dataplane-mode": "none",
+      "sidecar.istio.io/inject": "false",
+    });
+    expect(pod.metadata.annotations).toMatchObject({
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "15020",
+    });
+    expect(pod.spec.serviceAccountName).toBe("public-istio");
+    expect(pod.spec.securityContext).toEqual({
+      sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
+    });
+    const container = pod.spec.containers[0];
+    expect(container.image).toBe("localhost/ambient/waypoint:test");
+    expect(container.args).toEqual(["--ingress"]);
+    expect(container.env).toContainEqual({ name: "GATEWAY_NAME", value: "public" });
+    expect(svc.spec.type).toBe("LoadBalancer");
+    expect(svc.spec.selector).toEqual({ "gateway.networking.k8s.io/gateway-name": "public" });
+    expect(
+      svc.spec.ports.map(
+        (p: { name: string; port: number; targetPort: number }) => `${p.name}:${p.port}:${p.targetPort}`,
+      ),
+    ).toEqual(["status-port:15021:15021", "http:80:80", "https:443:443"]);
+
+    await eventually(async () => {
+      const { status } = await getJson("gateway", "public", "-n", "demo");
+      expect(status.conditions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: "Accepted", status: "True" }),
+          expect.objectContaining({
+            type: "Programmed",
+            status: "False",
+            message: "no gateway pod is ready yet (Deployment demo/public-istio: 0 of 1 ready)",
+          }),
+        ]),
+      );
+    });
+    await markReady("public-istio");
+    // No cloud assigns the LoadBalancer an ingress here: the address is the cluster IP.
+    const ip = svc.spec.clusterIP.replace(/\./g, "\\.");
+    await eventually(async () =>
+      expect(await kubectl("get", "gateway", "public", "-n", "demo")).toMatch(
+        new RegExp(`public\\s+istio\\s+${ip}\\s+True`),
+      ),
+    );
+    const { status } = await getJson("gateway", "public", "-n", "demo");
+    expect(status.addresses).toEqual([{ type: "IPAddress", value: svc.spec.clusterIP }]);
+
+    // The cloud's load balancer comes up: its address replaces the cluster IP.
+    await kubectl(
+      "patch",
+      "service",
+      "public-istio",
+      "-n",
+      "demo",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { loadBalancer: { ingress: [{ ip: "203.0.113.7" }] } } }),
+    );
+    await eventually(async () =>
+      expect((await getJson("gateway", "public", "-n", "demo")).status.addresses).toEqual([
+        { type: "IPAddress", value: "203.0.113.7" },
+      ]),
+    );
+
+    await kubectl("delete", "gateway", "public", "-n", "demo");
+    await eventually(async () => {
+      for (const kind of ["serviceaccount", "deployment", "service"]) {
+        const r = await kube.kubectl(["get", kind, "public-istio", "-n", "demo"]);
+        expect(r.stderr).toMatch(/NotFound|not found/);
+      }
+    });
+    expect(logs.some((r) => r.level === "warn" || r.level === "error")).toBe(false);
   });
 });

@@ -163,7 +163,7 @@ export class KubeMode {
     this.waypoints.start().catch((err: unknown) => {
       this.logger.error(
         { err },
-        "the waypoint controller did not start: Gateways of class istio-waypoint get no pods",
+        "the waypoint controller did not start: Gateways of class istio-waypoint or istio get no pods",
       );
     });
   }

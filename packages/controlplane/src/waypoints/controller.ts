@@ -1,5 +1,5 @@
-// The waypoint controller (Kubernetes mode): every Gateway of class istio-waypoint gets the
-// ServiceAccount, Deployment and Service of desired.ts, written by server-side apply with one field
+// The waypoint controller (Kubernetes mode): every Gateway of class istio-waypoint (a waypoint) or
+// istio (an ingress gateway) gets the ServiceAccount, Deployment and Service of desired.ts, written by server-side apply with one field
 // manager (force, as Istio's controller does: these objects are ours) and owned by the Gateway, so
 // deleting it deletes them. The Gateway's status follows its Service and Deployment (status.ts).
 // Reflectors feed the state; one serialized queue of Gateway keys writes, with backoff on failure.
@@ -15,14 +15,18 @@ import {
   requestJson,
   serverSideApply,
 } from "@ambient/kube/api";
+import { isIngressGateway } from "../translate/ingress.js";
+import { GATEWAY_MANAGED_LABEL, GATEWAY_NAME_LABEL, MESH_CONTROLLER } from "../translate/waypoints.js";
 import {
-  GATEWAY_MANAGED_LABEL,
-  GATEWAY_NAME_LABEL,
-  MESH_CONTROLLER,
-  WAYPOINT_CLASS,
-} from "../translate/waypoints.js";
-import { type WaypointTemplateOptions, waypointObjects } from "./desired.js";
-import { FIELD_MANAGER, WaypointClass } from "./gateway-class.js";
+  deployedName,
+  GATEWAY_CLASS_LABEL,
+  GATEWAY_CONTROLLER,
+  gatewayClasses,
+  gatewayObjects,
+  isDeployedClass,
+  type WaypointTemplateOptions,
+} from "./desired.js";
+import { FIELD_MANAGER, ManagedGatewayClass } from "./gateway-class.js";
 import { gatewayStatus, statusChanged } from "./status.js";
 
 export const GATEWAYS: ResourceRef = {
@@ -56,7 +60,7 @@ export class WaypointController {
   /** `Kind/ns/name` → the object as the API server last showed it. */
   private readonly managed = new Map<string, KubeObject>();
   private readonly reflectors: Reflector[];
-  private readonly gatewayClass: WaypointClass;
+  private readonly gatewayClasses: ManagedGatewayClass[];
   private readonly pending = new Set<string>();
   private readonly backoff: Backoff;
   private readonly log: Logger;
@@ -71,7 +75,9 @@ export class WaypointController {
     const b = o.reflector?.backoff;
     this.backoff = new Backoff(b?.initialMs ?? 500, b?.maxMs ?? 30_000);
     const common = { kc: o.kc, logger: this.log, ...(o.reflector ?? {}) };
-    this.gatewayClass = new WaypointClass(o.kc, this.log, () => this.kick(), o.reflector);
+    this.gatewayClasses = gatewayClasses().map(
+      (cls) => new ManagedGatewayClass(cls, o.kc, this.log, () => this.kick(), o.reflector),
+    );
     this.reflectors = [
       new Reflector({
         ...common,
@@ -83,17 +89,20 @@ export class WaypointController {
           new Reflector({
             ...common,
             resource,
-            // Only what a waypoint controller made: the API server filters, we never hold the rest.
-            labelSelector: `${GATEWAY_MANAGED_LABEL}=${MESH_CONTROLLER}`,
+            // Only what a gateway controller made: the API server filters, we never hold the rest.
+            labelSelector: `${GATEWAY_MANAGED_LABEL} in (${MESH_CONTROLLER},${GATEWAY_CONTROLLER})`,
             onEvent: (t, obj) => this.onManaged(t, obj),
           }),
       ),
     ];
   }
 
-  /** Lists everything once, creates the GatewayClass if missing, then reconciles every waypoint. */
+  /** Lists everything once, creates the GatewayClasses if missing, then reconciles every Gateway. */
   async start(): Promise<void> {
-    await Promise.all([...this.reflectors.map((r) => r.start()), this.gatewayClass.start()]);
+    await Promise.all([
+      ...this.reflectors.map((r) => r.start()),
+      ...this.gatewayClasses.map((c) => c.start()),
+    ]);
     this.listed = true;
     this.kick();
   }
@@ -101,7 +110,7 @@ export class WaypointController {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    await Promise.all([...this.reflectors.map((r) => r.stop()), this.gatewayClass.stop()]);
+    await Promise.all([...this.reflectors.map((r) => r.stop()), ...this.gatewayClasses.map((c) => c.stop())]);
     await this.running;
   }
 
@@ -134,9 +143,10 @@ export class WaypointController {
     });
   }
 
-  /** The class first, then one key at a time; the first failure stops and retries after a backoff. */
+  /** The classes first, then one key at a time; the first failure stops and retries after a backoff. */
   private async drain(): Promise<void> {
-    if (!(await this.attempt("GatewayClass", () => this.gatewayClass.ensure()))) return;
+    for (const cls of this.gatewayClasses)
+      if (!(await this.attempt(`GatewayClass ${cls.name}`, () => cls.ensure()))) return;
     while (this.pending.size > 0 && !this.stopped) {
       const key = this.pending.values().next().value as string;
       this.pending.delete(key);
@@ -156,12 +166,13 @@ export class WaypointController {
     } catch (err) {
       const status = apiStatusOf(err);
       // The namespace is gone (404) or terminating (403): its Gateway's deletion follows.
-      if (what !== "GatewayClass" && (status === 404 || status === 403)) {
+      const isClass = what.startsWith("GatewayClass ");
+      if (!isClass && (status === 404 || status === 403)) {
         this.log.debug({ waypoint: what, status }, `not writing: ${errorMessage(err)}`);
         return true;
       }
       const delay = this.backoff.next();
-      const message = `${what === "GatewayClass" ? `GatewayClass ${WAYPOINT_CLASS}` : `waypoint ${what}`}: ${errorMessage(err)}`;
+      const message = `${isClass ? what : `Gateway ${what}`}: ${errorMessage(err)}`;
       // The same failure again (the API server still away) is one warning, not one per retry.
       this.log[message === this.lastFailure ? "debug" : "warn"](
         { waypoint: what, code: findCode(err), status, retryInMs: delay },
@@ -178,10 +189,14 @@ export class WaypointController {
 
   private async reconcile(key: string): Promise<void> {
     const gw = this.gateways.get(key);
-    if (!gw || gw.spec?.gatewayClassName !== WAYPOINT_CLASS) return this.release(key, gw);
-    const desired = waypointObjects(gw, this.o);
+    if (!gw || !isDeployedClass(gw)) return this.release(key, gw, new Set());
+    const role = isIngressGateway(gw) ? "gateway" : "waypoint";
+    const desired = gatewayObjects(gw, this.o);
+    const objects = [desired.serviceAccount, desired.deployment, desired.service];
+    // A Gateway that changed class keeps its former objects (other names) until released here.
+    await this.release(key, gw, new Set(objects.map(managedKey)));
     const applied: string[] = [];
-    for (const obj of [desired.serviceAccount, desired.deployment, desired.service]) {
+    for (const obj of objects) {
       const held = this.managed.get(managedKey(obj));
       // Only what is not in place is written: defaults and others' fields are left alone, and an
       // edit of one of our fields (an image, a label) is taken back.
@@ -193,13 +208,13 @@ export class WaypointController {
       this.managed.set(managedKey(written), written);
       applied.push(obj.kind);
     }
-    if (applied.length > 0)
-      this.log.info({ waypoint: key }, `waypoint ${key}: applied ${applied.join(", ")}`);
+    if (applied.length > 0) this.log.info({ waypoint: key }, `${role} ${key}: applied ${applied.join(", ")}`);
 
     const [namespace, name] = key.split("/") as [string, string];
+    const deployed = deployedName(gw);
     const status = gatewayStatus(gw, {
-      service: this.managed.get(`Service/${namespace}/${name}`) as Service | undefined,
-      deployment: this.managed.get(`Deployment/${namespace}/${name}`),
+      service: this.managed.get(`Service/${namespace}/${deployed}`) as Service | undefined,
+      deployment: this.managed.get(`Deployment/${namespace}/${deployed}`),
       clusterDomain: this.o.clusterDomain,
       now: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     });
@@ -214,29 +229,36 @@ export class WaypointController {
     const programmed = status.conditions.find((c) => c.type === "Programmed")!;
     this.log.info(
       { waypoint: key, programmed: programmed.status, reason: programmed.reason },
-      `waypoint ${key}: Programmed=${programmed.status}: ${programmed.message}`,
+      `${role} ${key}: Programmed=${programmed.status}: ${programmed.message}`,
     );
   }
 
   /**
-   * A Gateway that left the istio-waypoint class keeps its objects until garbage collection would
-   * take them (never, while it exists): delete the ones it owns. A deleted Gateway needs nothing
-   * here, the garbage collector follows its ownerReferences.
+   * A Gateway that left its class (for another, or one we do not deploy) keeps its objects until
+   * garbage collection would take them (never, while it exists): delete those it owns that `keep`
+   * does not name. A deleted Gateway needs nothing here, the garbage collector follows its
+   * ownerReferences.
    */
-  private async release(key: string, gw: Gateway | undefined): Promise<void> {
+  private async release(key: string, gw: Gateway | undefined, keep: ReadonlySet<string>): Promise<void> {
     if (!gw?.metadata.uid) return;
     const [namespace, name] = key.split("/") as [string, string];
-    for (const kind of Object.keys(MANAGED)) {
-      const obj = this.managed.get(`${kind}/${namespace}/${name}`);
-      if (!obj?.metadata.ownerReferences?.some((r) => r.uid === gw.metadata.uid)) continue;
-      await requestJson(this.o.kc, "DELETE", objectPath(MANAGED[kind]!, name, namespace), {
+    const stale = [...this.managed.entries()].filter(
+      ([k, obj]) =>
+        !keep.has(k) &&
+        obj.metadata.namespace === namespace &&
+        obj.metadata.labels?.[GATEWAY_NAME_LABEL] === name &&
+        obj.metadata.ownerReferences?.some((r) => r.uid === gw.metadata.uid),
+    );
+    for (const [, obj] of stale) {
+      await requestJson(this.o.kc, "DELETE", objectPath(MANAGED[obj.kind]!, obj.metadata.name, namespace), {
         propagationPolicy: "Background",
       }).catch((err) => {
         if (apiStatusOf(err) !== 404) throw err;
       });
+      const formerClass = obj.metadata.labels?.[GATEWAY_CLASS_LABEL];
       this.log.info(
         { waypoint: key },
-        `waypoint ${key}: deleted ${kind} (the Gateway is no longer of class ${WAYPOINT_CLASS})`,
+        `Gateway ${key}: deleted ${obj.kind} ${obj.metadata.name} (the Gateway is no longer of class ${formerClass})`,
       );
     }
   }

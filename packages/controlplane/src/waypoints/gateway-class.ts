@@ -1,6 +1,6 @@
-// The GatewayClass `istio-waypoint`, which Istio creates by itself: created when missing (and again
-// if someone deletes it), marked Accepted when it names our controller. A class the cluster already
-// has is never rewritten: another controller's class is reported once and left alone.
+// The GatewayClasses `istio-waypoint` and `istio`, which Istio creates by itself: each created when
+// missing (and again if someone deletes it), marked Accepted when it names our controller. A class
+// the cluster already has is never rewritten: another controller's class is reported once and left alone.
 
 import type { Logger } from "@ambient/core";
 import type { KubeObject } from "@ambient/kube";
@@ -12,8 +12,7 @@ import {
   requestJson,
   serverSideApply,
 } from "@ambient/kube/api";
-import { WAYPOINT_CLASS } from "../translate/waypoints.js";
-import { GATEWAY_API_VERSION, MESH_CONTROLLER_NAME, waypointGatewayClass } from "./desired.js";
+import { GATEWAY_API_VERSION } from "./desired.js";
 
 const GATEWAY_CLASSES: ResourceRef = {
   group: "gateway.networking.k8s.io",
@@ -25,23 +24,29 @@ const GATEWAY_CLASSES: ResourceRef = {
 /** Istio's gateway controller writes as this manager; so do we, so either can take over from the other. */
 export const FIELD_MANAGER = "istio.io/gateway-controller";
 
-export class WaypointClass {
+export class ManagedGatewayClass {
   private current: KubeObject | undefined;
   private readonly reflector: Reflector;
   private warnedController: string | undefined;
+  readonly name: string;
+  private readonly controllerName: string;
 
   constructor(
+    /** The class as desired.ts's gatewayClasses() makes it. */
+    private readonly desired: KubeObject,
     private readonly kc: KubeConfig,
     private readonly log: Logger,
     /** Called when the class changed or went away: the controller runs `ensure` again. */
     private readonly onChange: () => void,
     reflector?: { watchdogMs?: number; backoff?: { initialMs?: number; maxMs?: number } },
   ) {
+    this.name = desired.metadata.name;
+    this.controllerName = (desired.spec as { controllerName: string }).controllerName;
     this.reflector = new Reflector({
       kc,
       logger: log,
       resource: GATEWAY_CLASSES,
-      fieldSelector: `metadata.name=${WAYPOINT_CLASS}`,
+      fieldSelector: `metadata.name=${this.name}`,
       ...(reflector ?? {}),
       onEvent: (type, obj) => {
         this.current = type === "DELETED" ? undefined : obj;
@@ -66,9 +71,9 @@ export class WaypointClass {
           this.kc,
           "POST",
           `/apis/${GATEWAY_CLASSES.group}/${GATEWAY_CLASSES.version}/${GATEWAY_CLASSES.plural}`,
-          waypointGatewayClass(),
+          this.desired,
         );
-        this.log.info(`created GatewayClass ${WAYPOINT_CLASS}`);
+        this.log.info(`created GatewayClass ${this.name}`);
       } catch (err) {
         // Created meanwhile (by us before a restart, or by a user): the watch brings it.
         if (apiStatusOf(err) === 409) return;
@@ -77,12 +82,12 @@ export class WaypointClass {
     }
     const cls = this.current!;
     const controller = (cls.spec as { controllerName?: string } | undefined)?.controllerName;
-    if (controller !== MESH_CONTROLLER_NAME) {
+    if (controller !== this.controllerName) {
       if (this.warnedController !== controller) {
         this.warnedController = controller;
         this.log.warn(
           { controllerName: controller },
-          `GatewayClass ${WAYPOINT_CLASS} names controller ${controller}, not ${MESH_CONTROLLER_NAME}; leaving it as it is`,
+          `GatewayClass ${this.name} names controller ${controller}, not ${this.controllerName}; leaving it as it is`,
         );
       }
       return;
@@ -96,14 +101,14 @@ export class WaypointClass {
       {
         apiVersion: GATEWAY_API_VERSION,
         kind: "GatewayClass",
-        metadata: { name: WAYPOINT_CLASS },
+        metadata: { name: this.name },
         status: {
           conditions: [
             {
               type: "Accepted",
               status: "True",
               reason: "Accepted",
-              message: "Handled by Ambient's waypoint controller",
+              message: "Handled by Ambient's gateway controller",
               ...(typeof cls.metadata.generation === "number"
                 ? { observedGeneration: cls.metadata.generation }
                 : {}),

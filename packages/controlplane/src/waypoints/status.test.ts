@@ -77,4 +77,55 @@ describe("gatewayStatus", () => {
     expect(programmed(ready)?.lastTransitionTime).toBe("2026-01-01T01:00:00Z");
     expect(statusChanged(first, ready)).toBe(true);
   });
+
+  describe("a Gateway of class istio (ingress gateway)", () => {
+    const ingress = (): Gateway => ({
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "Gateway",
+      metadata: { name: "public", namespace: "edge", generation: 1 },
+      spec: {
+        gatewayClassName: "istio",
+        listeners: [
+          { name: "http", port: 80, protocol: "HTTP" },
+          { name: "https", port: 443, protocol: "HTTPS" },
+        ],
+      },
+    });
+    const lb = (ingressStatus?: { ip?: string; hostname?: string }[]): Service => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "public-istio", namespace: "edge" },
+      spec: { type: "LoadBalancer", clusterIP: "10.96.0.30", clusterIPs: ["10.96.0.30"] },
+      status: { loadBalancer: ingressStatus ? { ingress: ingressStatus } : {} },
+    });
+
+    it("names its <gateway>-istio Service and Deployment and says a gateway pod is not ready", () => {
+      expect(
+        programmed(gatewayStatus(ingress(), { ...base, service: undefined, deployment: undefined }))?.message,
+      ).toBe("waiting for the Service edge/public-istio to be created");
+      expect(
+        programmed(gatewayStatus(ingress(), { ...base, service: lb(), deployment: deployment(0) }))?.message,
+      ).toBe("no gateway pod is ready yet (Deployment edge/public-istio: 0 of 1 ready)");
+    });
+
+    it("has the cluster IP as its address until the load balancer has an ingress, then the ingress", () => {
+      const pending = gatewayStatus(ingress(), { ...base, service: lb(), deployment: deployment(1) });
+      expect(pending.addresses).toEqual([{ type: "IPAddress", value: "10.96.0.30" }]);
+      expect(programmed(pending)).toMatchObject({
+        status: "True",
+        message:
+          "Resource programmed, assigned to service(s) public-istio.edge.svc.cluster.local:80,public-istio.edge.svc.cluster.local:443",
+      });
+      const assigned = gatewayStatus(ingress(), {
+        ...base,
+        service: lb([{ ip: "203.0.113.7" }, { hostname: "lb.example.com" }]),
+        deployment: deployment(1),
+      });
+      expect(assigned.addresses).toEqual([
+        { type: "IPAddress", value: "203.0.113.7" },
+        { type: "Hostname", value: "lb.example.com" },
+      ]);
+      expect(statusChanged(pending, assigned)).toBe(true);
+    });
+  });
 });

@@ -1,9 +1,13 @@
-// A waypoint Gateway's status, from what the cluster shows of its Service and Deployment: Accepted
-// at once, Programmed once the Service has its cluster IP and a waypoint pod is ready (before that
-// False with reason AddressNotAssigned and a message naming what is missing), `status.addresses`
-// the Service's cluster IP. Pure; the reconcile loop writes it only when it changed.
+// A deployed Gateway's status (class istio-waypoint or istio), from what the cluster shows of its
+// Service and Deployment: Accepted at once, Programmed once the Service has its cluster IP and a
+// proxy pod is ready (before that False with reason AddressNotAssigned and a message naming what is
+// missing), `status.addresses` the Service's load-balancer ingress if it has one (a LoadBalancer
+// Service, an ingress gateway's), else its cluster IP. Pure; the reconcile loop writes it only when
+// it changed.
 
 import type { Gateway, KubeObject, Service } from "@ambient/kube";
+import { isIngressGateway } from "../translate/ingress.js";
+import { deployedName } from "./desired.js";
 
 export interface Condition {
   type: string;
@@ -28,7 +32,7 @@ export interface Observed {
 }
 
 export function gatewayStatus(gateway: Gateway, o: Observed): GatewayStatus {
-  const name = gateway.metadata.name;
+  const name = deployedName(gateway);
   const namespace = gateway.metadata.namespace ?? "default";
   const generation = gateway.metadata.generation as number | undefined;
   const previous = ((gateway.status as GatewayStatus | undefined)?.conditions ?? []) as Condition[];
@@ -44,8 +48,13 @@ export function gatewayStatus(gateway: Gateway, o: Observed): GatewayStatus {
   };
 
   const clusterIP = o.service?.spec?.clusterIP;
-  const ips = o.service?.spec?.clusterIPs ?? (clusterIP ? [clusterIP] : []);
-  const addresses = ips.filter((ip) => ip && ip !== "None").map((value) => ({ type: "IPAddress", value }));
+  const ips = (o.service?.spec?.clusterIPs ?? (clusterIP ? [clusterIP] : [])).filter(
+    (ip) => ip && ip !== "None",
+  );
+  // Clients outside the cluster reach a LoadBalancer at its ingress; until the cloud assigns one,
+  // the cluster IP is what the Gateway has.
+  const external = loadBalancerIngress(o.service);
+  const addresses = external.length > 0 ? external : ips.map((value) => ({ type: "IPAddress", value }));
   const ready = readyReplicas(o.deployment);
   const hostname = `${name}.${namespace}.svc.${o.clusterDomain}`;
   const listenerPorts = (gateway.spec?.listeners ?? [])
@@ -56,14 +65,14 @@ export function gatewayStatus(gateway: Gateway, o: Observed): GatewayStatus {
   let programmed: Omit<Condition, "lastTransitionTime" | "observedGeneration">;
   if (!o.service) {
     programmed = notAssigned(`waiting for the Service ${namespace}/${name} to be created`);
-  } else if (addresses.length === 0) {
+  } else if (ips.length === 0) {
     programmed = notAssigned(`the Service ${namespace}/${name} has no cluster IP yet`);
   } else if (!o.deployment) {
     programmed = notAssigned(`waiting for the Deployment ${namespace}/${name} to be created`);
   } else if (ready < 1) {
     const wanted = (o.deployment.spec as { replicas?: number } | undefined)?.replicas ?? 1;
     programmed = notAssigned(
-      `no waypoint pod is ready yet (Deployment ${namespace}/${name}: ${ready} of ${wanted} ready)`,
+      `no ${isIngressGateway(gateway) ? "gateway" : "waypoint"} pod is ready yet (Deployment ${namespace}/${name}: ${ready} of ${wanted} ready)`,
     );
   } else {
     programmed = {
@@ -84,6 +93,15 @@ export function gatewayStatus(gateway: Gateway, o: Observed): GatewayStatus {
 
 function notAssigned(message: string): Omit<Condition, "lastTransitionTime" | "observedGeneration"> {
   return { type: "Programmed", status: "False", reason: "AddressNotAssigned", message };
+}
+
+/** `status.loadBalancer.ingress` as Gateway addresses: an IP, or a hostname (AWS's load balancers). */
+function loadBalancerIngress(service: Service | undefined): { type: string; value: string }[] {
+  const ingress = (service?.status as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } })
+    ?.loadBalancer?.ingress;
+  return (ingress ?? []).flatMap((i) =>
+    i.ip ? [{ type: "IPAddress", value: i.ip }] : i.hostname ? [{ type: "Hostname", value: i.hostname }] : [],
+  );
 }
 
 function readyReplicas(deployment: KubeObject | undefined): number {

@@ -31,8 +31,23 @@ function apiGroup(name: string, versions: string[]): unknown {
   return { name, versions: entries, preferredVersion: entries[0] };
 }
 
+/**
+ * Built-in groups first, then the CRDs' groups by name, as kube-aggregator orders them (every CRD
+ * group has groupPriorityMinimum 1000, below the built-ins; equal priorities sort by group name).
+ * kubectl resolves a name two groups serve by this order: `kubectl get gateway` is the Gateway
+ * API's (gateway.networking.k8s.io), not Istio's (networking.istio.io), as on a cluster with both.
+ */
 export function apiGroupList(registry: ResourceRegistry): unknown {
-  const groups = [...registry.groups()].filter(([g]) => g !== "").map(([g, vs]) => apiGroup(g, vs));
+  const crdGroups = new Set(
+    registry
+      .all()
+      .filter((t) => t.crd)
+      .map((t) => t.group),
+  );
+  const entries = [...registry.groups()].filter(([g]) => g !== "");
+  const builtins = entries.filter(([g]) => !crdGroups.has(g));
+  const crds = entries.filter(([g]) => crdGroups.has(g)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const groups = [...builtins, ...crds].map(([g, vs]) => apiGroup(g, vs));
   return { kind: "APIGroupList", apiVersion: "v1", groups };
 }
 

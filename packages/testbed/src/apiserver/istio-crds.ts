@@ -88,6 +88,16 @@ const ISTIO_KINDS: KindSpec[] = [
     columns: [AGE, { name: "Address", type: "string", jsonPath: ".spec.address" }],
   },
   {
+    // Istio's own Gateway (ingress servers), not the Gateway API's; `kubectl get gateway` still
+    // means the Gateway API's (its group sorts first), `gw` this one, as on a cluster with Istio.
+    group: "networking.istio.io",
+    kind: "Gateway",
+    plural: "gateways",
+    versions: ["v1", "v1beta1", "v1alpha3"],
+    shortNames: ["gw"],
+    categories: ["istio-io", "networking-istio-io"],
+  },
+  {
     group: "gateway.networking.k8s.io",
     kind: "GatewayClass",
     plural: "gatewayclasses",
