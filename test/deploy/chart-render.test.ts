@@ -223,6 +223,8 @@ describe("the rendered objects (defaults)", () => {
       ["gateway.networking.k8s.io", "gateways"],
       ["gateway.networking.k8s.io", "httproutes"],
       ["gateway.networking.k8s.io", "grpcroutes"],
+      ["gateway.networking.k8s.io", "tlsroutes"],
+      ["gateway.networking.k8s.io", "tcproutes"],
     ] as const) {
       expect(can(group, resource, "watch"), `${group}/${resource}`).toBe(true);
     }
@@ -237,7 +239,7 @@ describe("the rendered objects (defaults)", () => {
     expect(can("", "secrets", "create") || can("", "secrets", "patch")).toBe(false);
     expect(can("networking.istio.io", "gateways", "patch")).toBe(false);
     // Route status (parents: Accepted, ResolvedRefs); the routes themselves stay read-only.
-    for (const routes of ["httproutes", "grpcroutes"]) {
+    for (const routes of ["httproutes", "grpcroutes", "tlsroutes", "tcproutes"]) {
       expect(can("gateway.networking.k8s.io", `${routes}/status`, "patch"), routes).toBe(true);
       expect(can("gateway.networking.k8s.io", routes, "patch"), routes).toBe(false);
     }

@@ -61,6 +61,9 @@ export function translateL4Routes(input: L4RoutesInput, ctx: TranslateContext): 
     const ns = namespaceOf(route);
     const resolved = resolveBackends(route as never, services);
     const parents: RouteParentStatus[] = [];
+    // Gateway key → the ports of its listeners this route is on (several parentRefs to one Gateway,
+    // one per listener, make one VirtualService: they would otherwise share its name).
+    const attached = new Map<string, { gw: Gateway; ports: Set<number> }>();
     for (const parentRef of spec.parentRefs ?? []) {
       if (
         (parentRef.kind ?? "Gateway") !== "Gateway" ||
@@ -90,17 +93,24 @@ export function translateL4Routes(input: L4RoutesInput, ctx: TranslateContext): 
         continue;
       }
       parents.push({ parentRef, accepted: ACCEPTED, resolvedRefs: resolved.condition });
+      let entry = attached.get(key);
+      if (!entry) {
+        entry = { gw, ports: new Set() };
+        attached.set(key, entry);
+      }
+      for (const l of listeners) entry.ports.add(l.port);
+    }
+    for (const { gw, ports } of attached.values())
       virtualServices.push(
         l4VirtualService(
           route,
           kind,
           gw,
-          listeners.map((l) => l.port),
+          [...ports].sort((a, b) => a - b),
           spec,
           resolved.missing,
         ),
       );
-    }
     if (resolved.condition.status === "False") ctx.warn(route, resolved.condition.message);
     if (parents.length > 0) routeStatus.set(keyOf(route), parents);
   }
@@ -117,6 +127,8 @@ function l4VirtualService(
 ): VirtualService {
   const ns = namespaceOf(route);
   const hostnames = spec.hostnames ?? [];
+  // A Gateway of another namespace is named with it: two Gateways may share a name.
+  const gwName = namespaceOf(gw) === ns ? gw.metadata.name : `${gw.metadata.name}.${namespaceOf(gw)}`;
   const rules: Json[] = (spec.rules ?? []).map((rule) => {
     // A backend that does not resolve takes no share: its connections would have nowhere to go.
     const backends = (rule.backendRefs ?? []).filter((b) => !missing.has(b));
@@ -133,7 +145,7 @@ function l4VirtualService(
     apiVersion: "networking.istio.io/v1",
     kind: "VirtualService",
     metadata: {
-      name: `${kind.toLowerCase()}.${route.metadata.name}@gateway.${gw.metadata.name}`,
+      name: `${kind.toLowerCase()}.${route.metadata.name}@gateway.${gwName}`,
       namespace: ns,
       annotations: { "ambient.io/generated-from": `${kind}/${ns}/${route.metadata.name}` },
     },

@@ -73,13 +73,6 @@ const ISTIO_KINDS: KindSpec[] = [
   },
   {
     group: "networking.istio.io",
-    kind: "Gateway",
-    plural: "gateways",
-    versions: ["v1", "v1beta1", "v1alpha3"],
-    shortNames: ["gw"],
-  },
-  {
-    group: "networking.istio.io",
     kind: "WorkloadEntry",
     plural: "workloadentries",
     versions: ["v1", "v1beta1", "v1alpha3"],
