@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { apiserver } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docs, eventually, namespace, node, pod, service, type TempDir, tempDir } from "../utils/index.js";
-import { logsWith, startMesh, type TestMesh } from "../utils/mesh.js";
+import { logsWith, metricValue, scrape, startMesh, type TestMesh } from "../utils/mesh.js";
 
 const run = promisify(execFile);
 const GATEWAY_IP = "127.36.1.50";
@@ -342,6 +342,21 @@ describe("ingress gateway (Istio Gateway + VirtualService)", () => {
       return l!;
     }, 20_000);
     expect(log["src.identity"]).toBe("spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway");
+  });
+
+  it("reports its requests in Istio's metrics as their source, with the destination it routed to", async () => {
+    await eventually(async () => expect((await curl(`http://${GATEWAY_IP}:8080/reviews/m`)).status).toBe(200));
+    const text = await scrape(GATEWAY_IP);
+    expect(
+      metricValue(text, "istio_requests_total", {
+        reporter: "source",
+        source_workload: "istio-ingressgateway",
+        source_principal: "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway",
+        destination_service: "reviews.bookinfo.svc.cluster.local",
+        destination_workload: "reviews-v1",
+        response_code: "200",
+      }),
+    ).toBeGreaterThan(0);
   });
 
   it("enforces the AuthorizationPolicy that selects the gateway pod", async () => {

@@ -42,6 +42,7 @@ import { IngressListeners } from "./ingress/listeners.js";
 import { gatewayH2Sender } from "./ingress/stages.js";
 import { L7Config } from "./l7-config.js";
 import type { StreamInfo } from "./proxy/http.js";
+import type { Upstream } from "./proxy/request/exchange.js";
 import { handleTunnel, type InboundContext } from "./proxy/inbound.js";
 import { h2Sender } from "./proxy/request/send-h2.js";
 import { http1Sender } from "./proxy/request/send-http1.js";
@@ -203,8 +204,11 @@ export class Waypoint {
     for (const s of this.httpServers) s.closeAllConnections();
   }
 
-  /** An ingress gateway's requests: reported by it as their source, with its own workload. */
-  private ingressLabels(): StreamInfo["labels"] {
+  /**
+   * An ingress gateway's requests: reported by it as their source, with its own workload, and the
+   * destination it routed them to (Istio's gateway metrics: reporter="source").
+   */
+  private ingressLabels(upstream?: Upstream): StreamInfo["labels"] {
     const {
       request_protocol: _,
       response_flags: __,
@@ -213,6 +217,8 @@ export class Waypoint {
       reporter: "source",
       source: this.state.workloadByIp(this.config.ip),
       sourcePrincipal: this.identity.toString(),
+      ...(upstream?.workload ? { destination: upstream.workload } : {}),
+      ...(upstream?.service ? { service: upstream.service } : {}),
       mtls: true,
     });
     return labels;
@@ -308,7 +314,7 @@ export class Waypoint {
         tcp,
         logger: this.logger,
         sniff: ctx.sniff ?? {},
-        labels: () => this.ingressLabels(),
+        labels: (upstream) => this.ingressLabels(upstream),
       });
       this.ingress = ingress;
       this.l7.onIngress((serving) => void ingress.update(serving));

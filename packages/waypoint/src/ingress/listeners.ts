@@ -13,6 +13,7 @@ import { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import { classify, type Logger } from "@ambient/core";
 import type { HttpContext, StreamInfo } from "../proxy/http.js";
+import type { Upstream } from "../proxy/request/exchange.js";
 import { serveH2c } from "../proxy/serve-h2c.js";
 import { serveHttp1 } from "../proxy/serve-http1.js";
 import { type SniffOptions, sniff } from "../proxy/sniff.js";
@@ -40,8 +41,8 @@ export interface IngressListenerContext {
   tcp: TcpContext;
   logger: Logger;
   sniff?: SniffOptions;
-  /** Metric labels of requests this gateway sends (reporter, its own workload as the source). */
-  labels: () => StreamInfo["labels"];
+  /** Metric labels of requests this gateway sends (reporter, itself as the source, the upstream picked). */
+  labels: (upstream?: Upstream) => StreamInfo["labels"];
 }
 
 export class IngressListeners {
@@ -108,6 +109,7 @@ export class IngressListeners {
       sourcePrincipal: "",
       destination: { host: this.ctx.ip, ip: this.ctx.ip, port: portNumber },
       labels: this.ctx.labels(),
+      labelsFor: (upstream) => this.ctx.labels(upstream),
     };
     if (port.tcp) this.acceptTcp(socket, port, info);
     else if (port.tls) void this.acceptTls(socket, port, info);

@@ -3,7 +3,7 @@
 // Istio's metrics and one access-log line — for plain requests, local replies, failures and
 // upgraded connections alike, exactly once.
 
-import { classify } from "@ambient/core";
+import { classify, type Service, type Workload } from "@ambient/core";
 import type { AccessLog } from "@ambient/dataplane";
 import type { L7Request } from "../../model/request.js";
 import type { HttpLabels, HttpMetrics } from "../../telemetry/metrics.js";
@@ -19,6 +19,17 @@ export interface StreamInfo {
   labels: Omit<HttpLabels, "response_code" | "response_flags" | "request_protocol">;
   /** An ingress gateway's TLS-terminated connection: the requests are https, the SNI is this. */
   tls?: { serverName?: string };
+  /**
+   * An ingress gateway's requests: the destination is known only once routed, so the labels are
+   * made from the endpoint and service picked (absent: `labels` as they are).
+   */
+  labelsFor?: (upstream: Upstream) => StreamInfo["labels"];
+}
+
+/** The endpoint a request went to last, and its service. */
+export interface Upstream {
+  workload?: Workload;
+  service?: Service;
 }
 
 export interface Telemetry {
@@ -34,6 +45,8 @@ export class Exchange {
   requestBytes = 0;
   responseBytes = 0;
   upstreamHost = "";
+  /** Set by the forward stage per attempt. */
+  upstream: Upstream | undefined;
   routeName = "";
   /** Envoy's %UPSTREAM_REQUEST_ATTEMPT_COUNT%: 1 + retries. */
   attempts = 0;
@@ -59,14 +72,15 @@ export class Exchange {
     if (this.recorded) return;
     this.recorded = true;
     const duration = performance.now() - this.started;
+    const base = this.info.labelsFor && this.upstream ? this.info.labelsFor(this.upstream) : this.info.labels;
     const labels: HttpLabels = {
-      ...this.info.labels,
+      ...base,
       request_protocol: this.l7.protocol === "grpc" ? "grpc" : "http",
       response_code: String(this.status),
       response_flags: this.flag,
     };
     t.metrics.record(labels, duration, this.requestBytes, this.responseBytes);
-    const l = this.info.labels;
+    const l = base;
     const known = (v: string) => (v === "unknown" ? undefined : v);
     t.accessLog.write(
       {

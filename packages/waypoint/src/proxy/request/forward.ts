@@ -5,7 +5,7 @@
 // once on a fresh connection, whatever the route's policy (Go's transport does the same; Envoy
 // answers 503 UC unless retryOn has `reset`): nothing was answered, so nothing is repeated.
 
-import { hostPort } from "@ambient/core";
+import { hostPort, type Service } from "@ambient/core";
 import type { L7Request } from "../../model/request.js";
 import { NO_FLAG, RETRIES_EXHAUSTED_FLAG, RETRY_OVERFLOW_FLAG } from "../errors.js";
 import type { EndpointPick, Stages } from "../stages.js";
@@ -45,7 +45,8 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
   let retrySlot: (() => void) | undefined;
   try {
     for (;;) {
-      const endpoint = pick(stages, l7, plan, tried);
+      const { endpoint, service } = pick(stages, l7, plan, tried);
+      ex.upstream = { ...(endpoint.workload ? { workload: endpoint.workload } : {}), ...(service ? { service } : {}) };
       // A PASSTHROUGH service's original destination has no workload: its address names it.
       ex.upstreamHost = endpoint.workload
         ? `${endpoint.workload.name}:${endpoint.port}`
@@ -102,7 +103,12 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
   }
 }
 
-function pick(stages: Stages, l7: L7Request, plan: ForwardPlan, tried: ReadonlySet<string>): EndpointPick {
+function pick(
+  stages: Stages,
+  l7: L7Request,
+  plan: ForwardPlan,
+  tried: ReadonlySet<string>,
+): { endpoint: EndpointPick; service?: Service } {
   const picked = stages.pick(l7, {
     host: plan.host,
     ...(plan.subset ? { subset: plan.subset } : {}),
@@ -110,7 +116,7 @@ function pick(stages: Stages, l7: L7Request, plan: ForwardPlan, tried: ReadonlyS
     exclude: tried,
   });
   if (!picked.ok) throw picked.error;
-  return picked.endpoint;
+  return { endpoint: picked.endpoint, ...(picked.service ? { service: picked.service } : {}) };
 }
 
 /** A retry slot from the cluster's budget; undefined when it is spent (Envoy then keeps what it has). */
