@@ -72,6 +72,7 @@ function servingFor(resources: L7Resource[]): IngressServing {
 beforeAll(async () => {
   app = createHttpServer((req, res) => {
     req.resume();
+    res.setHeader("x-seen-proto", String(req.headers["x-forwarded-proto"]));
     req.on("end", () => res.end("ok"));
   });
   app.listen(0, "127.0.0.1");
@@ -144,7 +145,9 @@ afterAll(async () => {
 });
 
 /** GET / over HTTPS with this SNI; resolves with the body and the certificate's names. */
-function httpsGet(servername: string): Promise<{ status?: number; body: string; san?: string }> {
+function httpsGet(
+  servername: string,
+): Promise<{ status?: number; body: string; san?: string; proto?: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -153,7 +156,8 @@ function httpsGet(servername: string): Promise<{ status?: number; body: string; 
         path: "/x?y=1",
         servername,
         ca: root,
-        headers: { host: servername, connection: "close" },
+        // A client's own claim, which the gateway replaces with the connection's scheme.
+        headers: { host: servername, connection: "close", "x-forwarded-proto": "gopher" },
         agent: false,
       },
       (res) => {
@@ -166,6 +170,7 @@ function httpsGet(servername: string): Promise<{ status?: number; body: string; 
             status: res.statusCode,
             body,
             san: (res.socket as TLSSocket).getPeerCertificate?.().subjectaltname,
+            proto: String(res.headers["x-seen-proto"]),
           }),
         );
       },
@@ -238,6 +243,8 @@ describe("IngressListeners", () => {
     const res = await httpsGet("shop.example.com");
     expect(res).toMatchObject({ status: 200, body: "ok" });
     expect(res.san).toBe("DNS:shop.example.com");
+    // The app learns the client used https (X-Forwarded-Proto from the connection, not the client).
+    expect(res.proto).toBe("https");
     expect(seen[0]).toMatchObject({
       scheme: "https",
       tls: { serverName: "shop.example.com" },
