@@ -47,6 +47,8 @@ export interface IngressListenerContext {
 
 export class IngressListeners {
   private readonly servers = new Map<number, Server>();
+  /** Every accepted client connection, so close() can end them (server.close() only stops accepting). */
+  private readonly sockets = new Set<Socket>();
   private serving: IngressServing | undefined;
   private reconciling: Promise<void> = Promise.resolve();
   private closed = false;
@@ -64,10 +66,13 @@ export class IngressListeners {
     return [...this.servers.keys()].sort((a, b) => a - b);
   }
 
+  /** Stops listening and ends every open connection (a held keep-alive would otherwise keep it open). */
   async close(): Promise<void> {
     this.closed = true;
     await this.reconciling;
-    await Promise.all([...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const closing = [...this.servers.values()].map((s) => new Promise<void>((r) => s.close(() => r())));
+    for (const socket of this.sockets) socket.destroy();
+    await Promise.all(closing);
     this.servers.clear();
   }
 
@@ -98,6 +103,8 @@ export class IngressListeners {
 
   private accept(socket: Socket, portNumber: number): void {
     socket.on("error", () => {}); // each phase reports its own failure; a reset client is not an error
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
     const port = this.serving?.plan.ports.find((p) => p.port === portNumber);
     if (!port) {
       socket.destroy();

@@ -324,3 +324,132 @@ describe("compile errors", () => {
     ]);
   });
 });
+
+describe("an ingress gateway's table (gateways option)", () => {
+  const served = ["istio-system/public"];
+  const vs = (name: string, namespace: string, spec: Partial<VsObject["spec"]>) =>
+    virtualService(
+      name,
+      {
+        hosts: ["shop.example.com"],
+        http: [{ route: [{ destination: { host: "shop", subset: name } }] }],
+        ...spec,
+      },
+      namespace,
+    );
+  // At a gateway the connection is to the gateway itself: the Host is all there is.
+  const atGateway = (authority: string, o: RequestOverrides = {}) =>
+    request({ authority, port: 80, destination: { host: "10.0.0.50", ip: "10.0.0.50", port: 80 }, ...o });
+
+  it("a short gateway name is resolved in the VirtualService's namespace", () => {
+    const own = compileRoutes([vs("own", "istio-system", { gateways: ["public"] })], { gateways: served });
+    expect(outcome(own.route(atGateway("shop.example.com")))).toBe("shop.istio-system.svc.cluster.local/own");
+    // "public" in shop is shop/public, which this gateway does not serve.
+    const other = compileRoutes([vs("other", "shop", { gateways: ["public"] })], { gateways: served });
+    expect(other.route(atGateway("shop.example.com"))).toEqual({ kind: "no-route" });
+  });
+
+  it("ns/name binds a VirtualService of another namespace", () => {
+    const table = compileRoutes([vs("shop", "shop", { gateways: ["istio-system/public"] })], {
+      gateways: served,
+    });
+    expect(outcome(table.route(atGateway("Shop.Example.com:80")))).toBe("shop.shop.svc.cluster.local/shop");
+  });
+
+  it("mesh VirtualServices (no gateways, or mesh) do not route at the gateway, and there is no default", () => {
+    const table = compileRoutes([vs("none", "shop", {}), vs("mesh", "shop", { gateways: ["mesh"] })], {
+      gateways: served,
+    });
+    expect(table.route(atGateway("shop.example.com"))).toEqual({ kind: "no-route" });
+    // The same VirtualServices in a waypoint's table do.
+    expect(outcome(compileRoutes([vs("none", "shop", {})]).route(atGateway("shop.example.com")))).toBe(
+      "shop.shop.svc.cluster.local/none",
+    );
+  });
+
+  it("a gateway-bound VirtualService does not route mesh traffic at a waypoint", () => {
+    const table = compileRoutes([vs("gw", "shop", { gateways: ["istio-system/public"] })]);
+    expect(table.route(atGateway("shop.example.com")).kind).toBe("default");
+  });
+
+  it("match blocks naming gateways apply only at a gateway they name", () => {
+    const table = compileRoutes(
+      [
+        virtualService(
+          "split",
+          {
+            hosts: ["shop.example.com"],
+            gateways: ["istio-system/public", "istio-system/private", "mesh"],
+            http: [
+              {
+                match: [{ gateways: ["istio-system/private"] }],
+                route: [{ destination: { host: "private" } }],
+              },
+              { match: [{ gateways: ["mesh"] }], route: [{ destination: { host: "mesh" } }] },
+              { match: [{ gateways: ["public"] }], route: [{ destination: { host: "short-name" } }] },
+              {
+                match: [{ gateways: ["istio-system/public"] }],
+                route: [{ destination: { host: "public" } }],
+              },
+            ],
+          },
+          "shop",
+        ),
+      ],
+      { gateways: served },
+    );
+    expect(outcome(table.route(atGateway("shop.example.com")))).toBe("public.shop.svc.cluster.local");
+  });
+
+  it("a VirtualService owning the host with no block for this gateway is no-route naming it", () => {
+    const table = compileRoutes(
+      [
+        virtualService(
+          "private-only",
+          {
+            hosts: ["shop.example.com"],
+            gateways: ["istio-system/public"],
+            http: [
+              { match: [{ gateways: ["istio-system/private"] }], route: [{ destination: { host: "x" } }] },
+            ],
+          },
+          "shop",
+        ),
+      ],
+      { gateways: served },
+    );
+    expect(table.route(atGateway("shop.example.com"))).toEqual({
+      kind: "no-route",
+      virtualService: { namespace: "shop", name: "private-only" },
+    });
+  });
+
+  it('hosts "*" takes any Host, an IP with a port included; a more specific host wins', () => {
+    const table = compileRoutes(
+      [
+        vs("any", "shop", { hosts: ["*"], gateways: ["istio-system/public"] }),
+        vs("exact", "shop", { gateways: ["istio-system/public"] }),
+      ],
+      { gateways: served },
+    );
+    expect(outcome(table.route(atGateway("10.0.0.50:80")))).toBe("shop.shop.svc.cluster.local/any");
+    expect(outcome(table.route(atGateway("[fd00::1]:8080")))).toBe("shop.shop.svc.cluster.local/any");
+    expect(outcome(table.route(atGateway("shop.example.com")))).toBe("shop.shop.svc.cluster.local/exact");
+  });
+
+  it("the Host decides, not the destination the connection was made to", () => {
+    const table = compileRoutes([vs("shop", "shop", { gateways: ["istio-system/public"] })], {
+      gateways: served,
+    });
+    const req = atGateway("other.example.com", {
+      destination: { host: "shop.example.com", ip: "10.0.0.50", port: 80 },
+    });
+    expect(table.route(req)).toEqual({ kind: "no-route" });
+  });
+
+  it("no VirtualService at all: no-route", () => {
+    expect(compileRoutes([], { gateways: served }).route(atGateway("shop.example.com"))).toEqual({
+      kind: "no-route",
+    });
+  });
+});

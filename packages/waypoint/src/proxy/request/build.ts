@@ -34,6 +34,20 @@ export interface BuiltRequest {
   upgradeWithBody: boolean;
 }
 
+/**
+ * An absolute-form request target ("GET http://host/path HTTP/1.1", what a client sends to a
+ * forward proxy) as the origin-form path and the authority it names, as Envoy's codec reads it
+ * (RFC 9112 3.2.2: the target's authority, not Host, names the resource). Kept as sent, every
+ * `paths` rule and route match would see "http://host/admin" and a DENY for /admin not apply.
+ */
+function absoluteForm(url: string): { authority?: string; path: string } | undefined {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(url);
+  if (!m) return undefined;
+  const authority = m[1]!.slice(m[1]!.lastIndexOf("@") + 1); // userinfo is not part of the host
+  const rest = m[2]!;
+  return { ...(authority ? { authority } : {}), path: rest.startsWith("/") ? rest : `/${rest}` };
+}
+
 /** The request head says a body follows (Transfer-Encoding, or a Content-Length above 0). */
 export function declaresBody(headers: WireRequest["headers"]): boolean {
   return headers["transfer-encoding"] !== undefined || Number(headers["content-length"] ?? 0) > 0;
@@ -49,12 +63,18 @@ export function buildRequest(req: WireRequest, info: StreamInfo): BuiltRequest {
   const ns = SpiffeId.tryParse(info.sourcePrincipal)?.namespace;
   const method = req.method ?? "GET";
   const h2 = req.httpVersionMajor === 2;
+  const absolute = method === "CONNECT" ? undefined : absoluteForm(req.url ?? "");
   const l7: L7Request = {
     method,
     scheme: info.tls ? "https" : "http",
     ...(info.tls ? { tls: info.tls } : {}),
-    authority: (req.headers.host ?? req.authority ?? info.destination.host).toLowerCase(),
-    path: req.url ?? "/",
+    authority: (
+      absolute?.authority ??
+      req.headers.host ??
+      req.authority ??
+      info.destination.host
+    ).toLowerCase(),
+    path: absolute?.path ?? req.url ?? "/",
     headers,
     port: info.destination.port,
     protocol: (req.headers["content-type"] ?? "").startsWith("application/grpc")

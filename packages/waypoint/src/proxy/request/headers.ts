@@ -35,7 +35,9 @@ export function upstreamRequest(
   if (l7.headers.te?.toLowerCase() === "trailers") headers.te = "trailers";
   const authority = plan.rewrite?.authority ?? l7.authority;
   headers.host = authority;
-  headers["x-forwarded-proto"] = "http";
+  // The downstream scheme, whatever the client claimed: "http" over HBONE, "https" where an ingress
+  // gateway terminated TLS (Envoy's edge sets it from the connection too).
+  headers["x-forwarded-proto"] = l7.scheme;
   // Envoy passes the verified peer identity upstream in XFCC (Istio: SANITIZE_SET).
   headers["x-forwarded-client-cert"] = `URI=${info.sourcePrincipal}`;
   for (const ops of plan.requestHeaders ?? []) applyOps(headers, ops);
