@@ -345,7 +345,9 @@ describe("ingress gateway (Istio Gateway + VirtualService)", () => {
   });
 
   it("reports its requests in Istio's metrics as their source, with the destination it routed to", async () => {
-    await eventually(async () => expect((await curl(`http://${GATEWAY_IP}:8080/reviews/m`)).status).toBe(200));
+    await eventually(async () =>
+      expect((await curl(`http://${GATEWAY_IP}:8080/reviews/m`)).status).toBe(200),
+    );
     const text = await scrape(GATEWAY_IP);
     expect(
       metricValue(text, "istio_requests_total", {

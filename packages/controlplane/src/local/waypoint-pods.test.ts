@@ -70,8 +70,43 @@ describe("synthesizeWaypoints", () => {
   });
 
   it("ignores Gateways of other classes", () => {
-    const input = [node("node-a"), gateway("ingress", { className: "istio" })];
+    const input = [node("node-a"), gateway("other", { className: "example.com/other" })];
     expect(synthesizeWaypoints(input).objects).toEqual(input);
+  });
+
+  it("gives a class-istio Gateway the ingress gateway pod and Service Istio's controller makes", () => {
+    const input = [
+      node("node-a"),
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "Gateway",
+        metadata: { name: "public", namespace: "demo" },
+        spec: {
+          gatewayClassName: "istio",
+          addresses: [{ value: "127.10.1.70" }],
+          listeners: [
+            { name: "http", port: 80, protocol: "HTTP" },
+            { name: "https", port: 443, protocol: "HTTPS" },
+            { name: "https-other", port: 443, protocol: "HTTPS", hostname: "other.example.com" },
+          ],
+        },
+      } as KubeObject,
+    ];
+    const { objects, warnings } = synthesizeWaypoints(input);
+    expect(warnings).toEqual([]);
+    const pod = find<Pod>(objects, "Pod", "public-istio")!;
+    expect(pod.metadata.labels).toMatchObject({
+      "gateway.networking.k8s.io/gateway-name": "public",
+      "gateway.networking.k8s.io/gateway-class-name": "istio",
+      "istio.io/dataplane-mode": "none",
+    });
+    expect(pod.spec?.serviceAccountName).toBe("public-istio");
+    expect(pod.spec?.nodeName).toBe("node-a");
+    expect(pod.status?.podIP).toBe("127.10.1.70");
+    const svc = find<Service>(objects, "Service", "public-istio")!;
+    // One port per listener port, as several listeners may share one.
+    expect(svc.spec?.ports?.map((p) => p.port)).toEqual([80, 443]);
+    expect(svc.spec?.selector).toEqual({ "gateway.networking.k8s.io/gateway-name": "public" });
   });
 
   it("never overwrites a real object: the real one wins and a warning says so", () => {

@@ -60,9 +60,11 @@ describe("Istio Gateway validation", () => {
   });
 
   it("refuses a protocol the gateway does not serve, naming the port's protocol", () => {
-    const problems = gateway([http({ protocol: "TCP" })]);
+    const problems = gateway([http({ protocol: "MONGO" })]);
     expect(paths(problems)).toEqual(["spec.servers[0].port.protocol"]);
-    expect(problems[0]!.message).toContain('"TCP"');
+    expect(problems[0]!.message).toContain('"MONGO"');
+    // TCP is served (VirtualService tcp routes), and needs no tls.
+    expect(paths(gateway([http({ protocol: "TCP" })]))).toEqual([]);
     expect(paths(gateway([http({ protocol: undefined })]))).toEqual(["spec.servers[0].port.protocol"]);
   });
 

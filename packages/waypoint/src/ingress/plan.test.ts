@@ -167,7 +167,7 @@ describe("compileIngressPlan: Istio Gateways", () => {
     expect(plan.ports[0]).toMatchObject({ port: 8443, tls: true });
     expect(plan.ports[0]?.servers.map((s) => s.gateway)).toEqual(["istio-system/a-tls"]);
     expect(plan.skipped).toEqual([
-      "Gateway istio-system/b-plain: port 8443 is already served with TLS by another Gateway",
+      "Gateway istio-system/b-plain: port 8443 is already served as TLS by another Gateway",
     ]);
   });
 });
@@ -242,7 +242,7 @@ describe("compileIngressPlan: Gateway API Gateways of class istio", () => {
     expect(plan.skipped).toEqual([
       "Gateway shop/shop-gw listener foreign: a Secret in another namespace is refused (no ReferenceGrant support)",
       "Gateway shop/shop-gw listener noref: tls.certificateRefs names no Secret",
-      "Gateway shop/shop-gw listener udp: protocol UDP is not served (HTTP, HTTPS, TLS)",
+      "Gateway shop/shop-gw listener udp: protocol UDP is not served (HTTP, HTTPS, TLS, TCP)",
     ]);
     // Already qualified: the pod namespace does not change it.
     expect(credentialKey(byPort[443]!.servers[0]!, "elsewhere")).toBe("shop/shop-cert");
@@ -289,5 +289,35 @@ describe("serverFor", () => {
     expect(pick(noAny, undefined)).toBeUndefined();
     expect(pick(noAny, "unrelated.test")).toBeUndefined();
     expect(pick(noAny, "a.example.com")).toBe("ns/wide");
+  });
+});
+
+describe("compileIngressPlan: TCP servers", () => {
+  it("a TCP server (Istio) or listener (Gateway API) makes a tcp port, routed by port alone", () => {
+    const plan = compileIngressPlan(
+      [
+        {
+          kind: "Gateway",
+          apiVersion: "networking.istio.io/v1",
+          namespace: "istio-system",
+          name: "raw",
+          spec: {
+            selector: { istio: "ingressgateway" },
+            servers: [{ port: { number: 9000, protocol: "TCP" }, hosts: ["*"] }],
+          },
+          labels: {},
+          annotations: {},
+        },
+      ],
+      { namespace: "istio-system", labels: { istio: "ingressgateway" } },
+    );
+    expect(plan.ports).toEqual([
+      {
+        port: 9000,
+        tls: false,
+        tcp: true,
+        servers: [{ gateway: "istio-system/raw", hosts: ["*"], protocol: "TCP", httpsRedirect: false }],
+      },
+    ]);
   });
 });

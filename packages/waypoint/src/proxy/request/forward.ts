@@ -46,7 +46,10 @@ export async function forward(input: ForwardInput): Promise<Forwarded> {
   try {
     for (;;) {
       const { endpoint, service } = pick(stages, l7, plan, tried);
-      ex.upstream = { ...(endpoint.workload ? { workload: endpoint.workload } : {}), ...(service ? { service } : {}) };
+      ex.upstream = {
+        ...(endpoint.workload ? { workload: endpoint.workload } : {}),
+        ...(service ? { service } : {}),
+      };
       // A PASSTHROUGH service's original destination has no workload: its address names it.
       ex.upstreamHost = endpoint.workload
         ? `${endpoint.workload.name}:${endpoint.port}`
