@@ -3,7 +3,6 @@
 // their port 53 to ztunnel's 15053 inside the pod. Unmodified `dig` (UDP and TCP) and glibc's
 // `getent` resolve the mesh's names. Root only; needs the built packages (`pnpm build`) and dig.
 
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,16 +10,9 @@ import { fileURLToPath } from "node:url";
 import { createLogger } from "@ambient/core";
 import { NetnsMesh, netns } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hasCommand, isRoot, until } from "../utils/netns.js";
 
-const isRoot = process.getuid?.() === 0;
-const hasDig = (() => {
-  try {
-    execFileSync("dig", ["-v"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasDig = hasCommand("dig", ["-v"]);
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const PREFIX = "ambt-dns-";
 const WILDCARD_VIP = "240.240.7.9";
@@ -76,17 +68,6 @@ let dir: string;
 async function inPod(args: string[]): Promise<string> {
   const { stdout } = await netns.run("ip", ["netns", "exec", mesh.podNetns("demo", "sleep"), ...args]);
   return stdout.trim();
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    last = await probe().catch((err) => err);
-    if (last !== undefined && !(last instanceof Error) && last !== "") return last as T;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe.skipIf(!isRoot || !hasDig)(

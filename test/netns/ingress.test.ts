@@ -4,7 +4,6 @@
 // the captured app over HBONE with the gateway's identity, which the app's policy requires. Root
 // only; needs the built packages (`pnpm build`) and curl.
 
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,16 +11,9 @@ import { fileURLToPath } from "node:url";
 import { createLogger } from "@ambient/core";
 import { apiserver, NetnsMesh, netns } from "@ambient/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hasCommand, isRoot, until } from "../utils/netns.js";
 
-const isRoot = process.getuid?.() === 0;
-const hasCurl = (() => {
-  try {
-    execFileSync("curl", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasCurl = hasCommand("curl");
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const PREFIX = "ambt-ing-";
 
@@ -124,17 +116,6 @@ let caFile: string;
 async function inOutsider(args: string[]): Promise<string> {
   const { stdout } = await netns.run("ip", ["netns", "exec", mesh.podNetns("outside", "outsider"), ...args]);
   return stdout;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    last = await probe().catch((err) => err);
-    if (last !== undefined && !(last instanceof Error) && last !== "") return last as T;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; last: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe.skipIf(!isRoot || !hasCurl)(
