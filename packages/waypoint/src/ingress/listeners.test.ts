@@ -261,6 +261,8 @@ describe("IngressListeners", () => {
       stream.resume();
       await once(stream, "end");
       expect(session.alpnProtocol).toBe("h2");
+      // A client outside the mesh gets a bound on its concurrent streams.
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
     } finally {
       session.close();
     }

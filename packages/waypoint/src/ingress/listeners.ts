@@ -25,6 +25,8 @@ import type { TlsDestination, TlsRoutes } from "./tls-routes.js";
 
 /** A client has this long to send its ClientHello and finish the handshake (Envoy's listener default 15 s). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Streams one client's HTTP/2 session may hold open at once (Envoy's gateways: 100 by default in most distributions). */
+export const MAX_CONCURRENT_STREAMS = 100;
 /** A ClientHello fits in one record: 5 bytes of header and at most 16 KiB + 256 of body. */
 const MAX_HELLO_BYTES = 5 + 16_384 + 256;
 
@@ -126,7 +128,7 @@ export class IngressListeners {
   /** Plaintext: HTTP/1.1 or HTTP/2 with prior knowledge (gRPC); anything else is refused. */
   private serveHttp(stream: Duplex, info: StreamInfo, alpn?: string): void {
     if (alpn !== undefined) {
-      if (alpn === "h2") serveH2c(this.ctx.http, info, stream);
+      if (alpn === "h2") serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
       else serveHttp1(this.ctx.http, info, stream);
       return;
     }
@@ -137,7 +139,7 @@ export class IngressListeners {
         return;
       }
       stream.unshift(detected.head);
-      if (detected.protocol === "h2") serveH2c(this.ctx.http, info, stream);
+      if (detected.protocol === "h2") serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
       else serveHttp1(this.ctx.http, info, stream);
     });
   }

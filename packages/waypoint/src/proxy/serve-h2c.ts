@@ -15,10 +15,22 @@ import { type HttpContext, handleHttp } from "./http.js";
 import type { StreamInfo } from "./request/exchange.js";
 import { asByteStream } from "./stream-adapter.js";
 
-export function serveH2c(ctx: HttpContext, info: StreamInfo, tunnel: Duplex): void {
-  const server = createServer({ settings: { enableConnectProtocol: false } }, (req, res) =>
-    handle(ctx, info, req, res),
-  );
+/**
+ * `maxConcurrentStreams`: what the session advertises (SETTINGS_MAX_CONCURRENT_STREAMS). Inside the
+ * mesh the HBONE session's guard bounds a peer already; an ingress gateway's client is anyone, so
+ * it advertises a bound of its own (nghttp2 then refuses streams past it).
+ */
+export function serveH2c(
+  ctx: HttpContext,
+  info: StreamInfo,
+  tunnel: Duplex,
+  opts: { maxConcurrentStreams?: number } = {},
+): void {
+  const settings = {
+    enableConnectProtocol: false,
+    ...(opts.maxConcurrentStreams !== undefined ? { maxConcurrentStreams: opts.maxConcurrentStreams } : {}),
+  };
+  const server = createServer({ settings }, (req, res) => handle(ctx, info, req, res));
   // Without this listener node:http2 answers a CONNECT 405 itself, unseen by policy and telemetry.
   server.on("connect", (req: Http2ServerRequest, res: Http2ServerResponse) => handle(ctx, info, req, res));
   // A session with no frames either way for the stream idle bound is closed (GOAWAY): each request
