@@ -42,7 +42,10 @@ function mountOf(workload: Manifest, path: string): Manifest {
 
 describe("the chart passes helm lint", () => {
   it("the umbrella and each part alone, strictly", async () => {
-    for (const dir of [CHART, ...["base", "istiod", "ztunnel", "cni"].map((c) => join(CHART, "charts", c))]) {
+    for (const dir of [
+      CHART,
+      ...["base", "istiod", "ztunnel", "cni", "gateway"].map((c) => join(CHART, "charts", c)),
+    ]) {
       const r = await helm.helm(["lint", "--strict", dir]);
       expect(r.code, `${dir}: ${r.stdout}${r.stderr}`).toBe(0);
     }
@@ -391,6 +394,37 @@ describe("values land where they should", () => {
     expect(crds).toContain("security.istio.io");
   });
 
+  it("the ingress gateway: off by default; on, a Deployment Istio Gateways select, never captured", async () => {
+    expect((await render()).some((o) => o.metadata.name === "istio-ingressgateway")).toBe(false);
+    const objects = await render("--set", "gateway.enabled=true");
+    const deploy = find(objects, "Deployment", "istio-ingressgateway");
+    expect(deploy.spec.template.metadata.labels).toMatchObject({
+      istio: "ingressgateway",
+      "istio.io/dataplane-mode": "none",
+      "sidecar.istio.io/inject": "false",
+    });
+    const c = container(deploy);
+    expect(c.image).toBe("localhost/ambient/waypoint:0.1.0");
+    expect(c.args.slice(0, 1)).toEqual(["--ingress"]);
+    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+    expect(deploy.spec.template.spec.securityContext.sysctls).toEqual([
+      { name: "net.ipv4.ip_unprivileged_port_start", value: "0" },
+    ]);
+    expect(envOf(deploy)).toMatchObject({
+      GATEWAY_NAME: "istio-ingressgateway",
+      XDS_ADDRESS: "istiod.istio-system.svc:15012",
+    });
+    expect(deploy.spec.template.spec.serviceAccountName).toBe("istio-ingressgateway");
+    const svc = find(objects, "Service", "istio-ingressgateway");
+    expect(svc.spec.type).toBe("LoadBalancer");
+    expect(svc.spec.selector).toEqual({ istio: "ingressgateway", app: "istio-ingressgateway" });
+    expect(svc.spec.ports.map((p: Manifest) => p.port)).toEqual([15021, 80, 443]);
+    // Installed alone, as Istio's gateway chart: named after the release.
+    const r = await helm.helm(["template", "edge", join(CHART, "charts", "gateway"), "-n", "istio-ingress"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(find(parseManifests(r.stdout), "Deployment", "edge").metadata.namespace).toBe("istio-ingress");
+  });
+
   it("a part installed alone takes its own hub and tag (as Istio's charts)", async () => {
     const r = await helm.helm(["template", "z", join(CHART, "charts", "ztunnel"), "--set", "tag=2.0.0"]);
     expect(r.code, r.stderr).toBe(0);
@@ -417,5 +451,8 @@ describe("bad values are refused with a message naming them", () => {
       /\/terminationGracePeriodSeconds/,
     );
     expect(await refused("--set", "global.tag=a b")).toMatch(/\/global\/tag/);
+    expect(await refused("--set", "gateway.enabled=true", "--set", "gateway.service.type=Public")).toMatch(
+      /gateway:[\s\S]*\/service\/type/,
+    );
   });
 });
