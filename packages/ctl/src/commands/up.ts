@@ -276,10 +276,23 @@ function describe(mesh: LocalMesh, dir: string): string {
         p.ip,
         p.ports.join(",") || "-",
         p.serviceAccount,
-        p.ambient ? "ambient (HBONE)" : "none",
+        p.proxy?.kind === "ingress-gateway"
+          ? "ingress gateway"
+          : p.proxy?.kind === "waypoint"
+            ? "waypoint"
+            : p.ambient
+              ? "ambient (HBONE)"
+              : "none",
       ]),
     ),
   );
+  // Where traffic from outside enters: each ingress gateway's address and the ports it listens on.
+  for (const p of pods) {
+    if (p.proxy?.kind !== "ingress-gateway") continue;
+    const ports = p.proxy.listening.join(", ") || "none yet (no Gateway selects it)";
+    lines.push(`
+ingress gateway ${p.namespace}/${p.name}: ${p.ip}, ports ${ports}`);
+  }
   const services = mesh.cp.snapshot.services;
   const client = pickClient(pods, (p) => p.ambient);
   if (client && services.length > 0) {

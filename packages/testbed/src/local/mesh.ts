@@ -35,6 +35,8 @@ interface RunningPod {
   server: { close(): Promise<void> };
   echo?: EchoServer;
   waypoint?: Waypoint;
+  /** The waypoint binary runs as this pod's ingress gateway. */
+  ingress?: boolean;
 }
 
 /** Istio's label on a waypoint's pods: they run the waypoint proxy, not an app. */
@@ -51,6 +53,8 @@ export interface PodSummary {
   ports: number[];
   serviceAccount: string;
   ambient: boolean;
+  /** What runs in the pod when it is not an app: a waypoint, or an ingress gateway and its ports. */
+  proxy?: { kind: "waypoint" } | { kind: "ingress-gateway"; listening: number[] };
 }
 
 export class LocalMesh {
@@ -128,6 +132,12 @@ export class LocalMesh {
       const ip = p.status?.podIP;
       if (!ip || !p.spec?.nodeName) return [];
       const ns = p.metadata.namespace ?? "default";
+      const running = this.pods.get(`${ns}/${p.metadata.name}`);
+      const proxy: PodSummary["proxy"] = running?.waypoint
+        ? running.ingress
+          ? { kind: "ingress-gateway", listening: running.waypoint.l7.ingress().plan.ports.map((x) => x.port) }
+          : { kind: "waypoint" }
+        : undefined;
       return [
         {
           namespace: ns,
@@ -137,6 +147,7 @@ export class LocalMesh {
           ports: containerPorts(p),
           serviceAccount: p.spec.serviceAccountName ?? "default",
           ambient: ambient.has(`${ns}/${p.metadata.name}`),
+          ...(proxy ? { proxy } : {}),
         },
       ];
     });
@@ -280,6 +291,7 @@ export class LocalMesh {
         node,
         server: { close: () => waypoint.stop() },
         waypoint,
+        ...(ingress ? { ingress } : {}),
       });
     } catch (err) {
       this.logger.error({ pod: key, err: (err as Error).message }, "cannot start the waypoint");
