@@ -35,7 +35,9 @@ describe("ambientctl up --demo", () => {
     expect(out).toMatch(/demo\s+httpbin-v1\s+node-2\s+127\.10\.2\.20\s+8080\s+httpbin\s+ambient \(HBONE\)/);
     expect(out).toMatch(/legacy\s+legacy-client\s+node-2\s+127\.10\.2\.30\s+-\s+default\s+none/);
     // The pods that run proxies say so, and where the ingress gateway listens is printed.
-    expect(out).toMatch(/istio-system\s+istio-ingressgateway\s+node-1\s+127\.10\.1\.50\s+8080,8443\s+istio-ingressgateway\s+ingress gateway/);
+    expect(out).toMatch(
+      /istio-system\s+istio-ingressgateway\s+node-1\s+127\.10\.1\.50\s+8080,8443\s+istio-ingressgateway\s+ingress gateway/,
+    );
     expect(out).toMatch(/shop\s+waypoint-waypoint\s+.*\s+waypoint\n/);
     expect(out).toContain("ingress gateway istio-system/istio-ingressgateway: 127.10.1.50, ports 8080, 8443");
     expect(out).toMatch(/✔ demo\/sleep on node-1 → httpbin: HTTP 200 from httpbin-v1 on node-2/);

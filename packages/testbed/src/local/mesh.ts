@@ -135,7 +135,10 @@ export class LocalMesh {
       const running = this.pods.get(`${ns}/${p.metadata.name}`);
       const proxy: PodSummary["proxy"] = running?.waypoint
         ? running.ingress
-          ? { kind: "ingress-gateway", listening: running.waypoint.l7.ingress().plan.ports.map((x) => x.port) }
+          ? {
+              kind: "ingress-gateway",
+              listening: running.waypoint.l7.ingress().plan.ports.map((x) => x.port),
+            }
           : { kind: "waypoint" }
         : undefined;
       return [

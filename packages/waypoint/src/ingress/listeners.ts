@@ -128,7 +128,8 @@ export class IngressListeners {
   /** Plaintext: HTTP/1.1 or HTTP/2 with prior knowledge (gRPC); anything else is refused. */
   private serveHttp(stream: Duplex, info: StreamInfo, alpn?: string): void {
     if (alpn !== undefined) {
-      if (alpn === "h2") serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
+      if (alpn === "h2")
+        serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
       else serveHttp1(this.ctx.http, info, stream);
       return;
     }
@@ -139,7 +140,8 @@ export class IngressListeners {
         return;
       }
       stream.unshift(detected.head);
-      if (detected.protocol === "h2") serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
+      if (detected.protocol === "h2")
+        serveH2c(this.ctx.http, info, stream, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
       else serveHttp1(this.ctx.http, info, stream);
     });
   }
